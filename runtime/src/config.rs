@@ -1,0 +1,174 @@
+//! `maze.toml`, the app's settings, with environment overrides.
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+use crate::Error;
+
+/// The whole of `maze.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub app: AppConfig,
+    #[serde(default)]
+    pub session: SessionConfig,
+    #[serde(default)]
+    pub websockets: WebSocketsConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppConfig {
+    pub name: String,
+    #[serde(default = "default_host")]
+    pub host: String,
+    #[serde(default = "default_port")]
+    pub port: u16,
+    /// Folder of static files, relative to `maze.toml`.
+    #[serde(default = "default_public_dir")]
+    pub public_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionConfig {
+    /// Name of the signed session cookie.
+    #[serde(default = "default_cookie")]
+    pub cookie: String,
+    /// Secret that signs the cookie (at least 32 bytes); `MAZE_SECRET_KEY` overrides it.
+    #[serde(default)]
+    pub secret: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebSocketsConfig {
+    /// Seconds between the server's `ping` frames.
+    #[serde(default = "default_ping_interval")]
+    pub ping_interval: u64,
+    /// Where broadcasts travel: `"memory"` (one app instance).
+    #[serde(default = "default_adapter")]
+    pub adapter: String,
+}
+
+fn default_host() -> String {
+    "127.0.0.1".into()
+}
+fn default_port() -> u16 {
+    3000
+}
+fn default_public_dir() -> PathBuf {
+    "public".into()
+}
+fn default_cookie() -> String {
+    "_maze_session".into()
+}
+fn default_ping_interval() -> u64 {
+    30
+}
+fn default_adapter() -> String {
+    "memory".into()
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            cookie: default_cookie(),
+            secret: None,
+        }
+    }
+}
+
+impl Default for WebSocketsConfig {
+    fn default() -> Self {
+        WebSocketsConfig {
+            ping_interval: default_ping_interval(),
+            adapter: default_adapter(),
+        }
+    }
+}
+
+impl Config {
+    /// Parses `maze.toml` text.
+    pub fn parse(text: &str) -> Result<Config, Error> {
+        toml::from_str(text).map_err(|error| Error::Config(format!("maze.toml: {error}")))
+    }
+
+    /// Reads the file named by `MAZE_CONFIG`, else `maze.toml` in the current
+    /// folder, then applies `MAZE_HOST`, `MAZE_PORT` (or `PORT`) and `MAZE_SECRET_KEY`.
+    pub fn load() -> Result<(Config, PathBuf), Error> {
+        let path = std::env::var_os("MAZE_CONFIG")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("maze.toml"));
+        let mut config = Config::read(&path)?;
+        config.apply_env(|name| std::env::var(name).ok())?;
+        let root = path
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf();
+        Ok((config, root))
+    }
+
+    fn read(path: &Path) -> Result<Config, Error> {
+        let text = std::fs::read_to_string(path).map_err(|error| {
+            Error::Config(format!(
+                "cannot read {}: {error} (run the app from its folder, or set MAZE_CONFIG)",
+                path.display()
+            ))
+        })?;
+        Config::parse(&text)
+    }
+
+    /// Environment overrides, read through `var` so tests need not touch the process env.
+    pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), Error> {
+        if let Some(host) = var("MAZE_HOST") {
+            self.app.host = host;
+        }
+        if let Some(port) = var("MAZE_PORT").or_else(|| var("PORT")) {
+            self.app.port = port
+                .parse()
+                .map_err(|_| Error::Config(format!("port {port:?} is not a number from 0 to 65535")))?;
+        }
+        if let Some(secret) = var("MAZE_SECRET_KEY") {
+            self.session.secret = Some(secret);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_fill_missing_tables() {
+        let config = Config::parse("[app]\nname = \"chat\"\n").unwrap();
+        assert_eq!(config.app.port, 3000);
+        assert_eq!(config.session.cookie, "_maze_session");
+        assert_eq!(config.websockets.ping_interval, 30);
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let error = Config::parse("[app]\nname = \"chat\"\nprot = 1\n").unwrap_err();
+        assert!(error.to_string().contains("prot"), "{error}");
+    }
+
+    #[test]
+    fn env_overrides_host_port_and_secret() {
+        let mut config = Config::parse("[app]\nname = \"chat\"\n").unwrap();
+        config
+            .apply_env(|name| match name {
+                "MAZE_PORT" => Some("0".into()),
+                "MAZE_HOST" => Some("0.0.0.0".into()),
+                "MAZE_SECRET_KEY" => Some("s".repeat(40)),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!((config.app.host.as_str(), config.app.port), ("0.0.0.0", 0));
+        assert_eq!(config.session.secret.as_deref().map(str::len), Some(40));
+        let bad = config.apply_env(|name| (name == "PORT").then(|| "x".into()));
+        assert!(bad.unwrap_err().to_string().contains("\"x\""));
+    }
+}

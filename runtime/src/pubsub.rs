@@ -1,0 +1,229 @@
+//! Pub/sub: who on this instance has joined which topic, and how a broadcast
+//! reaches them.
+//!
+//! The [`Registry`] knows this instance's subscribers. An [`Adapter`] carries
+//! broadcasts between instances: [`Memory`] (the default) delivers straight to
+//! the local registry; an adapter for a message broker publishes there and
+//! hands what it receives to [`Registry::deliver`].
+
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, RwLock};
+use tokio::sync::mpsc;
+
+/// One message for every subscriber of a topic.
+#[derive(Debug)]
+pub struct Broadcast {
+    pub event: String,
+    pub topic: String,
+    pub subject: String,
+    pub payload: Value,
+    /// The maze JSON frame, encoded once however many subscribers receive it.
+    encoded: OnceLock<Arc<str>>,
+}
+
+impl Broadcast {
+    pub fn new(event: &str, topic: &str, subject: &str, payload: Value) -> Broadcast {
+        Broadcast {
+            event: event.into(),
+            topic: topic.into(),
+            subject: subject.into(),
+            payload,
+            encoded: OnceLock::new(),
+        }
+    }
+
+    /// The frame `{"event","topic","subject","payload"}` of the maze JSON protocol.
+    pub fn maze_json(&self) -> Arc<str> {
+        self.encoded
+            .get_or_init(|| {
+                serde_json::json!({
+                    "event": self.event,
+                    "topic": self.topic,
+                    "subject": self.subject,
+                    "payload": self.payload,
+                })
+                .to_string()
+                .into()
+            })
+            .clone()
+    }
+}
+
+/// Where a connection receives its broadcasts.
+pub type Subscriber = mpsc::Sender<Arc<Broadcast>>;
+
+/// This instance's subscribers, by topic.
+#[derive(Default)]
+pub struct Registry {
+    topics: RwLock<HashMap<String, HashMap<u64, Subscriber>>>,
+}
+
+impl Registry {
+    /// Adds connection `id` to `topic`; true when it is the topic's first local subscriber.
+    pub fn subscribe(&self, topic: &str, id: u64, subscriber: Subscriber) -> bool {
+        let mut topics = self.topics.write().unwrap_or_else(|e| e.into_inner());
+        let subscribers = topics.entry(topic.to_string()).or_default();
+        subscribers.insert(id, subscriber);
+        subscribers.len() == 1
+    }
+
+    /// Removes connection `id` from `topic`; true when no local subscriber is left.
+    pub fn unsubscribe(&self, topic: &str, id: u64) -> bool {
+        let mut topics = self.topics.write().unwrap_or_else(|e| e.into_inner());
+        let Some(subscribers) = topics.get_mut(topic) else {
+            return false;
+        };
+        if subscribers.remove(&id).is_none() {
+            return false;
+        }
+        let emptied = subscribers.is_empty();
+        if emptied {
+            topics.remove(topic);
+        }
+        emptied
+    }
+
+    /// Hands `broadcast` to every local subscriber of its topic; returns how many took it.
+    /// A subscriber whose queue is full misses it rather than stall the others.
+    pub fn deliver(&self, broadcast: Arc<Broadcast>) -> usize {
+        let topics = self.topics.read().unwrap_or_else(|e| e.into_inner());
+        let Some(subscribers) = topics.get(&broadcast.topic) else {
+            return 0;
+        };
+        subscribers
+            .values()
+            .filter(|subscriber| subscriber.try_send(broadcast.clone()).is_ok())
+            .count()
+    }
+
+    /// Topics with at least one local subscriber.
+    pub fn topics(&self) -> Vec<String> {
+        let topics = self.topics.read().unwrap_or_else(|e| e.into_inner());
+        topics.keys().cloned().collect()
+    }
+}
+
+/// How broadcasts travel between app instances.
+pub trait Adapter: Send + Sync + 'static {
+    /// Sends `broadcast` to every instance, this one included (through `local`).
+    fn publish(&self, broadcast: Arc<Broadcast>, local: &Registry);
+    /// This instance gained its first subscriber to `topic`.
+    fn topic_opened(&self, _topic: &str) {}
+    /// This instance lost its last subscriber to `topic`.
+    fn topic_closed(&self, _topic: &str) {}
+}
+
+/// One instance: broadcasts go straight to the local subscribers.
+pub struct Memory;
+
+impl Adapter for Memory {
+    fn publish(&self, broadcast: Arc<Broadcast>, local: &Registry) {
+        local.deliver(broadcast);
+    }
+}
+
+/// A registry and the adapter that feeds it.
+pub struct PubSub {
+    registry: Registry,
+    adapter: Box<dyn Adapter>,
+}
+
+impl PubSub {
+    pub fn new(adapter: impl Adapter) -> PubSub {
+        PubSub {
+            registry: Registry::default(),
+            adapter: Box::new(adapter),
+        }
+    }
+
+    pub fn publish(&self, broadcast: Broadcast) {
+        self.adapter.publish(Arc::new(broadcast), &self.registry);
+    }
+
+    pub fn subscribe(&self, topic: &str, id: u64, subscriber: Subscriber) {
+        if self.registry.subscribe(topic, id, subscriber) {
+            self.adapter.topic_opened(topic);
+        }
+    }
+
+    pub fn unsubscribe(&self, topic: &str, id: u64) {
+        if self.registry.unsubscribe(topic, id) {
+            self.adapter.topic_closed(topic);
+        }
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+}
+
+static GLOBAL: OnceLock<PubSub> = OnceLock::new();
+
+/// The process's pub/sub, in memory unless [`install`] chose another adapter first.
+pub fn global() -> &'static PubSub {
+    GLOBAL.get_or_init(|| PubSub::new(Memory))
+}
+
+/// Chooses the adapter; fails once [`global`] has been used.
+pub fn install(adapter: impl Adapter) -> Result<(), &'static str> {
+    GLOBAL
+        .set(PubSub::new(adapter))
+        .map_err(|_| "the pub/sub adapter is already in use")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delivers_to_subscribers_of_the_topic_only() {
+        let pubsub = PubSub::new(Memory);
+        let (a, mut a_rx) = mpsc::channel(4);
+        let (b, mut b_rx) = mpsc::channel(4);
+        pubsub.subscribe("chat_room:1", 1, a);
+        pubsub.subscribe("chat_room:2", 2, b);
+        pubsub.publish(Broadcast::new("message", "chat_room:1", "hi", Value::Null));
+        assert_eq!(a_rx.try_recv().unwrap().subject, "hi");
+        assert!(b_rx.try_recv().is_err());
+    }
+
+    #[test]
+    fn tells_the_adapter_about_first_and_last_subscribers() {
+        #[derive(Default, Clone)]
+        struct Log(Arc<std::sync::Mutex<Vec<String>>>);
+        impl Adapter for Log {
+            fn publish(&self, b: Arc<Broadcast>, local: &Registry) {
+                local.deliver(b);
+            }
+            fn topic_opened(&self, topic: &str) {
+                self.0.lock().unwrap().push(format!("+{topic}"));
+            }
+            fn topic_closed(&self, topic: &str) {
+                self.0.lock().unwrap().push(format!("-{topic}"));
+            }
+        }
+        let log = Log::default();
+        let pubsub = PubSub::new(log.clone());
+        let (tx, _rx) = mpsc::channel(1);
+        pubsub.subscribe("t", 1, tx.clone());
+        pubsub.subscribe("t", 2, tx);
+        pubsub.unsubscribe("t", 1);
+        pubsub.unsubscribe("t", 2);
+        pubsub.unsubscribe("t", 2);
+        assert_eq!(*log.0.lock().unwrap(), ["+t", "-t"]);
+        assert!(pubsub.registry().topics().is_empty());
+    }
+
+    #[test]
+    fn encodes_the_maze_frame_once() {
+        let broadcast = Broadcast::new("message", "t:1", "s", serde_json::json!({"a": 1}));
+        let first = broadcast.maze_json();
+        assert!(Arc::ptr_eq(&first, &broadcast.maze_json()));
+        let frame: Value = serde_json::from_str(&first).unwrap();
+        assert_eq!(
+            frame,
+            serde_json::json!({"event": "message", "topic": "t:1", "subject": "s", "payload": {"a": 1}})
+        );
+    }
+}

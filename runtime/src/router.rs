@@ -1,0 +1,95 @@
+//! [`Routes`]: what an app's `src/routes.rs` fills in.
+
+use axum::handler::Handler;
+use axum::routing::{self, MethodRouter};
+use axum::Router;
+use std::sync::Arc;
+
+use crate::Config;
+
+/// One line of the app's route table, as `maze routes --json` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RouteInfo {
+    pub verb: String,
+    pub path: String,
+    pub handler: String,
+    /// For sockets: `(topic pattern, channel type)` in the order they are tried.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<(String, String)>,
+}
+
+/// The app's HTTP routes and sockets.
+pub struct Routes {
+    router: Router,
+    table: Vec<RouteInfo>,
+    #[cfg_attr(not(feature = "websockets"), allow(dead_code))]
+    config: Arc<Config>,
+}
+
+macro_rules! verb {
+    ($(#[$doc:meta] $name:ident => $verb:literal),* $(,)?) => {$(
+        #[$doc]
+        pub fn $name<H, T>(&mut self, path: &str, handler: H) -> &mut Self
+        where
+            H: Handler<T, ()>,
+            T: 'static,
+        {
+            self.add($verb, path, std::any::type_name::<H>(), routing::$name(handler))
+        }
+    )*};
+}
+
+impl Routes {
+    pub(crate) fn new(config: Arc<Config>) -> Routes {
+        Routes {
+            router: Router::new(),
+            table: Vec::new(),
+            config,
+        }
+    }
+
+    verb! {
+        /// Routes `GET path` to `handler`.
+        get => "GET",
+        /// Routes `POST path` to `handler`.
+        post => "POST",
+        /// Routes `PUT path` to `handler`.
+        put => "PUT",
+        /// Routes `PATCH path` to `handler`.
+        patch => "PATCH",
+        /// Routes `DELETE path` to `handler`.
+        delete => "DELETE",
+    }
+
+    fn add(&mut self, verb: &str, path: &str, handler: &str, method: MethodRouter) -> &mut Self {
+        self.router = std::mem::take(&mut self.router).route(path, method);
+        self.table.push(RouteInfo {
+            verb: verb.into(),
+            path: path.into(),
+            handler: handler.into(),
+            channels: Vec::new(),
+        });
+        self
+    }
+
+    /// Serves the socket `S` at `path`: one `S` value per WebSocket connection.
+    #[cfg(feature = "websockets")]
+    pub fn socket<S: crate::socket::Socket>(&mut self, path: &str) -> &mut Self {
+        let endpoint = crate::socket::Endpoint::new::<S>(&self.config);
+        let channels = endpoint.topics();
+        self.add("WS", path, std::any::type_name::<S>(), endpoint.into_method_router::<S>());
+        if let Some(route) = self.table.last_mut() {
+            route.channels = channels;
+        }
+        self
+    }
+
+    /// The routes declared so far, in order.
+    pub fn table(&self) -> &[RouteInfo] {
+        &self.table
+    }
+
+    pub(crate) fn into_router(self) -> Router {
+        self.router
+    }
+}

@@ -1,0 +1,237 @@
+//! Signed-cookie sessions and request cookies.
+//!
+//! The session is a JSON object stored in one cookie, signed (HMAC) with the
+//! secret from `maze.toml` or `MAZE_SECRET_KEY`: clients can read it but not
+//! forge it. Handlers and sockets see it through [`Session`].
+
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::header::{COOKIE, SET_COOKIE};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue};
+use axum::middleware::Next;
+use axum::response::Response;
+use cookie::{Cookie, CookieJar, Key, SameSite};
+use serde_json::{Map, Value};
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::config::SessionConfig;
+use crate::Error;
+
+/// The current visitor's session: read and change it in handlers; sockets see
+/// the session of their upgrade request.
+#[derive(Clone, Debug, Default)]
+pub struct Session(Arc<Mutex<SessionState>>);
+
+#[derive(Debug, Default)]
+struct SessionState {
+    values: Map<String, Value>,
+    changed: bool,
+}
+
+impl Session {
+    fn from_values(values: Map<String, Value>) -> Session {
+        Session(Arc::new(Mutex::new(SessionState {
+            values,
+            changed: false,
+        })))
+    }
+
+    fn state(&self) -> MutexGuard<'_, SessionState> {
+        // A handler that panicked mid-update leaves plain data behind: keep using it.
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The value stored under `key`.
+    pub fn get(&self, key: &str) -> Option<Value> {
+        self.state().values.get(key).cloned()
+    }
+
+    /// Stores `value` under `key`; the response sets the cookie.
+    pub fn insert(&self, key: &str, value: impl Into<Value>) {
+        let mut state = self.state();
+        state.values.insert(key.to_string(), value.into());
+        state.changed = true;
+    }
+
+    /// Removes `key`.
+    pub fn remove(&self, key: &str) -> Option<Value> {
+        let mut state = self.state();
+        let old = state.values.remove(key);
+        state.changed |= old.is_some();
+        old
+    }
+
+    /// Removes every key (log out).
+    pub fn clear(&self) {
+        let mut state = self.state();
+        state.changed |= !state.values.is_empty();
+        state.values.clear();
+    }
+
+    fn take_changes(&self) -> Option<String> {
+        let mut state = self.state();
+        std::mem::take(&mut state.changed).then(|| Value::Object(state.values.clone()).to_string())
+    }
+}
+
+/// The cookies the client sent with the request.
+#[derive(Clone, Debug, Default)]
+pub struct Cookies(Arc<CookieJar>);
+
+impl Cookies {
+    /// The value of cookie `name`, percent-decoded.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(|cookie| cookie.value())
+    }
+
+    fn parse(headers: &HeaderMap) -> Cookies {
+        let mut jar = CookieJar::new();
+        for header in headers.get_all(COOKIE) {
+            let Ok(text) = header.to_str() else { continue };
+            for cookie in Cookie::split_parse_encoded(text.to_owned()).flatten() {
+                jar.add_original(cookie);
+            }
+        }
+        Cookies(Arc::new(jar))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Session {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts.extensions.get::<Session>().cloned().unwrap_or_default())
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Cookies {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<Cookies>()
+            .cloned()
+            .unwrap_or_else(|| Cookies::parse(&parts.headers)))
+    }
+}
+
+/// What the session middleware needs: the signing key and the cookie's name.
+pub(crate) struct SessionLayerState {
+    key: Key,
+    cookie: String,
+}
+
+impl SessionLayerState {
+    pub(crate) fn new(config: &SessionConfig) -> Result<SessionLayerState, Error> {
+        let key = match &config.secret {
+            Some(secret) if secret.len() >= 32 => Key::derive_from(secret.as_bytes()),
+            Some(_) => {
+                return Err(Error::Config(
+                    "session.secret must be at least 32 bytes long".into(),
+                ))
+            }
+            None => {
+                eprintln!("maze: no session secret set: sessions will not survive a restart (set session.secret or MAZE_SECRET_KEY)");
+                Key::generate()
+            }
+        };
+        Ok(SessionLayerState {
+            key,
+            cookie: config.cookie.clone(),
+        })
+    }
+
+    fn load(&self, cookies: &Cookies) -> Session {
+        let values = cookies
+            .0
+            .signed(&self.key)
+            .get(&self.cookie)
+            .and_then(|cookie| serde_json::from_str(cookie.value()).ok())
+            .unwrap_or_default();
+        Session::from_values(values)
+    }
+
+    fn store(&self, json: String) -> Option<HeaderValue> {
+        let mut jar = CookieJar::new();
+        let cookie = Cookie::build((self.cookie.clone(), json))
+            .path("/")
+            .http_only(true)
+            .same_site(SameSite::Lax);
+        jar.signed_mut(&self.key).add(cookie);
+        let cookie = jar.delta().next()?;
+        HeaderValue::from_str(&cookie.encoded().to_string()).ok()
+    }
+}
+
+/// Loads the session and cookies into the request; sets the cookie when the
+/// handler changed the session.
+pub(crate) async fn middleware(
+    State(state): State<Arc<SessionLayerState>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let cookies = Cookies::parse(request.headers());
+    let session = state.load(&cookies);
+    request.extensions_mut().insert(cookies);
+    request.extensions_mut().insert(session.clone());
+    let mut response = next.run(request).await;
+    if let Some(header) = session.take_changes().and_then(|json| state.store(json)) {
+        response.headers_mut().append(SET_COOKIE, header);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layer() -> SessionLayerState {
+        SessionLayerState::new(&SessionConfig {
+            cookie: "_test".into(),
+            secret: Some("x".repeat(40)),
+        })
+        .unwrap()
+    }
+
+    fn request_headers(set_cookie: &HeaderValue) -> HeaderMap {
+        let pair = set_cookie.to_str().unwrap().split(';').next().unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(COOKIE, HeaderValue::from_str(pair).unwrap());
+        headers
+    }
+
+    #[test]
+    fn a_stored_session_reads_back() {
+        let layer = layer();
+        let session = Session::default();
+        session.insert("user_id", 7);
+        let header = layer.store(session.take_changes().unwrap()).unwrap();
+        let loaded = layer.load(&Cookies::parse(&request_headers(&header)));
+        assert_eq!(loaded.get("user_id"), Some(Value::from(7)));
+    }
+
+    #[test]
+    fn a_forged_session_is_ignored() {
+        let layer = layer();
+        let session = Session::default();
+        session.insert("user_id", 7);
+        let header = layer.store(session.take_changes().unwrap()).unwrap();
+        let forged = header.to_str().unwrap().replace("%3A7", "%3A8");
+        assert_ne!(forged, header.to_str().unwrap(), "the test must change the value");
+        let loaded = layer.load(&Cookies::parse(&request_headers(
+            &HeaderValue::from_str(&forged).unwrap(),
+        )));
+        assert_eq!(loaded.get("user_id"), None);
+    }
+
+    #[test]
+    fn short_secrets_are_refused() {
+        let error = SessionLayerState::new(&SessionConfig {
+            cookie: "_test".into(),
+            secret: Some("short".into()),
+        });
+        assert!(error.is_err());
+    }
+}
