@@ -126,9 +126,9 @@ impl Config {
             self.app.host = host;
         }
         if let Some(port) = var("MAZE_PORT").or_else(|| var("PORT")) {
-            self.app.port = port
-                .parse()
-                .map_err(|_| Error::Config(format!("port {port:?} is not a number from 0 to 65535")))?;
+            self.app.port = port.parse().map_err(|_| {
+                Error::Config(format!("port {port:?} is not a number from 0 to 65535"))
+            })?;
         }
         if let Some(secret) = var("MAZE_SECRET_KEY") {
             self.session.secret = Some(secret);

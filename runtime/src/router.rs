@@ -77,7 +77,12 @@ impl Routes {
     pub fn socket<S: crate::socket::Socket>(&mut self, path: &str) -> &mut Self {
         let endpoint = crate::socket::Endpoint::new::<S>(&self.config);
         let channels = endpoint.topics();
-        self.add("WS", path, std::any::type_name::<S>(), endpoint.into_method_router::<S>());
+        self.add(
+            "WS",
+            path,
+            std::any::type_name::<S>(),
+            endpoint.into_method_router::<S>(),
+        );
         if let Some(route) = self.table.last_mut() {
             route.channels = channels;
         }

@@ -39,7 +39,9 @@ impl Session {
 
     fn state(&self) -> MutexGuard<'_, SessionState> {
         // A handler that panicked mid-update leaves plain data behind: keep using it.
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The value stored under `key`.
@@ -101,7 +103,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Session {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(parts.extensions.get::<Session>().cloned().unwrap_or_default())
+        Ok(parts
+            .extensions
+            .get::<Session>()
+            .cloned()
+            .unwrap_or_default())
     }
 }
 
@@ -219,7 +225,11 @@ mod tests {
         session.insert("user_id", 7);
         let header = layer.store(session.take_changes().unwrap()).unwrap();
         let forged = header.to_str().unwrap().replace("%3A7", "%3A8");
-        assert_ne!(forged, header.to_str().unwrap(), "the test must change the value");
+        assert_ne!(
+            forged,
+            header.to_str().unwrap(),
+            "the test must change the value"
+        );
         let loaded = layer.load(&Cookies::parse(&request_headers(
             &HeaderValue::from_str(&forged).unwrap(),
         )));

@@ -36,7 +36,10 @@ pub(crate) async fn run<S: Socket>(mut ws: WebSocket, connect: Connect, endpoint
         joined: HashMap::new(),
         subscriber,
     };
-    let mut ping = interval_at(Instant::now() + endpoint.ping_interval, endpoint.ping_interval);
+    let mut ping = interval_at(
+        Instant::now() + endpoint.ping_interval,
+        endpoint.ping_interval,
+    );
 
     'connection: loop {
         let frames: Vec<String> = tokio::select! {
@@ -86,13 +89,21 @@ impl Connection {
             ClientEvent::Message => self.message(frame.clone(), &mut outbox),
             ClientEvent::Leave => self.leave(&frame, &mut outbox),
         };
-        reply.into_iter().chain(outbox).map(|frame| frame.encode()).collect()
+        reply
+            .into_iter()
+            .chain(outbox)
+            .map(|frame| frame.encode())
+            .collect()
     }
 
     fn join(&mut self, frame: &ClientFrame, outbox: &mut Vec<ServerFrame>) -> Option<ServerFrame> {
         let topic = frame.topic.as_str();
         let Some(route) = self.endpoint.channels.find(topic) else {
-            return Some(ServerFrame::error(frame.reference.clone(), topic, "unmatched topic"));
+            return Some(ServerFrame::error(
+                frame.reference.clone(),
+                topic,
+                "unmatched topic",
+            ));
         };
         // A second join of a topic starts it afresh.
         if let Some(mut old) = self.joined.remove(topic) {
@@ -120,10 +131,18 @@ impl Connection {
         }
     }
 
-    fn message(&mut self, frame: ClientFrame, outbox: &mut Vec<ServerFrame>) -> Option<ServerFrame> {
+    fn message(
+        &mut self,
+        frame: ClientFrame,
+        outbox: &mut Vec<ServerFrame>,
+    ) -> Option<ServerFrame> {
         let topic = frame.topic.as_str();
         let Some(subject) = frame.subject.clone() else {
-            return Some(ServerFrame::error(frame.reference, topic, "a message needs a subject"));
+            return Some(ServerFrame::error(
+                frame.reference,
+                topic,
+                "a message needs a subject",
+            ));
         };
         let Some(channel) = self.joined.get_mut(topic) else {
             return Some(ServerFrame::error(frame.reference, topic, "not joined"));
@@ -133,17 +152,26 @@ impl Connection {
             connect: &self.connect,
             outbox,
         };
-        channel.message(&mut context, Message {
-            subject,
-            payload: frame.payload,
-        });
-        frame.reference.map(|reference| ServerFrame::ok(Some(reference), topic))
+        channel.message(
+            &mut context,
+            Message {
+                subject,
+                payload: frame.payload,
+            },
+        );
+        frame
+            .reference
+            .map(|reference| ServerFrame::ok(Some(reference), topic))
     }
 
     fn leave(&mut self, frame: &ClientFrame, outbox: &mut Vec<ServerFrame>) -> Option<ServerFrame> {
         let topic = frame.topic.as_str();
         let Some(mut channel) = self.joined.remove(topic) else {
-            return Some(ServerFrame::error(frame.reference.clone(), topic, "not joined"));
+            return Some(ServerFrame::error(
+                frame.reference.clone(),
+                topic,
+                "not joined",
+            ));
         };
         pubsub::global().unsubscribe(topic, self.id);
         channel.leave(&mut self.context(topic, outbox));

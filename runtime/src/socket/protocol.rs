@@ -75,7 +75,9 @@ impl ServerFrame {
                 topic,
                 subject,
                 payload,
-            } => json!({"event": "message", "topic": topic, "subject": subject, "payload": payload}),
+            } => {
+                json!({"event": "message", "topic": topic, "subject": subject, "payload": payload})
+            }
             ServerFrame::Reply {
                 reference,
                 topic,
@@ -104,7 +106,10 @@ mod tests {
     #[test]
     fn decodes_amber_frames() {
         let join = decode(r#"{"event":"join","topic":"chat_room:123"}"#).unwrap();
-        assert_eq!((join.event, join.topic.as_str()), (ClientEvent::Join, "chat_room:123"));
+        assert_eq!(
+            (join.event, join.topic.as_str()),
+            (ClientEvent::Join, "chat_room:123")
+        );
         let message = decode(
             r#"{"event":"message","topic":"chat_room:123","subject":"message_new","payload":{"message":"hi"},"ref":"7"}"#,
         )
@@ -116,14 +121,24 @@ mod tests {
 
     #[test]
     fn refuses_malformed_frames() {
-        for text in ["", "ping!", "{}", r#"{"event":"shout","topic":"t"}"#, r#"{"event":"join"}"#, "[1]"] {
+        for text in [
+            "",
+            "ping!",
+            "{}",
+            r#"{"event":"shout","topic":"t"}"#,
+            r#"{"event":"join"}"#,
+            "[1]",
+        ] {
             assert!(decode(text).is_err(), "{text:?} should be refused");
         }
     }
 
     #[test]
     fn encodes_replies_with_their_ref() {
-        let reply: Value = serde_json::from_str(&ServerFrame::error(Some(json!(3)), "x", "unmatched topic").encode()).unwrap();
+        let reply: Value = serde_json::from_str(
+            &ServerFrame::error(Some(json!(3)), "x", "unmatched topic").encode(),
+        )
+        .unwrap();
         assert_eq!(
             reply,
             json!({"event": "reply", "ref": 3, "topic": "x", "payload": {"status": "error", "response": {"reason": "unmatched topic"}}})

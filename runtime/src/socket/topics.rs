@@ -80,7 +80,9 @@ impl Channels {
 
     /// The first route whose pattern matches `topic`.
     pub(crate) fn find(&self, topic: &str) -> Option<&ChannelRoute> {
-        self.routes.iter().find(|route| route.pattern.matches(topic))
+        self.routes
+            .iter()
+            .find(|route| route.pattern.matches(topic))
     }
 
     /// `(pattern, channel type)` pairs, for the route table.
@@ -129,7 +131,10 @@ mod tests {
     fn describes_patterns_in_order() {
         assert_eq!(
             channels().describe(),
-            [("lobby".into(), "Lobby".into()), ("chat_room:*".into(), "Room".into())]
+            [
+                ("lobby".into(), "Lobby".into()),
+                ("chat_room:*".into(), "Room".into())
+            ]
         );
     }
 

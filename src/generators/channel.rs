@@ -1,0 +1,57 @@
+//! `maze g channel NAME [--socket S] [--topic T]`.
+
+use anyhow::{bail, Result};
+
+use super::{add_channel, channel_line, validate_topic};
+use crate::args::ChannelArgs;
+use crate::names::{Kind, Name};
+use crate::plan::Plan;
+use crate::project::Project;
+
+pub fn run(project: &Project, args: &ChannelArgs) -> Result<()> {
+    let channel = Name::parse(&args.name, Kind::Channel)?;
+    let pattern = args
+        .topic
+        .clone()
+        .unwrap_or_else(|| format!("{}:*", channel.base));
+    validate_topic(&pattern)?;
+    let socket = socket_to_attach(project, args.socket.as_deref())?;
+
+    let mut plan = Plan::new(&project.root, args.write);
+    add_channel(&mut plan, &channel, &pattern, socket.as_ref())?;
+    plan.apply()?;
+    if socket.is_none() {
+        println!(
+            "\nNo socket to attach {} to yet. Create one with `maze g socket NAME`, or add this line\n\
+             to a socket's `fn channels` in src/sockets/:\n\n    {}",
+            channel.type_name,
+            channel_line(&channel, &pattern)
+        );
+    }
+    Ok(())
+}
+
+/// The socket named by `--socket`, else the app's only socket, else none.
+fn socket_to_attach(project: &Project, named: Option<&str>) -> Result<Option<Name>> {
+    let existing = project.sockets()?;
+    if let Some(named) = named {
+        let socket = Name::parse(named, Kind::Socket)?;
+        if !existing.contains(&socket.file) {
+            bail!(
+                "the app has no socket {}: src/sockets/{}.rs does not exist (create it with `maze g socket {}`)",
+                socket.type_name,
+                socket.file,
+                socket.type_name
+            );
+        }
+        return Ok(Some(socket));
+    }
+    match existing.as_slice() {
+        [] => Ok(None),
+        [only] => Ok(Some(Name::parse(only, Kind::Socket)?)),
+        several => bail!(
+            "the app has several sockets ({}): choose one with --socket",
+            several.join(", ")
+        ),
+    }
+}

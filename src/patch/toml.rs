@@ -1,0 +1,125 @@
+//! Edits to `Cargo.toml` and `maze.toml` through toml_edit, as `cargo add`
+//! makes them: comments, order and formatting stay as the user left them.
+
+use anyhow::{bail, Result};
+use toml_edit::{Array, DocumentMut, InlineTable, Item, Value};
+
+/// Makes the `maze` dependency enable `feature`.
+pub fn add_maze_feature(doc: &mut DocumentMut, feature: &str) -> Result<()> {
+    let Some(maze) = doc
+        .get_mut("dependencies")
+        .and_then(|deps| deps.as_table_like_mut())
+        .and_then(|deps| deps.get_mut("maze"))
+    else {
+        bail!("Cargo.toml has no `maze` dependency under [dependencies]; add `maze = {{ path = \"...\" }}` first");
+    };
+    // `maze = "0.1"` becomes `maze = { version = "0.1", features = [...] }`.
+    if let Some(version) = maze.as_str().map(str::to_owned) {
+        let mut table = InlineTable::new();
+        table.insert("version", version.into());
+        *maze = Item::Value(Value::InlineTable(table));
+    }
+    let Some(table) = maze.as_table_like_mut() else {
+        bail!("Cargo.toml: the `maze` dependency is neither a version string nor a table");
+    };
+    if table.get("features").is_none() {
+        table.insert("features", Item::Value(Value::Array(Array::new())));
+    }
+    let Some(features) = table.get_mut("features").and_then(Item::as_array_mut) else {
+        bail!("Cargo.toml: `features` of the `maze` dependency is not an array");
+    };
+    if !features.iter().any(|f| f.as_str() == Some(feature)) {
+        features.push(feature);
+        // Space the inline table as `cargo add` does: `{ path = "..", features = [..] }`.
+        if let Some(inline) = maze.as_inline_table_mut() {
+            inline.fmt();
+        }
+    }
+    Ok(())
+}
+
+/// What `maze g socket` adds to a `maze.toml` that has no `[websockets]` table.
+const WEBSOCKETS_TABLE: &str = r#"
+# Sockets and channels.
+[websockets]
+# Seconds between the server's "ping" frames; maze.js reconnects after 100 s without one.
+ping_interval = 30
+# How broadcasts reach subscribers: "memory" serves one app instance.
+adapter = "memory"
+"#;
+
+/// Adds the `[websockets]` table, with its comments, after the last table.
+pub fn ensure_websockets_table(doc: &mut DocumentMut) -> Result<()> {
+    if doc.contains_key("websockets") {
+        return Ok(());
+    }
+    let snippet: DocumentMut = WEBSOCKETS_TABLE.parse()?;
+    let Some(mut table) = snippet.get("websockets").and_then(Item::as_table).cloned() else {
+        unreachable!("WEBSOCKETS_TABLE defines [websockets]");
+    };
+    let last = doc
+        .iter()
+        .filter_map(|(_, item)| item.as_table().and_then(|t| t.position()))
+        .max()
+        .unwrap_or(0);
+    table.set_position(Some(last + 1));
+    doc.insert("websockets", Item::Table(table));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feature(cargo_toml: &str) -> String {
+        let mut doc: DocumentMut = cargo_toml.parse().unwrap();
+        add_maze_feature(&mut doc, "websockets").unwrap();
+        doc.to_string()
+    }
+
+    #[test]
+    fn adds_the_feature_to_an_inline_table_keeping_comments() {
+        let text = feature("[dependencies]\n# the runtime\nmaze = { path = \"../runtime\" } # local\nserde = \"1\"\n");
+        assert_eq!(
+            text,
+            "[dependencies]\n# the runtime\nmaze = { path = \"../runtime\", features = [\"websockets\"] } # local\nserde = \"1\"\n"
+        );
+        assert_eq!(feature(&text), text, "adding it twice changes nothing");
+    }
+
+    #[test]
+    fn a_version_string_becomes_a_table() {
+        assert_eq!(
+            feature("[dependencies]\nmaze = \"0.1\"\n"),
+            "[dependencies]\nmaze = { version = \"0.1\", features = [\"websockets\"] }\n"
+        );
+    }
+
+    #[test]
+    fn a_dotted_table_gains_the_key() {
+        assert_eq!(
+            feature("[dependencies.maze]\npath = \"x\"\nfeatures = [\"a\"]\n"),
+            "[dependencies.maze]\npath = \"x\"\nfeatures = [\"a\", \"websockets\"]\n"
+        );
+    }
+
+    #[test]
+    fn no_maze_dependency_is_an_error() {
+        let mut doc: DocumentMut = "[dependencies]\nserde = \"1\"\n".parse().unwrap();
+        assert!(add_maze_feature(&mut doc, "websockets").is_err());
+    }
+
+    #[test]
+    fn the_websockets_table_goes_last_with_its_comments() {
+        let mut doc: DocumentMut =
+            "# top\n[app]\nname = \"chat\" # n\n\n[session]\ncookie = \"c\"\n"
+                .parse()
+                .unwrap();
+        ensure_websockets_table(&mut doc).unwrap();
+        let text = doc.to_string();
+        assert!(text.starts_with("# top\n[app]\nname = \"chat\" # n\n\n[session]\ncookie = \"c\"\n\n# Sockets and channels.\n[websockets]\n# Seconds"), "{text}");
+        let once = text.clone();
+        ensure_websockets_table(&mut doc).unwrap();
+        assert_eq!(doc.to_string(), once);
+    }
+}

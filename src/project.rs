@@ -1,0 +1,49 @@
+//! Finding the app: the nearest folder at or above the current one with a `maze.toml`.
+
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+
+pub struct Project {
+    /// The folder holding `maze.toml`.
+    pub root: PathBuf,
+}
+
+impl Project {
+    pub fn discover(start: &Path) -> Result<Project> {
+        for dir in start.ancestors() {
+            if dir.join("maze.toml").is_file() {
+                return Ok(Project {
+                    root: dir.to_path_buf(),
+                });
+            }
+        }
+        bail!(
+            "not inside a maze app: no maze.toml in {} or any folder above it.\n\
+             Create an app with `maze new NAME`, or point at one with `maze -C DIR ...`",
+            start.display()
+        )
+    }
+
+    /// The socket types the app has, from the files in `src/sockets/`.
+    pub fn sockets(&self) -> Result<Vec<String>> {
+        let dir = self.root.join("src/sockets");
+        let entries =
+            std::fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))?;
+        let mut files = Vec::new();
+        for entry in entries {
+            let path = entry?.path();
+            if path.extension().is_some_and(|ext| ext == "rs") {
+                let stem = path
+                    .file_stem()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .to_string();
+                if stem != "mod" {
+                    files.push(stem);
+                }
+            }
+        }
+        files.sort();
+        Ok(files)
+    }
+}

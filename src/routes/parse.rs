@@ -1,0 +1,263 @@
+//! Reading routes out of `src/routes.rs` and channel maps out of socket
+//! files, as text: tokens, not regexes, so comments and strings never yield a route.
+
+use serde::Serialize;
+
+use crate::lexer::{tokenize, Lang, Token, TokenKind};
+
+/// One route as written in the router file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Route {
+    pub verb: String,
+    pub path: String,
+    pub handler: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channels: Option<Vec<ChannelRoute>>,
+}
+
+/// A topic pattern a socket maps, and the channel type it leads to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChannelRoute {
+    pub topic: String,
+    pub channel: String,
+}
+
+const VERBS: &[&str] = &["get", "post", "put", "patch", "delete"];
+
+/// `routes.get("/", controllers::home::index)` and
+/// `routes.socket::<crate::sockets::ChatSocket>("/chat")`, wherever they are
+/// in `source` and however they are split over lines.
+pub fn routes(source: &str) -> Vec<Route> {
+    let tokens = code_tokens(source, Lang::Rust);
+    let mut found = Vec::new();
+    for at in 0..tokens.len() {
+        let Some(call) = method_call(source, &tokens, at) else {
+            continue;
+        };
+        if VERBS.contains(&call.method.as_str()) && call.generics.is_none() && call.args.len() == 2
+        {
+            found.push(Route {
+                verb: call.method.to_uppercase(),
+                path: literal_or_expr(source, &call.args[0]),
+                handler: tidy(&text_of(source, &call.args[1])),
+                channels: None,
+            });
+        } else if call.method == "socket" && call.args.len() == 1 {
+            if let Some(generics) = call.generics {
+                found.push(Route {
+                    verb: "WS".into(),
+                    path: literal_or_expr(source, &call.args[0]),
+                    handler: tidy(&generics),
+                    channels: Some(Vec::new()),
+                });
+            }
+        }
+    }
+    found
+}
+
+/// `channels.add::<crate::channels::ChatRoomChannel>("chat_room:*")` lines of a socket file.
+pub fn channels(source: &str) -> Vec<ChannelRoute> {
+    let tokens = code_tokens(source, Lang::Rust);
+    (0..tokens.len())
+        .filter_map(|at| method_call(source, &tokens, at))
+        .filter(|call| call.method == "add" && call.args.len() == 1)
+        .filter_map(|call| {
+            Some(ChannelRoute {
+                topic: literal_or_expr(source, &call.args[0]),
+                channel: tidy(&call.generics?),
+            })
+        })
+        .collect()
+}
+
+fn code_tokens(source: &str, lang: Lang) -> Vec<Token> {
+    tokenize(source, lang)
+        .into_iter()
+        .filter(|t| !t.is_comment())
+        .collect()
+}
+
+struct MethodCall<'t> {
+    method: String,
+    /// The turbofish's contents, `crate::sockets::ChatSocket`.
+    generics: Option<String>,
+    /// Each argument's tokens.
+    args: Vec<&'t [Token]>,
+}
+
+/// A `.name[::<T>](args)` call whose `.` is `tokens[at]`.
+fn method_call<'t>(source: &str, tokens: &'t [Token], at: usize) -> Option<MethodCall<'t>> {
+    if !tokens[at].is_punct('.') {
+        return None;
+    }
+    let name = tokens.get(at + 1).filter(|t| t.kind == TokenKind::Ident)?;
+    let mut next = at + 2;
+    let mut generics = None;
+    if tokens.get(next).is_some_and(|t| t.is_punct(':'))
+        && tokens.get(next + 1).is_some_and(|t| t.is_punct(':'))
+        && tokens.get(next + 2).is_some_and(|t| t.is_punct('<'))
+    {
+        let open = next + 2;
+        let close = matching(tokens, open, '<', '>')?;
+        generics = Some(text_of(source, &tokens[open + 1..close]));
+        next = close + 1;
+    }
+    if !tokens.get(next).is_some_and(|t| t.is_punct('(')) {
+        return None;
+    }
+    let close = matching(tokens, next, '(', ')')?;
+    Some(MethodCall {
+        method: name.value.clone(),
+        generics,
+        args: split_args(&tokens[next + 1..close]),
+    })
+}
+
+/// The index of the token closing the group opened at `open`.
+fn matching(tokens: &[Token], open: usize, opener: char, closer: char) -> Option<usize> {
+    let mut depth = 0usize;
+    for (i, token) in tokens.iter().enumerate().skip(open) {
+        if token.is_punct(opener) {
+            depth += 1;
+        } else if token.is_punct(closer) {
+            depth -= 1;
+            if depth == 0 {
+                return Some(i);
+            }
+        }
+    }
+    None
+}
+
+/// Splits call arguments at top-level commas; a trailing comma adds nothing.
+fn split_args(tokens: &[Token]) -> Vec<&[Token]> {
+    let mut args = Vec::new();
+    let (mut depth, mut start) = (0i32, 0);
+    for (i, token) in tokens.iter().enumerate() {
+        match token.value.as_str() {
+            "(" | "[" | "{" if token.kind == TokenKind::Punct => depth += 1,
+            ")" | "]" | "}" if token.kind == TokenKind::Punct => depth -= 1,
+            "," if token.kind == TokenKind::Punct && depth == 0 => {
+                args.push(&tokens[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    if start < tokens.len() {
+        args.push(&tokens[start..]);
+    }
+    args
+}
+
+/// A string literal's contents, or the expression marked as not literal.
+fn literal_or_expr(source: &str, tokens: &[Token]) -> String {
+    match tokens {
+        [token] if token.kind == TokenKind::Str => token.value.clone(),
+        _ => format!("<{}>", text_of(source, tokens)),
+    }
+}
+
+/// The source text a run of tokens covers, with white space folded.
+fn text_of(source: &str, tokens: &[Token]) -> String {
+    match (tokens.first(), tokens.last()) {
+        (Some(first), Some(last)) => source[first.start..last.end]
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" "),
+        _ => String::new(),
+    }
+}
+
+fn tidy(path: &str) -> String {
+    let path: String = path.chars().filter(|c| !c.is_whitespace()).collect();
+    path.strip_prefix("crate::").unwrap_or(&path).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_routes_and_sockets() {
+        let source = r#"
+pub fn routes(routes: &mut Routes) {
+    routes.get("/", controllers::home::index);
+    routes
+        .post(
+            "/messages",
+            controllers::messages::create,
+        );
+    // maze:routes
+    routes.socket::<crate::sockets::ChatSocket>("/chat");
+    // maze:sockets
+}
+"#;
+        let found = routes(source);
+        let rows: Vec<_> = found
+            .iter()
+            .map(|r| (r.verb.as_str(), r.path.as_str(), r.handler.as_str()))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("GET", "/", "controllers::home::index"),
+                ("POST", "/messages", "controllers::messages::create"),
+                ("WS", "/chat", "sockets::ChatSocket"),
+            ]
+        );
+    }
+
+    #[test]
+    fn commented_out_and_quoted_routes_are_not_routes() {
+        let source = r##"
+    // routes.get("/old", old);
+    /* routes.get("/older", older);
+       /* nested */ routes.socket::<X>("/x"); */
+    let s = "routes.get(\"/fake\", fake)";
+    let r = r#"routes.get("/raw", raw)"#;
+    routes.get("/real", real);
+"##;
+        let paths: Vec<_> = routes(source).into_iter().map(|r| r.path).collect();
+        assert_eq!(paths, ["/real"]);
+    }
+
+    #[test]
+    fn non_literal_paths_are_shown_as_expressions() {
+        let found = routes("routes.get(PATH, h); routes.get(&format!(\"/{}\", x), h2);");
+        assert_eq!(found[0].path, "<PATH>");
+        assert_eq!(found[1].path, "<&format!(\"/{}\", x)>");
+    }
+
+    #[test]
+    fn other_method_calls_are_ignored() {
+        assert!(routes("let v = map.get(\"key\"); session.get(\"a\");").is_empty());
+    }
+
+    #[test]
+    fn reads_a_sockets_channel_map() {
+        let source = r#"
+    fn channels(channels: &mut Channels) {
+        channels.add::<crate::channels::ChatRoomChannel>("chat_room:*");
+        // channels.add::<crate::channels::Old>("old:*");
+        channels
+            .add::<LobbyChannel>("lobby");
+        // maze:channels
+    }
+"#;
+        assert_eq!(
+            channels(source),
+            [
+                ChannelRoute {
+                    topic: "chat_room:*".into(),
+                    channel: "channels::ChatRoomChannel".into()
+                },
+                ChannelRoute {
+                    topic: "lobby".into(),
+                    channel: "LobbyChannel".into()
+                },
+            ]
+        );
+    }
+}
