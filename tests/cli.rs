@@ -1,0 +1,390 @@
+//! The CLI as a user meets it: idempotent re-runs, dry runs, conflicts, bad
+//! names, missing markers, `maze routes`.
+
+mod common;
+
+use common::{maze, new_app, stderr, stdout, temp_dir, tree};
+
+#[test]
+fn a_second_run_reports_identical_and_changes_nothing() {
+    let (_dir, root) = new_app();
+    let steps: [&[&str]; 3] = [
+        &["g", "socket", "ChatSocket", "chat_room", "lobby"],
+        &["g", "channel", "Presence", "--socket", "ChatSocket"],
+        &["generate", "channel", "Orphan", "--topic", "orphan"],
+    ];
+    for step in steps {
+        maze(&root).args(step).assert().success();
+        let before = tree(&root);
+        let output = maze(&root).args(step).output().unwrap();
+        assert!(output.status.success(), "{step:?}: {}", stderr(&output));
+        let out = stdout(&output);
+        for line in out.lines().filter(|l| l.starts_with(' ')) {
+            let status = line.split_whitespace().next().unwrap();
+            assert!(
+                ["identical", "unchanged"].contains(&status),
+                "{step:?} again: {line}"
+            );
+        }
+        assert!(out.contains("identical"), "{out}");
+        assert_eq!(
+            tree(&root),
+            before,
+            "{step:?} again must leave the tree byte-identical"
+        );
+    }
+}
+
+#[test]
+fn maze_new_twice_is_identical() {
+    let (dir, root) = new_app();
+    let before = tree(&root);
+    let output = maze(dir.path()).args(["new", "chat"]).output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let out = stdout(&output);
+    assert!(
+        out.contains("identical maze.toml"),
+        "maze new keeps the app's secret on a re-run: {out}"
+    );
+    assert!(
+        !out.contains("create") && !out.contains("conflict"),
+        "{out}"
+    );
+    assert_eq!(tree(&root), before);
+}
+
+#[test]
+fn every_spelling_of_a_socket_name_means_the_same_socket() {
+    let (_dir, root) = new_app();
+    maze(&root)
+        .args(["g", "socket", "ChatSocket"])
+        .assert()
+        .success();
+    assert!(root.join("src/sockets/chat_socket.rs").is_file());
+    assert!(
+        root.join("src/channels/chat_channel.rs").is_file(),
+        "no channel named: one named after the socket"
+    );
+    let before = tree(&root);
+    for spelling in ["Chat", "chat_socket", "chat"] {
+        maze(&root)
+            .args(["g", "socket", spelling])
+            .assert()
+            .success();
+        assert_eq!(tree(&root), before, "{spelling}");
+    }
+    let socket = std::fs::read_to_string(root.join("src/sockets/chat_socket.rs")).unwrap();
+    assert!(socket.contains("pub struct ChatSocket;"));
+    assert!(socket.contains(r#"channels.add::<crate::channels::ChatChannel>("chat:*");"#));
+    assert!(!socket.contains("ChatSocketSocket"));
+    let routes = std::fs::read_to_string(root.join("src/routes.rs")).unwrap();
+    assert!(routes.contains(r#"routes.socket::<crate::sockets::ChatSocket>("/chat");"#));
+}
+
+#[test]
+fn path_flag_and_acronyms() {
+    let (_dir, root) = new_app();
+    maze(&root)
+        .args(["g", "socket", "HTTPSocket", "--path", "/live/http"])
+        .assert()
+        .success();
+    assert!(root.join("src/sockets/http_socket.rs").is_file());
+    let routes = std::fs::read_to_string(root.join("src/routes.rs")).unwrap();
+    assert!(
+        routes.contains(r#"routes.socket::<crate::sockets::HttpSocket>("/live/http");"#),
+        "{routes}"
+    );
+}
+
+#[test]
+fn dry_run_writes_nothing() {
+    let dir = temp_dir();
+    let output = maze(dir.path())
+        .args(["new", "chat", "--dry-run"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    assert!(stdout(&output).contains("create src/main.rs"));
+    assert!(!dir.path().join("chat").exists());
+
+    let (_dir, root) = new_app();
+    let before = tree(&root);
+    let output = maze(&root)
+        .args(["g", "socket", "ChatSocket", "chat_room", "--pretend"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let out = stdout(&output);
+    assert!(out.contains("create src/sockets/chat_socket.rs"), "{out}");
+    assert!(out.contains("insert src/routes.rs"), "{out}");
+    assert!(out.contains("update Cargo.toml"), "{out}");
+    assert!(out.contains("dry run: nothing was written"), "{out}");
+    assert_eq!(tree(&root), before);
+}
+
+#[test]
+fn a_conflict_aborts_with_the_tree_unchanged_until_force_or_skip() {
+    let (_dir, root) = new_app();
+    maze(&root)
+        .args(["g", "socket", "ChatSocket", "chat_room"])
+        .assert()
+        .success();
+    let channel = root.join("src/channels/chat_room_channel.rs");
+    let edited = std::fs::read_to_string(&channel).unwrap().replace(
+        "ctx.rebroadcast(message);",
+        "ctx.push(\"echo\", message.payload);",
+    );
+    std::fs::write(&channel, &edited).unwrap();
+    let before = tree(&root);
+
+    let output = maze(&root)
+        .args(["g", "socket", "ChatSocket", "chat_room", "lobby"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stdout(&output).contains("conflict src/channels/chat_room_channel.rs"),
+        "{}",
+        stdout(&output)
+    );
+    let error = stderr(&output);
+    assert!(
+        error.contains("Nothing was written")
+            && error.contains("--force")
+            && error.contains("--skip"),
+        "{error}"
+    );
+    assert_eq!(
+        tree(&root),
+        before,
+        "nothing written: not even the lobby files"
+    );
+
+    let output = maze(&root)
+        .args(["g", "socket", "ChatSocket", "chat_room", "lobby", "--skip"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).contains("skip src/channels/chat_room_channel.rs"));
+    assert_eq!(
+        std::fs::read_to_string(&channel).unwrap(),
+        edited,
+        "--skip keeps the user's file"
+    );
+    assert!(root.join("src/channels/lobby_channel.rs").is_file());
+
+    let output = maze(&root)
+        .args(["g", "channel", "chat_room", "--force"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).contains("force src/channels/chat_room_channel.rs"));
+    assert!(std::fs::read_to_string(&channel)
+        .unwrap()
+        .contains("ctx.rebroadcast(message);"));
+}
+
+#[test]
+fn bad_names_are_refused_with_a_reason_and_nothing_written() {
+    let (_dir, root) = new_app();
+    let before = tree(&root);
+    for name in [
+        "",
+        "1Chat",
+        "../x",
+        "Chat/Room",
+        "self",
+        "fn",
+        "Chat Room",
+        "Ünï",
+        "Channel",
+    ] {
+        for command in [&["g", "socket"][..], &["g", "channel"][..]] {
+            let output = maze(&root).args(command).arg(name).output().unwrap();
+            assert_eq!(output.status.code(), Some(1), "{command:?} {name:?}");
+            let error = stderr(&output);
+            assert!(
+                error.contains("error:") && error.len() > 40,
+                "{name:?} needs a reason: {error}"
+            );
+            assert_eq!(tree(&root), before, "{command:?} {name:?} wrote something");
+        }
+    }
+    for (flag, value) in [("--path", "chat"), ("--path", "/a b")] {
+        let output = maze(&root)
+            .args(["g", "socket", "Chat", flag, value])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{flag} {value}");
+    }
+    let output = maze(&root)
+        .args(["g", "channel", "Lobby", "--topic", "a*b*"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let output = maze(&root)
+        .args(["g", "socket", "Chat", "room", "room"])
+        .output()
+        .unwrap();
+    assert!(stderr(&output).contains("named twice"));
+    assert_eq!(tree(&root), before);
+
+    let dir = temp_dir();
+    for name in ["", "../evil", "fn", "1app"] {
+        let output = maze(dir.path()).args(["new", name]).output().unwrap();
+        assert_eq!(output.status.code(), Some(1), "new {name:?}");
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn a_missing_marker_is_an_error_with_the_line_to_add_by_hand() {
+    let (_dir, root) = new_app();
+    let routes = root.join("src/routes.rs");
+    let text = std::fs::read_to_string(&routes).unwrap();
+    for broken in [
+        text.replace("    // maze:sockets\n", ""),
+        text.replace(
+            "    // maze:sockets\n",
+            "    /*\n    // maze:sockets\n    */\n",
+        ),
+    ] {
+        std::fs::write(&routes, &broken).unwrap();
+        let before = tree(&root);
+        let output = maze(&root)
+            .args(["g", "socket", "ChatSocket", "chat_room"])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1));
+        let error = stderr(&output);
+        assert!(error.contains("src/routes.rs"), "{error}");
+        assert!(error.contains("// maze:sockets"), "{error}");
+        assert!(
+            error.contains(r#"routes.socket::<crate::sockets::ChatSocket>("/chat");"#),
+            "{error}"
+        );
+        assert_eq!(tree(&root), before, "nothing written");
+    }
+}
+
+#[test]
+fn outside_an_app_the_error_says_what_to_do() {
+    let dir = temp_dir();
+    for args in [&["g", "socket", "Chat"][..], &["routes"][..]] {
+        let output = maze(dir.path()).args(args).output().unwrap();
+        assert_eq!(output.status.code(), Some(1));
+        assert!(stderr(&output).contains("maze new"), "{}", stderr(&output));
+    }
+}
+
+#[test]
+fn commands_work_from_a_subfolder_and_with_dash_c() {
+    let (dir, root) = new_app();
+    maze(&root.join("src/sockets"))
+        .args(["g", "socket", "Chat"])
+        .assert()
+        .success();
+    assert!(root.join("src/sockets/chat_socket.rs").is_file());
+    let output = maze(dir.path())
+        .args(["-C", "chat", "routes"])
+        .output()
+        .unwrap();
+    assert!(stdout(&output).contains("/chat"));
+}
+
+#[test]
+fn channels_attach_to_the_only_socket_or_the_named_one() {
+    let (_dir, root) = new_app();
+    let output = maze(&root)
+        .args(["g", "channel", "Lobby"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    assert!(
+        stdout(&output).contains(r#"channels.add::<crate::channels::LobbyChannel>("lobby:*");"#),
+        "says how to attach by hand"
+    );
+
+    maze(&root)
+        .args(["g", "socket", "Chat", "room"])
+        .assert()
+        .success();
+    maze(&root)
+        .args(["g", "channel", "Typing"])
+        .assert()
+        .success();
+    let socket = std::fs::read_to_string(root.join("src/sockets/chat_socket.rs")).unwrap();
+    assert!(
+        socket.contains("TypingChannel"),
+        "attached to the only socket"
+    );
+
+    maze(&root)
+        .args(["g", "socket", "Admin", "alerts"])
+        .assert()
+        .success();
+    let output = maze(&root)
+        .args(["g", "channel", "Audit"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("--socket"));
+    let output = maze(&root)
+        .args(["g", "channel", "Audit", "--socket", "Nope"])
+        .output()
+        .unwrap();
+    assert!(
+        stderr(&output).contains("no socket NopeSocket"),
+        "{}",
+        stderr(&output)
+    );
+    maze(&root)
+        .args(["g", "channel", "Audit", "--socket", "AdminSocket"])
+        .assert()
+        .success();
+    let admin = std::fs::read_to_string(root.join("src/sockets/admin_socket.rs")).unwrap();
+    assert!(admin.contains("AuditChannel"));
+}
+
+#[test]
+fn routes_lists_sockets_with_their_topics_and_skips_comments() {
+    let (_dir, root) = new_app();
+    maze(&root)
+        .args(["g", "socket", "ChatSocket", "chat_room", "lobby"])
+        .assert()
+        .success();
+    let routes = root.join("src/routes.rs");
+    let text = std::fs::read_to_string(&routes).unwrap().replace(
+        "    // maze:routes\n",
+        "    // routes.get(\"/old\", controllers::home::index);\n    /* routes.get(\"/older\", controllers::home::index); */\n    routes\n        .get(\"/split\", controllers::home::index);\n    // maze:routes\n",
+    );
+    std::fs::write(&routes, text).unwrap();
+
+    let output = maze(&root).arg("routes").output().unwrap();
+    let table = stdout(&output);
+    assert!(table.contains("GET    /split"), "{table}");
+    assert!(!table.contains("/old"), "{table}");
+    let socket_row = table.lines().find(|l| l.starts_with("WS")).unwrap();
+    assert_eq!(
+        socket_row.split_whitespace().collect::<Vec<_>>(),
+        ["WS", "/chat", "sockets::ChatSocket"]
+    );
+    assert!(
+        table.contains("chat_room:*  channels::ChatRoomChannel"),
+        "{table}"
+    );
+
+    let output = maze(&root).args(["routes", "--json"]).output().unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!([
+            {"verb": "GET", "path": "/", "handler": "controllers::home::index"},
+            {"verb": "GET", "path": "/split", "handler": "controllers::home::index"},
+            {"verb": "WS", "path": "/chat", "handler": "sockets::ChatSocket", "channels": [
+                {"topic": "chat_room:*", "channel": "channels::ChatRoomChannel"},
+                {"topic": "lobby:*", "channel": "channels::LobbyChannel"},
+            ]},
+        ])
+    );
+}

@@ -1,0 +1,79 @@
+//! Snapshots of every file `maze new`, `maze g socket` and `maze g channel`
+//! write or change: the generated code is reviewed as text in
+//! `tests/snapshots/`. After an intended change: `cargo insta review`
+//! (or `INSTA_UPDATE=always cargo test --test snapshots`), then read the diff.
+
+mod common;
+
+use common::{maze, new_app, tree};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// The files that differ between two trees, each under a `=== path ===` header,
+/// with the machine-specific runtime path and the random secret masked.
+fn changes(root: &Path, before: &BTreeMap<String, Vec<u8>>) -> String {
+    let maze_toml = std::fs::read_to_string(root.join("maze.toml")).unwrap();
+    let secret = maze_toml
+        .lines()
+        .find_map(|line| line.strip_prefix("secret = \""))
+        .map(|rest| rest.trim_end_matches('"').to_string())
+        .unwrap();
+    let runtime = concat!(env!("CARGO_MANIFEST_DIR"), "/runtime");
+    let mut text = String::new();
+    for (path, contents) in tree(root) {
+        if before.get(&path) == Some(&contents) {
+            continue;
+        }
+        let contents = String::from_utf8(contents).unwrap();
+        text.push_str(&format!(
+            "=== {path} ===\n{}\n",
+            contents
+                .replace(&secret, "[SECRET]")
+                .replace(runtime, "[RUNTIME]")
+        ));
+    }
+    text
+}
+
+#[test]
+fn maze_new() {
+    let (_dir, root) = new_app();
+    insta::assert_snapshot!("new", changes(&root, &BTreeMap::new()));
+}
+
+#[test]
+fn generate_socket_with_two_channels() {
+    let (_dir, root) = new_app();
+    let before = tree(&root);
+    maze(&root)
+        .args(["g", "socket", "ChatSocket", "chat_room", "lobby"])
+        .assert()
+        .success();
+    insta::assert_snapshot!("g_socket", changes(&root, &before));
+}
+
+#[test]
+fn generate_channel_attached_to_a_socket() {
+    let (_dir, root) = new_app();
+    maze(&root)
+        .args(["g", "socket", "ChatSocket", "chat_room"])
+        .assert()
+        .success();
+    let before = tree(&root);
+    maze(&root)
+        .args(["g", "channel", "Presence", "--topic", "presence"])
+        .assert()
+        .success();
+    insta::assert_snapshot!("g_channel", changes(&root, &before));
+}
+
+#[test]
+fn generate_channel_without_a_socket() {
+    let (_dir, root) = new_app();
+    let before = tree(&root);
+    maze(&root)
+        .args(["g", "channel", "Lobby"])
+        .assert()
+        .success();
+    insta::assert_snapshot!("g_channel_no_socket", changes(&root, &before));
+}
