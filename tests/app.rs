@@ -1,0 +1,401 @@
+//! A generated app, built and run: `maze new` + `g socket` (two channels) +
+//! `g channel`, compiled with clippy and rustfmt held to `-D warnings` and
+//! `--check`, then served and driven by a real WebSocket client and by
+//! headless Chromium.
+//!
+//! Every generated app a test builds shares one target folder
+//! (`target/apps`, or `$MAZE_APPS_TARGET_DIR`), so the runtime and its
+//! dependencies compile once.
+
+mod common;
+
+use common::{maze, temp_dir};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::{Message, WebSocket};
+
+struct BuiltApp {
+    root: PathBuf,
+    binary: PathBuf,
+}
+
+fn apps_target_dir() -> PathBuf {
+    std::env::var_os("MAZE_APPS_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/apps"))
+}
+
+fn cargo(root: &Path, args: &[&str]) {
+    let output = Command::new(env!("CARGO"))
+        .args(args)
+        .current_dir(root)
+        .env("CARGO_TARGET_DIR", apps_target_dir())
+        .env_remove("RUSTFLAGS")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "cargo {args:?} failed in the generated app:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The app every test here uses, generated and built once.
+fn app() -> &'static BuiltApp {
+    static APP: OnceLock<BuiltApp> = OnceLock::new();
+    APP.get_or_init(|| {
+        let dir = temp_dir().keep();
+        maze(&dir).args(["new", "chat"]).assert().success();
+        let root = dir.join("chat");
+        maze(&root).args(["g", "socket", "ChatSocket", "chat_room", "lobby"]).assert().success();
+        maze(&root).args(["g", "channel", "Presence", "--topic", "presence"]).assert().success();
+        // A socket whose on_connect refuses visitors without a signed-in session.
+        maze(&root).args(["g", "socket", "Locked"]).assert().success();
+        let locked = root.join("src/sockets/locked_socket.rs");
+        let source = std::fs::read_to_string(&locked).unwrap();
+        let guarded = source.replace("let _ = conn;\n        true", "conn.session().get(\"user_id\").is_some()");
+        assert_ne!(source, guarded, "the socket template changed: update this test's edit");
+        std::fs::write(&locked, guarded).unwrap();
+
+        cargo(&root, &["build", "--quiet"]);
+        BuiltApp {
+            binary: apps_target_dir().join("debug/chat"),
+            root,
+        }
+    })
+}
+
+#[test]
+fn the_generated_app_passes_clippy_and_rustfmt() {
+    let app = app();
+    cargo(&app.root, &["clippy", "--quiet", "--all-targets", "--", "-D", "warnings"]);
+    cargo(&app.root, &["fmt", "--check"]);
+}
+
+/// The app running on an ephemeral port; killed when dropped.
+struct Server {
+    child: Child,
+    port: u16,
+    _stdout: BufReader<ChildStdout>,
+}
+
+impl Server {
+    fn start(app: &BuiltApp) -> Server {
+        let mut child = Command::new(&app.binary)
+            .current_dir(&app.root)
+            .env("MAZE_PORT", "0")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        let port = line
+            .trim()
+            .rsplit(':')
+            .next()
+            .and_then(|port| port.parse().ok())
+            .unwrap_or_else(|| panic!("the app did not say where it listens: {line:?}"));
+        Server {
+            child,
+            port,
+            _stdout: stdout,
+        }
+    }
+
+    fn get(&self, path: &str) -> String {
+        http_get(self.port, path)
+    }
+
+    fn connect(&self, path: &str) -> WebSocket<TcpStream> {
+        connect(&format!("ws://127.0.0.1:{}{path}", self.port))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A GET over a plain TCP stream; reads the body by its Content-Length, as
+/// Chromium's DevTools server keeps the connection open.
+fn http_get(port: u16, path: &str) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut head = String::new();
+    let mut content_length = None;
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        if let Some((name, value)) = line.split_once(':') {
+            if name.eq_ignore_ascii_case("content-length") {
+                content_length = value.trim().parse::<usize>().ok();
+            }
+        }
+        head.push_str(&line);
+        if line == "\r\n" || line.is_empty() {
+            break;
+        }
+    }
+    assert!(head.starts_with("HTTP/1.1 200"), "GET {path}: {head}");
+    let mut body = Vec::new();
+    match content_length {
+        Some(length) => {
+            body.resize(length, 0);
+            reader.read_exact(&mut body).unwrap();
+        }
+        None => {
+            reader.read_to_end(&mut body).unwrap();
+        }
+    }
+    String::from_utf8(body).unwrap()
+}
+
+fn connect(url: &str) -> WebSocket<TcpStream> {
+    let address = url.trim_start_matches("ws://").split('/').next().unwrap();
+    let stream = TcpStream::connect(address).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let (ws, _) = tungstenite::client(url, stream).unwrap();
+    ws
+}
+
+fn send(ws: &mut WebSocket<TcpStream>, frame: Value) {
+    ws.send(Message::text(frame.to_string())).unwrap();
+}
+
+/// The next JSON frame, skipping the server's keep-alive pings.
+fn receive(ws: &mut WebSocket<TcpStream>) -> Value {
+    loop {
+        match ws.read().expect("a frame within 10 s") {
+            Message::Text(text) if text.as_str() == "ping" => continue,
+            Message::Text(text) => return serde_json::from_str(text.as_str()).unwrap(),
+            other => panic!("expected a text frame, got {other:?}"),
+        }
+    }
+}
+
+/// Nothing but pings arrives for `wait`.
+fn assert_silent(ws: &mut WebSocket<TcpStream>, wait: Duration) {
+    ws.get_mut().set_read_timeout(Some(wait)).unwrap();
+    match ws.read() {
+        Err(tungstenite::Error::Io(error)) if matches!(error.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+        Ok(Message::Text(text)) if text.as_str() == "ping" => {}
+        other => panic!("expected silence, got {other:?}"),
+    }
+    ws.get_mut().set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+}
+
+fn visitor_broadcast(topic: &str) -> Value {
+    json!({"event": "message", "topic": topic, "subject": "message_new", "payload": {"message": "A new visitor!"}})
+}
+
+fn reply(reference: &str, topic: &str, status: &str, response: Value) -> Value {
+    json!({"event": "reply", "ref": reference, "topic": topic, "payload": {"status": status, "response": response}})
+}
+
+#[test]
+fn sockets_and_channels_work_end_to_end() {
+    let server = Server::start(app());
+    assert!(server.get("/maze.js").contains("export class Socket"));
+    assert!(server.get("/js/sockets/chat_socket.js").contains("new Socket(\"/chat\")"));
+
+    let mut alice = server.connect("/chat");
+    let mut bob = server.connect("/chat");
+    send(&mut alice, json!({"event": "join", "topic": "chat_room:123", "ref": "1"}));
+    assert_eq!(receive(&mut alice), reply("1", "chat_room:123", "ok", json!({})));
+    // Amber's client joins without a ref and expects no reply; a later ref'd frame shows it was taken.
+    send(&mut bob, json!({"event": "join", "topic": "chat_room:123"}));
+    send(&mut bob, json!({"event": "join", "topic": "presence", "ref": "b1"}));
+    assert_eq!(receive(&mut bob), reply("b1", "presence", "ok", json!({})));
+
+    // Visiting / runs the controller's ChatSocket::broadcast.
+    let page = server.get("/");
+    assert!(page.contains("<script type=\"module\" src=\"/js/app.js\">"), "{page}");
+    assert_eq!(receive(&mut alice), visitor_broadcast("chat_room:123"));
+    let mut bob_got = vec![receive(&mut bob), receive(&mut bob)];
+    bob_got.sort_by_key(|frame| frame["topic"].to_string());
+    assert_eq!(bob_got, [visitor_broadcast("chat_room:123"), visitor_broadcast("presence")]);
+
+    // A pushed message reaches every subscriber, the sender included.
+    let hello = json!({"message": "hello"});
+    send(&mut alice, json!({"event": "message", "topic": "chat_room:123", "subject": "message_new", "payload": hello, "ref": "2"}));
+    assert_eq!(receive(&mut alice), reply("2", "chat_room:123", "ok", json!({})));
+    let relayed = json!({"event": "message", "topic": "chat_room:123", "subject": "message_new", "payload": hello});
+    assert_eq!(receive(&mut alice), relayed);
+    assert_eq!(receive(&mut bob), relayed);
+
+    // Errors get replies, never silence.
+    send(&mut alice, json!({"event": "join", "topic": "nowhere:1", "ref": "3"}));
+    assert_eq!(receive(&mut alice), reply("3", "nowhere:1", "error", json!({"reason": "unmatched topic"})));
+    send(&mut alice, json!({"event": "join", "topic": "nowhere:2"}));
+    assert_eq!(receive(&mut alice)["payload"]["status"], "error", "even without a ref");
+    send(&mut alice, json!({"event": "message", "topic": "lobby:1", "subject": "x", "ref": "4"}));
+    assert_eq!(receive(&mut alice), reply("4", "lobby:1", "error", json!({"reason": "not joined"})));
+    alice.send(Message::text("{not json")).unwrap();
+    assert_eq!(receive(&mut alice)["payload"]["status"], "error");
+
+    // After leaving, a topic's broadcasts stop arriving.
+    send(&mut alice, json!({"event": "leave", "topic": "chat_room:123", "ref": "5"}));
+    assert_eq!(receive(&mut alice), reply("5", "chat_room:123", "ok", json!({})));
+    server.get("/");
+    assert_eq!(receive(&mut bob)["topic"].as_str().map(|t| t == "chat_room:123" || t == "presence"), Some(true));
+    assert_silent(&mut alice, Duration::from_millis(500));
+
+    // A topic on another socket is not reachable from this one.
+    send(&mut alice, json!({"event": "join", "topic": "locked:1", "ref": "6"}));
+    assert_eq!(receive(&mut alice)["payload"]["status"], "error");
+}
+
+#[test]
+fn on_connect_returning_false_closes_the_connection() {
+    let server = Server::start(app());
+    let mut ws = server.connect("/locked");
+    match ws.read() {
+        Ok(Message::Close(Some(frame))) => assert_eq!(frame.code, CloseCode::Policy),
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+}
+
+/// Headless Chromium driven over the DevTools protocol.
+struct Browser {
+    child: Child,
+    devtools: WebSocket<TcpStream>,
+    next_id: u64,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    fn launch() -> Browser {
+        let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+            .into_iter()
+            .find(|path| Path::new(path).exists())
+            .expect("chromium is not installed: .ci/run installs it (apt-get install -y chromium)");
+        let profile = temp_dir();
+        let mut child = Command::new(chromium)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--remote-debugging-address=127.0.0.1",
+                "--remote-debugging-port=0",
+                "about:blank",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut port = None;
+        for line in stderr.lines() {
+            let line = line.unwrap();
+            if let Some(url) = line.strip_prefix("DevTools listening on ws://127.0.0.1:") {
+                port = url.split('/').next().and_then(|p| p.parse::<u16>().ok());
+                break;
+            }
+        }
+        let port = port.expect("chromium did not print its DevTools address");
+        let targets: Value = serde_json::from_str(&http_get(port, "/json/list")).unwrap();
+        let page = targets
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["type"] == "page")
+            .expect("a page target");
+        let devtools = connect(page["webSocketDebuggerUrl"].as_str().unwrap());
+        Browser {
+            child,
+            devtools,
+            next_id: 1,
+            _profile: profile,
+        }
+    }
+
+    fn call(&mut self, method: &str, params: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        send(&mut self.devtools, json!({"id": id, "method": method, "params": params}));
+        loop {
+            let message = receive(&mut self.devtools);
+            if message["id"] == id {
+                assert!(message.get("error").is_none(), "{method}: {message}");
+                return message["result"].clone();
+            }
+        }
+    }
+
+    fn eval(&mut self, expression: &str) -> Value {
+        let result = self.call(
+            "Runtime.evaluate",
+            json!({"expression": expression, "returnByValue": true, "awaitPromise": true}),
+        );
+        result["result"]["value"].clone()
+    }
+
+    /// Polls `expression` until it is `expected`, for up to 20 s.
+    fn wait_for(&mut self, expression: &str, expected: Value) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let value = self.eval(expression);
+            if value == expected {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{expression} stayed {value}, expected {expected}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn in_headless_chromium_the_page_joins_receives_and_pushes() {
+    let server = Server::start(app());
+    let mut browser = Browser::launch();
+    browser.call("Page.navigate", json!({"url": format!("http://127.0.0.1:{}/", server.port)}));
+    let box_state = r#"document.querySelector('[data-topic="chat_room:123"]')?.dataset.state ?? null"#;
+    browser.wait_for(box_state, json!("joined"));
+
+    // Another visit broadcasts to the page.
+    server.get("/");
+    let messages = r#"[...document.querySelectorAll('[data-topic="chat_room:123"] li')].map(li => li.textContent).join("|")"#;
+    browser.wait_for(messages, json!("A new visitor!"));
+
+    // The page's form pushes; a WebSocket client on the same topic receives it.
+    let mut listener = server.connect("/chat");
+    send(&mut listener, json!({"event": "join", "topic": "chat_room:123", "ref": "1"}));
+    assert_eq!(receive(&mut listener)["payload"]["status"], "ok");
+    browser.eval(
+        r#"(() => {
+            const box = document.querySelector('[data-topic="chat_room:123"]');
+            box.querySelector("input").value = "from the browser";
+            box.querySelector("form").requestSubmit();
+            return true;
+        })()"#,
+    );
+    assert_eq!(
+        receive(&mut listener),
+        json!({"event": "message", "topic": "chat_room:123", "subject": "message_new", "payload": {"message": "from the browser"}})
+    );
+    browser.wait_for(messages, json!("A new visitor!|from the browser"));
+}
