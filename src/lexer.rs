@@ -51,15 +51,7 @@ impl Token {
 /// Splits `source` into tokens. Never fails: an unterminated string or
 /// comment runs to the end of the source.
 pub fn tokenize(source: &str, lang: Lang) -> Vec<Token> {
-    Lexer {
-        source,
-        bytes: source.as_bytes(),
-        pos: 0,
-        line: 1,
-        lang,
-        tokens: Vec::new(),
-    }
-    .run()
+    Lexer { source, bytes: source.as_bytes(), pos: 0, line: 1, lang, tokens: Vec::new() }.run()
 }
 
 struct Lexer<'a> {
@@ -86,9 +78,7 @@ impl Lexer<'_> {
                 b'\'' if self.lang == Lang::JavaScript => self.quoted(b'\''),
                 b'`' if self.lang == Lang::JavaScript => self.template(),
                 b'\'' => self.char_or_lifetime(),
-                b'r' | b'b' | b'c' if self.lang == Lang::Rust && self.raw_string_ahead() => {
-                    self.raw_string()
-                }
+                b'r' | b'b' | b'c' if self.lang == Lang::Rust && self.raw_string_ahead() => self.raw_string(),
                 b'b' | b'c' if self.lang == Lang::Rust && self.peek(1) == Some(b'"') => {
                     self.bump();
                     self.quoted(b'"')
@@ -104,13 +94,7 @@ impl Lexer<'_> {
                 TokenKind::Str => unescape_simple(self.string_contents(start)),
                 _ => self.source[start..self.pos].to_string(),
             };
-            self.tokens.push(Token {
-                kind,
-                start,
-                end: self.pos,
-                line,
-                value,
-            });
+            self.tokens.push(Token { kind, start, end: self.pos, line, value });
         }
         self.tokens
     }
@@ -214,10 +198,7 @@ impl Lexer<'_> {
                     TokenKind::Char
                 } else {
                     self.pos += 1;
-                    while self
-                        .peek(0)
-                        .is_some_and(|b| b == b'_' || b.is_ascii_alphanumeric())
-                    {
+                    while self.peek(0).is_some_and(|b| b == b'_' || b.is_ascii_alphanumeric()) {
                         self.pos += 1;
                     }
                     TokenKind::Lifetime
@@ -280,20 +261,14 @@ impl Lexer<'_> {
     }
 
     fn ident(&mut self) -> TokenKind {
-        while self
-            .peek(0)
-            .is_some_and(|b| b == b'_' || b == b'$' || b.is_ascii_alphanumeric() || b >= 0x80)
-        {
+        while self.peek(0).is_some_and(|b| b == b'_' || b == b'$' || b.is_ascii_alphanumeric() || b >= 0x80) {
             self.pos += 1;
         }
         TokenKind::Ident
     }
 
     fn number(&mut self) -> TokenKind {
-        while self
-            .peek(0)
-            .is_some_and(|b| b == b'_' || b.is_ascii_alphanumeric())
-        {
+        while self.peek(0).is_some_and(|b| b == b'_' || b.is_ascii_alphanumeric()) {
             self.pos += 1;
         }
         TokenKind::Number
@@ -306,11 +281,8 @@ impl Lexer<'_> {
         let Some(quote_at) = text.find(['"', '\'', '`']) else {
             return "";
         };
-        let closing = format!(
-            "{}{}",
-            &text[quote_at..=quote_at],
-            &text[..quote_at].replace(['b', 'c', 'r'], "")
-        );
+        let closing =
+            format!("{}{}", &text[quote_at..=quote_at], &text[..quote_at].replace(['b', 'c', 'r'], ""));
         let open = quote_at + 1;
         if text.len() >= open + closing.len() && text.ends_with(&closing) {
             &text[open..text.len() - closing.len()]
@@ -321,10 +293,7 @@ impl Lexer<'_> {
 }
 
 fn unescape_simple(contents: &str) -> String {
-    contents
-        .replace("\\\\", "\u{0}")
-        .replace("\\\"", "\"")
-        .replace('\u{0}', "\\")
+    contents.replace("\\\\", "\u{0}").replace("\\\"", "\"").replace('\u{0}', "\\")
 }
 
 /// For each line (0-based), whether its first non-blank byte is inside a
@@ -341,10 +310,7 @@ pub fn non_code_lines(source: &str, tokens: &[Token]) -> Vec<bool> {
     for token in tokens.iter().filter(|t| {
         matches!(
             t.kind,
-            TokenKind::BlockComment
-                | TokenKind::Str
-                | TokenKind::OpaqueStr
-                | TokenKind::LineComment
+            TokenKind::BlockComment | TokenKind::Str | TokenKind::OpaqueStr | TokenKind::LineComment
         )
     }) {
         for (line, &first) in starts.iter().enumerate() {
@@ -368,10 +334,7 @@ mod tests {
     use super::*;
 
     fn kinds(source: &str) -> Vec<(TokenKind, String)> {
-        tokenize(source, Lang::Rust)
-            .into_iter()
-            .map(|t| (t.kind, t.value))
-            .collect()
+        tokenize(source, Lang::Rust).into_iter().map(|t| (t.kind, t.value)).collect()
     }
 
     #[test]
@@ -394,10 +357,7 @@ mod tests {
     #[test]
     fn raw_strings_end_at_their_hashes() {
         let tokens = kinds(r####"r#"a "quoted" // not a comment"# x"####);
-        assert_eq!(
-            tokens[0],
-            (TokenKind::Str, r#"a "quoted" // not a comment"#.to_string())
-        );
+        assert_eq!(tokens[0], (TokenKind::Str, r#"a "quoted" // not a comment"#.to_string()));
         assert_eq!(tokens[1], (TokenKind::Ident, "x".to_string()));
     }
 
@@ -422,17 +382,12 @@ mod tests {
     fn lines_inside_block_comments_are_not_code() {
         let source = "a\n/*\n// maze:routes\n*/\n// maze:routes\n";
         let tokens = tokenize(source, Lang::Rust);
-        assert_eq!(
-            non_code_lines(source, &tokens),
-            [false, false, true, true, true]
-        );
+        assert_eq!(non_code_lines(source, &tokens), [false, false, true, true, true]);
     }
 
     #[test]
     fn never_panics_on_unterminated_input() {
-        for source in [
-            "\"abc", "/* abc", "r#\"abc", "'", "b'", "r#", "'\\", "é'", "'é",
-        ] {
+        for source in ["\"abc", "/* abc", "r#\"abc", "'", "b'", "r#", "'\\", "é'", "'é"] {
             tokenize(source, Lang::Rust);
             tokenize(source, Lang::JavaScript);
         }

@@ -38,11 +38,11 @@ pub struct Name {
 
 /// Rust's strict and reserved keywords (2021 edition and later).
 const KEYWORDS: &[&str] = &[
-    "abstract", "as", "async", "await", "become", "box", "break", "const", "continue", "crate",
-    "do", "dyn", "else", "enum", "extern", "false", "final", "fn", "for", "gen", "if", "impl",
-    "in", "let", "loop", "macro", "match", "mod", "move", "mut", "override", "priv", "pub", "ref",
-    "return", "self", "static", "struct", "super", "trait", "true", "try", "type", "typeof",
-    "unsafe", "unsized", "use", "virtual", "where", "while", "yield",
+    "abstract", "as", "async", "await", "become", "box", "break", "const", "continue", "crate", "do", "dyn",
+    "else", "enum", "extern", "false", "final", "fn", "for", "gen", "if", "impl", "in", "let", "loop",
+    "macro", "match", "mod", "move", "mut", "override", "priv", "pub", "ref", "return", "self", "static",
+    "struct", "super", "trait", "true", "try", "type", "typeof", "unsafe", "unsized", "use", "virtual",
+    "where", "while", "yield",
 ];
 
 impl Name {
@@ -50,12 +50,7 @@ impl Name {
     pub fn parse(input: &str, kind: Kind) -> Result<Name> {
         let base = validate(input, kind.suffix())?;
         let file = format!("{base}_{}", kind.suffix());
-        Ok(Name {
-            type_name: file.to_upper_camel_case(),
-            js: file.to_lower_camel_case(),
-            file,
-            base,
-        })
+        Ok(Name { type_name: file.to_upper_camel_case(), js: file.to_lower_camel_case(), file, base })
     }
 }
 
@@ -77,10 +72,7 @@ fn validate(input: &str, suffix: &str) -> Result<String> {
     if let Some(c) = input.chars().find(|c| !c.is_ascii()) {
         bail!("{input:?} is not a {what} name: {c:?} is not ASCII, and names become Rust identifiers and file names; use ASCII letters, digits and _");
     }
-    if let Some(c) = input
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-'))
-    {
+    if let Some(c) = input.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-')) {
         bail!("{input:?} is not a {what} name: {c:?} cannot be part of a Rust identifier; use letters, digits and _ (ChatRoom or chat_room)");
     }
     if input.starts_with(|c: char| c.is_ascii_digit()) {
@@ -93,10 +85,7 @@ fn validate(input: &str, suffix: &str) -> Result<String> {
         snake.strip_suffix(&format!("_{suffix}")).unwrap_or(&snake)
     };
     if base.is_empty() || base == suffix {
-        bail!(
-            "{input:?} is only the suffix: name the {what}, e.g. Chat{}",
-            suffix.to_upper_camel_case()
-        );
+        bail!("{input:?} is only the suffix: name the {what}, e.g. Chat{}", suffix.to_upper_camel_case());
     }
     if KEYWORDS.contains(&base) {
         bail!("{input:?} is not a {what} name: `{base}` is a Rust keyword");
@@ -117,12 +106,7 @@ mod tests {
         for input in ["ChatSocket", "Chat", "chat_socket", "chat", "chat-socket"] {
             let name = socket(input);
             assert_eq!(
-                (
-                    name.base.as_str(),
-                    name.type_name.as_str(),
-                    name.file.as_str(),
-                    name.js.as_str()
-                ),
+                (name.base.as_str(), name.type_name.as_str(), name.file.as_str(), name.js.as_str()),
                 ("chat", "ChatSocket", "chat_socket", "chatSocket"),
                 "{input}"
             );
@@ -132,10 +116,7 @@ mod tests {
     #[test]
     fn acronyms_follow_rust_naming() {
         let name = socket("HTTPSocket");
-        assert_eq!(
-            (name.type_name.as_str(), name.file.as_str()),
-            ("HttpSocket", "http_socket")
-        );
+        assert_eq!((name.type_name.as_str(), name.file.as_str()), ("HttpSocket", "http_socket"));
         let channel = Name::parse("chat_room", Kind::Channel).unwrap();
         assert_eq!(channel.type_name, "ChatRoomChannel");
         assert_eq!(channel.base, "chat_room");

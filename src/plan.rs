@@ -79,12 +79,7 @@ pub struct Plan {
 
 impl Plan {
     pub fn new(root: &Path, options: WriteOptions) -> Plan {
-        Plan {
-            root: root.to_path_buf(),
-            options,
-            files: HashMap::new(),
-            rows: Vec::new(),
-        }
+        Plan { root: root.to_path_buf(), options, files: HashMap::new(), rows: Vec::new() }
     }
 
     fn read(&self, path: &Path) -> Result<Option<String>> {
@@ -122,15 +117,7 @@ impl Plan {
             bail!("two templates write {}", path.display());
         }
         let on_disk = self.read(&path)?;
-        self.files.insert(
-            path.clone(),
-            PlannedFile {
-                on_disk,
-                contents,
-                generated: true,
-                skip: false,
-            },
-        );
+        self.files.insert(path.clone(), PlannedFile { on_disk, contents, generated: true, skip: false });
         self.rows.push((None, path));
         Ok(())
     }
@@ -173,17 +160,11 @@ impl Plan {
     ) -> Result<()> {
         let path = path.into();
         let file = self.current(&path)?;
-        let mut doc: DocumentMut = file
-            .contents
-            .parse()
-            .with_context(|| format!("{} is not valid TOML", path.display()))?;
+        let mut doc: DocumentMut =
+            file.contents.parse().with_context(|| format!("{} is not valid TOML", path.display()))?;
         edit(&mut doc).with_context(|| format!("cannot update {}", path.display()))?;
         let updated = doc.to_string();
-        let status = if updated == file.contents {
-            Status::Unchanged
-        } else {
-            Status::Update
-        };
+        let status = if updated == file.contents { Status::Unchanged } else { Status::Update };
         file.contents = updated;
         self.rows.push((Some(status), path));
         Ok(())
@@ -223,11 +204,7 @@ impl Plan {
                 "{} file(s) differ from what maze would generate: {}. Nothing was written.\n\
                  Rerun with --force to overwrite them, or --skip to keep them as they are.",
                 conflicts.len(),
-                conflicts
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                conflicts.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
             );
         }
         if self.options.dry_run {
@@ -248,8 +225,7 @@ impl Plan {
             }
             let target = self.root.join(path);
             let dir = target.parent().expect("files live in a folder");
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
             let mut temp = tempfile::Builder::new()
                 .prefix(".maze-")
                 .tempfile_in(dir)
@@ -259,8 +235,7 @@ impl Plan {
             staged.push((temp, target));
         }
         for (temp, target) in staged {
-            temp.persist(&target)
-                .with_context(|| format!("cannot write {}", target.display()))?;
+            temp.persist(&target).with_context(|| format!("cannot write {}", target.display()))?;
         }
         Ok(())
     }
@@ -284,9 +259,5 @@ fn keep_permissions(temp: &std::fs::File, target: &Path) -> Result<()> {
 }
 
 fn indent(text: &str) -> String {
-    text.lines()
-        .map(|line| format!("    {line}\n"))
-        .collect::<String>()
-        .trim_end()
-        .to_string()
+    text.lines().map(|line| format!("    {line}\n")).collect::<String>().trim_end().to_string()
 }

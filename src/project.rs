@@ -12,9 +12,7 @@ impl Project {
     pub fn discover(start: &Path) -> Result<Project> {
         for dir in start.ancestors() {
             if dir.join("maze.toml").is_file() {
-                return Ok(Project {
-                    root: dir.to_path_buf(),
-                });
+                return Ok(Project { root: dir.to_path_buf() });
             }
         }
         bail!(
@@ -27,17 +25,12 @@ impl Project {
     /// The socket types the app has, from the files in `src/sockets/`.
     pub fn sockets(&self) -> Result<Vec<String>> {
         let dir = self.root.join("src/sockets");
-        let entries =
-            std::fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))?;
+        let entries = std::fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))?;
         let mut files = Vec::new();
         for entry in entries {
             let path = entry?.path();
             if path.extension().is_some_and(|ext| ext == "rs") {
-                let stem = path
-                    .file_stem()
-                    .unwrap_or_default()
-                    .to_string_lossy()
-                    .to_string();
+                let stem = path.file_stem().unwrap_or_default().to_string_lossy().to_string();
                 if stem != "mod" {
                     files.push(stem);
                 }

@@ -19,16 +19,12 @@ pub struct Rendered {
 
 /// Renders every template of `generator` with `context`, in path order.
 pub fn render_all(generator: &str, context: &Context) -> Result<Vec<Rendered>> {
-    let dir = TEMPLATES
-        .get_dir(generator)
-        .ok_or_else(|| anyhow!("no templates for generator {generator:?}"))?;
+    let dir =
+        TEMPLATES.get_dir(generator).ok_or_else(|| anyhow!("no templates for generator {generator:?}"))?;
     let mut files = Vec::new();
     collect_files(dir, &mut files);
     files.sort_by_key(|file| file.path());
-    files
-        .into_iter()
-        .map(|file| render_file(generator, file, context))
-        .collect()
+    files.into_iter().map(|file| render_file(generator, file, context)).collect()
 }
 
 fn collect_files<'a>(dir: &'a Dir<'a>, out: &mut Vec<&'a File<'a>>) {
@@ -40,9 +36,7 @@ fn collect_files<'a>(dir: &'a Dir<'a>, out: &mut Vec<&'a File<'a>>) {
 
 fn render_file(generator: &str, file: &File, context: &Context) -> Result<Rendered> {
     let name = file.path().to_string_lossy();
-    let template = file
-        .contents_utf8()
-        .ok_or_else(|| anyhow!("template {name} is not UTF-8"))?;
+    let template = file.contents_utf8().ok_or_else(|| anyhow!("template {name} is not UTF-8"))?;
     let relative = name
         .strip_prefix(&format!("{generator}/"))
         .unwrap_or(&name)
@@ -50,18 +44,14 @@ fn render_file(generator: &str, file: &File, context: &Context) -> Result<Render
         .ok_or_else(|| anyhow!("template {name} must end in .tera"))?;
     let path = render_str(&format!("{name} (its path)"), relative, context)?;
     let contents = render_str(&name, template, context)?;
-    Ok(Rendered {
-        path: PathBuf::from(path),
-        contents,
-    })
+    Ok(Rendered { path: PathBuf::from(path), contents })
 }
 
 /// Renders `template` (named `name` in errors) without autoescaping: the output is code.
 pub fn render_str(name: &str, template: &str, context: &Context) -> Result<String> {
     let mut tera = Tera::default();
     tera.autoescape_on(vec![]);
-    tera.add_raw_template(name, template)
-        .with_context(|| format!("template {name} does not parse"))?;
+    tera.add_raw_template(name, template).with_context(|| format!("template {name} does not parse"))?;
     tera.render(name, context)
         .map_err(|error| anyhow!("template {name} does not render: {}", error_chain(&error)))
 }

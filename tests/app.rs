@@ -60,15 +60,13 @@ fn app() -> &'static BuiltApp {
         maze(&root).args(["g", "socket", "Locked"]).assert().success();
         let locked = root.join("src/sockets/locked_socket.rs");
         let source = std::fs::read_to_string(&locked).unwrap();
-        let guarded = source.replace("let _ = conn;\n        true", "conn.session().get(\"user_id\").is_some()");
+        let guarded =
+            source.replace("let _ = conn;\n        true", "conn.session().get(\"user_id\").is_some()");
         assert_ne!(source, guarded, "the socket template changed: update this test's edit");
         std::fs::write(&locked, guarded).unwrap();
 
         cargo(&root, &["build", "--quiet"]);
-        BuiltApp {
-            binary: apps_target_dir().join("debug/chat"),
-            root,
-        }
+        BuiltApp { binary: apps_target_dir().join("debug/chat"), root }
     })
 }
 
@@ -103,11 +101,7 @@ impl Server {
             .next()
             .and_then(|port| port.parse().ok())
             .unwrap_or_else(|| panic!("the app did not say where it listens: {line:?}"));
-        Server {
-            child,
-            port,
-            _stdout: stdout,
-        }
+        Server { child, port, _stdout: stdout }
     }
 
     fn get(&self, path: &str) -> String {
@@ -189,7 +183,8 @@ fn receive(ws: &mut WebSocket<TcpStream>) -> Value {
 fn assert_silent(ws: &mut WebSocket<TcpStream>, wait: Duration) {
     ws.get_mut().set_read_timeout(Some(wait)).unwrap();
     match ws.read() {
-        Err(tungstenite::Error::Io(error)) if matches!(error.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+        Err(tungstenite::Error::Io(error))
+            if matches!(error.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
         Ok(Message::Text(text)) if text.as_str() == "ping" => {}
         other => panic!("expected silence, got {other:?}"),
     }
@@ -229,9 +224,13 @@ fn sockets_and_channels_work_end_to_end() {
 
     // A pushed message reaches every subscriber, the sender included.
     let hello = json!({"message": "hello"});
-    send(&mut alice, json!({"event": "message", "topic": "chat_room:123", "subject": "message_new", "payload": hello, "ref": "2"}));
+    send(
+        &mut alice,
+        json!({"event": "message", "topic": "chat_room:123", "subject": "message_new", "payload": hello, "ref": "2"}),
+    );
     assert_eq!(receive(&mut alice), reply("2", "chat_room:123", "ok", json!({})));
-    let relayed = json!({"event": "message", "topic": "chat_room:123", "subject": "message_new", "payload": hello});
+    let relayed =
+        json!({"event": "message", "topic": "chat_room:123", "subject": "message_new", "payload": hello});
     assert_eq!(receive(&mut alice), relayed);
     assert_eq!(receive(&mut bob), relayed);
 
@@ -249,7 +248,10 @@ fn sockets_and_channels_work_end_to_end() {
     send(&mut alice, json!({"event": "leave", "topic": "chat_room:123", "ref": "5"}));
     assert_eq!(receive(&mut alice), reply("5", "chat_room:123", "ok", json!({})));
     server.get("/");
-    assert_eq!(receive(&mut bob)["topic"].as_str().map(|t| t == "chat_room:123" || t == "presence"), Some(true));
+    assert_eq!(
+        receive(&mut bob)["topic"].as_str().map(|t| t == "chat_room:123" || t == "presence"),
+        Some(true)
+    );
     assert_silent(&mut alice, Duration::from_millis(500));
 
     // A topic on another socket is not reachable from this one.
@@ -311,19 +313,9 @@ impl Browser {
         }
         let port = port.expect("chromium did not print its DevTools address");
         let targets: Value = serde_json::from_str(&http_get(port, "/json/list")).unwrap();
-        let page = targets
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|t| t["type"] == "page")
-            .expect("a page target");
+        let page = targets.as_array().unwrap().iter().find(|t| t["type"] == "page").expect("a page target");
         let devtools = connect(page["webSocketDebuggerUrl"].as_str().unwrap());
-        Browser {
-            child,
-            devtools,
-            next_id: 1,
-            _profile: profile,
-        }
+        Browser { child, devtools, next_id: 1, _profile: profile }
     }
 
     fn call(&mut self, method: &str, params: Value) -> Value {

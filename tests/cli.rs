@@ -21,17 +21,10 @@ fn a_second_run_reports_identical_and_changes_nothing() {
         let out = stdout(&output);
         for line in out.lines().filter(|l| l.starts_with(' ')) {
             let status = line.split_whitespace().next().unwrap();
-            assert!(
-                ["identical", "unchanged"].contains(&status),
-                "{step:?} again: {line}"
-            );
+            assert!(["identical", "unchanged"].contains(&status), "{step:?} again: {line}");
         }
         assert!(out.contains("identical"), "{out}");
-        assert_eq!(
-            tree(&root),
-            before,
-            "{step:?} again must leave the tree byte-identical"
-        );
+        assert_eq!(tree(&root), before, "{step:?} again must leave the tree byte-identical");
     }
 }
 
@@ -42,24 +35,15 @@ fn maze_new_twice_is_identical() {
     let output = maze(dir.path()).args(["new", "chat"]).output().unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
     let out = stdout(&output);
-    assert!(
-        out.contains("identical maze.toml"),
-        "maze new keeps the app's secret on a re-run: {out}"
-    );
-    assert!(
-        !out.contains("create") && !out.contains("conflict"),
-        "{out}"
-    );
+    assert!(out.contains("identical maze.toml"), "maze new keeps the app's secret on a re-run: {out}");
+    assert!(!out.contains("create") && !out.contains("conflict"), "{out}");
     assert_eq!(tree(&root), before);
 }
 
 #[test]
 fn every_spelling_of_a_socket_name_means_the_same_socket() {
     let (_dir, root) = new_app();
-    maze(&root)
-        .args(["g", "socket", "ChatSocket"])
-        .assert()
-        .success();
+    maze(&root).args(["g", "socket", "ChatSocket"]).assert().success();
     assert!(root.join("src/sockets/chat_socket.rs").is_file());
     assert!(
         root.join("src/channels/chat_channel.rs").is_file(),
@@ -67,10 +51,7 @@ fn every_spelling_of_a_socket_name_means_the_same_socket() {
     );
     let before = tree(&root);
     for spelling in ["Chat", "chat_socket", "chat"] {
-        maze(&root)
-            .args(["g", "socket", spelling])
-            .assert()
-            .success();
+        maze(&root).args(["g", "socket", spelling]).assert().success();
         assert_eq!(tree(&root), before, "{spelling}");
     }
     let socket = std::fs::read_to_string(root.join("src/sockets/chat_socket.rs")).unwrap();
@@ -84,35 +65,23 @@ fn every_spelling_of_a_socket_name_means_the_same_socket() {
 #[test]
 fn path_flag_and_acronyms() {
     let (_dir, root) = new_app();
-    maze(&root)
-        .args(["g", "socket", "HTTPSocket", "--path", "/live/http"])
-        .assert()
-        .success();
+    maze(&root).args(["g", "socket", "HTTPSocket", "--path", "/live/http"]).assert().success();
     assert!(root.join("src/sockets/http_socket.rs").is_file());
     let routes = std::fs::read_to_string(root.join("src/routes.rs")).unwrap();
-    assert!(
-        routes.contains(r#"routes.socket::<crate::sockets::HttpSocket>("/live/http");"#),
-        "{routes}"
-    );
+    assert!(routes.contains(r#"routes.socket::<crate::sockets::HttpSocket>("/live/http");"#), "{routes}");
 }
 
 #[test]
 fn dry_run_writes_nothing() {
     let dir = temp_dir();
-    let output = maze(dir.path())
-        .args(["new", "chat", "--dry-run"])
-        .output()
-        .unwrap();
+    let output = maze(dir.path()).args(["new", "chat", "--dry-run"]).output().unwrap();
     assert!(output.status.success());
     assert!(stdout(&output).contains("create src/main.rs"));
     assert!(!dir.path().join("chat").exists());
 
     let (_dir, root) = new_app();
     let before = tree(&root);
-    let output = maze(&root)
-        .args(["g", "socket", "ChatSocket", "chat_room", "--pretend"])
-        .output()
-        .unwrap();
+    let output = maze(&root).args(["g", "socket", "ChatSocket", "chat_room", "--pretend"]).output().unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
     let out = stdout(&output);
     assert!(out.contains("create src/sockets/chat_socket.rs"), "{out}");
@@ -125,107 +94,57 @@ fn dry_run_writes_nothing() {
 #[test]
 fn a_conflict_aborts_with_the_tree_unchanged_until_force_or_skip() {
     let (_dir, root) = new_app();
-    maze(&root)
-        .args(["g", "socket", "ChatSocket", "chat_room"])
-        .assert()
-        .success();
+    maze(&root).args(["g", "socket", "ChatSocket", "chat_room"]).assert().success();
     let channel = root.join("src/channels/chat_room_channel.rs");
-    let edited = std::fs::read_to_string(&channel).unwrap().replace(
-        "ctx.rebroadcast(message);",
-        "ctx.push(\"echo\", message.payload);",
-    );
+    let edited = std::fs::read_to_string(&channel)
+        .unwrap()
+        .replace("ctx.rebroadcast(message);", "ctx.push(\"echo\", message.payload);");
     std::fs::write(&channel, &edited).unwrap();
     let before = tree(&root);
 
-    let output = maze(&root)
-        .args(["g", "socket", "ChatSocket", "chat_room", "lobby"])
-        .output()
-        .unwrap();
+    let output = maze(&root).args(["g", "socket", "ChatSocket", "chat_room", "lobby"]).output().unwrap();
     assert_eq!(output.status.code(), Some(1));
-    assert!(
-        stdout(&output).contains("conflict src/channels/chat_room_channel.rs"),
-        "{}",
-        stdout(&output)
-    );
+    assert!(stdout(&output).contains("conflict src/channels/chat_room_channel.rs"), "{}", stdout(&output));
     let error = stderr(&output);
     assert!(
-        error.contains("Nothing was written")
-            && error.contains("--force")
-            && error.contains("--skip"),
+        error.contains("Nothing was written") && error.contains("--force") && error.contains("--skip"),
         "{error}"
     );
-    assert_eq!(
-        tree(&root),
-        before,
-        "nothing written: not even the lobby files"
-    );
+    assert_eq!(tree(&root), before, "nothing written: not even the lobby files");
 
-    let output = maze(&root)
-        .args(["g", "socket", "ChatSocket", "chat_room", "lobby", "--skip"])
-        .output()
-        .unwrap();
+    let output =
+        maze(&root).args(["g", "socket", "ChatSocket", "chat_room", "lobby", "--skip"]).output().unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(stdout(&output).contains("skip src/channels/chat_room_channel.rs"));
-    assert_eq!(
-        std::fs::read_to_string(&channel).unwrap(),
-        edited,
-        "--skip keeps the user's file"
-    );
+    assert_eq!(std::fs::read_to_string(&channel).unwrap(), edited, "--skip keeps the user's file");
     assert!(root.join("src/channels/lobby_channel.rs").is_file());
 
-    let output = maze(&root)
-        .args(["g", "channel", "chat_room", "--force"])
-        .output()
-        .unwrap();
+    let output = maze(&root).args(["g", "channel", "chat_room", "--force"]).output().unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(stdout(&output).contains("force src/channels/chat_room_channel.rs"));
-    assert!(std::fs::read_to_string(&channel)
-        .unwrap()
-        .contains("ctx.rebroadcast(message);"));
+    assert!(std::fs::read_to_string(&channel).unwrap().contains("ctx.rebroadcast(message);"));
 }
 
 #[test]
 fn bad_names_are_refused_with_a_reason_and_nothing_written() {
     let (_dir, root) = new_app();
     let before = tree(&root);
-    for name in [
-        "",
-        "1Chat",
-        "../x",
-        "Chat/Room",
-        "self",
-        "fn",
-        "Chat Room",
-        "Ünï",
-        "Channel",
-    ] {
+    for name in ["", "1Chat", "../x", "Chat/Room", "self", "fn", "Chat Room", "Ünï", "Channel"] {
         for command in [&["g", "socket"][..], &["g", "channel"][..]] {
             let output = maze(&root).args(command).arg(name).output().unwrap();
             assert_eq!(output.status.code(), Some(1), "{command:?} {name:?}");
             let error = stderr(&output);
-            assert!(
-                error.contains("error:") && error.len() > 40,
-                "{name:?} needs a reason: {error}"
-            );
+            assert!(error.contains("error:") && error.len() > 40, "{name:?} needs a reason: {error}");
             assert_eq!(tree(&root), before, "{command:?} {name:?} wrote something");
         }
     }
     for (flag, value) in [("--path", "chat"), ("--path", "/a b")] {
-        let output = maze(&root)
-            .args(["g", "socket", "Chat", flag, value])
-            .output()
-            .unwrap();
+        let output = maze(&root).args(["g", "socket", "Chat", flag, value]).output().unwrap();
         assert_eq!(output.status.code(), Some(1), "{flag} {value}");
     }
-    let output = maze(&root)
-        .args(["g", "channel", "Lobby", "--topic", "a*b*"])
-        .output()
-        .unwrap();
+    let output = maze(&root).args(["g", "channel", "Lobby", "--topic", "a*b*"]).output().unwrap();
     assert_eq!(output.status.code(), Some(1));
-    let output = maze(&root)
-        .args(["g", "socket", "Chat", "room", "room"])
-        .output()
-        .unwrap();
+    let output = maze(&root).args(["g", "socket", "Chat", "room", "room"]).output().unwrap();
     assert!(stderr(&output).contains("named twice"));
     assert_eq!(tree(&root), before);
 
@@ -244,25 +163,16 @@ fn a_missing_marker_is_an_error_with_the_line_to_add_by_hand() {
     let text = std::fs::read_to_string(&routes).unwrap();
     for broken in [
         text.replace("    // maze:sockets\n", ""),
-        text.replace(
-            "    // maze:sockets\n",
-            "    /*\n    // maze:sockets\n    */\n",
-        ),
+        text.replace("    // maze:sockets\n", "    /*\n    // maze:sockets\n    */\n"),
     ] {
         std::fs::write(&routes, &broken).unwrap();
         let before = tree(&root);
-        let output = maze(&root)
-            .args(["g", "socket", "ChatSocket", "chat_room"])
-            .output()
-            .unwrap();
+        let output = maze(&root).args(["g", "socket", "ChatSocket", "chat_room"]).output().unwrap();
         assert_eq!(output.status.code(), Some(1));
         let error = stderr(&output);
         assert!(error.contains("src/routes.rs"), "{error}");
         assert!(error.contains("// maze:sockets"), "{error}");
-        assert!(
-            error.contains(r#"routes.socket::<crate::sockets::ChatSocket>("/chat");"#),
-            "{error}"
-        );
+        assert!(error.contains(r#"routes.socket::<crate::sockets::ChatSocket>("/chat");"#), "{error}");
         assert_eq!(tree(&root), before, "nothing written");
     }
 }
@@ -280,68 +190,34 @@ fn outside_an_app_the_error_says_what_to_do() {
 #[test]
 fn commands_work_from_a_subfolder_and_with_dash_c() {
     let (dir, root) = new_app();
-    maze(&root.join("src/sockets"))
-        .args(["g", "socket", "Chat"])
-        .assert()
-        .success();
+    maze(&root.join("src/sockets")).args(["g", "socket", "Chat"]).assert().success();
     assert!(root.join("src/sockets/chat_socket.rs").is_file());
-    let output = maze(dir.path())
-        .args(["-C", "chat", "routes"])
-        .output()
-        .unwrap();
+    let output = maze(dir.path()).args(["-C", "chat", "routes"]).output().unwrap();
     assert!(stdout(&output).contains("/chat"));
 }
 
 #[test]
 fn channels_attach_to_the_only_socket_or_the_named_one() {
     let (_dir, root) = new_app();
-    let output = maze(&root)
-        .args(["g", "channel", "Lobby"])
-        .output()
-        .unwrap();
+    let output = maze(&root).args(["g", "channel", "Lobby"]).output().unwrap();
     assert!(output.status.success());
     assert!(
         stdout(&output).contains(r#"channels.add::<crate::channels::LobbyChannel>("lobby:*");"#),
         "says how to attach by hand"
     );
 
-    maze(&root)
-        .args(["g", "socket", "Chat", "room"])
-        .assert()
-        .success();
-    maze(&root)
-        .args(["g", "channel", "Typing"])
-        .assert()
-        .success();
+    maze(&root).args(["g", "socket", "Chat", "room"]).assert().success();
+    maze(&root).args(["g", "channel", "Typing"]).assert().success();
     let socket = std::fs::read_to_string(root.join("src/sockets/chat_socket.rs")).unwrap();
-    assert!(
-        socket.contains("TypingChannel"),
-        "attached to the only socket"
-    );
+    assert!(socket.contains("TypingChannel"), "attached to the only socket");
 
-    maze(&root)
-        .args(["g", "socket", "Admin", "alerts"])
-        .assert()
-        .success();
-    let output = maze(&root)
-        .args(["g", "channel", "Audit"])
-        .output()
-        .unwrap();
+    maze(&root).args(["g", "socket", "Admin", "alerts"]).assert().success();
+    let output = maze(&root).args(["g", "channel", "Audit"]).output().unwrap();
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).contains("--socket"));
-    let output = maze(&root)
-        .args(["g", "channel", "Audit", "--socket", "Nope"])
-        .output()
-        .unwrap();
-    assert!(
-        stderr(&output).contains("no socket NopeSocket"),
-        "{}",
-        stderr(&output)
-    );
-    maze(&root)
-        .args(["g", "channel", "Audit", "--socket", "AdminSocket"])
-        .assert()
-        .success();
+    let output = maze(&root).args(["g", "channel", "Audit", "--socket", "Nope"]).output().unwrap();
+    assert!(stderr(&output).contains("no socket NopeSocket"), "{}", stderr(&output));
+    maze(&root).args(["g", "channel", "Audit", "--socket", "AdminSocket"]).assert().success();
     let admin = std::fs::read_to_string(root.join("src/sockets/admin_socket.rs")).unwrap();
     assert!(admin.contains("AuditChannel"));
 }
@@ -349,10 +225,7 @@ fn channels_attach_to_the_only_socket_or_the_named_one() {
 #[test]
 fn routes_lists_sockets_with_their_topics_and_skips_comments() {
     let (_dir, root) = new_app();
-    maze(&root)
-        .args(["g", "socket", "ChatSocket", "chat_room", "lobby"])
-        .assert()
-        .success();
+    maze(&root).args(["g", "socket", "ChatSocket", "chat_room", "lobby"]).assert().success();
     let routes = root.join("src/routes.rs");
     let text = std::fs::read_to_string(&routes).unwrap().replace(
         "    // maze:routes\n",
@@ -365,14 +238,8 @@ fn routes_lists_sockets_with_their_topics_and_skips_comments() {
     assert!(table.contains("GET    /split"), "{table}");
     assert!(!table.contains("/old"), "{table}");
     let socket_row = table.lines().find(|l| l.starts_with("WS")).unwrap();
-    assert_eq!(
-        socket_row.split_whitespace().collect::<Vec<_>>(),
-        ["WS", "/chat", "sockets::ChatSocket"]
-    );
-    assert!(
-        table.contains("chat_room:*  channels::ChatRoomChannel"),
-        "{table}"
-    );
+    assert_eq!(socket_row.split_whitespace().collect::<Vec<_>>(), ["WS", "/chat", "sockets::ChatSocket"]);
+    assert!(table.contains("chat_room:*  channels::ChatRoomChannel"), "{table}");
 
     let output = maze(&root).args(["routes", "--json"]).output().unwrap();
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();

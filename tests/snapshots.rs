@@ -27,9 +27,7 @@ fn changes(root: &Path, before: &BTreeMap<String, Vec<u8>>) -> String {
         let contents = String::from_utf8(contents).unwrap();
         text.push_str(&format!(
             "=== {path} ===\n{}\n",
-            contents
-                .replace(&secret, "[SECRET]")
-                .replace(runtime, "[RUNTIME]")
+            contents.replace(&secret, "[SECRET]").replace(runtime, "[RUNTIME]")
         ));
     }
     text
@@ -45,25 +43,16 @@ fn maze_new() {
 fn generate_socket_with_two_channels() {
     let (_dir, root) = new_app();
     let before = tree(&root);
-    maze(&root)
-        .args(["g", "socket", "ChatSocket", "chat_room", "lobby"])
-        .assert()
-        .success();
+    maze(&root).args(["g", "socket", "ChatSocket", "chat_room", "lobby"]).assert().success();
     insta::assert_snapshot!("g_socket", changes(&root, &before));
 }
 
 #[test]
 fn generate_channel_attached_to_a_socket() {
     let (_dir, root) = new_app();
-    maze(&root)
-        .args(["g", "socket", "ChatSocket", "chat_room"])
-        .assert()
-        .success();
+    maze(&root).args(["g", "socket", "ChatSocket", "chat_room"]).assert().success();
     let before = tree(&root);
-    maze(&root)
-        .args(["g", "channel", "Presence", "--topic", "presence"])
-        .assert()
-        .success();
+    maze(&root).args(["g", "channel", "Presence", "--topic", "presence"]).assert().success();
     insta::assert_snapshot!("g_channel", changes(&root, &before));
 }
 
@@ -71,9 +60,6 @@ fn generate_channel_attached_to_a_socket() {
 fn generate_channel_without_a_socket() {
     let (_dir, root) = new_app();
     let before = tree(&root);
-    maze(&root)
-        .args(["g", "channel", "Lobby"])
-        .assert()
-        .success();
+    maze(&root).args(["g", "channel", "Lobby"]).assert().success();
     insta::assert_snapshot!("g_channel_no_socket", changes(&root, &before));
 }

@@ -22,10 +22,7 @@ impl App {
     /// Loads `maze.toml` (see [`Config::load`]) and serves until Ctrl-C.
     pub fn run(self) -> Result<(), Error> {
         let (config, root) = Config::load()?;
-        tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()?
-            .block_on(self.serve(config, root))
+        tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(self.serve(config, root))
     }
 
     /// The route table, without serving: what `maze routes` shows.
@@ -43,18 +40,12 @@ impl App {
         (self.routes)(&mut routes);
         let router = with_client(routes.into_router())
             .fallback_service(ServeDir::new(root.join(&config.app.public_dir)))
-            .layer(axum::middleware::from_fn_with_state(
-                Arc::new(session),
-                crate::session::middleware,
-            ));
+            .layer(axum::middleware::from_fn_with_state(Arc::new(session), crate::session::middleware));
 
         let listener = tokio::net::TcpListener::bind((config.app.host.as_str(), config.app.port))
             .await
             .map_err(|error| {
-                Error::Config(format!(
-                    "cannot listen on {}:{}: {error}",
-                    config.app.host, config.app.port
-                ))
+                Error::Config(format!("cannot listen on {}:{}: {error}", config.app.host, config.app.port))
             })?;
         let address: SocketAddr = listener.local_addr()?;
         // Tests and scripts read this line to find an ephemeral port.
@@ -75,10 +66,7 @@ fn with_client(router: axum::Router) -> axum::Router {
     router.route(
         "/maze.js",
         axum::routing::get(|| async {
-            (
-                [(CONTENT_TYPE, "text/javascript; charset=utf-8")],
-                crate::socket::MAZE_JS,
-            )
+            ([(CONTENT_TYPE, "text/javascript; charset=utf-8")], crate::socket::MAZE_JS)
         }),
     )
 }

@@ -72,19 +72,13 @@ fn default_adapter() -> String {
 
 impl Default for SessionConfig {
     fn default() -> Self {
-        SessionConfig {
-            cookie: default_cookie(),
-            secret: None,
-        }
+        SessionConfig { cookie: default_cookie(), secret: None }
     }
 }
 
 impl Default for WebSocketsConfig {
     fn default() -> Self {
-        WebSocketsConfig {
-            ping_interval: default_ping_interval(),
-            adapter: default_adapter(),
-        }
+        WebSocketsConfig { ping_interval: default_ping_interval(), adapter: default_adapter() }
     }
 }
 
@@ -97,9 +91,8 @@ impl Config {
     /// Reads the file named by `MAZE_CONFIG`, else `maze.toml` in the current
     /// folder, then applies `MAZE_HOST`, `MAZE_PORT` (or `PORT`) and `MAZE_SECRET_KEY`.
     pub fn load() -> Result<(Config, PathBuf), Error> {
-        let path = std::env::var_os("MAZE_CONFIG")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("maze.toml"));
+        let path =
+            std::env::var_os("MAZE_CONFIG").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("maze.toml"));
         let mut config = Config::read(&path)?;
         config.apply_env(|name| std::env::var(name).ok())?;
         let root = path
@@ -126,9 +119,9 @@ impl Config {
             self.app.host = host;
         }
         if let Some(port) = var("MAZE_PORT").or_else(|| var("PORT")) {
-            self.app.port = port.parse().map_err(|_| {
-                Error::Config(format!("port {port:?} is not a number from 0 to 65535"))
-            })?;
+            self.app.port = port
+                .parse()
+                .map_err(|_| Error::Config(format!("port {port:?} is not a number from 0 to 65535")))?;
         }
         if let Some(secret) = var("MAZE_SECRET_KEY") {
             self.session.secret = Some(secret);

@@ -91,10 +91,7 @@ impl Registry {
         let Some(subscribers) = topics.get(&broadcast.topic) else {
             return 0;
         };
-        subscribers
-            .values()
-            .filter(|subscriber| subscriber.try_send(broadcast.clone()).is_ok())
-            .count()
+        subscribers.values().filter(|subscriber| subscriber.try_send(broadcast.clone()).is_ok()).count()
     }
 
     /// Topics with at least one local subscriber.
@@ -131,10 +128,7 @@ pub struct PubSub {
 
 impl PubSub {
     pub fn new(adapter: impl Adapter) -> PubSub {
-        PubSub {
-            registry: Registry::default(),
-            adapter: Box::new(adapter),
-        }
+        PubSub { registry: Registry::default(), adapter: Box::new(adapter) }
     }
 
     pub fn publish(&self, broadcast: Broadcast) {
@@ -167,9 +161,7 @@ pub fn global() -> &'static PubSub {
 
 /// Chooses the adapter; fails once [`global`] has been used.
 pub fn install(adapter: impl Adapter) -> Result<(), &'static str> {
-    GLOBAL
-        .set(PubSub::new(adapter))
-        .map_err(|_| "the pub/sub adapter is already in use")
+    GLOBAL.set(PubSub::new(adapter)).map_err(|_| "the pub/sub adapter is already in use")
 }
 
 #[cfg(test)]

@@ -41,11 +41,7 @@ macro_rules! verb {
 
 impl Routes {
     pub(crate) fn new(config: Arc<Config>) -> Routes {
-        Routes {
-            router: Router::new(),
-            table: Vec::new(),
-            config,
-        }
+        Routes { router: Router::new(), table: Vec::new(), config }
     }
 
     verb! {
@@ -77,12 +73,7 @@ impl Routes {
     pub fn socket<S: crate::socket::Socket>(&mut self, path: &str) -> &mut Self {
         let endpoint = crate::socket::Endpoint::new::<S>(&self.config);
         let channels = endpoint.topics();
-        self.add(
-            "WS",
-            path,
-            std::any::type_name::<S>(),
-            endpoint.into_method_router::<S>(),
-        );
+        self.add("WS", path, std::any::type_name::<S>(), endpoint.into_method_router::<S>());
         if let Some(route) = self.table.last_mut() {
             route.channels = channels;
         }

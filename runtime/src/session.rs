@@ -31,17 +31,12 @@ struct SessionState {
 
 impl Session {
     fn from_values(values: Map<String, Value>) -> Session {
-        Session(Arc::new(Mutex::new(SessionState {
-            values,
-            changed: false,
-        })))
+        Session(Arc::new(Mutex::new(SessionState { values, changed: false })))
     }
 
     fn state(&self) -> MutexGuard<'_, SessionState> {
         // A handler that panicked mid-update leaves plain data behind: keep using it.
-        self.0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The value stored under `key`.
@@ -103,11 +98,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Session {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(parts
-            .extensions
-            .get::<Session>()
-            .cloned()
-            .unwrap_or_default())
+        Ok(parts.extensions.get::<Session>().cloned().unwrap_or_default())
     }
 }
 
@@ -115,11 +106,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Cookies {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(parts
-            .extensions
-            .get::<Cookies>()
-            .cloned()
-            .unwrap_or_else(|| Cookies::parse(&parts.headers)))
+        Ok(parts.extensions.get::<Cookies>().cloned().unwrap_or_else(|| Cookies::parse(&parts.headers)))
     }
 }
 
@@ -133,20 +120,13 @@ impl SessionLayerState {
     pub(crate) fn new(config: &SessionConfig) -> Result<SessionLayerState, Error> {
         let key = match &config.secret {
             Some(secret) if secret.len() >= 32 => Key::derive_from(secret.as_bytes()),
-            Some(_) => {
-                return Err(Error::Config(
-                    "session.secret must be at least 32 bytes long".into(),
-                ))
-            }
+            Some(_) => return Err(Error::Config("session.secret must be at least 32 bytes long".into())),
             None => {
                 eprintln!("maze: no session secret set: sessions will not survive a restart (set session.secret or MAZE_SECRET_KEY)");
                 Key::generate()
             }
         };
-        Ok(SessionLayerState {
-            key,
-            cookie: config.cookie.clone(),
-        })
+        Ok(SessionLayerState { key, cookie: config.cookie.clone() })
     }
 
     fn load(&self, cookies: &Cookies) -> Session {
@@ -161,10 +141,8 @@ impl SessionLayerState {
 
     fn store(&self, json: String) -> Option<HeaderValue> {
         let mut jar = CookieJar::new();
-        let cookie = Cookie::build((self.cookie.clone(), json))
-            .path("/")
-            .http_only(true)
-            .same_site(SameSite::Lax);
+        let cookie =
+            Cookie::build((self.cookie.clone(), json)).path("/").http_only(true).same_site(SameSite::Lax);
         jar.signed_mut(&self.key).add(cookie);
         let cookie = jar.delta().next()?;
         HeaderValue::from_str(&cookie.encoded().to_string()).ok()
@@ -194,11 +172,8 @@ mod tests {
     use super::*;
 
     fn layer() -> SessionLayerState {
-        SessionLayerState::new(&SessionConfig {
-            cookie: "_test".into(),
-            secret: Some("x".repeat(40)),
-        })
-        .unwrap()
+        SessionLayerState::new(&SessionConfig { cookie: "_test".into(), secret: Some("x".repeat(40)) })
+            .unwrap()
     }
 
     fn request_headers(set_cookie: &HeaderValue) -> HeaderMap {
@@ -225,23 +200,15 @@ mod tests {
         session.insert("user_id", 7);
         let header = layer.store(session.take_changes().unwrap()).unwrap();
         let forged = header.to_str().unwrap().replace("%3A7", "%3A8");
-        assert_ne!(
-            forged,
-            header.to_str().unwrap(),
-            "the test must change the value"
-        );
-        let loaded = layer.load(&Cookies::parse(&request_headers(
-            &HeaderValue::from_str(&forged).unwrap(),
-        )));
+        assert_ne!(forged, header.to_str().unwrap(), "the test must change the value");
+        let loaded = layer.load(&Cookies::parse(&request_headers(&HeaderValue::from_str(&forged).unwrap())));
         assert_eq!(loaded.get("user_id"), None);
     }
 
     #[test]
     fn short_secrets_are_refused() {
-        let error = SessionLayerState::new(&SessionConfig {
-            cookie: "_test".into(),
-            secret: Some("short".into()),
-        });
+        let error =
+            SessionLayerState::new(&SessionConfig { cookie: "_test".into(), secret: Some("short".into()) });
         assert!(error.is_err());
     }
 }

@@ -10,10 +10,7 @@ use crate::project::Project;
 
 pub fn run(project: &Project, args: &ChannelArgs) -> Result<()> {
     let channel = Name::parse(&args.name, Kind::Channel)?;
-    let pattern = args
-        .topic
-        .clone()
-        .unwrap_or_else(|| format!("{}:*", channel.base));
+    let pattern = args.topic.clone().unwrap_or_else(|| format!("{}:*", channel.base));
     validate_topic(&pattern)?;
     let socket = socket_to_attach(project, args.socket.as_deref())?;
 
@@ -49,9 +46,6 @@ fn socket_to_attach(project: &Project, named: Option<&str>) -> Result<Option<Nam
     match existing.as_slice() {
         [] => Ok(None),
         [only] => Ok(Some(Name::parse(only, Kind::Socket)?)),
-        several => bail!(
-            "the app has several sockets ({}): choose one with --socket",
-            several.join(", ")
-        ),
+        several => bail!("the app has several sockets ({}): choose one with --socket", several.join(", ")),
     }
 }

@@ -35,9 +35,7 @@ pub(crate) fn add_socket(plan: &mut Plan, socket: &Name, path: &str) -> Result<(
         "// maze:sockets",
         &format!("routes.socket::<crate::sockets::{type_name}>({path:?});"),
     )?;
-    plan.edit_toml("Cargo.toml", |doc| {
-        patch::toml::add_maze_feature(doc, "websockets")
-    })?;
+    plan.edit_toml("Cargo.toml", |doc| patch::toml::add_maze_feature(doc, "websockets"))?;
     plan.edit_toml("maze.toml", patch::toml::ensure_websockets_table)?;
     Ok(())
 }
@@ -100,10 +98,7 @@ pub(crate) fn add_channel(
 
 /// The line in a socket's `channels()` that maps `pattern` to `channel`.
 pub(crate) fn channel_line(channel: &Name, pattern: &str) -> String {
-    format!(
-        "channels.add::<crate::channels::{}>({pattern:?});",
-        channel.type_name
-    )
+    format!("channels.add::<crate::channels::{}>({pattern:?});", channel.type_name)
 }
 
 fn socket_context(socket: &Name) -> Context {
@@ -126,9 +121,7 @@ fn demo_topic(pattern: &str) -> String {
 pub(crate) fn validate_path(path: &str) -> Result<()> {
     let valid = path.starts_with('/')
         && !path.contains("//")
-        && path
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "/_-.~".contains(c));
+        && path.chars().all(|c| c.is_ascii_alphanumeric() || "/_-.~".contains(c));
     if !valid {
         bail!("{path:?} is not a socket path: it must start with / and hold only letters, digits and / _ - . ~ (e.g. /chat)");
     }
@@ -138,10 +131,7 @@ pub(crate) fn validate_path(path: &str) -> Result<()> {
 /// A topic pattern: `lobby`, `chat_room:*`.
 pub(crate) fn validate_topic(pattern: &str) -> Result<()> {
     let body = pattern.strip_suffix('*').unwrap_or(pattern);
-    let valid = !body.is_empty()
-        && body
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_-:./".contains(c));
+    let valid = !body.is_empty() && body.chars().all(|c| c.is_ascii_alphanumeric() || "_-:./".contains(c));
     if !valid {
         bail!("{pattern:?} is not a topic pattern: use letters, digits and _ - : . /, optionally ending in * (e.g. chat_room:*)");
     }

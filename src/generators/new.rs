@@ -18,10 +18,7 @@ pub fn run(cwd: &Path, args: &NewArgs) -> Result<()> {
     let runtime = runtime_path(args.maze_path.as_deref())?;
     let mut context = Context::new();
     context.insert("app_name", &name);
-    context.insert(
-        "maze_path",
-        &toml_edit::Value::from(runtime.to_string_lossy().as_ref()).to_string(),
-    );
+    context.insert("maze_path", &toml_edit::Value::from(runtime.to_string_lossy().as_ref()).to_string());
     context.insert("secret", &session_secret(&root)?);
 
     let mut plan = Plan::new(&root, args.write);
@@ -45,19 +42,10 @@ fn runtime_path(chosen: Option<&Path>) -> Result<PathBuf> {
             path.display()
         )
     })?;
-    let doc: toml_edit::DocumentMut = text
-        .parse()
-        .with_context(|| format!("{} is not valid TOML", manifest.display()))?;
-    if doc
-        .get("package")
-        .and_then(|p| p.get("name"))
-        .and_then(|n| n.as_str())
-        != Some("maze")
-    {
-        bail!(
-            "{} is not the maze runtime (its package is not named maze)",
-            manifest.display()
-        );
+    let doc: toml_edit::DocumentMut =
+        text.parse().with_context(|| format!("{} is not valid TOML", manifest.display()))?;
+    if doc.get("package").and_then(|p| p.get("name")).and_then(|n| n.as_str()) != Some("maze") {
+        bail!("{} is not the maze runtime (its package is not named maze)", manifest.display());
     }
     Ok(std::path::absolute(path)?)
 }
@@ -67,12 +55,7 @@ fn session_secret(root: &Path) -> Result<String> {
     let existing = std::fs::read_to_string(root.join("maze.toml"))
         .ok()
         .and_then(|text| text.parse::<toml_edit::DocumentMut>().ok())
-        .and_then(|doc| {
-            doc.get("session")?
-                .get("secret")?
-                .as_str()
-                .map(str::to_owned)
-        });
+        .and_then(|doc| doc.get("session")?.get("secret")?.as_str().map(str::to_owned));
     if let Some(secret) = existing {
         return Ok(secret);
     }

@@ -10,17 +10,10 @@ use crate::project::Project;
 
 pub fn run(project: &Project, args: &SocketArgs) -> Result<()> {
     let socket = Name::parse(&args.name, Kind::Socket)?;
-    let path = args
-        .path
-        .clone()
-        .unwrap_or_else(|| format!("/{}", socket.base));
+    let path = args.path.clone().unwrap_or_else(|| format!("/{}", socket.base));
     validate_path(&path)?;
     // No channel named: one channel named after the socket (ChatSocket → ChatChannel).
-    let inputs = if args.channels.is_empty() {
-        vec![socket.base.clone()]
-    } else {
-        args.channels.clone()
-    };
+    let inputs = if args.channels.is_empty() { vec![socket.base.clone()] } else { args.channels.clone() };
     let mut channels: Vec<Name> = Vec::new();
     for input in &inputs {
         let channel = Name::parse(input, Kind::Channel)?;
@@ -33,12 +26,7 @@ pub fn run(project: &Project, args: &SocketArgs) -> Result<()> {
     let mut plan = Plan::new(&project.root, args.write);
     add_socket(&mut plan, &socket, &path)?;
     for channel in &channels {
-        add_channel(
-            &mut plan,
-            channel,
-            &format!("{}:*", channel.base),
-            Some(&socket),
-        )?;
+        add_channel(&mut plan, channel, &format!("{}:*", channel.base), Some(&socket))?;
     }
     plan.apply()?;
     if !args.write.dry_run {

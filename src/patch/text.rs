@@ -20,12 +20,7 @@ pub enum Injected {
 pub struct MissingMarker;
 
 /// Inserts `snippet` (one or more lines, relative indentation kept) above `marker`.
-pub fn inject(
-    source: &str,
-    lang: Lang,
-    marker: &str,
-    snippet: &str,
-) -> Result<Injected, MissingMarker> {
+pub fn inject(source: &str, lang: Lang, marker: &str, snippet: &str) -> Result<Injected, MissingMarker> {
     let tokens = lexer::tokenize(source, lang);
     let hidden = lexer::non_code_lines(source, &tokens);
     if contains_lines(source, &hidden, snippet) {
@@ -39,15 +34,9 @@ pub fn inject(
                 && is_alone_on_line(source, t.start)
         })
         .ok_or(MissingMarker)?;
-    let line_start = source[..marker_token.start]
-        .rfind('\n')
-        .map_or(0, |i| i + 1);
+    let line_start = source[..marker_token.start].rfind('\n').map_or(0, |i| i + 1);
     let indent = &source[line_start..marker_token.start];
-    let newline = if source.contains("\r\n") {
-        "\r\n"
-    } else {
-        "\n"
-    };
+    let newline = if source.contains("\r\n") { "\r\n" } else { "\n" };
     let mut inserted = String::new();
     for line in snippet.lines() {
         if !line.trim().is_empty() {
@@ -56,11 +45,7 @@ pub fn inject(
         }
         inserted.push_str(newline);
     }
-    Ok(Injected::Inserted(format!(
-        "{}{inserted}{}",
-        &source[..line_start],
-        &source[line_start..]
-    )))
+    Ok(Injected::Inserted(format!("{}{inserted}{}", &source[..line_start], &source[line_start..])))
 }
 
 /// Removes `snippet` from above `marker`, the reverse of [`inject`]; `None` when not there.
@@ -95,20 +80,16 @@ fn find_window(lines: &[&str], hidden: &[bool], wanted: &[&str]) -> Option<usize
     if wanted.is_empty() || wanted.len() > lines.len() {
         return None;
     }
-    (0..=lines.len() - wanted.len()).find(|&at| {
-        !hidden[at]
-            && wanted
-                .iter()
-                .enumerate()
-                .all(|(i, want)| lines[at + i].trim() == *want)
-    })
+    (0..=lines.len() - wanted.len())
+        .find(|&at| !hidden[at] && wanted.iter().enumerate().all(|(i, want)| lines[at + i].trim() == *want))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const ROUTES: &str = "pub fn routes(routes: &mut Routes) {\n    routes.get(\"/\", index);\n    // maze:routes\n}\n";
+    const ROUTES: &str =
+        "pub fn routes(routes: &mut Routes) {\n    routes.get(\"/\", index);\n    // maze:routes\n}\n";
 
     fn inserted(result: Result<Injected, MissingMarker>) -> String {
         match result {
@@ -119,12 +100,7 @@ mod tests {
 
     #[test]
     fn inserts_above_the_marker_at_its_indentation() {
-        let text = inserted(inject(
-            ROUTES,
-            Lang::Rust,
-            "// maze:routes",
-            "routes.get(\"/a\", a);",
-        ));
+        let text = inserted(inject(ROUTES, Lang::Rust, "// maze:routes", "routes.get(\"/a\", a);"));
         assert_eq!(
             text,
             "pub fn routes(routes: &mut Routes) {\n    routes.get(\"/\", index);\n    routes.get(\"/a\", a);\n    // maze:routes\n}\n"
@@ -133,37 +109,18 @@ mod tests {
 
     #[test]
     fn a_present_snippet_is_not_inserted_twice() {
-        let text = inserted(inject(
-            ROUTES,
-            Lang::Rust,
-            "// maze:routes",
-            "routes.get(\"/a\", a);",
-        ));
+        let text = inserted(inject(ROUTES, Lang::Rust, "// maze:routes", "routes.get(\"/a\", a);"));
         assert_eq!(
-            inject(
-                &text,
-                Lang::Rust,
-                "// maze:routes",
-                "routes.get(\"/a\", a);"
-            ),
+            inject(&text, Lang::Rust, "// maze:routes", "routes.get(\"/a\", a);"),
             Ok(Injected::Present)
         );
     }
 
     #[test]
     fn a_commented_out_copy_does_not_count_as_present() {
-        let source =
-            "/*\n    routes.get(\"/a\", a);\n*/\n// routes.get(\"/a\", a);\n// maze:routes\n";
-        let text = inserted(inject(
-            source,
-            Lang::Rust,
-            "// maze:routes",
-            "routes.get(\"/a\", a);",
-        ));
-        assert!(
-            text.ends_with("routes.get(\"/a\", a);\n// maze:routes\n"),
-            "{text}"
-        );
+        let source = "/*\n    routes.get(\"/a\", a);\n*/\n// routes.get(\"/a\", a);\n// maze:routes\n";
+        let text = inserted(inject(source, Lang::Rust, "// maze:routes", "routes.get(\"/a\", a);"));
+        assert!(text.ends_with("routes.get(\"/a\", a);\n// maze:routes\n"), "{text}");
     }
 
     #[test]
@@ -192,12 +149,7 @@ mod tests {
 
     #[test]
     fn keeps_windows_line_endings() {
-        let text = inserted(inject(
-            "a\r\n// maze:mods\r\n",
-            Lang::Rust,
-            "// maze:mods",
-            "pub mod b;",
-        ));
+        let text = inserted(inject("a\r\n// maze:mods\r\n", Lang::Rust, "// maze:mods", "pub mod b;"));
         assert_eq!(text, "a\r\npub mod b;\r\n// maze:mods\r\n");
     }
 
@@ -206,10 +158,7 @@ mod tests {
         let snippet = "f(\n    1,\n);";
         let text = inserted(inject("  // maze:x\n", Lang::Rust, "// maze:x", snippet));
         assert_eq!(text, "  f(\n      1,\n  );\n  // maze:x\n");
-        assert_eq!(
-            inject(&text, Lang::Rust, "// maze:x", snippet),
-            Ok(Injected::Present)
-        );
+        assert_eq!(inject(&text, Lang::Rust, "// maze:x", snippet), Ok(Injected::Present));
         assert_eq!(remove(&text, Lang::Rust, snippet).unwrap(), "  // maze:x\n");
     }
 }

@@ -57,11 +57,8 @@ pub fn ensure_websockets_table(doc: &mut DocumentMut) -> Result<()> {
     let Some(mut table) = snippet.get("websockets").and_then(Item::as_table).cloned() else {
         unreachable!("WEBSOCKETS_TABLE defines [websockets]");
     };
-    let last = doc
-        .iter()
-        .filter_map(|(_, item)| item.as_table().and_then(|t| t.position()))
-        .max()
-        .unwrap_or(0);
+    let last =
+        doc.iter().filter_map(|(_, item)| item.as_table().and_then(|t| t.position())).max().unwrap_or(0);
     table.set_position(Some(last + 1));
     doc.insert("websockets", Item::Table(table));
     Ok(())
@@ -79,7 +76,9 @@ mod tests {
 
     #[test]
     fn adds_the_feature_to_an_inline_table_keeping_comments() {
-        let text = feature("[dependencies]\n# the runtime\nmaze = { path = \"../runtime\" } # local\nserde = \"1\"\n");
+        let text = feature(
+            "[dependencies]\n# the runtime\nmaze = { path = \"../runtime\" } # local\nserde = \"1\"\n",
+        );
         assert_eq!(
             text,
             "[dependencies]\n# the runtime\nmaze = { path = \"../runtime\", features = [\"websockets\"] } # local\nserde = \"1\"\n"
@@ -112,9 +111,7 @@ mod tests {
     #[test]
     fn the_websockets_table_goes_last_with_its_comments() {
         let mut doc: DocumentMut =
-            "# top\n[app]\nname = \"chat\" # n\n\n[session]\ncookie = \"c\"\n"
-                .parse()
-                .unwrap();
+            "# top\n[app]\nname = \"chat\" # n\n\n[session]\ncookie = \"c\"\n".parse().unwrap();
         ensure_websockets_table(&mut doc).unwrap();
         let text = doc.to_string();
         assert!(text.starts_with("# top\n[app]\nname = \"chat\" # n\n\n[session]\ncookie = \"c\"\n\n# Sockets and channels.\n[websockets]\n# Seconds"), "{text}");

@@ -18,9 +18,7 @@ pub fn collect(project: &Project) -> Result<Vec<Route>> {
     let mut routes = parse::routes(&source);
     for route in routes.iter_mut().filter(|r| r.verb == "WS") {
         let type_name = route.handler.rsplit("::").next().unwrap_or(&route.handler);
-        let file = project
-            .root
-            .join(format!("src/sockets/{}.rs", type_name.to_snake_case()));
+        let file = project.root.join(format!("src/sockets/{}.rs", type_name.to_snake_case()));
         match std::fs::read_to_string(&file) {
             Ok(socket) => route.channels = Some(parse::channels(&socket)),
             Err(error) => eprintln!(
@@ -47,18 +45,10 @@ pub fn run(project: &Project, args: &RoutesArgs) -> Result<()> {
 
 /// Verb, path and handler columns; a socket's topics on the lines under it.
 fn table(routes: &[Route]) -> String {
-    let path_width = routes
-        .iter()
-        .map(|r| r.path.len())
-        .max()
-        .unwrap_or(0)
-        .max(4);
+    let path_width = routes.iter().map(|r| r.path.len()).max().unwrap_or(0).max(4);
     let mut text = format!("{:<6} {:<path_width$}  {}\n", "Verb", "Path", "Handler");
     for route in routes {
-        text.push_str(&format!(
-            "{:<6} {:<path_width$}  {}\n",
-            route.verb, route.path, route.handler
-        ));
+        text.push_str(&format!("{:<6} {:<path_width$}  {}\n", route.verb, route.path, route.handler));
         for channel in route.channels.iter().flatten() {
             text.push_str(&format!(
                 "{:<6} {:<path_width$}    {}  {}\n",

@@ -34,19 +34,18 @@ pub fn routes(source: &str) -> Vec<Route> {
         let Some(call) = method_call(source, &tokens, at) else {
             continue;
         };
-        if VERBS.contains(&call.method.as_str()) && call.generics.is_none() && call.args.len() == 2
-        {
+        if VERBS.contains(&call.method.as_str()) && call.generics.is_none() && call.args.len() == 2 {
             found.push(Route {
                 verb: call.method.to_uppercase(),
-                path: literal_or_expr(source, &call.args[0]),
-                handler: tidy(&text_of(source, &call.args[1])),
+                path: literal_or_expr(source, call.args[0]),
+                handler: tidy(&text_of(source, call.args[1])),
                 channels: None,
             });
         } else if call.method == "socket" && call.args.len() == 1 {
             if let Some(generics) = call.generics {
                 found.push(Route {
                     verb: "WS".into(),
-                    path: literal_or_expr(source, &call.args[0]),
+                    path: literal_or_expr(source, call.args[0]),
                     handler: tidy(&generics),
                     channels: Some(Vec::new()),
                 });
@@ -64,7 +63,7 @@ pub fn channels(source: &str) -> Vec<ChannelRoute> {
         .filter(|call| call.method == "add" && call.args.len() == 1)
         .filter_map(|call| {
             Some(ChannelRoute {
-                topic: literal_or_expr(source, &call.args[0]),
+                topic: literal_or_expr(source, call.args[0]),
                 channel: tidy(&call.generics?),
             })
         })
@@ -72,10 +71,7 @@ pub fn channels(source: &str) -> Vec<ChannelRoute> {
 }
 
 fn code_tokens(source: &str, lang: Lang) -> Vec<Token> {
-    tokenize(source, lang)
-        .into_iter()
-        .filter(|t| !t.is_comment())
-        .collect()
+    tokenize(source, lang).into_iter().filter(|t| !t.is_comment()).collect()
 }
 
 struct MethodCall<'t> {
@@ -107,11 +103,7 @@ fn method_call<'t>(source: &str, tokens: &'t [Token], at: usize) -> Option<Metho
         return None;
     }
     let close = matching(tokens, next, '(', ')')?;
-    Some(MethodCall {
-        method: name.value.clone(),
-        generics,
-        args: split_args(&tokens[next + 1..close]),
-    })
+    Some(MethodCall { method: name.value.clone(), generics, args: split_args(&tokens[next + 1..close]) })
 }
 
 /// The index of the token closing the group opened at `open`.
@@ -162,10 +154,9 @@ fn literal_or_expr(source: &str, tokens: &[Token]) -> String {
 /// The source text a run of tokens covers, with white space folded.
 fn text_of(source: &str, tokens: &[Token]) -> String {
     match (tokens.first(), tokens.last()) {
-        (Some(first), Some(last)) => source[first.start..last.end]
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" "),
+        (Some(first), Some(last)) => {
+            source[first.start..last.end].split_whitespace().collect::<Vec<_>>().join(" ")
+        }
         _ => String::new(),
     }
 }
@@ -195,10 +186,8 @@ pub fn routes(routes: &mut Routes) {
 }
 "#;
         let found = routes(source);
-        let rows: Vec<_> = found
-            .iter()
-            .map(|r| (r.verb.as_str(), r.path.as_str(), r.handler.as_str()))
-            .collect();
+        let rows: Vec<_> =
+            found.iter().map(|r| (r.verb.as_str(), r.path.as_str(), r.handler.as_str())).collect();
         assert_eq!(
             rows,
             [
@@ -249,14 +238,8 @@ pub fn routes(routes: &mut Routes) {
         assert_eq!(
             channels(source),
             [
-                ChannelRoute {
-                    topic: "chat_room:*".into(),
-                    channel: "channels::ChatRoomChannel".into()
-                },
-                ChannelRoute {
-                    topic: "lobby".into(),
-                    channel: "LobbyChannel".into()
-                },
+                ChannelRoute { topic: "chat_room:*".into(), channel: "channels::ChatRoomChannel".into() },
+                ChannelRoute { topic: "lobby".into(), channel: "LobbyChannel".into() },
             ]
         );
     }

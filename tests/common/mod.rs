@@ -10,10 +10,7 @@ use std::path::{Path, PathBuf};
 /// `maze` run in `dir`, with colours off so output can be matched.
 pub fn maze(dir: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_maze"));
-    command
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env_remove("MAZE_PATH");
+    command.current_dir(dir).env("NO_COLOR", "1").env_remove("MAZE_PATH");
     command
 }
 
@@ -42,11 +39,7 @@ pub fn tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
 fn walk(root: &Path, dir: &Path, files: &mut BTreeMap<String, Vec<u8>>) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
-        let relative = path
-            .strip_prefix(root)
-            .unwrap()
-            .to_string_lossy()
-            .to_string();
+        let relative = path.strip_prefix(root).unwrap().to_string_lossy().to_string();
         if path.is_dir() {
             if relative != "target" {
                 walk(root, &path, files);

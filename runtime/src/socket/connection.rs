@@ -21,10 +21,7 @@ static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
 pub(crate) async fn run<S: Socket>(mut ws: WebSocket, connect: Connect, endpoint: Endpoint) {
     let mut socket = S::default();
     if !socket.on_connect(&connect) {
-        let close = CloseFrame {
-            code: CLOSE_REFUSED,
-            reason: "refused by on_connect".into(),
-        };
+        let close = CloseFrame { code: CLOSE_REFUSED, reason: "refused by on_connect".into() };
         let _ = ws.send(WsMessage::Close(Some(close))).await;
         return;
     }
@@ -36,10 +33,7 @@ pub(crate) async fn run<S: Socket>(mut ws: WebSocket, connect: Connect, endpoint
         joined: HashMap::new(),
         subscriber,
     };
-    let mut ping = interval_at(
-        Instant::now() + endpoint.ping_interval,
-        endpoint.ping_interval,
-    );
+    let mut ping = interval_at(Instant::now() + endpoint.ping_interval, endpoint.ping_interval);
 
     'connection: loop {
         let frames: Vec<String> = tokio::select! {
@@ -89,40 +83,25 @@ impl Connection {
             ClientEvent::Message => self.message(frame.clone(), &mut outbox),
             ClientEvent::Leave => self.leave(&frame, &mut outbox),
         };
-        reply
-            .into_iter()
-            .chain(outbox)
-            .map(|frame| frame.encode())
-            .collect()
+        reply.into_iter().chain(outbox).map(|frame| frame.encode()).collect()
     }
 
     fn join(&mut self, frame: &ClientFrame, outbox: &mut Vec<ServerFrame>) -> Option<ServerFrame> {
         let topic = frame.topic.as_str();
         let Some(route) = self.endpoint.channels.find(topic) else {
-            return Some(ServerFrame::error(
-                frame.reference.clone(),
-                topic,
-                "unmatched topic",
-            ));
+            return Some(ServerFrame::error(frame.reference.clone(), topic, "unmatched topic"));
         };
         // A second join of a topic starts it afresh.
         if let Some(mut old) = self.joined.remove(topic) {
             old.leave(&mut self.context(topic, &mut Vec::new()));
         }
         let mut channel = route.open();
-        let mut context = Context {
-            topic,
-            connect: &self.connect,
-            outbox,
-        };
+        let mut context = Context { topic, connect: &self.connect, outbox };
         match channel.join(&mut context, &frame.payload) {
             Ok(()) => {
                 pubsub::global().subscribe(topic, self.id, self.subscriber.clone());
                 self.joined.insert(topic.to_string(), channel);
-                frame
-                    .reference
-                    .clone()
-                    .map(|reference| ServerFrame::ok(Some(reference), topic))
+                frame.reference.clone().map(|reference| ServerFrame::ok(Some(reference), topic))
             }
             Err(reason) => {
                 pubsub::global().unsubscribe(topic, self.id);
@@ -131,54 +110,27 @@ impl Connection {
         }
     }
 
-    fn message(
-        &mut self,
-        frame: ClientFrame,
-        outbox: &mut Vec<ServerFrame>,
-    ) -> Option<ServerFrame> {
+    fn message(&mut self, frame: ClientFrame, outbox: &mut Vec<ServerFrame>) -> Option<ServerFrame> {
         let topic = frame.topic.as_str();
         let Some(subject) = frame.subject.clone() else {
-            return Some(ServerFrame::error(
-                frame.reference,
-                topic,
-                "a message needs a subject",
-            ));
+            return Some(ServerFrame::error(frame.reference, topic, "a message needs a subject"));
         };
         let Some(channel) = self.joined.get_mut(topic) else {
             return Some(ServerFrame::error(frame.reference, topic, "not joined"));
         };
-        let mut context = Context {
-            topic,
-            connect: &self.connect,
-            outbox,
-        };
-        channel.message(
-            &mut context,
-            Message {
-                subject,
-                payload: frame.payload,
-            },
-        );
-        frame
-            .reference
-            .map(|reference| ServerFrame::ok(Some(reference), topic))
+        let mut context = Context { topic, connect: &self.connect, outbox };
+        channel.message(&mut context, Message { subject, payload: frame.payload });
+        frame.reference.map(|reference| ServerFrame::ok(Some(reference), topic))
     }
 
     fn leave(&mut self, frame: &ClientFrame, outbox: &mut Vec<ServerFrame>) -> Option<ServerFrame> {
         let topic = frame.topic.as_str();
         let Some(mut channel) = self.joined.remove(topic) else {
-            return Some(ServerFrame::error(
-                frame.reference.clone(),
-                topic,
-                "not joined",
-            ));
+            return Some(ServerFrame::error(frame.reference.clone(), topic, "not joined"));
         };
         pubsub::global().unsubscribe(topic, self.id);
         channel.leave(&mut self.context(topic, outbox));
-        frame
-            .reference
-            .clone()
-            .map(|reference| ServerFrame::ok(Some(reference), topic))
+        frame.reference.clone().map(|reference| ServerFrame::ok(Some(reference), topic))
     }
 
     /// The frame for a broadcast, unless its topic was left while it was queued.
@@ -199,10 +151,6 @@ impl Connection {
     }
 
     fn context<'a>(&'a self, topic: &'a str, outbox: &'a mut Vec<ServerFrame>) -> Context<'a> {
-        Context {
-            topic,
-            connect: &self.connect,
-            outbox,
-        }
+        Context { topic, connect: &self.connect, outbox }
     }
 }

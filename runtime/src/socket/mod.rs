@@ -179,11 +179,9 @@ impl Endpoint {
     }
 
     pub(crate) fn into_method_router<S: Socket>(self) -> MethodRouter {
-        axum::routing::get(
-            move |upgrade: WebSocketUpgrade, session: Session, cookies: Cookies| async move {
-                let connect = Connect { session, cookies };
-                upgrade.on_upgrade(move |ws| connection::run::<S>(ws, connect, self))
-            },
-        )
+        axum::routing::get(move |upgrade: WebSocketUpgrade, session: Session, cookies: Cookies| async move {
+            let connect = Connect { session, cookies };
+            upgrade.on_upgrade(move |ws| connection::run::<S>(ws, connect, self))
+        })
     }
 }

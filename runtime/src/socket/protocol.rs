@@ -37,27 +37,13 @@ pub(crate) fn decode(text: &str) -> Result<ClientFrame, String> {
 /// A frame for one client.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum ServerFrame {
-    Message {
-        topic: String,
-        subject: String,
-        payload: Value,
-    },
-    Reply {
-        reference: Option<Value>,
-        topic: String,
-        ok: bool,
-        response: Value,
-    },
+    Message { topic: String, subject: String, payload: Value },
+    Reply { reference: Option<Value>, topic: String, ok: bool, response: Value },
 }
 
 impl ServerFrame {
     pub fn ok(reference: Option<Value>, topic: &str) -> ServerFrame {
-        ServerFrame::Reply {
-            reference,
-            topic: topic.into(),
-            ok: true,
-            response: json!({}),
-        }
+        ServerFrame::Reply { reference, topic: topic.into(), ok: true, response: json!({}) }
     }
 
     pub fn error(reference: Option<Value>, topic: &str, reason: &str) -> ServerFrame {
@@ -71,19 +57,10 @@ impl ServerFrame {
 
     pub fn encode(&self) -> String {
         match self {
-            ServerFrame::Message {
-                topic,
-                subject,
-                payload,
-            } => {
+            ServerFrame::Message { topic, subject, payload } => {
                 json!({"event": "message", "topic": topic, "subject": subject, "payload": payload})
             }
-            ServerFrame::Reply {
-                reference,
-                topic,
-                ok,
-                response,
-            } => {
+            ServerFrame::Reply { reference, topic, ok, response } => {
                 let mut frame = json!({
                     "event": "reply",
                     "topic": topic,
@@ -106,10 +83,7 @@ mod tests {
     #[test]
     fn decodes_amber_frames() {
         let join = decode(r#"{"event":"join","topic":"chat_room:123"}"#).unwrap();
-        assert_eq!(
-            (join.event, join.topic.as_str()),
-            (ClientEvent::Join, "chat_room:123")
-        );
+        assert_eq!((join.event, join.topic.as_str()), (ClientEvent::Join, "chat_room:123"));
         let message = decode(
             r#"{"event":"message","topic":"chat_room:123","subject":"message_new","payload":{"message":"hi"},"ref":"7"}"#,
         )
@@ -121,24 +95,16 @@ mod tests {
 
     #[test]
     fn refuses_malformed_frames() {
-        for text in [
-            "",
-            "ping!",
-            "{}",
-            r#"{"event":"shout","topic":"t"}"#,
-            r#"{"event":"join"}"#,
-            "[1]",
-        ] {
+        for text in ["", "ping!", "{}", r#"{"event":"shout","topic":"t"}"#, r#"{"event":"join"}"#, "[1]"] {
             assert!(decode(text).is_err(), "{text:?} should be refused");
         }
     }
 
     #[test]
     fn encodes_replies_with_their_ref() {
-        let reply: Value = serde_json::from_str(
-            &ServerFrame::error(Some(json!(3)), "x", "unmatched topic").encode(),
-        )
-        .unwrap();
+        let reply: Value =
+            serde_json::from_str(&ServerFrame::error(Some(json!(3)), "x", "unmatched topic").encode())
+                .unwrap();
         assert_eq!(
             reply,
             json!({"event": "reply", "ref": 3, "topic": "x", "payload": {"status": "error", "response": {"reason": "unmatched topic"}}})

@@ -32,10 +32,7 @@ impl TopicPattern {
     fn parse(pattern: &str) -> TopicPattern {
         match pattern.strip_suffix('*') {
             Some(prefix) => {
-                assert!(
-                    !prefix.contains('*'),
-                    "topic pattern {pattern:?}: `*` may only end a pattern"
-                );
+                assert!(!prefix.contains('*'), "topic pattern {pattern:?}: `*` may only end a pattern");
                 TopicPattern::Prefix(prefix.to_string())
             }
             None if pattern.is_empty() => panic!("a topic pattern cannot be empty"),
@@ -80,17 +77,12 @@ impl Channels {
 
     /// The first route whose pattern matches `topic`.
     pub(crate) fn find(&self, topic: &str) -> Option<&ChannelRoute> {
-        self.routes
-            .iter()
-            .find(|route| route.pattern.matches(topic))
+        self.routes.iter().find(|route| route.pattern.matches(topic))
     }
 
     /// `(pattern, channel type)` pairs, for the route table.
     pub(crate) fn describe(&self) -> Vec<(String, String)> {
-        self.routes
-            .iter()
-            .map(|route| (route.pattern.source(), route.channel_type.to_string()))
-            .collect()
+        self.routes.iter().map(|route| (route.pattern.source(), route.channel_type.to_string())).collect()
     }
 }
 
@@ -131,10 +123,7 @@ mod tests {
     fn describes_patterns_in_order() {
         assert_eq!(
             channels().describe(),
-            [
-                ("lobby".into(), "Lobby".into()),
-                ("chat_room:*".into(), "Room".into())
-            ]
+            [("lobby".into(), "Lobby".into()), ("chat_room:*".into(), "Room".into())]
         );
     }
 
