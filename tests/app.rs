@@ -65,6 +65,11 @@ fn app() -> &'static BuiltApp {
         assert_ne!(source, guarded, "the socket template changed: update this test's edit");
         std::fs::write(&locked, guarded).unwrap();
 
+        // Ping every second, so a test can watch the keep-alive.
+        let config = root.join("maze.toml");
+        let settings = std::fs::read_to_string(&config).unwrap();
+        std::fs::write(&config, settings.replace("ping_interval = 30", "ping_interval = 1")).unwrap();
+
         cargo(&root, &["build", "--quiet"]);
         BuiltApp { binary: apps_target_dir().join("debug/chat"), root }
     })
@@ -86,9 +91,13 @@ struct Server {
 
 impl Server {
     fn start(app: &BuiltApp) -> Server {
+        Server::start_on(app, 0)
+    }
+
+    fn start_on(app: &BuiltApp, port: u16) -> Server {
         let mut child = Command::new(&app.binary)
             .current_dir(&app.root)
-            .env("MAZE_PORT", "0")
+            .env("MAZE_PORT", port.to_string())
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
@@ -260,6 +269,18 @@ fn sockets_and_channels_work_end_to_end() {
 }
 
 #[test]
+fn the_server_pings_every_interval_from_maze_toml() {
+    let server = Server::start(app());
+    let mut ws = server.connect("/chat");
+    let started = Instant::now();
+    match ws.read() {
+        Ok(Message::Text(text)) => assert_eq!(text.as_str(), "ping"),
+        other => panic!("expected a ping, got {other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
 fn on_connect_returning_false_closes_the_connection() {
     let server = Server::start(app());
     let mut ws = server.connect("/locked");
@@ -390,4 +411,28 @@ fn in_headless_chromium_the_page_joins_receives_and_pushes() {
         json!({"event": "message", "topic": "chat_room:123", "subject": "message_new", "payload": {"message": "from the browser"}})
     );
     browser.wait_for(messages, json!("A new visitor!|from the browser"));
+}
+
+#[test]
+fn in_headless_chromium_the_page_rejoins_after_the_server_restarts() {
+    let app = app();
+    let server = Server::start(app);
+    let port = server.port;
+    let mut browser = Browser::launch();
+    browser.call("Page.navigate", json!({"url": format!("http://127.0.0.1:{port}/")}));
+    let box_state = r#"document.querySelector('[data-topic="lobby:123"]')?.dataset.state ?? null"#;
+    browser.wait_for(box_state, json!("joined"));
+    browser.eval("window.sameDocument = true");
+
+    drop(server);
+    let server = Server::start_on(app, port);
+    // The new server knows no subscribers: a visit reaches the page only once it has rejoined.
+    let messages = r#"[...document.querySelectorAll('[data-topic="lobby:123"] li')].length > 0"#;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while browser.eval(messages) != json!(true) {
+        assert!(Instant::now() < deadline, "the page did not rejoin lobby:123 after the restart");
+        server.get("/");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert_eq!(browser.eval("window.sameDocument === true"), json!(true), "rejoined without a reload");
 }
