@@ -68,6 +68,9 @@ pub struct NewArgs {
     /// The maze runtime to depend on (default: the runtime/ folder beside this CLI's source; env MAZE_PATH).
     #[arg(long, env = "MAZE_PATH", value_name = "DIR")]
     pub maze_path: Option<PathBuf>,
+    /// Broadcast through Redis, so several instances of the app share their subscribers.
+    #[arg(long)]
+    pub redis: bool,
     #[command(flatten)]
     pub write: WriteOptions,
 }

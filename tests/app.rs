@@ -9,43 +9,19 @@
 
 mod common;
 
+use common::running::{
+    apps_target_dir, assert_silent, cargo, connect, http_get, receive, send, BuiltApp, Server,
+};
 use common::{maze, temp_dir};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::{Message, WebSocket};
-
-struct BuiltApp {
-    root: PathBuf,
-    binary: PathBuf,
-}
-
-fn apps_target_dir() -> PathBuf {
-    std::env::var_os("MAZE_APPS_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/apps"))
-}
-
-fn cargo(root: &Path, args: &[&str]) {
-    let output = Command::new(env!("CARGO"))
-        .args(args)
-        .current_dir(root)
-        .env("CARGO_TARGET_DIR", apps_target_dir())
-        .env_remove("RUSTFLAGS")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "cargo {args:?} failed in the generated app:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
 
 /// The app every test here uses, generated and built once.
 fn app() -> &'static BuiltApp {
@@ -80,124 +56,6 @@ fn the_generated_app_passes_clippy_and_rustfmt() {
     let app = app();
     cargo(&app.root, &["clippy", "--quiet", "--all-targets", "--", "-D", "warnings"]);
     cargo(&app.root, &["fmt", "--check"]);
-}
-
-/// The app running on an ephemeral port; killed when dropped.
-struct Server {
-    child: Child,
-    port: u16,
-    _stdout: BufReader<ChildStdout>,
-}
-
-impl Server {
-    fn start(app: &BuiltApp) -> Server {
-        Server::start_on(app, 0)
-    }
-
-    fn start_on(app: &BuiltApp, port: u16) -> Server {
-        let mut child = Command::new(&app.binary)
-            .current_dir(&app.root)
-            .env("MAZE_PORT", port.to_string())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        let port = line
-            .trim()
-            .rsplit(':')
-            .next()
-            .and_then(|port| port.parse().ok())
-            .unwrap_or_else(|| panic!("the app did not say where it listens: {line:?}"));
-        Server { child, port, _stdout: stdout }
-    }
-
-    fn get(&self, path: &str) -> String {
-        http_get(self.port, path)
-    }
-
-    fn connect(&self, path: &str) -> WebSocket<TcpStream> {
-        connect(&format!("ws://127.0.0.1:{}{path}", self.port))
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A GET over a plain TCP stream; reads the body by its Content-Length, as
-/// Chromium's DevTools server keeps the connection open.
-fn http_get(port: u16, path: &str) -> String {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n").unwrap();
-    let mut reader = BufReader::new(stream);
-    let mut head = String::new();
-    let mut content_length = None;
-    loop {
-        let mut line = String::new();
-        reader.read_line(&mut line).unwrap();
-        if let Some((name, value)) = line.split_once(':') {
-            if name.eq_ignore_ascii_case("content-length") {
-                content_length = value.trim().parse::<usize>().ok();
-            }
-        }
-        head.push_str(&line);
-        if line == "\r\n" || line.is_empty() {
-            break;
-        }
-    }
-    assert!(head.starts_with("HTTP/1.1 200"), "GET {path}: {head}");
-    let mut body = Vec::new();
-    match content_length {
-        Some(length) => {
-            body.resize(length, 0);
-            reader.read_exact(&mut body).unwrap();
-        }
-        None => {
-            reader.read_to_end(&mut body).unwrap();
-        }
-    }
-    String::from_utf8(body).unwrap()
-}
-
-fn connect(url: &str) -> WebSocket<TcpStream> {
-    let address = url.trim_start_matches("ws://").split('/').next().unwrap();
-    let stream = TcpStream::connect(address).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let (ws, _) = tungstenite::client(url, stream).unwrap();
-    ws
-}
-
-fn send(ws: &mut WebSocket<TcpStream>, frame: Value) {
-    ws.send(Message::text(frame.to_string())).unwrap();
-}
-
-/// The next JSON frame, skipping the server's keep-alive pings.
-fn receive(ws: &mut WebSocket<TcpStream>) -> Value {
-    loop {
-        match ws.read().expect("a frame within 10 s") {
-            Message::Text(text) if text.as_str() == "ping" => continue,
-            Message::Text(text) => return serde_json::from_str(text.as_str()).unwrap(),
-            other => panic!("expected a text frame, got {other:?}"),
-        }
-    }
-}
-
-/// Nothing but pings arrives for `wait`.
-fn assert_silent(ws: &mut WebSocket<TcpStream>, wait: Duration) {
-    ws.get_mut().set_read_timeout(Some(wait)).unwrap();
-    match ws.read() {
-        Err(tungstenite::Error::Io(error))
-            if matches!(error.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
-        Ok(Message::Text(text)) if text.as_str() == "ping" => {}
-        other => panic!("expected silence, got {other:?}"),
-    }
-    ws.get_mut().set_read_timeout(Some(Duration::from_secs(10))).unwrap();
 }
 
 fn visitor_broadcast(topic: &str) -> Value {

@@ -63,3 +63,23 @@ fn generate_channel_without_a_socket() {
     maze(&root).args(["g", "channel", "Lobby"]).assert().success();
     insta::assert_snapshot!("g_channel_no_socket", changes(&root, &before));
 }
+
+#[test]
+fn maze_new_with_redis_then_a_socket() {
+    let dir = common::temp_dir();
+    maze(dir.path()).args(["new", "chat", "--redis"]).assert().success();
+    let root = dir.path().join("chat");
+    let plain = common::temp_dir();
+    maze(plain.path()).args(["new", "chat"]).assert().success();
+    // Only what --redis changes: Cargo.toml and maze.toml.
+    let mut before = tree(&plain.path().join("chat"));
+    before.retain(|path, _| path != "Cargo.toml" && path != "maze.toml");
+    maze(&root).args(["g", "socket", "ChatSocket", "chat_room"]).assert().success();
+    let after = changes(&root, &before);
+    let configs: String = after
+        .split("=== ")
+        .filter(|part| part.starts_with("Cargo.toml") || part.starts_with("maze.toml"))
+        .map(|part| format!("=== {part}"))
+        .collect();
+    insta::assert_snapshot!("new_redis_then_socket", configs);
+}

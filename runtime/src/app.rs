@@ -35,6 +35,8 @@ impl App {
     /// Serves with `config`; static files come from `root`/`public_dir`.
     pub async fn serve(self, config: Config, root: PathBuf) -> Result<(), Error> {
         let config = Arc::new(config);
+        #[cfg(feature = "websockets")]
+        crate::pubsub::install_configured(&config).await?;
         let session = SessionLayerState::new(&config.session)?;
         let mut routes = Routes::new(config.clone());
         (self.routes)(&mut routes);

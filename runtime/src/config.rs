@@ -46,9 +46,12 @@ pub struct WebSocketsConfig {
     /// Seconds between the server's `ping` frames.
     #[serde(default = "default_ping_interval")]
     pub ping_interval: u64,
-    /// Where broadcasts travel: `"memory"` (one app instance).
-    #[serde(default = "default_adapter")]
-    pub adapter: String,
+    /// Where broadcasts travel: `"memory"` (one app instance) or `"redis"`.
+    #[serde(default)]
+    pub adapter: Option<String>,
+    /// The Redis server of the `"redis"` adapter; `REDIS_URL` overrides it.
+    #[serde(default)]
+    pub redis_url: Option<String>,
 }
 
 fn default_host() -> String {
@@ -66,9 +69,6 @@ fn default_cookie() -> String {
 fn default_ping_interval() -> u64 {
     30
 }
-fn default_adapter() -> String {
-    "memory".into()
-}
 
 impl Default for SessionConfig {
     fn default() -> Self {
@@ -78,7 +78,7 @@ impl Default for SessionConfig {
 
 impl Default for WebSocketsConfig {
     fn default() -> Self {
-        WebSocketsConfig { ping_interval: default_ping_interval(), adapter: default_adapter() }
+        WebSocketsConfig { ping_interval: default_ping_interval(), adapter: None, redis_url: None }
     }
 }
 
@@ -125,6 +125,9 @@ impl Config {
         }
         if let Some(secret) = var("MAZE_SECRET_KEY") {
             self.session.secret = Some(secret);
+        }
+        if let Some(url) = var("REDIS_URL") {
+            self.websockets.redis_url = Some(url);
         }
         Ok(())
     }

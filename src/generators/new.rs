@@ -20,6 +20,7 @@ pub fn run(cwd: &Path, args: &NewArgs) -> Result<()> {
     context.insert("app_name", &name);
     context.insert("maze_path", &toml_edit::Value::from(runtime.to_string_lossy().as_ref()).to_string());
     context.insert("secret", &session_secret(&root)?);
+    context.insert("redis", &args.redis);
 
     let mut plan = Plan::new(&root, args.write);
     for file in templates::render_all("new", &context)? {

@@ -44,7 +44,8 @@ const WEBSOCKETS_TABLE: &str = r#"
 [websockets]
 # Seconds between the server's "ping" frames; maze.js reconnects after 100 s without one.
 ping_interval = 30
-# How broadcasts reach subscribers: "memory" serves one app instance.
+# How broadcasts reach subscribers: "memory" serves one app instance; "redis"
+# (with redis_url or REDIS_URL, and the maze dependency's "redis" feature) serves several.
 adapter = "memory"
 "#;
 

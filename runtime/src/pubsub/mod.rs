@@ -6,10 +6,15 @@
 //! the local registry; an adapter for a message broker publishes there and
 //! hands what it receives to [`Registry::deliver`].
 
+#[cfg(feature = "redis")]
+mod redis_adapter;
+
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, RwLock};
 use tokio::sync::mpsc;
+
+use crate::{Config, Error};
 
 /// One message for every subscriber of a topic.
 #[derive(Debug)]
@@ -122,13 +127,18 @@ impl Adapter for Memory {
 
 /// A registry and the adapter that feeds it.
 pub struct PubSub {
-    registry: Registry,
+    registry: Arc<Registry>,
     adapter: Box<dyn Adapter>,
 }
 
 impl PubSub {
     pub fn new(adapter: impl Adapter) -> PubSub {
-        PubSub { registry: Registry::default(), adapter: Box::new(adapter) }
+        PubSub::from_parts(Arc::default(), adapter)
+    }
+
+    /// For adapters that deliver what they receive into `registry` themselves.
+    pub fn from_parts(registry: Arc<Registry>, adapter: impl Adapter) -> PubSub {
+        PubSub { registry, adapter: Box::new(adapter) }
     }
 
     pub fn publish(&self, broadcast: Broadcast) {
@@ -160,8 +170,40 @@ pub fn global() -> &'static PubSub {
 }
 
 /// Chooses the adapter; fails once [`global`] has been used.
-pub fn install(adapter: impl Adapter) -> Result<(), &'static str> {
-    GLOBAL.set(PubSub::new(adapter)).map_err(|_| "the pub/sub adapter is already in use")
+pub fn install(pubsub: PubSub) -> Result<(), &'static str> {
+    GLOBAL.set(pubsub).map_err(|_| "the pub/sub adapter is already in use")
+}
+
+/// Sets up the adapter `[websockets]` asks for: `"memory"` (the default), or
+/// `"redis"` (the default when `redis_url` or `REDIS_URL` is set and the
+/// `redis` feature is on).
+pub(crate) async fn install_configured(config: &Config) -> Result<(), Error> {
+    let settings = &config.websockets;
+    let default = if cfg!(feature = "redis") && settings.redis_url.is_some() { "redis" } else { "memory" };
+    match settings.adapter.as_deref().unwrap_or(default) {
+        "memory" => Ok(()),
+        "redis" => {
+            #[cfg(feature = "redis")]
+            {
+                let url = settings.redis_url.as_deref().ok_or_else(|| {
+                    Error::Config("adapter = \"redis\" needs redis_url in [websockets], or REDIS_URL".into())
+                })?;
+                let registry = Arc::new(Registry::default());
+                let adapter =
+                    redis_adapter::RedisAdapter::connect(url, &config.app.name, registry.clone()).await?;
+                install(PubSub::from_parts(registry, adapter)).map_err(|e| Error::Config(e.into()))
+            }
+            #[cfg(not(feature = "redis"))]
+            Err(Error::Config(
+                "adapter = \"redis\" needs the runtime's redis feature: \
+                 features = [\"websockets\", \"redis\"] on the maze dependency in Cargo.toml"
+                    .into(),
+            ))
+        }
+        other => Err(Error::Config(format!(
+            "[websockets] adapter {other:?} is unknown: use \"memory\" or \"redis\""
+        ))),
+    }
 }
 
 #[cfg(test)]

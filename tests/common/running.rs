@@ -1,0 +1,161 @@
+//! Generated apps, built and run: the shared target folder, a running
+//! server, and a small WebSocket/HTTP client toolkit.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::Duration;
+use tungstenite::{Message, WebSocket};
+
+pub struct BuiltApp {
+    pub root: PathBuf,
+    pub binary: PathBuf,
+}
+
+pub fn apps_target_dir() -> PathBuf {
+    std::env::var_os("MAZE_APPS_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/apps"))
+}
+
+pub fn cargo(root: &Path, args: &[&str]) {
+    let output = Command::new(env!("CARGO"))
+        .args(args)
+        .current_dir(root)
+        .env("CARGO_TARGET_DIR", apps_target_dir())
+        .env_remove("RUSTFLAGS")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "cargo {args:?} failed in the generated app:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The app running on an ephemeral port; killed when dropped.
+pub struct Server {
+    child: Child,
+    pub port: u16,
+    _stdout: BufReader<ChildStdout>,
+}
+
+impl Server {
+    pub fn start(app: &BuiltApp) -> Server {
+        Server::start_on(app, 0)
+    }
+
+    pub fn start_on(app: &BuiltApp, port: u16) -> Server {
+        Server::start_with(app, port, &[])
+    }
+
+    /// Started with extra environment variables.
+    pub fn start_with(app: &BuiltApp, port: u16, env: &[(&str, &str)]) -> Server {
+        let mut child = Command::new(&app.binary)
+            .current_dir(&app.root)
+            .envs(env.iter().copied())
+            .env("MAZE_PORT", port.to_string())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        let port = line
+            .trim()
+            .rsplit(':')
+            .next()
+            .and_then(|port| port.parse().ok())
+            .unwrap_or_else(|| panic!("the app did not say where it listens: {line:?}"));
+        Server { child, port, _stdout: stdout }
+    }
+
+    pub fn get(&self, path: &str) -> String {
+        http_get(self.port, path)
+    }
+
+    pub fn connect(&self, path: &str) -> WebSocket<TcpStream> {
+        connect(&format!("ws://127.0.0.1:{}{path}", self.port))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A GET over a plain TCP stream; reads the body by its Content-Length, as
+/// Chromium's DevTools server keeps the connection open.
+pub fn http_get(port: u16, path: &str) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut head = String::new();
+    let mut content_length = None;
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        if let Some((name, value)) = line.split_once(':') {
+            if name.eq_ignore_ascii_case("content-length") {
+                content_length = value.trim().parse::<usize>().ok();
+            }
+        }
+        head.push_str(&line);
+        if line == "\r\n" || line.is_empty() {
+            break;
+        }
+    }
+    assert!(head.starts_with("HTTP/1.1 200"), "GET {path}: {head}");
+    let mut body = Vec::new();
+    match content_length {
+        Some(length) => {
+            body.resize(length, 0);
+            reader.read_exact(&mut body).unwrap();
+        }
+        None => {
+            reader.read_to_end(&mut body).unwrap();
+        }
+    }
+    String::from_utf8(body).unwrap()
+}
+
+pub fn connect(url: &str) -> WebSocket<TcpStream> {
+    let address = url.trim_start_matches("ws://").split('/').next().unwrap();
+    let stream = TcpStream::connect(address).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let (ws, _) = tungstenite::client(url, stream).unwrap();
+    ws
+}
+
+pub fn send(ws: &mut WebSocket<TcpStream>, frame: Value) {
+    ws.send(Message::text(frame.to_string())).unwrap();
+}
+
+/// The next JSON frame, skipping the server's keep-alive pings.
+pub fn receive(ws: &mut WebSocket<TcpStream>) -> Value {
+    loop {
+        match ws.read().expect("a frame within 10 s") {
+            Message::Text(text) if text.as_str() == "ping" => continue,
+            Message::Text(text) => return serde_json::from_str(text.as_str()).unwrap(),
+            other => panic!("expected a text frame, got {other:?}"),
+        }
+    }
+}
+
+/// Nothing but pings arrives for `wait`.
+pub fn assert_silent(ws: &mut WebSocket<TcpStream>, wait: Duration) {
+    ws.get_mut().set_read_timeout(Some(wait)).unwrap();
+    match ws.read() {
+        Err(tungstenite::Error::Io(error))
+            if matches!(error.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+        Ok(Message::Text(text)) if text.as_str() == "ping" => {}
+        other => panic!("expected silence, got {other:?}"),
+    }
+    ws.get_mut().set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+}
