@@ -127,15 +127,19 @@ fn sockets_and_channels_work_end_to_end() {
 }
 
 #[test]
-fn the_server_pings_every_interval_from_maze_toml() {
+fn the_server_pings_at_the_interval_from_maze_toml() {
     let server = Server::start(app());
     let mut ws = server.connect("/chat");
     let started = Instant::now();
-    match ws.read() {
-        Ok(Message::Text(text)) => assert_eq!(text.as_str(), "ping"),
-        other => panic!("expected a ping, got {other:?}"),
+    let (mut control_ping, mut text_ping) = (false, false);
+    while !(control_ping && text_ping) {
+        match ws.read() {
+            Ok(Message::Ping(_)) => control_ping = true,
+            Ok(Message::Text(text)) => text_ping |= text.as_str() == "ping",
+            other => panic!("expected pings, got {other:?}"),
+        }
     }
-    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(started.elapsed() < Duration::from_secs(5), "both pings within the 1 s interval");
 }
 
 #[test]
@@ -293,4 +297,61 @@ fn in_headless_chromium_the_page_rejoins_after_the_server_restarts() {
         std::thread::sleep(Duration::from_millis(250));
     }
     assert_eq!(browser.eval("window.sameDocument === true"), json!(true), "rejoined without a reload");
+}
+
+#[test]
+fn the_official_phoenix_client_joins_pushes_receives_and_heartbeats() {
+    let js = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js");
+    assert!(
+        js.join("node_modules/phoenix").is_dir(),
+        "the phoenix npm client is not installed: run `npm ci --prefix tests/js` (.ci/run does)"
+    );
+    let server = Server::start(app());
+    let output = Command::new("node")
+        .arg("phoenix_client.mjs")
+        .arg(server.port.to_string())
+        .current_dir(&js)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    let checks: Value = stdout
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .map(|line| (line["check"].as_str().unwrap().to_string(), line["value"].clone()))
+        .collect::<serde_json::Map<_, _>>()
+        .into();
+    assert_eq!(checks["join"], "ok");
+    assert_eq!(checks["push"], "ok");
+    assert_eq!(checks["broadcast"], json!({"message": "A new visitor!"}));
+    assert!(checks["heartbeats"].as_u64().unwrap() >= 3, "{checks}");
+    assert_eq!(checks["connected"], true);
+}
+
+#[test]
+fn in_headless_chromium_two_tabs_chat() {
+    let server = Server::start(app());
+    let url = format!("http://127.0.0.1:{}/", server.port);
+    let (mut first, mut second) = (Browser::launch(), Browser::launch());
+    let joined = r#"document.querySelector('[data-topic="lobby:123"]')?.dataset.state ?? null"#;
+    for tab in [&mut first, &mut second] {
+        tab.call("Page.navigate", json!({"url": url}));
+        tab.wait_for(joined, json!("joined"));
+    }
+    let say = |text: &str| {
+        format!(
+            r#"(() => {{
+                const box = document.querySelector('[data-topic="lobby:123"]');
+                box.querySelector("input").value = {text:?};
+                box.querySelector("form").requestSubmit();
+                return true;
+            }})()"#
+        )
+    };
+    let said = r#"[...document.querySelectorAll('[data-topic="lobby:123"] li')].map(li => li.textContent).filter(t => t.startsWith("tab")).join("|")"#;
+    first.eval(&say("tab one here"));
+    second.wait_for(said, json!("tab one here"));
+    second.eval(&say("tab two here"));
+    first.wait_for(said, json!("tab one here|tab two here"));
+    second.wait_for(said, json!("tab one here|tab two here"));
 }

@@ -1,29 +1,80 @@
 // maze.js: the browser client of maze sockets and channels. ES module, no dependencies.
+// Types: /maze.d.ts.
 //
 //   import { Socket } from "/maze.js";
 //   const socket = new Socket("/chat");
 //   socket.connect();
 //   const channel = socket.channel("chat_room:123");
 //   channel.on("message_new", (payload) => console.log(payload.message));
-//   channel.join().then(() => channel.push("message_new", { message: "hi" }));
+//   channel.join().receive("ok", () => channel.push("message_new", { message: "hi" }));
 //
 // Frames are the maze JSON protocol (Amber's shapes): {"event","topic","subject","payload","ref"}.
 
-const SERVER_SILENCE_MS = 100_000; // the server pings every 30 s; reconnect after 100 s of silence
-const BACKOFF_BASE_MS = 500;
-const BACKOFF_CAP_MS = 30_000;
+const DEFAULTS = {
+  // The server pings every 30 s; silence this long means the connection is dead.
+  silenceMs: 100_000,
+  // How long a join, push or leave waits for its reply.
+  timeoutMs: 10_000,
+  backoffBaseMs: 500,
+  backoffCapMs: 30_000,
+};
 
-/** A connection to one maze socket endpoint, reconnecting by itself. */
+/** Exponential backoff with jitter (half fixed, half random), capped. */
+function backoff(attempt, baseMs, capMs) {
+  const ceiling = Math.min(capMs, baseMs * 2 ** attempt);
+  return ceiling / 2 + Math.random() * (ceiling / 2);
+}
+
+/**
+ * The answer to a join, push or leave: `.receive("ok" | "error" | "timeout", callback)`,
+ * or await it (resolves with the response, rejects on error or timeout).
+ */
+export class Push {
+  constructor() {
+    this.result = null;
+    this.hooks = { ok: [], error: [], timeout: [] };
+  }
+
+  receive(status, callback) {
+    if (this.result) {
+      if (this.result.status === status) callback(this.result.response);
+    } else {
+      (this.hooks[status] || (this.hooks[status] = [])).push(callback);
+    }
+    return this;
+  }
+
+  then(onOk, onError) {
+    return new Promise((resolve, reject) => {
+      this.receive("ok", resolve);
+      this.receive("error", (response) => reject(new Error((response && response.reason) || "error")));
+      this.receive("timeout", () => reject(new Error("timeout")));
+    }).then(onOk, onError);
+  }
+
+  catch(onError) {
+    return this.then(undefined, onError);
+  }
+
+  settle(status, response) {
+    if (this.result) return;
+    this.result = { status, response };
+    (this.hooks[status] || []).forEach((callback) => callback(response));
+    this.hooks = {};
+  }
+}
+
+/** A connection to one maze socket endpoint that reconnects by itself. */
 export class Socket {
   /**
    * @param {string} path  endpoint path ("/chat") or a full ws:// URL
-   * @param {{backoff?: (attempt: number) => number}} [options]
+   * @param {object} [options]  silenceMs, timeoutMs, backoffBaseMs, backoffCapMs
    */
   constructor(path, options = {}) {
     this.path = path;
-    this.backoff = options.backoff || defaultBackoff;
+    this.options = { ...DEFAULTS, ...options };
     this.channels = new Map();
-    this.pendingReplies = new Map();
+    this.pending = new Map();
     this.nextRef = 1;
     this.ws = null;
     this.wanted = false;
@@ -32,6 +83,15 @@ export class Socket {
     this.watchdog = null;
     this.reconnectTimer = null;
     this.hooks = { open: [], close: [], error: [] };
+    if (typeof document !== "undefined") {
+      // Back on a tab that slept: reconnect now rather than at the next backoff step.
+      document.addEventListener("visibilitychange", () => {
+        if (document.visibilityState === "visible" && this.wanted && !this.ws) {
+          this.attempts = 0;
+          this.connect();
+        }
+      });
+    }
   }
 
   /** The WebSocket URL, relative paths resolved against the page's host. */
@@ -41,10 +101,10 @@ export class Socket {
     return `${scheme}//${window.location.host}${this.path}`;
   }
 
-  /** Opens the connection; resolves once it is open. */
+  /** Opens the connection (again, after disconnect()); resolves once it is open. */
   connect() {
     this.wanted = true;
-    if (this.ws && this.ws.readyState <= WebSocket.OPEN) return this.opened;
+    if (this.ws) return this.opened;
     clearTimeout(this.reconnectTimer);
     const ws = new WebSocket(this.url());
     this.ws = ws;
@@ -65,7 +125,8 @@ export class Socket {
       this.ws = null;
       this.stopWatchdog();
       for (const channel of this.channels.values()) channel.connectionLost();
-      this.failPendingReplies("disconnected");
+      for (const push of this.pending.values()) push.settle("error", { reason: "disconnected" });
+      this.pending.clear();
       this.hooks.close.forEach((hook) => hook(event));
       if (this.wanted) this.scheduleReconnect();
     };
@@ -85,25 +146,38 @@ export class Socket {
     return this.channels.get(topic);
   }
 
-  onOpen(hook) { this.hooks.open.push(hook); }
-  onClose(hook) { this.hooks.close.push(hook); }
-  onError(hook) { this.hooks.error.push(hook); }
+  onOpen(hook) {
+    this.hooks.open.push(hook);
+  }
+
+  onClose(hook) {
+    this.hooks.close.push(hook);
+  }
+
+  onError(hook) {
+    this.hooks.error.push(hook);
+  }
 
   isConnected() {
     return !!this.ws && this.ws.readyState === WebSocket.OPEN;
   }
 
-  /** Sends a frame; with `expectReply`, resolves with the server's reply payload. */
-  send(frame, expectReply = false) {
-    if (!this.isConnected()) return Promise.reject(new Error("not connected"));
-    if (!expectReply) {
-      this.ws.send(JSON.stringify(frame));
-      return Promise.resolve();
+  /** Sends `frame` with a fresh ref; returns the Push its reply settles. */
+  request(frame) {
+    const push = new Push();
+    if (!this.isConnected()) {
+      push.settle("error", { reason: "not connected" });
+      return push;
     }
     const ref = String(this.nextRef++);
-    const reply = new Promise((resolve, reject) => this.pendingReplies.set(ref, { resolve, reject }));
+    this.pending.set(ref, push);
+    const timer = setTimeout(() => {
+      this.pending.delete(ref);
+      push.settle("timeout");
+    }, this.options.timeoutMs);
+    push.receive("ok", () => clearTimeout(timer)).receive("error", () => clearTimeout(timer));
     this.ws.send(JSON.stringify({ ...frame, ref }));
-    return reply;
+    return push;
   }
 
   receive(data) {
@@ -116,13 +190,11 @@ export class Socket {
       return;
     }
     if (frame.event === "reply") {
-      const pending = frame.ref != null && this.pendingReplies.get(String(frame.ref));
-      if (pending) {
-        this.pendingReplies.delete(String(frame.ref));
-        pending.resolve(frame.payload);
-      } else if (frame.payload && frame.payload.status === "error") {
-        const channel = this.channels.get(frame.topic);
-        if (channel) channel.refused(frame.payload.response);
+      const reply = frame.payload || {};
+      const push = frame.ref != null && this.pending.get(String(frame.ref));
+      if (push) {
+        this.pending.delete(String(frame.ref));
+        push.settle(reply.status === "ok" ? "ok" : "error", reply.response);
       }
       return;
     }
@@ -130,32 +202,23 @@ export class Socket {
     if (channel) channel.dispatch(frame.subject, frame.payload);
   }
 
-  failPendingReplies(reason) {
-    for (const pending of this.pendingReplies.values()) pending.reject(new Error(reason));
-    this.pendingReplies.clear();
-  }
-
   scheduleReconnect() {
-    const delay = this.backoff(this.attempts++);
+    const { backoffBaseMs, backoffCapMs } = this.options;
+    const delay = backoff(this.attempts++, backoffBaseMs, backoffCapMs);
     this.reconnectTimer = setTimeout(() => this.connect(), delay);
   }
 
   startWatchdog() {
     this.stopWatchdog();
+    const every = Math.min(5_000, this.options.silenceMs / 4);
     this.watchdog = setInterval(() => {
-      if (Date.now() - this.lastHeard > SERVER_SILENCE_MS && this.ws) this.ws.close(4000, "server silent");
-    }, 5_000);
+      if (Date.now() - this.lastHeard > this.options.silenceMs && this.ws) this.ws.close(4000, "server silent");
+    }, every);
   }
 
   stopWatchdog() {
     clearInterval(this.watchdog);
   }
-}
-
-/** Exponential backoff with full jitter, capped. */
-function defaultBackoff(attempt) {
-  const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt);
-  return ceiling / 2 + Math.random() * (ceiling / 2);
 }
 
 /** One topic on a socket: join it, push to it, listen to it. */
@@ -164,38 +227,49 @@ export class Channel {
     this.topic = topic;
     this.socket = socket;
     this.state = "closed"; // closed | joining | joined | errored
-    this.joinPayload = {};
+    this.joinPayload = null;
+    this.joinPush = null;
     this.handlers = new Map();
     this.buffer = [];
   }
 
-  /** Joins the topic; resolves with the server's response, rejects with its reason. */
-  join(payload = {}) {
+  /** Joins the topic, once the socket is open; the Push settles with the server's answer. */
+  join(payload = null) {
     this.joinPayload = payload;
     this.state = "joining";
-    return this.socket.opened ? this.socket.opened.then(() => this.sendJoin()) : Promise.reject(new Error("connect() the socket first"));
+    this.joinPush = new Push();
+    // Not connected yet: the socket joins every "joining" channel when it opens.
+    if (this.socket.isConnected()) this.sendJoin();
+    else if (!this.socket.wanted) this.joinPush.settle("error", { reason: "connect() the socket first" });
+    return this.joinPush;
   }
 
   sendJoin() {
     const frame = { event: "join", topic: this.topic };
-    if (this.joinPayload && Object.keys(this.joinPayload).length) frame.payload = this.joinPayload;
-    return this.socket.send(frame, true).then((reply) => {
-      if (reply.status !== "ok") {
+    if (this.joinPayload != null) frame.payload = this.joinPayload;
+    const answer = this.joinPush;
+    this.socket
+      .request(frame)
+      .receive("ok", (response) => {
+        this.state = "joined";
+        this.buffer.splice(0).forEach(([subject, payload, push]) => this.send(subject, payload, push));
+        answer.settle("ok", response);
+      })
+      .receive("error", (response) => {
+        // A lost connection is retried by rejoin(); a refusal is final.
+        if (response && response.reason === "disconnected") return;
         this.state = "errored";
-        throw new Error(reply.response && reply.response.reason);
-      }
-      this.state = "joined";
-      const buffered = this.buffer.splice(0);
-      buffered.forEach(([subject, payload]) => this.push(subject, payload));
-      return reply.response;
-    });
+        answer.settle("error", response);
+      })
+      .receive("timeout", () => answer.settle("timeout"));
   }
 
-  /** After a reconnect, joins again the topics that were joined. */
+  /** After a reconnect, joins again (with a fresh ref) the topics that were joined. */
   rejoin() {
     if (this.state === "joined" || this.state === "joining") {
       this.state = "joining";
-      this.sendJoin().catch(() => {});
+      if (!this.joinPush || this.joinPush.result) this.joinPush = new Push();
+      this.sendJoin();
     }
   }
 
@@ -203,24 +277,26 @@ export class Channel {
     if (this.state === "joined") this.state = "joining";
   }
 
-  refused(response) {
-    this.dispatch("maze_error", response);
-  }
-
   /** Leaves the topic. */
   leave() {
     this.state = "closed";
-    if (!this.socket.isConnected()) return Promise.resolve();
-    return this.socket.send({ event: "leave", topic: this.topic }, true);
+    return this.socket.request({ event: "leave", topic: this.topic });
   }
 
   /** Sends `subject` with `payload`; held back until the join completes. */
   push(subject, payload = {}) {
-    if (this.state !== "joined") {
-      this.buffer.push([subject, payload]);
-      return Promise.resolve();
-    }
-    return this.socket.send({ event: "message", topic: this.topic, subject, payload }, true);
+    const push = new Push();
+    if (this.state === "joined") this.send(subject, payload, push);
+    else this.buffer.push([subject, payload, push]);
+    return push;
+  }
+
+  send(subject, payload, push) {
+    this.socket
+      .request({ event: "message", topic: this.topic, subject, payload })
+      .receive("ok", (response) => push.settle("ok", response))
+      .receive("error", (response) => push.settle("error", response))
+      .receive("timeout", () => push.settle("timeout"));
   }
 
   /** Calls `callback(payload)` for every message with `subject`. */
@@ -228,6 +304,12 @@ export class Channel {
     if (!this.handlers.has(subject)) this.handlers.set(subject, []);
     this.handlers.get(subject).push(callback);
     return this;
+  }
+
+  /** Stops calling `callback` (or every callback) for `subject`. */
+  off(subject, callback) {
+    if (!callback) this.handlers.delete(subject);
+    else this.handlers.set(subject, (this.handlers.get(subject) || []).filter((c) => c !== callback));
   }
 
   dispatch(subject, payload) {

@@ -1,11 +1,16 @@
 //! [`App`]: loads the config, builds the routes, serves.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tower_http::services::ServeDir;
 
 use crate::session::SessionLayerState;
+use crate::shutdown::Shutdown;
+
+/// How long shutdown waits for sockets to run their `leave`/`on_disconnect`.
+const SOCKET_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 use crate::{Config, Error, Routes};
 
 /// A maze app: its routes, served with the settings of `maze.toml`.
@@ -27,50 +32,73 @@ impl App {
 
     /// The route table, without serving: what `maze routes` shows.
     pub fn route_table(&self, config: Config) -> Vec<crate::RouteInfo> {
-        let mut routes = Routes::new(Arc::new(config));
+        let mut routes = Routes::new(Arc::new(config), Shutdown::new());
         (self.routes)(&mut routes);
         routes.table().to_vec()
     }
 
-    /// Serves with `config`; static files come from `root`/`public_dir`.
+    /// Serves with `config` on its host and port until SIGINT or SIGTERM;
+    /// static files come from `root`/`public_dir`.
     pub async fn serve(self, config: Config, root: PathBuf) -> Result<(), Error> {
-        let config = Arc::new(config);
-        #[cfg(feature = "websockets")]
-        crate::pubsub::install_configured(&config).await?;
-        let session = SessionLayerState::new(&config.session)?;
-        let mut routes = Routes::new(config.clone());
-        (self.routes)(&mut routes);
-        let router = with_client(routes.into_router())
-            .fallback_service(ServeDir::new(root.join(&config.app.public_dir)))
-            .layer(axum::middleware::from_fn_with_state(Arc::new(session), crate::session::middleware));
-
         let listener = tokio::net::TcpListener::bind((config.app.host.as_str(), config.app.port))
             .await
             .map_err(|error| {
                 Error::Config(format!("cannot listen on {}:{}: {error}", config.app.host, config.app.port))
             })?;
+        self.serve_until(listener, config, root, crate::shutdown::signal()).await
+    }
+
+    /// Serves on `listener` until `stop` completes, then closes every socket
+    /// with 1001 (going away) and finishes the requests in flight.
+    pub async fn serve_until(
+        self,
+        listener: tokio::net::TcpListener,
+        config: Config,
+        root: PathBuf,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), Error> {
+        let config = Arc::new(config);
+        #[cfg(feature = "websockets")]
+        crate::pubsub::install_configured(&config).await?;
+        let session = SessionLayerState::new(&config.session)?;
+        let shutdown = Shutdown::new();
+        let mut routes = Routes::new(config.clone(), shutdown.clone());
+        (self.routes)(&mut routes);
+        let router = with_client(routes.into_router())
+            .fallback_service(ServeDir::new(root.join(&config.app.public_dir)))
+            .layer(axum::middleware::from_fn_with_state(Arc::new(session), crate::session::middleware));
+
         let address: SocketAddr = listener.local_addr()?;
         // Tests and scripts read this line to find an ephemeral port.
         println!("maze: {} listening on http://{address}", config.app.name);
         axum::serve(listener, router)
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
+            .with_graceful_shutdown(async move {
+                stop.await;
+                shutdown.close_all(SOCKET_GRACE).await;
             })
             .await?;
         Ok(())
     }
 }
 
-/// Serves the JavaScript client at `/maze.js`, so every app has the same one.
+/// Serves the JavaScript client at `/maze.js` (and its types at
+/// `/maze.d.ts`), so every app has the same one.
 #[cfg(feature = "websockets")]
 fn with_client(router: axum::Router) -> axum::Router {
     use axum::http::header::CONTENT_TYPE;
-    router.route(
-        "/maze.js",
-        axum::routing::get(|| async {
-            ([(CONTENT_TYPE, "text/javascript; charset=utf-8")], crate::socket::MAZE_JS)
-        }),
-    )
+    router
+        .route(
+            "/maze.js",
+            axum::routing::get(|| async {
+                ([(CONTENT_TYPE, "text/javascript; charset=utf-8")], crate::socket::MAZE_JS)
+            }),
+        )
+        .route(
+            "/maze.d.ts",
+            axum::routing::get(|| async {
+                ([(CONTENT_TYPE, "application/typescript; charset=utf-8")], crate::socket::MAZE_D_TS)
+            }),
+        )
 }
 
 #[cfg(not(feature = "websockets"))]

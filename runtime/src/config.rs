@@ -52,6 +52,24 @@ pub struct WebSocketsConfig {
     /// The Redis server of the `"redis"` adapter; `REDIS_URL` overrides it.
     #[serde(default)]
     pub redis_url: Option<String>,
+    /// The largest message a client may send, in bytes; larger ones close
+    /// the connection with code 1009.
+    #[serde(default = "default_max_message_size")]
+    pub max_message_size: usize,
+    /// Seconds without a frame from the client (heartbeats and pongs count)
+    /// after which the connection is closed.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout: u64,
+    /// Broadcasts held for a slow client before it is disconnected (code 1013).
+    #[serde(default = "default_outbound_queue")]
+    pub outbound_queue: usize,
+    /// Topics one connection may join at once.
+    #[serde(default = "default_max_channels")]
+    pub max_channels: usize,
+    /// Pages (origins such as `"https://example.com"`) allowed to open
+    /// sockets besides the app's own; `"*"` allows any.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
 }
 
 fn default_host() -> String {
@@ -62,6 +80,18 @@ fn default_port() -> u16 {
 }
 fn default_public_dir() -> PathBuf {
     "public".into()
+}
+fn default_max_message_size() -> usize {
+    64 * 1024
+}
+fn default_idle_timeout() -> u64 {
+    60
+}
+fn default_outbound_queue() -> usize {
+    1024
+}
+fn default_max_channels() -> usize {
+    100
 }
 fn default_cookie() -> String {
     "_maze_session".into()
@@ -78,7 +108,16 @@ impl Default for SessionConfig {
 
 impl Default for WebSocketsConfig {
     fn default() -> Self {
-        WebSocketsConfig { ping_interval: default_ping_interval(), adapter: None, redis_url: None }
+        WebSocketsConfig {
+            ping_interval: default_ping_interval(),
+            adapter: None,
+            redis_url: None,
+            max_message_size: default_max_message_size(),
+            idle_timeout: default_idle_timeout(),
+            outbound_queue: default_outbound_queue(),
+            max_channels: default_max_channels(),
+            allowed_origins: Vec::new(),
+        }
     }
 }
 

@@ -26,6 +26,8 @@ pub mod config;
 mod error;
 mod router;
 pub mod session;
+#[cfg_attr(not(feature = "websockets"), allow(dead_code))]
+mod shutdown;
 
 #[cfg(feature = "websockets")]
 pub mod pubsub;

@@ -5,6 +5,7 @@ use axum::routing::{self, MethodRouter};
 use axum::Router;
 use std::sync::Arc;
 
+use crate::shutdown::Shutdown;
 use crate::Config;
 
 /// One line of the app's route table, as `maze routes --json` lists it.
@@ -24,6 +25,8 @@ pub struct Routes {
     table: Vec<RouteInfo>,
     #[cfg_attr(not(feature = "websockets"), allow(dead_code))]
     config: Arc<Config>,
+    #[cfg_attr(not(feature = "websockets"), allow(dead_code))]
+    shutdown: Arc<Shutdown>,
 }
 
 macro_rules! verb {
@@ -40,8 +43,8 @@ macro_rules! verb {
 }
 
 impl Routes {
-    pub(crate) fn new(config: Arc<Config>) -> Routes {
-        Routes { router: Router::new(), table: Vec::new(), config }
+    pub(crate) fn new(config: Arc<Config>, shutdown: Arc<Shutdown>) -> Routes {
+        Routes { router: Router::new(), table: Vec::new(), config, shutdown }
     }
 
     verb! {
@@ -68,12 +71,16 @@ impl Routes {
         self
     }
 
-    /// Serves the socket `S` at `path`: one `S` value per WebSocket connection.
+    /// Serves the socket `S` at `path`, and at `path/websocket` where Phoenix
+    /// clients connect: one `S` value per WebSocket connection.
     #[cfg(feature = "websockets")]
     pub fn socket<S: crate::socket::Socket>(&mut self, path: &str) -> &mut Self {
-        let endpoint = crate::socket::Endpoint::new::<S>(&self.config);
+        let endpoint = crate::socket::Endpoint::new::<S>(&self.config, self.shutdown.clone());
         let channels = endpoint.topics();
-        self.add("WS", path, std::any::type_name::<S>(), endpoint.into_method_router::<S>());
+        let phoenix_path = format!("{}/websocket", path.trim_end_matches('/'));
+        let handler = endpoint.into_method_router::<S>();
+        self.router = std::mem::take(&mut self.router).route(&phoenix_path, handler.clone());
+        self.add("WS", path, std::any::type_name::<S>(), handler);
         if let Some(route) = self.table.last_mut() {
             route.channels = channels;
         }

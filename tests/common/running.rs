@@ -142,6 +142,7 @@ pub fn receive(ws: &mut WebSocket<TcpStream>) -> Value {
     loop {
         match ws.read().expect("a frame within 10 s") {
             Message::Text(text) if text.as_str() == "ping" => continue,
+            Message::Ping(_) | Message::Pong(_) => continue,
             Message::Text(text) => return serde_json::from_str(text.as_str()).unwrap(),
             other => panic!("expected a text frame, got {other:?}"),
         }
@@ -151,11 +152,17 @@ pub fn receive(ws: &mut WebSocket<TcpStream>) -> Value {
 /// Nothing but pings arrives for `wait`.
 pub fn assert_silent(ws: &mut WebSocket<TcpStream>, wait: Duration) {
     ws.get_mut().set_read_timeout(Some(wait)).unwrap();
-    match ws.read() {
-        Err(tungstenite::Error::Io(error))
-            if matches!(error.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
-        Ok(Message::Text(text)) if text.as_str() == "ping" => {}
-        other => panic!("expected silence, got {other:?}"),
+    loop {
+        match ws.read() {
+            Err(tungstenite::Error::Io(error))
+                if matches!(error.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) =>
+            {
+                break
+            }
+            Ok(Message::Ping(_) | Message::Pong(_)) => {}
+            Ok(Message::Text(text)) if text.as_str() == "ping" => {}
+            other => panic!("expected silence, got {other:?}"),
+        }
     }
     ws.get_mut().set_read_timeout(Some(Duration::from_secs(10))).unwrap();
 }

@@ -12,7 +12,7 @@ mod redis_adapter;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, RwLock};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 
 use crate::{Config, Error};
 
@@ -24,7 +24,9 @@ pub struct Broadcast {
     pub subject: String,
     pub payload: Value,
     /// The maze JSON frame, encoded once however many subscribers receive it.
-    encoded: OnceLock<Arc<str>>,
+    maze: OnceLock<Arc<str>>,
+    /// The Phoenix V2 frame, likewise.
+    phoenix: OnceLock<Arc<str>>,
 }
 
 impl Broadcast {
@@ -34,13 +36,14 @@ impl Broadcast {
             topic: topic.into(),
             subject: subject.into(),
             payload,
-            encoded: OnceLock::new(),
+            maze: OnceLock::new(),
+            phoenix: OnceLock::new(),
         }
     }
 
     /// The frame `{"event","topic","subject","payload"}` of the maze JSON protocol.
     pub fn maze_json(&self) -> Arc<str> {
-        self.encoded
+        self.maze
             .get_or_init(|| {
                 serde_json::json!({
                     "event": self.event,
@@ -53,10 +56,43 @@ impl Broadcast {
             })
             .clone()
     }
+
+    /// The frame `[null, null, topic, subject, payload]` of Phoenix Channels V2.
+    pub fn phoenix_json(&self) -> Arc<str> {
+        self.phoenix
+            .get_or_init(|| {
+                serde_json::json!([null, null, self.topic, self.subject, self.payload]).to_string().into()
+            })
+            .clone()
+    }
 }
 
-/// Where a connection receives its broadcasts.
-pub type Subscriber = mpsc::Sender<Arc<Broadcast>>;
+/// Where a connection receives its broadcasts: a bounded queue, and a bell
+/// rung when the queue is full so the connection can drop a client that
+/// cannot keep up instead of holding ever more messages for it.
+#[derive(Clone, Debug)]
+pub struct Subscriber {
+    queue: mpsc::Sender<Arc<Broadcast>>,
+    overflow: Arc<Notify>,
+}
+
+impl Subscriber {
+    pub fn new(queue: mpsc::Sender<Arc<Broadcast>>, overflow: Arc<Notify>) -> Subscriber {
+        Subscriber { queue, overflow }
+    }
+
+    /// Queues `broadcast`; false when the subscriber is gone or too slow.
+    fn offer(&self, broadcast: Arc<Broadcast>) -> bool {
+        match self.queue.try_send(broadcast) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.overflow.notify_one();
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+}
 
 /// This instance's subscribers, by topic.
 #[derive(Default)]
@@ -90,13 +126,14 @@ impl Registry {
     }
 
     /// Hands `broadcast` to every local subscriber of its topic; returns how many took it.
-    /// A subscriber whose queue is full misses it rather than stall the others.
+    /// A subscriber whose queue is full misses it (and is told to disconnect)
+    /// rather than stall the others.
     pub fn deliver(&self, broadcast: Arc<Broadcast>) -> usize {
         let topics = self.topics.read().unwrap_or_else(|e| e.into_inner());
         let Some(subscribers) = topics.get(&broadcast.topic) else {
             return 0;
         };
-        subscribers.values().filter(|subscriber| subscriber.try_send(broadcast.clone()).is_ok()).count()
+        subscribers.values().filter(|subscriber| subscriber.offer(broadcast.clone())).count()
     }
 
     /// Topics with at least one local subscriber.
@@ -210,11 +247,31 @@ pub(crate) async fn install_configured(config: &Config) -> Result<(), Error> {
 mod tests {
     use super::*;
 
+    fn subscriber(size: usize) -> (Subscriber, mpsc::Receiver<Arc<Broadcast>>) {
+        let (tx, rx) = mpsc::channel(size);
+        (Subscriber::new(tx, Arc::default()), rx)
+    }
+
+    #[test]
+    fn a_full_queue_rings_the_overflow_bell() {
+        let pubsub = PubSub::new(Memory);
+        let (tx, _rx) = mpsc::channel(1);
+        let overflow = Arc::new(Notify::new());
+        pubsub.subscribe("t", 1, Subscriber::new(tx, overflow.clone()));
+        assert_eq!(pubsub.registry().deliver(Arc::new(Broadcast::new("message", "t", "a", Value::Null))), 1);
+        assert_eq!(pubsub.registry().deliver(Arc::new(Broadcast::new("message", "t", "b", Value::Null))), 0);
+        let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+        let rang = rt.block_on(async {
+            tokio::time::timeout(std::time::Duration::from_secs(1), overflow.notified()).await
+        });
+        assert!(rang.is_ok(), "the slow subscriber is told");
+    }
+
     #[test]
     fn delivers_to_subscribers_of_the_topic_only() {
         let pubsub = PubSub::new(Memory);
-        let (a, mut a_rx) = mpsc::channel(4);
-        let (b, mut b_rx) = mpsc::channel(4);
+        let (a, mut a_rx) = subscriber(4);
+        let (b, mut b_rx) = subscriber(4);
         pubsub.subscribe("chat_room:1", 1, a);
         pubsub.subscribe("chat_room:2", 2, b);
         pubsub.publish(Broadcast::new("message", "chat_room:1", "hi", Value::Null));
@@ -239,7 +296,7 @@ mod tests {
         }
         let log = Log::default();
         let pubsub = PubSub::new(log.clone());
-        let (tx, _rx) = mpsc::channel(1);
+        let (tx, _rx) = subscriber(1);
         pubsub.subscribe("t", 1, tx.clone());
         pubsub.subscribe("t", 2, tx);
         pubsub.unsubscribe("t", 1);

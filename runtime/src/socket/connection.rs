@@ -1,142 +1,221 @@
-//! One WebSocket connection: its socket value, joined channels and frames.
+//! One WebSocket connection: its socket value, joined channels and frames,
+//! and every way it can end (client close, error, idle timeout, slow
+//! consumer, oversized message, server shutdown) running the same cleanup.
 
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use tokio::sync::mpsc;
-use tokio::time::{interval_at, Instant};
+use tokio::sync::{mpsc, Notify};
+use tokio::time::{interval_at, sleep_until, Instant};
 
-use super::protocol::{self, ClientEvent, ClientFrame, ServerFrame};
+use super::serializer::{Inbound, InboundKind, Outbound, Serializer};
 use super::{Channel, Connect, Context, Endpoint, Message, Socket};
-use crate::pubsub::{self, Broadcast};
+use crate::pubsub::{self, Broadcast, Subscriber};
 
-/// Broadcasts waiting to be written to one client; a client further behind misses them.
-const OUTBOUND_QUEUE: usize = 1024;
-/// Close code for a connection `on_connect` refused (policy violation).
-const CLOSE_REFUSED: u16 = 1008;
+/// Close codes (RFC 6455 and the registry).
+mod close {
+    pub const NORMAL: u16 = 1000;
+    pub const GOING_AWAY: u16 = 1001;
+    pub const PROTOCOL_ERROR: u16 = 1002;
+    pub const POLICY: u16 = 1008;
+    pub const TOO_BIG: u16 = 1009;
+    pub const TRY_AGAIN_LATER: u16 = 1013;
+}
 
 static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
 
-pub(crate) async fn run<S: Socket>(mut ws: WebSocket, connect: Connect, endpoint: Endpoint) {
+pub(crate) async fn run<S: Socket>(
+    mut ws: WebSocket,
+    connect: Connect,
+    endpoint: Endpoint,
+    serializer: Serializer,
+) {
+    let _tracked = endpoint.shutdown.track();
+    let mut shutdown = endpoint.shutdown.signalled();
     let mut socket = S::default();
     if !socket.on_connect(&connect) {
-        let close = CloseFrame { code: CLOSE_REFUSED, reason: "refused by on_connect".into() };
-        let _ = ws.send(WsMessage::Close(Some(close))).await;
+        let _ = ws.send(close_frame(close::POLICY, "refused by on_connect")).await;
         return;
     }
-    let (subscriber, mut broadcasts) = mpsc::channel(OUTBOUND_QUEUE);
+    let limits = endpoint.limits.clone();
+    let (queue, mut broadcasts) = mpsc::channel(limits.outbound_queue);
+    let overflow = Arc::new(Notify::new());
     let mut connection = Connection {
         id: NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed),
         connect,
-        endpoint: endpoint.clone(),
+        endpoint,
+        serializer,
         joined: HashMap::new(),
-        subscriber,
+        subscriber: Subscriber::new(queue, overflow.clone()),
     };
-    let mut ping = interval_at(Instant::now() + endpoint.ping_interval, endpoint.ping_interval);
+    let mut ping = interval_at(Instant::now() + limits.ping_interval, limits.ping_interval);
+    let mut idle_deadline = Instant::now() + limits.idle_timeout;
 
-    'connection: loop {
-        let frames: Vec<String> = tokio::select! {
-            incoming = ws.recv() => match incoming {
-                Some(Ok(WsMessage::Text(text))) => connection.handle(text.as_str()),
-                Some(Ok(WsMessage::Binary(_))) => {
-                    vec![ServerFrame::error(None, "", "binary frames are not supported").encode()]
+    let closing: Option<(u16, &str)> = 'connection: loop {
+        let frames: Vec<WsMessage> = tokio::select! {
+            incoming = ws.recv() => {
+                idle_deadline = Instant::now() + limits.idle_timeout;
+                match incoming {
+                    Some(Ok(WsMessage::Text(text))) => connection.handle(text.as_str()),
+                    Some(Ok(WsMessage::Binary(_))) => connection.reply_error("binary frames are not supported"),
+                    Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => continue,
+                    Some(Ok(WsMessage::Close(_))) | None => break None,
+                    // tungstenite reports an oversized message as a capacity error.
+                    Some(Err(error)) if error.to_string().contains("too long") => {
+                        break Some((close::TOO_BIG, "message too big"))
+                    }
+                    Some(Err(_)) => break Some((close::PROTOCOL_ERROR, "protocol error")),
                 }
-                Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => continue,
-                Some(Ok(WsMessage::Close(_)) | Err(_)) | None => break,
-            },
+            }
             Some(broadcast) = broadcasts.recv() => connection.forward(&broadcast),
-            _ = ping.tick() => vec!["ping".to_string()],
+            _ = ping.tick() => {
+                // A WebSocket ping every client answers by itself, plus Amber's text "ping".
+                let mut frames = vec![WsMessage::Ping(Default::default())];
+                if serializer == Serializer::Maze {
+                    frames.push(WsMessage::Text("ping".into()));
+                }
+                frames
+            }
+            _ = sleep_until(idle_deadline) => break Some((close::NORMAL, "idle timeout")),
+            _ = overflow.notified() => break Some((close::TRY_AGAIN_LATER, "too slow: outbound queue full")),
+            _ = shutdown.changed() => break Some((close::GOING_AWAY, "server shutting down")),
         };
         for frame in frames {
-            if ws.send(WsMessage::Text(frame.into())).await.is_err() {
-                break 'connection;
+            if ws.send(frame).await.is_err() {
+                break 'connection None;
             }
         }
-    }
+    };
     connection.leave_all();
     socket.on_disconnect();
+    if let Some((code, reason)) = closing {
+        let _ = ws.send(close_frame(code, reason)).await;
+    }
+}
+
+fn close_frame(code: u16, reason: &str) -> WsMessage {
+    WsMessage::Close(Some(CloseFrame { code, reason: reason.into() }))
+}
+
+struct Joined {
+    channel: Box<dyn Channel>,
+    join_ref: Option<Value>,
 }
 
 struct Connection {
     id: u64,
     connect: Connect,
     endpoint: Endpoint,
-    joined: HashMap<String, Box<dyn Channel>>,
-    subscriber: pubsub::Subscriber,
+    serializer: Serializer,
+    joined: HashMap<String, Joined>,
+    subscriber: Subscriber,
 }
 
 impl Connection {
     /// Handles one text frame; returns the frames to send back, reply first.
-    fn handle(&mut self, text: &str) -> Vec<String> {
+    fn handle(&mut self, text: &str) -> Vec<WsMessage> {
         // Amber's client answers the server's keep-alive; nothing to do.
-        if text == "pong" || text == "ping" {
+        if self.serializer == Serializer::Maze && (text == "pong" || text == "ping") {
             return Vec::new();
         }
-        let frame = match protocol::decode(text) {
-            Ok(frame) => frame,
-            Err(reason) => return vec![ServerFrame::error(None, "", &reason).encode()],
+        let inbound = match self.serializer.decode(text) {
+            Ok(inbound) => inbound,
+            Err(error) => return self.encode(vec![Outbound::decode_error(error)]),
         };
         let mut outbox = Vec::new();
-        let reply = match frame.event {
-            ClientEvent::Join => self.join(&frame, &mut outbox),
-            ClientEvent::Message => self.message(frame.clone(), &mut outbox),
-            ClientEvent::Leave => self.leave(&frame, &mut outbox),
+        let reply = match &inbound.kind {
+            InboundKind::Join { payload } => self.join(&inbound, payload, &mut outbox),
+            InboundKind::Message { subject, payload } => {
+                self.message(&inbound, subject, payload, &mut outbox)
+            }
+            InboundKind::Leave => self.leave(&inbound, &mut outbox),
+            InboundKind::Heartbeat => Some(Outbound::ok(&inbound)),
         };
-        reply.into_iter().chain(outbox).map(|frame| frame.encode()).collect()
+        self.encode(reply.into_iter().chain(outbox).collect())
     }
 
-    fn join(&mut self, frame: &ClientFrame, outbox: &mut Vec<ServerFrame>) -> Option<ServerFrame> {
-        let topic = frame.topic.as_str();
+    fn reply_error(&self, reason: &str) -> Vec<WsMessage> {
+        let inbound =
+            Inbound { join_ref: None, reference: None, topic: String::new(), kind: InboundKind::Heartbeat };
+        self.encode(vec![Outbound::error(&inbound, reason)])
+    }
+
+    fn encode(&self, frames: Vec<Outbound>) -> Vec<WsMessage> {
+        frames
+            .iter()
+            .filter_map(|frame| self.serializer.encode(frame))
+            .map(|text| WsMessage::Text(text.into()))
+            .collect()
+    }
+
+    fn join(&mut self, inbound: &Inbound, payload: &Value, outbox: &mut Vec<Outbound>) -> Option<Outbound> {
+        let topic = inbound.topic.as_str();
         let Some(route) = self.endpoint.channels.find(topic) else {
-            return Some(ServerFrame::error(frame.reference.clone(), topic, "unmatched topic"));
+            return Some(Outbound::error(inbound, "unmatched topic"));
         };
-        // A second join of a topic starts it afresh.
-        if let Some(mut old) = self.joined.remove(topic) {
-            old.leave(&mut self.context(topic, &mut Vec::new()));
+        // A second join of a topic replaces the first: the old channel leaves and is closed.
+        if let Some(old) = self.joined.remove(topic) {
+            let join_ref = old.join_ref.clone();
+            self.close_channel(topic, old, outbox);
+            outbox.push(Outbound::Close { join_ref, topic: topic.to_string() });
+        } else if self.joined.len() >= self.endpoint.limits.max_channels {
+            return Some(Outbound::error(inbound, "too many channels on this connection"));
         }
         let mut channel = route.open();
         let mut context = Context { topic, connect: &self.connect, outbox };
-        match channel.join(&mut context, &frame.payload) {
+        match channel.join(&mut context, payload) {
             Ok(()) => {
                 pubsub::global().subscribe(topic, self.id, self.subscriber.clone());
-                self.joined.insert(topic.to_string(), channel);
-                frame.reference.clone().map(|reference| ServerFrame::ok(Some(reference), topic))
+                self.joined.insert(topic.to_string(), Joined { channel, join_ref: inbound.join_ref.clone() });
+                self.wants_reply(inbound).then(|| Outbound::ok(inbound))
             }
-            Err(reason) => {
-                pubsub::global().unsubscribe(topic, self.id);
-                Some(ServerFrame::error(frame.reference.clone(), topic, &reason))
-            }
+            Err(reason) => Some(Outbound::error(inbound, &reason)),
         }
     }
 
-    fn message(&mut self, frame: ClientFrame, outbox: &mut Vec<ServerFrame>) -> Option<ServerFrame> {
-        let topic = frame.topic.as_str();
-        let Some(subject) = frame.subject.clone() else {
-            return Some(ServerFrame::error(frame.reference, topic, "a message needs a subject"));
-        };
-        let Some(channel) = self.joined.get_mut(topic) else {
-            return Some(ServerFrame::error(frame.reference, topic, "not joined"));
+    fn message(
+        &mut self,
+        inbound: &Inbound,
+        subject: &str,
+        payload: &Value,
+        outbox: &mut Vec<Outbound>,
+    ) -> Option<Outbound> {
+        let topic = inbound.topic.as_str();
+        let Some(joined) = self.joined.get_mut(topic) else {
+            return Some(Outbound::error(inbound, "not joined"));
         };
         let mut context = Context { topic, connect: &self.connect, outbox };
-        channel.message(&mut context, Message { subject, payload: frame.payload });
-        frame.reference.map(|reference| ServerFrame::ok(Some(reference), topic))
+        joined
+            .channel
+            .message(&mut context, Message { subject: subject.to_string(), payload: payload.clone() });
+        self.wants_reply(inbound).then(|| Outbound::ok(inbound))
     }
 
-    fn leave(&mut self, frame: &ClientFrame, outbox: &mut Vec<ServerFrame>) -> Option<ServerFrame> {
-        let topic = frame.topic.as_str();
-        let Some(mut channel) = self.joined.remove(topic) else {
-            return Some(ServerFrame::error(frame.reference.clone(), topic, "not joined"));
+    fn leave(&mut self, inbound: &Inbound, outbox: &mut Vec<Outbound>) -> Option<Outbound> {
+        let topic = inbound.topic.as_str();
+        let Some(joined) = self.joined.remove(topic) else {
+            return Some(Outbound::error(inbound, "not joined"));
         };
+        self.close_channel(topic, joined, outbox);
+        self.wants_reply(inbound).then(|| Outbound::ok(inbound))
+    }
+
+    /// Phoenix clients always get a reply; maze clients when they sent a ref.
+    fn wants_reply(&self, inbound: &Inbound) -> bool {
+        self.serializer == Serializer::PhoenixV2 || inbound.reference.is_some()
+    }
+
+    fn close_channel(&self, topic: &str, mut joined: Joined, outbox: &mut Vec<Outbound>) {
         pubsub::global().unsubscribe(topic, self.id);
-        channel.leave(&mut self.context(topic, outbox));
-        frame.reference.clone().map(|reference| ServerFrame::ok(Some(reference), topic))
+        joined.channel.leave(&mut Context { topic, connect: &self.connect, outbox });
     }
 
     /// The frame for a broadcast, unless its topic was left while it was queued.
-    fn forward(&self, broadcast: &Arc<Broadcast>) -> Vec<String> {
+    fn forward(&self, broadcast: &Arc<Broadcast>) -> Vec<WsMessage> {
         if self.joined.contains_key(&broadcast.topic) {
-            vec![broadcast.maze_json().to_string()]
+            vec![WsMessage::Text(self.serializer.broadcast(broadcast).as_ref().into())]
         } else {
             Vec::new()
         }
@@ -144,13 +223,8 @@ impl Connection {
 
     /// Runs every channel's `leave` when the connection ends, however it ends.
     fn leave_all(&mut self) {
-        for (topic, mut channel) in std::mem::take(&mut self.joined) {
-            pubsub::global().unsubscribe(&topic, self.id);
-            channel.leave(&mut self.context(&topic, &mut Vec::new()));
+        for (topic, joined) in std::mem::take(&mut self.joined) {
+            self.close_channel(&topic, joined, &mut Vec::new());
         }
-    }
-
-    fn context<'a>(&'a self, topic: &'a str, outbox: &'a mut Vec<ServerFrame>) -> Context<'a> {
-        Context { topic, connect: &self.connect, outbox }
     }
 }

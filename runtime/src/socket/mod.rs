@@ -35,22 +35,29 @@
 //! ```
 
 mod connection;
-mod protocol;
+mod serializer;
 mod topics;
 
 pub use topics::Channels;
 
 use axum::extract::ws::WebSocketUpgrade;
+use axum::http::header::{HOST, ORIGIN};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::pubsub::{self, Broadcast};
+use crate::shutdown::Shutdown;
 use crate::{Config, Cookies, Session};
+use serializer::Serializer;
 
 /// The JavaScript client, served at `/maze.js`.
 pub const MAZE_JS: &str = include_str!("../../js/maze.js");
+/// Its TypeScript declarations, served at `/maze.d.ts`.
+pub const MAZE_D_TS: &str = include_str!("../../js/maze.d.ts");
 
 /// A WebSocket endpoint's per-connection state and behaviour.
 pub trait Socket: Default + Send + 'static {
@@ -123,7 +130,7 @@ pub trait Channel: Send + 'static {
 pub struct Context<'a> {
     topic: &'a str,
     connect: &'a Connect,
-    outbox: &'a mut Vec<protocol::ServerFrame>,
+    outbox: &'a mut Vec<serializer::Outbound>,
 }
 
 impl Context<'_> {
@@ -139,7 +146,7 @@ impl Context<'_> {
 
     /// Sends `subject` to this client only.
     pub fn push(&mut self, subject: &str, payload: Value) {
-        self.outbox.push(protocol::ServerFrame::Message {
+        self.outbox.push(serializer::Outbound::Message {
             topic: self.topic.to_string(),
             subject: subject.to_string(),
             payload,
@@ -157,20 +164,46 @@ impl Context<'_> {
     }
 }
 
-/// Settings every connection of an endpoint shares.
+/// What every connection of one socket endpoint shares.
 #[derive(Clone)]
 pub(crate) struct Endpoint {
     channels: Arc<Channels>,
-    ping_interval: Duration,
+    limits: Arc<Limits>,
+    shutdown: Arc<Shutdown>,
 }
 
+/// `[websockets]` settings, as a connection uses them.
+pub(crate) struct Limits {
+    ping_interval: Duration,
+    idle_timeout: Duration,
+    max_message_size: usize,
+    outbound_queue: usize,
+    max_channels: usize,
+    allowed_origins: Vec<String>,
+}
+
+/// Read and write buffers per connection: small, since most messages are
+/// small and idle connections should cost little (tungstenite's default
+/// read buffer is 128 KiB).
+const READ_BUFFER: usize = 4 * 1024;
+const WRITE_BUFFER: usize = 4 * 1024;
+
 impl Endpoint {
-    pub(crate) fn new<S: Socket>(config: &Config) -> Endpoint {
+    pub(crate) fn new<S: Socket>(config: &Config, shutdown: Arc<Shutdown>) -> Endpoint {
         let mut channels = Channels::default();
         S::channels(&mut channels);
+        let settings = &config.websockets;
         Endpoint {
             channels: Arc::new(channels),
-            ping_interval: Duration::from_secs(config.websockets.ping_interval.max(1)),
+            limits: Arc::new(Limits {
+                ping_interval: Duration::from_secs(settings.ping_interval.max(1)),
+                idle_timeout: Duration::from_secs(settings.idle_timeout.max(1)),
+                max_message_size: settings.max_message_size,
+                outbound_queue: settings.outbound_queue.max(1),
+                max_channels: settings.max_channels,
+                allowed_origins: settings.allowed_origins.clone(),
+            }),
+            shutdown,
         }
     }
 
@@ -178,10 +211,96 @@ impl Endpoint {
         self.channels.describe()
     }
 
+    /// The upgrade handler: origin check, protocol choice (`vsn=2.0.0` is
+    /// Phoenix V2), limits, then one [`connection::run`] per client.
     pub(crate) fn into_method_router<S: Socket>(self) -> MethodRouter {
-        axum::routing::get(move |upgrade: WebSocketUpgrade, session: Session, cookies: Cookies| async move {
-            let connect = Connect { session, cookies };
-            upgrade.on_upgrade(move |ws| connection::run::<S>(ws, connect, self))
-        })
+        axum::routing::get(
+            move |upgrade: WebSocketUpgrade,
+                  headers: HeaderMap,
+                  uri: Uri,
+                  session: Session,
+                  cookies: Cookies| async move {
+                if !origin_allowed(&headers, &self.limits.allowed_origins) {
+                    return (StatusCode::FORBIDDEN, "this page's origin may not open the socket")
+                        .into_response();
+                }
+                let serializer = match requested_version(&uri) {
+                    None => Serializer::Maze,
+                    Some("2.0.0") => Serializer::PhoenixV2,
+                    Some(other) => return unsupported_version(other),
+                };
+                let connect = Connect { session, cookies };
+                upgrade
+                    .max_message_size(self.limits.max_message_size)
+                    .max_frame_size(self.limits.max_message_size)
+                    .read_buffer_size(READ_BUFFER)
+                    .write_buffer_size(WRITE_BUFFER)
+                    .on_upgrade(move |ws| connection::run::<S>(ws, connect, self, serializer))
+            },
+        )
+    }
+}
+
+fn unsupported_version(version: &str) -> Response {
+    let message =
+        format!("vsn={version} is not supported: use vsn=2.0.0 (Phoenix V2), or no vsn for maze JSON");
+    (StatusCode::BAD_REQUEST, message).into_response()
+}
+
+/// The `vsn` query parameter of Phoenix clients.
+fn requested_version(uri: &Uri) -> Option<&str> {
+    uri.query()?.split('&').find_map(|pair| pair.strip_prefix("vsn="))
+}
+
+/// Against cross-site WebSocket hijacking: a browser page may open the socket
+/// only from the app's own origin or one listed in `allowed_origins`.
+/// Clients that send no `Origin` (not browsers) are not affected.
+fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
+    let Some(origin) = headers.get(ORIGIN) else { return true };
+    let Ok(origin) = origin.to_str() else { return false };
+    if allowed.iter().any(|allowed| allowed == "*" || allowed.trim_end_matches('/') == origin) {
+        return true;
+    }
+    let origin_host = origin.split_once("://").map_or(origin, |(_, host)| host);
+    headers
+        .get(HOST)
+        .and_then(|host| host.to_str().ok())
+        .is_some_and(|host| host.eq_ignore_ascii_case(origin_host))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(origin: Option<&str>, host: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(HOST, host.parse().unwrap());
+        if let Some(origin) = origin {
+            headers.insert(ORIGIN, origin.parse().unwrap());
+        }
+        headers
+    }
+
+    #[test]
+    fn only_the_apps_own_origin_by_default() {
+        assert!(origin_allowed(&headers(Some("http://127.0.0.1:3000"), "127.0.0.1:3000"), &[]));
+        assert!(origin_allowed(&headers(Some("https://chat.example"), "chat.example"), &[]));
+        assert!(!origin_allowed(&headers(Some("https://evil.example"), "chat.example"), &[]));
+        assert!(!origin_allowed(&headers(Some("http://127.0.0.1:4000"), "127.0.0.1:3000"), &[]));
+        assert!(origin_allowed(&headers(None, "chat.example"), &[]), "non-browser clients send no Origin");
+    }
+
+    #[test]
+    fn listed_origins_are_allowed() {
+        let allowed = vec!["https://app.example".to_string()];
+        assert!(origin_allowed(&headers(Some("https://app.example"), "api.example"), &allowed));
+        assert!(!origin_allowed(&headers(Some("https://other.example"), "api.example"), &allowed));
+        assert!(origin_allowed(&headers(Some("https://other.example"), "api.example"), &["*".into()]));
+    }
+
+    #[test]
+    fn phoenix_clients_ask_for_vsn_2() {
+        assert_eq!(requested_version(&"/chat/websocket?token=x&vsn=2.0.0".parse().unwrap()), Some("2.0.0"));
+        assert_eq!(requested_version(&"/chat".parse().unwrap()), None);
     }
 }

@@ -1,0 +1,55 @@
+// Types of maze.js, the browser client of maze sockets and channels.
+
+/** Options of a Socket. */
+export interface SocketOptions {
+  /** Silence from the server after which the connection counts as dead and is reopened (default 100000 ms). */
+  silenceMs?: number;
+  /** How long a join, push or leave waits for its reply (default 10000 ms). */
+  timeoutMs?: number;
+  /** First reconnect delay; doubles per attempt, with jitter (default 500 ms). */
+  backoffBaseMs?: number;
+  /** Longest reconnect delay (default 30000 ms). */
+  backoffCapMs?: number;
+}
+
+/** The server's answer to a join, push or leave. Awaitable: resolves with the response. */
+export class Push<Response = unknown> implements PromiseLike<Response> {
+  receive(status: "ok", callback: (response: Response) => void): this;
+  receive(status: "error", callback: (response: { reason?: string } & Record<string, unknown>) => void): this;
+  receive(status: "timeout", callback: () => void): this;
+  then<A = Response, B = never>(
+    onOk?: ((response: Response) => A | PromiseLike<A>) | null,
+    onError?: ((error: Error) => B | PromiseLike<B>) | null,
+  ): Promise<A | B>;
+  catch<B = never>(onError?: ((error: Error) => B | PromiseLike<B>) | null): Promise<Response | B>;
+}
+
+/** A connection to one maze socket endpoint that reconnects by itself and rejoins its channels. */
+export class Socket {
+  constructor(path: string, options?: SocketOptions);
+  /** Opens the connection; resolves once it is open. */
+  connect(): Promise<Socket>;
+  /** Closes the connection until connect() is called again. */
+  disconnect(): void;
+  /** The channel for `topic`; one per topic per socket. */
+  channel(topic: string): Channel;
+  isConnected(): boolean;
+  onOpen(hook: () => void): void;
+  onClose(hook: (event: CloseEvent) => void): void;
+  onError(hook: (event: Event) => void): void;
+}
+
+/** One topic on a socket. */
+export class Channel {
+  readonly topic: string;
+  readonly state: "closed" | "joining" | "joined" | "errored";
+  /** Joins the topic (once the socket is open); rejoined after every reconnect. */
+  join(payload?: unknown): Push;
+  /** Leaves the topic. */
+  leave(): Push;
+  /** Sends `subject` with `payload` to the channel; held back until the join completes. */
+  push(subject: string, payload?: unknown): Push;
+  /** Calls `callback` with the payload of every message with `subject`. */
+  on<Payload = any>(subject: string, callback: (payload: Payload) => void): this;
+  off(subject: string, callback?: (payload: any) => void): void;
+}

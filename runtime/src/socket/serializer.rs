@@ -1,0 +1,297 @@
+//! The two wire protocols, over one message model.
+//!
+//! **maze JSON** (what `maze.js` speaks; Amber's frame shapes, so Amber's
+//! client works unchanged), one JSON object per text frame:
+//! client → server `{"event":"join"|"message"|"leave","topic":..,"subject":..,"payload":..,"ref":..}`;
+//! server → client `{"event":"message","topic":..,"subject":..,"payload":..}` and
+//! `{"event":"reply","ref":..,"topic":..,"payload":{"status":"ok"|"error","response":{..}}}`.
+//!
+//! **Phoenix Channels V2** (the `phoenix` JS client and its Swift, Kotlin and
+//! Dart siblings), chosen by the query `vsn=2.0.0`: JSON arrays
+//! `[join_ref, ref, topic, event, payload]` with `phx_join`, `phx_leave`,
+//! `phx_reply`, `phx_close` and the `phoenix`/`heartbeat` keep-alive. The
+//! seed's `subject` is Phoenix's `event`.
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+use crate::pubsub::Broadcast;
+
+/// Which protocol a connection speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Serializer {
+    Maze,
+    PhoenixV2,
+}
+
+/// A client frame, whatever its protocol.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Inbound {
+    pub join_ref: Option<Value>,
+    pub reference: Option<Value>,
+    pub topic: String,
+    pub kind: InboundKind,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum InboundKind {
+    Join { payload: Value },
+    Message { subject: String, payload: Value },
+    Leave,
+    Heartbeat,
+}
+
+/// A frame that could not be read, with what is known of it for the error reply.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct DecodeError {
+    pub reference: Option<Value>,
+    pub topic: String,
+    pub reason: String,
+}
+
+/// A frame for one client.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Outbound {
+    Message {
+        topic: String,
+        subject: String,
+        payload: Value,
+    },
+    Reply {
+        join_ref: Option<Value>,
+        reference: Option<Value>,
+        topic: String,
+        ok: bool,
+        response: Value,
+    },
+    /// The server ended a channel (a second join of its topic replaced it).
+    Close {
+        join_ref: Option<Value>,
+        topic: String,
+    },
+}
+
+impl Outbound {
+    pub fn ok(inbound: &Inbound) -> Outbound {
+        Outbound::Reply {
+            join_ref: inbound.join_ref.clone(),
+            reference: inbound.reference.clone(),
+            topic: inbound.topic.clone(),
+            ok: true,
+            response: json!({}),
+        }
+    }
+
+    pub fn error(inbound: &Inbound, reason: &str) -> Outbound {
+        Outbound::Reply {
+            join_ref: inbound.join_ref.clone(),
+            reference: inbound.reference.clone(),
+            topic: inbound.topic.clone(),
+            ok: false,
+            response: json!({ "reason": reason }),
+        }
+    }
+
+    pub fn decode_error(error: DecodeError) -> Outbound {
+        Outbound::Reply {
+            join_ref: None,
+            reference: error.reference,
+            topic: error.topic,
+            ok: false,
+            response: json!({ "reason": error.reason }),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MazeFrame {
+    event: MazeEvent,
+    topic: String,
+    #[serde(default)]
+    subject: Option<String>,
+    #[serde(default)]
+    payload: Value,
+    #[serde(default, rename = "ref")]
+    reference: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum MazeEvent {
+    Join,
+    Message,
+    Leave,
+}
+
+impl Serializer {
+    /// Reads one text frame.
+    pub fn decode(self, text: &str) -> Result<Inbound, DecodeError> {
+        match self {
+            Serializer::Maze => decode_maze(text),
+            Serializer::PhoenixV2 => decode_phoenix(text),
+        }
+    }
+
+    /// Writes one frame; `None` when this protocol has no such frame.
+    pub fn encode(self, frame: &Outbound) -> Option<String> {
+        let value = match (self, frame) {
+            (Serializer::Maze, Outbound::Message { topic, subject, payload }) => {
+                json!({"event": "message", "topic": topic, "subject": subject, "payload": payload})
+            }
+            (Serializer::Maze, Outbound::Reply { reference, topic, ok, response, .. }) => {
+                let mut reply = json!({"event": "reply", "topic": topic, "payload": status(*ok, response)});
+                if let Some(reference) = reference {
+                    reply["ref"] = reference.clone();
+                }
+                reply
+            }
+            (Serializer::Maze, Outbound::Close { .. }) => return None,
+            (Serializer::PhoenixV2, Outbound::Message { topic, subject, payload }) => {
+                json!([null, null, topic, subject, payload])
+            }
+            (Serializer::PhoenixV2, Outbound::Reply { join_ref, reference, topic, ok, response }) => {
+                json!([join_ref, reference, topic, "phx_reply", status(*ok, response)])
+            }
+            (Serializer::PhoenixV2, Outbound::Close { join_ref, topic }) => {
+                json!([join_ref, join_ref, topic, "phx_close", {}])
+            }
+        };
+        Some(value.to_string())
+    }
+
+    /// A broadcast's frame, encoded once per protocol however many receive it.
+    pub fn broadcast(self, broadcast: &Broadcast) -> Arc<str> {
+        match self {
+            Serializer::Maze => broadcast.maze_json(),
+            Serializer::PhoenixV2 => broadcast.phoenix_json(),
+        }
+    }
+}
+
+fn status(ok: bool, response: &Value) -> Value {
+    json!({"status": if ok { "ok" } else { "error" }, "response": response})
+}
+
+fn invalid(reason: String) -> DecodeError {
+    DecodeError { reference: None, topic: String::new(), reason }
+}
+
+fn decode_maze(text: &str) -> Result<Inbound, DecodeError> {
+    let frame: MazeFrame =
+        serde_json::from_str(text).map_err(|error| invalid(format!("invalid frame: {error}")))?;
+    let kind = match frame.event {
+        MazeEvent::Join => InboundKind::Join { payload: frame.payload },
+        MazeEvent::Leave => InboundKind::Leave,
+        MazeEvent::Message => match frame.subject {
+            Some(subject) => InboundKind::Message { subject, payload: frame.payload },
+            None => {
+                return Err(DecodeError {
+                    reference: frame.reference,
+                    topic: frame.topic,
+                    reason: "a message needs a subject".into(),
+                })
+            }
+        },
+    };
+    Ok(Inbound { join_ref: None, reference: frame.reference, topic: frame.topic, kind })
+}
+
+fn decode_phoenix(text: &str) -> Result<Inbound, DecodeError> {
+    let (join_ref, reference, topic, event, payload): (Option<Value>, Option<Value>, String, String, Value) =
+        serde_json::from_str(text).map_err(|error| {
+            invalid(format!("invalid frame: expected [join_ref, ref, topic, event, payload]: {error}"))
+        })?;
+    let kind = match event.as_str() {
+        "heartbeat" if topic == "phoenix" => InboundKind::Heartbeat,
+        "phx_join" => InboundKind::Join { payload },
+        "phx_leave" => InboundKind::Leave,
+        _ if event.starts_with("phx_") => {
+            return Err(DecodeError { reference, topic, reason: format!("clients cannot send {event}") })
+        }
+        _ => InboundKind::Message { subject: event, payload },
+    };
+    Ok(Inbound { join_ref, reference, topic, kind })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_amber_frames() {
+        let join = Serializer::Maze.decode(r#"{"event":"join","topic":"chat_room:123"}"#).unwrap();
+        assert_eq!(join.topic, "chat_room:123");
+        assert_eq!(join.kind, InboundKind::Join { payload: Value::Null });
+        let message = Serializer::Maze
+            .decode(r#"{"event":"message","topic":"chat_room:123","subject":"message_new","payload":{"message":"hi"},"ref":"7"}"#)
+            .unwrap();
+        assert_eq!(
+            message.kind,
+            InboundKind::Message { subject: "message_new".into(), payload: json!({"message": "hi"}) }
+        );
+        assert_eq!(message.reference, Some(json!("7")));
+    }
+
+    #[test]
+    fn refuses_malformed_maze_frames() {
+        for text in ["", "ping!", "{}", r#"{"event":"shout","topic":"t"}"#, r#"{"event":"join"}"#, "[1]"] {
+            assert!(Serializer::Maze.decode(text).is_err(), "{text:?} should be refused");
+        }
+        let error = Serializer::Maze.decode(r#"{"event":"message","topic":"t","ref":1}"#).unwrap_err();
+        assert_eq!((error.topic.as_str(), error.reference), ("t", Some(json!(1))));
+    }
+
+    #[test]
+    fn encodes_maze_replies_with_their_ref() {
+        let inbound = Inbound {
+            join_ref: None,
+            reference: Some(json!(3)),
+            topic: "x".into(),
+            kind: InboundKind::Leave,
+        };
+        let reply: Value = serde_json::from_str(
+            &Serializer::Maze.encode(&Outbound::error(&inbound, "unmatched topic")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            reply,
+            json!({"event": "reply", "ref": 3, "topic": "x", "payload": {"status": "error", "response": {"reason": "unmatched topic"}}})
+        );
+        let no_ref = Inbound { reference: None, ..inbound };
+        let reply: Value =
+            serde_json::from_str(&Serializer::Maze.encode(&Outbound::ok(&no_ref)).unwrap()).unwrap();
+        assert!(reply.get("ref").is_none());
+    }
+
+    #[test]
+    fn phoenix_frames_round_trip() {
+        let join =
+            Serializer::PhoenixV2.decode(r#"["1","1","room:lobby","phx_join",{"token":"t"}]"#).unwrap();
+        assert_eq!(join.kind, InboundKind::Join { payload: json!({"token": "t"}) });
+        let reply = Serializer::PhoenixV2.encode(&Outbound::ok(&join)).unwrap();
+        assert_eq!(reply, r#"["1","1","room:lobby","phx_reply",{"response":{},"status":"ok"}]"#);
+        let beat = Serializer::PhoenixV2.decode(r#"[null,"5","phoenix","heartbeat",{}]"#).unwrap();
+        assert_eq!(beat.kind, InboundKind::Heartbeat);
+        let push = Serializer::PhoenixV2.decode(r#"["1","6","room:lobby","new_msg",{"body":"hi"}]"#).unwrap();
+        assert_eq!(
+            push.kind,
+            InboundKind::Message { subject: "new_msg".into(), payload: json!({"body": "hi"}) }
+        );
+        let broadcast = Broadcast::new("message", "room:lobby", "new_msg", json!({"body": "hi"}));
+        assert_eq!(
+            &*Serializer::PhoenixV2.broadcast(&broadcast),
+            r#"[null,null,"room:lobby","new_msg",{"body":"hi"}]"#
+        );
+    }
+
+    #[test]
+    fn refuses_malformed_phoenix_frames() {
+        for text in
+            ["", "{}", "[]", r#"[null,null,"t"]"#, r#"[1,2,3,4,5]"#, r#"[null,"1","t","phx_reply",{}]"#]
+        {
+            assert!(Serializer::PhoenixV2.decode(text).is_err(), "{text:?} should be refused");
+        }
+    }
+}
