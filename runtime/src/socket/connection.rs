@@ -228,3 +228,124 @@ impl Connection {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Property tests: whatever a client sends, the connection answers and
+    //! keeps working; it never panics.
+
+    use super::*;
+    use crate::socket::{Channels, Endpoint};
+    use crate::{Config, Cookies, Session};
+    use proptest::prelude::*;
+
+    #[derive(Default)]
+    struct Echo;
+    impl Channel for Echo {
+        fn message(&mut self, ctx: &mut Context, message: Message) {
+            ctx.push(&message.subject, message.payload);
+        }
+    }
+
+    #[derive(Default)]
+    struct TestSocket;
+    impl Socket for TestSocket {
+        fn channels(channels: &mut Channels) {
+            channels.add::<Echo>("room:*");
+        }
+    }
+
+    fn connection(serializer: Serializer) -> Connection {
+        let config = Config::parse("[app]\nname = \"t\"\n").unwrap();
+        let (queue, _) = mpsc::channel(8);
+        Connection {
+            id: NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed),
+            connect: Connect { session: Session::default(), cookies: Cookies::default() },
+            endpoint: Endpoint::new::<TestSocket>(&config, crate::shutdown::Shutdown::new()),
+            serializer,
+            joined: HashMap::new(),
+            subscriber: Subscriber::new(queue, Arc::default()),
+        }
+    }
+
+    fn texts(frames: Vec<WsMessage>) -> Vec<Value> {
+        frames
+            .into_iter()
+            .map(|frame| match frame {
+                WsMessage::Text(text) => serde_json::from_str(text.as_str()).expect("replies are JSON"),
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect()
+    }
+
+    /// Frames a fuzzer would send: random text, random JSON, and near-valid frames.
+    fn frame() -> impl Strategy<Value = String> {
+        let json_leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            "[a-z_:*0-9]{0,12}".prop_map(Value::from),
+        ];
+        let json = json_leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
+                prop::collection::btree_map("event|topic|subject|payload|ref|[a-z]{1,4}", inner, 0..6)
+                    .prop_map(|map| Value::Object(map.into_iter().collect())),
+            ]
+        });
+        prop_oneof![
+            ".{0,64}",
+            json.prop_map(|value| value.to_string()),
+            ("join|message|leave|shout", "[a-z_:0-9]{0,10}", proptest::option::of("[a-z]{0,6}")).prop_map(
+                |(event, topic, subject)| {
+                    serde_json::json!({"event": event, "topic": topic, "subject": subject}).to_string()
+                }
+            ),
+            ("phx_join|phx_leave|heartbeat|phx_reply|new", "phoenix|room:[0-9]|x")
+                .prop_map(|(event, topic)| serde_json::json!([null, "1", topic, event, {}]).to_string()),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn decoders_never_panic(text in frame()) {
+            let _ = Serializer::Maze.decode(&text);
+            let _ = Serializer::PhoenixV2.decode(&text);
+        }
+
+        #[test]
+        fn every_malformed_frame_gets_an_error_reply(text in frame()) {
+            for serializer in [Serializer::Maze, Serializer::PhoenixV2] {
+                if serializer.decode(&text).is_err() && text != "ping" && text != "pong" {
+                    let replies = texts(connection(serializer).handle(&text));
+                    prop_assert_eq!(replies.len(), 1, "{:?}", text);
+                    let status = match serializer {
+                        Serializer::Maze => replies[0]["payload"]["status"].clone(),
+                        Serializer::PhoenixV2 => replies[0][4]["status"].clone(),
+                    };
+                    prop_assert_eq!(status, "error");
+                }
+            }
+        }
+
+        #[test]
+        fn garbage_never_wedges_a_connection(garbage in prop::collection::vec(frame(), 0..12)) {
+            let mut maze = connection(Serializer::Maze);
+            let mut phoenix = connection(Serializer::PhoenixV2);
+            for text in &garbage {
+                maze.handle(text);
+                phoenix.handle(text);
+            }
+            maze.leave_all();
+            phoenix.leave_all();
+            let join = texts(maze.handle(r#"{"event":"join","topic":"room:ok","ref":"z"}"#));
+            prop_assert_eq!(&join[0]["payload"]["status"], "ok");
+            let join = texts(phoenix.handle(r#"["z","z","room:ok","phx_join",{}]"#));
+            prop_assert_eq!(&join[0][4]["status"], "ok");
+            let echo = texts(maze.handle(r#"{"event":"message","topic":"room:ok","subject":"s","payload":1}"#));
+            prop_assert_eq!(&echo[0]["payload"], 1);
+            maze.leave_all();
+            phoenix.leave_all();
+        }
+    }
+}
