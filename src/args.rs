@@ -1,27 +1,46 @@
 //! The command line.
 
-use clap::{Args as ClapArgs, Parser, Subcommand};
+use clap::{Args as ClapArgs, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
+
+const EXIT_CODES: &str =
+    "Exit codes: 0 done, 1 refused (bad input, conflict, missing marker: nothing written), 2 usage error.";
 
 #[derive(Parser, Debug)]
 #[command(
     name = "maze",
     version,
-    about = "Generators for maze apps: sockets, channels and their JavaScript clients, wired in."
+    about = "Generators for maze apps: sockets, channels and their JavaScript clients, wired in.",
+    after_help = EXIT_CODES
 )]
 pub struct Args {
     /// Run as if started in DIR.
     #[arg(short = 'C', global = true, value_name = "DIR")]
     pub directory: Option<PathBuf>,
 
+    /// Print errors only, not what happened to each file.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    /// Colour output: auto (when a terminal, unless NO_COLOR is set), always or never.
+    #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
+    pub color: Color,
+
     #[command(subcommand)]
     pub command: Command,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Color {
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Create a new app in the folder NAME.
-    #[command(after_help = "Example:\n  maze new chat && cd chat && cargo run")]
+    #[command(after_help = "Examples:\n  maze new chat && cd chat && cargo run\n  maze new chat --redis")]
     New(NewArgs),
     /// Generate code into the current app.
     #[command(visible_alias = "g")]
@@ -29,8 +48,33 @@ pub enum Command {
         #[command(subcommand)]
         what: Generate,
     },
+    /// Undo a `generate`: remove its files and the lines it inserted.
+    #[command(
+        visible_alias = "d",
+        after_help = "Example:\n  maze d socket ChatSocket chat_room   # undoes `maze g socket ChatSocket chat_room`"
+    )]
+    Destroy {
+        #[command(subcommand)]
+        what: Generate,
+    },
     /// List the app's HTTP routes and sockets, with their channel topics.
+    #[command(
+        after_help = "Examples:\n  maze routes\n  maze routes --sockets\n  maze routes -g chat --json"
+    )]
     Routes(RoutesArgs),
+    /// List or eject the generators' templates.
+    Templates {
+        #[command(subcommand)]
+        what: Templates,
+    },
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Example:\n  maze completions bash > ~/.local/share/bash-completion/completions/maze"
+    )]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -45,20 +89,42 @@ pub enum Generate {
         after_help = "Examples:\n  maze g channel Lobby --socket ChatSocket\n  maze g channel Presence --topic presence"
     )]
     Channel(ChannelArgs),
+    /// A controller with one GET route per action.
+    #[command(after_help = "Examples:\n  maze g controller Posts index show")]
+    Controller(ControllerArgs),
 }
 
-/// What every generator accepts about writing.
+#[derive(Subcommand, Debug)]
+pub enum Templates {
+    /// Each generator's templates, marking those the app overrides.
+    List,
+    /// Copy the built-in templates into .maze/templates/ to edit them there.
+    #[command(
+        after_help = "Example:\n  maze templates eject socket && $EDITOR .maze/templates/socket/src/sockets/*.tera"
+    )]
+    Eject {
+        /// Only this generator's (default: every generator's).
+        generator: Option<String>,
+        #[command(flatten)]
+        write: WriteOptions,
+    },
+}
+
+/// What every command that writes accepts.
 #[derive(ClapArgs, Debug, Clone, Copy)]
 pub struct WriteOptions {
     /// Print what would change; write nothing.
     #[arg(long, visible_alias = "pretend")]
     pub dry_run: bool,
-    /// Overwrite files that differ from what would be generated.
+    /// Overwrite (or remove) files that differ from what maze would generate.
     #[arg(long, conflicts_with = "skip")]
     pub force: bool,
-    /// Keep files that differ from what would be generated.
+    /// Keep files that differ from what maze would generate.
     #[arg(long)]
     pub skip: bool,
+    /// Set from the global --quiet.
+    #[arg(skip)]
+    pub quiet: bool,
 }
 
 #[derive(ClapArgs, Debug)]
@@ -103,8 +169,35 @@ pub struct ChannelArgs {
 }
 
 #[derive(ClapArgs, Debug)]
+pub struct ControllerArgs {
+    /// The controller (Posts, PostsController and posts all name the module controllers::posts).
+    pub name: String,
+    /// Actions, each a GET route: index at /NAME, others at /NAME/ACTION.
+    pub actions: Vec<String>,
+    #[command(flatten)]
+    pub write: WriteOptions,
+}
+
+#[derive(ClapArgs, Debug)]
 pub struct RoutesArgs {
-    /// Print JSON for tools instead of a table.
+    /// Print JSON for tools instead of a table (schema in the README).
     #[arg(long)]
     pub json: bool,
+    /// Only routes whose verb, path, handler or channel topics contain PATTERN.
+    #[arg(short = 'g', long = "grep", value_name = "PATTERN")]
+    pub grep: Option<String>,
+    /// Only sockets.
+    #[arg(long)]
+    pub sockets: bool,
+}
+
+impl Generate {
+    /// The write options of whichever generator this is, with --quiet applied.
+    pub fn write_options_mut(&mut self) -> &mut WriteOptions {
+        match self {
+            Generate::Socket(args) => &mut args.write,
+            Generate::Channel(args) => &mut args.write,
+            Generate::Controller(args) => &mut args.write,
+        }
+    }
 }

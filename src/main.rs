@@ -1,11 +1,13 @@
 //! `maze`: generators for maze apps.
 //!
 //! Layout: `args` (the command line), `project` (finding the app), `names`
-//! (turning user input into Rust and file names), `templates` (the embedded
-//! Tera templates), `lexer` (Rust/JS tokens, so comments and strings are never
-//! mistaken for code), `patch` (marker insertion and TOML edits), `plan`
-//! (every change computed in memory, then applied or refused as a whole),
-//! `generators` (new, socket, channel) and `routes` (`maze routes`).
+//! (turning user input into Rust and file names), `templates` (built-in and
+//! overridden Tera templates), `lexer` (Rust/JS tokens, so comments and
+//! strings are never mistaken for code), `patch` (marker insertion and TOML
+//! edits), `plan` (every change computed in memory, then applied or refused
+//! as a whole), `prompt` (asking about conflicts on a terminal),
+//! `generators` (new, socket, channel, controller; forwards and backwards),
+//! `templates_cmd` (`maze templates`) and `routes` (`maze routes`).
 
 mod args;
 mod generators;
@@ -14,18 +16,29 @@ mod names;
 mod patch;
 mod plan;
 mod project;
+mod prompt;
 mod routes;
 mod templates;
+mod templates_cmd;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
-use args::{Args, Command, Generate};
+use args::{Args, Color, Command, Generate};
+use generators::{Mode, Outcome};
 
 /// Exit codes: 0 done, 1 refused (bad input, conflict, missing marker), 2 usage (clap's own).
 fn main() -> ExitCode {
     let args = Args::parse();
+    match args.color {
+        Color::Always => console::set_colors_enabled(true),
+        Color::Never => console::set_colors_enabled(false),
+        Color::Auto if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) => {
+            console::set_colors_enabled(false)
+        }
+        Color::Auto => {}
+    }
     if let Some(dir) = &args.directory {
         if let Err(error) = std::env::set_current_dir(dir) {
             eprintln!("error: cannot enter {}: {error}", dir.display());
@@ -43,18 +56,42 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> anyhow::Result<()> {
     let cwd = std::env::current_dir()?;
+    let quiet = args.quiet;
     match args.command {
-        Command::New(new) => generators::new::run(&cwd, &new),
-        Command::Generate { what } => {
-            let project = project::Project::discover(&cwd)?;
-            match what {
-                Generate::Socket(socket) => generators::socket::run(&project, &socket),
-                Generate::Channel(channel) => generators::channel::run(&project, &channel),
-            }
+        Command::New(mut new) => {
+            new.write.quiet = quiet;
+            finish(generators::new::plan(&cwd, &new)?, new.write)
         }
-        Command::Routes(options) => {
-            let project = project::Project::discover(&cwd)?;
-            routes::run(&project, &options)
+        Command::Generate { what } => generate(&cwd, what, Mode::Generate, quiet),
+        Command::Destroy { what } => generate(&cwd, what, Mode::Destroy, quiet),
+        Command::Routes(options) => routes::run(&project::Project::discover(&cwd)?, &options),
+        Command::Templates { what } => templates_cmd::run(&project::Project::discover(&cwd)?, what, quiet),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Args::command(), "maze", &mut std::io::stdout());
+            Ok(())
         }
     }
+}
+
+fn generate(cwd: &std::path::Path, mut what: Generate, mode: Mode, quiet: bool) -> anyhow::Result<()> {
+    let project = project::Project::discover(cwd)?;
+    what.write_options_mut().quiet = quiet;
+    let write = *what.write_options_mut();
+    let outcome = match &what {
+        Generate::Socket(args) => generators::socket::plan(&project, args, mode)?,
+        Generate::Channel(args) => generators::channel::plan(&project, args, mode)?,
+        Generate::Controller(args) => generators::controller::plan(&project, args, mode)?,
+    };
+    finish(outcome, write)
+}
+
+/// Applies the plan (asking about conflicts on a terminal), then says what's next.
+fn finish(outcome: Outcome, write: args::WriteOptions) -> anyhow::Result<()> {
+    let mut terminal =
+        if write.force || write.skip { None } else { prompt::TerminalPrompt::if_interactive() };
+    outcome.plan.apply(terminal.as_mut().map(|t| t as &mut dyn prompt::ConflictPrompt))?;
+    if let Some(next) = outcome.next.filter(|_| !write.dry_run && !write.quiet) {
+        println!("\n{next}");
+    }
+    Ok(())
 }

@@ -12,6 +12,7 @@ use heck::{ToLowerCamelCase, ToSnakeCase, ToUpperCamelCase};
 pub enum Kind {
     Socket,
     Channel,
+    Controller,
 }
 
 impl Kind {
@@ -19,6 +20,7 @@ impl Kind {
         match self {
             Kind::Socket => "socket",
             Kind::Channel => "channel",
+            Kind::Controller => "controller",
         }
     }
 }
@@ -58,6 +60,11 @@ impl Name {
 pub fn app_name(input: &str) -> Result<String> {
     let name = validate(input, "")?;
     Ok(name)
+}
+
+/// A controller action: a Rust function name (`show`, `new_post`).
+pub fn action_name(input: &str) -> Result<String> {
+    validate(input, "").map_err(|error| anyhow::anyhow!("action {}", error))
 }
 
 /// Checks `input` and returns its snake_case base with `suffix` stripped.

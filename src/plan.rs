@@ -1,6 +1,7 @@
-//! Plan, then apply: a command records every file it creates or changes in
-//! memory; only when the whole plan holds (no error, no unresolved conflict)
-//! is anything written, each file through a temporary file and a rename.
+//! Plan, then apply: a command records every file it creates, changes or
+//! removes in memory; only when the whole plan holds (no error, no
+//! unresolved conflict) is anything written, each file through a temporary
+//! file and a rename.
 
 use anyhow::{bail, Context, Result};
 use console::{style, StyledObject};
@@ -13,6 +14,7 @@ use toml_edit::DocumentMut;
 use crate::args::WriteOptions;
 use crate::lexer::Lang;
 use crate::patch::text::{self, Injected, MissingMarker};
+use crate::prompt::{Answer, ConflictPrompt};
 
 /// What happened (or would happen) to one file, in Thor's words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,6 +27,8 @@ pub enum Status {
     Insert,
     Unchanged,
     Update,
+    Remove,
+    Subtract,
 }
 
 impl Status {
@@ -32,9 +36,9 @@ impl Status {
         let word = style(format!("{:>10}", self.to_string()));
         match self {
             Status::Create | Status::Insert => word.green(),
-            Status::Update | Status::Force => word.yellow(),
+            Status::Update | Status::Force | Status::Skip => word.yellow(),
             Status::Identical | Status::Unchanged => word.blue(),
-            Status::Skip => word.yellow(),
+            Status::Remove | Status::Subtract => word.magenta(),
             Status::Conflict => word.red().bold(),
         }
     }
@@ -51,21 +55,35 @@ impl fmt::Display for Status {
             Status::Insert => "insert",
             Status::Unchanged => "unchanged",
             Status::Update => "update",
+            Status::Remove => "remove",
+            Status::Subtract => "subtract",
         })
     }
+}
+
+/// What the plan does with a generator's own file (as opposed to a user's
+/// file it patches).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Own {
+    /// Not a generator's own file: patched in place.
+    No,
+    /// Written with the planned contents.
+    Create,
+    /// Deleted, if it still holds the planned contents.
+    Remove,
 }
 
 /// A file as the plan will leave it.
 struct PlannedFile {
     /// What is on disk now (`None`: no such file).
     on_disk: Option<String>,
-    /// What the plan will write.
+    /// What the plan will write, or (for removals) what the generator wrote.
     contents: String,
-    /// The file is a generator's own output (create/identical/conflict),
-    /// rather than a user's file the plan patches (insert/update).
-    generated: bool,
-    /// Resolved at the end for generated files: write it or not.
-    skip: bool,
+    own: Own,
+    /// Decided when the plan is applied: leave the file as it is.
+    keep: bool,
+    /// Decided when the plan is applied: delete the file.
+    delete: bool,
 }
 
 /// Every change a command will make, in the order it reports them.
@@ -73,7 +91,7 @@ pub struct Plan {
     root: PathBuf,
     options: WriteOptions,
     files: HashMap<PathBuf, PlannedFile>,
-    /// One report line per action; `None` status: decided when the plan is finished.
+    /// One report line per action; `None` status: decided when the plan is applied.
     rows: Vec<(Option<Status>, PathBuf)>,
 }
 
@@ -95,35 +113,45 @@ impl Plan {
     fn current(&mut self, path: &Path) -> Result<&mut PlannedFile> {
         if !self.files.contains_key(path) {
             let Some(on_disk) = self.read(path)? else {
-                bail!("{} does not exist; it is where maze apps keep this, so restore it or run this in a maze app", path.display());
+                bail!(
+                    "{} does not exist; maze apps keep generated wiring there: restore it, or run this in a maze app",
+                    path.display()
+                );
             };
-            self.files.insert(
-                path.to_path_buf(),
-                PlannedFile {
-                    contents: on_disk.clone(),
-                    on_disk: Some(on_disk),
-                    generated: false,
-                    skip: false,
-                },
-            );
+            let file = PlannedFile {
+                contents: on_disk.clone(),
+                on_disk: Some(on_disk),
+                own: Own::No,
+                keep: false,
+                delete: false,
+            };
+            self.files.insert(path.to_path_buf(), file);
         }
         Ok(self.files.get_mut(path).expect("inserted above"))
     }
 
-    /// A generator writes `path` with `contents` (later patches may add to it).
-    pub fn create(&mut self, path: impl Into<PathBuf>, contents: String) -> Result<()> {
-        let path = path.into();
+    fn own(&mut self, path: PathBuf, contents: String, own: Own) -> Result<()> {
         if self.files.contains_key(&path) {
             bail!("two templates write {}", path.display());
         }
         let on_disk = self.read(&path)?;
-        self.files.insert(path.clone(), PlannedFile { on_disk, contents, generated: true, skip: false });
+        self.files.insert(path.clone(), PlannedFile { on_disk, contents, own, keep: false, delete: false });
         self.rows.push((None, path));
         Ok(())
     }
 
+    /// A generator writes `path` with `contents` (later insertions may add to it).
+    pub fn create(&mut self, path: impl Into<PathBuf>, contents: String) -> Result<()> {
+        self.own(path.into(), contents, Own::Create)
+    }
+
+    /// The reverse of [`Plan::create`]: deletes `path` if it holds `contents`
+    /// (as the same generator call would have written it).
+    pub fn remove(&mut self, path: impl Into<PathBuf>, contents: String) -> Result<()> {
+        self.own(path.into(), contents, Own::Remove)
+    }
+
     /// Inserts `snippet` above `marker` in `path`, unless it is there already.
-    /// `manual` is the advice printed when the marker is missing.
     pub fn inject(
         &mut self,
         path: impl Into<PathBuf>,
@@ -146,9 +174,30 @@ impl Plan {
                 indent(snippet)
             ),
         };
-        if !file.generated {
+        if file.own == Own::No {
             self.rows.push((Some(status), path));
         }
+        Ok(())
+    }
+
+    /// The reverse of [`Plan::inject`]: takes `snippet` out of `path` if it is there.
+    pub fn subtract(&mut self, path: impl Into<PathBuf>, lang: Lang, snippet: &str) -> Result<()> {
+        let path = path.into();
+        if self.files.get(&path).is_some_and(|file| file.own == Own::Remove) {
+            return Ok(()); // the whole file goes
+        }
+        if self.read(&path)?.is_none() && !self.files.contains_key(&path) {
+            return Ok(()); // nothing to take the lines out of
+        }
+        let file = self.current(&path)?;
+        let status = match text::remove(&file.contents, lang, snippet) {
+            Some(contents) => {
+                file.contents = contents;
+                Status::Subtract
+            }
+            None => Status::Unchanged,
+        };
+        self.rows.push((Some(status), path));
         Ok(())
     }
 
@@ -170,60 +219,122 @@ impl Plan {
         Ok(())
     }
 
-    /// Decides every generated file's status, prints the report and, unless
-    /// this is a dry run or a conflict is unresolved, writes the changes.
-    pub fn apply(mut self) -> Result<()> {
+    /// Files with `extension` in the folder `dir` that will remain once the plan is applied.
+    pub fn remaining(&self, dir: &str, extension: &str) -> Result<Vec<PathBuf>> {
+        let full = self.root.join(dir);
+        let Ok(entries) = std::fs::read_dir(&full) else { return Ok(Vec::new()) };
+        let mut left = Vec::new();
+        for entry in entries {
+            let relative = Path::new(dir).join(entry?.file_name());
+            let removed = self.files.get(&relative).is_some_and(|file| file.own == Own::Remove);
+            if relative.extension().is_some_and(|ext| ext == extension) && !removed {
+                left.push(relative);
+            }
+        }
+        Ok(left)
+    }
+
+    /// Decides every generated file's fate (asking `prompt` about conflicts,
+    /// when there is one), prints the report and, unless this is a dry run or
+    /// a conflict is unresolved, writes the changes.
+    pub fn apply(mut self, mut prompt: Option<&mut dyn ConflictPrompt>) -> Result<()> {
         let mut conflicts = Vec::new();
-        for (status, path) in &mut self.rows {
-            if status.is_some() {
+        let mut overwrite_all = false;
+        for index in 0..self.rows.len() {
+            if self.rows[index].0.is_some() {
                 continue;
             }
-            let file = self.files.get_mut(path).expect("rows name planned files");
-            let decided = match &file.on_disk {
-                None => Status::Create,
-                Some(old) if *old == file.contents => Status::Identical,
-                Some(_) if self.options.force => Status::Force,
-                Some(_) if self.options.skip => {
-                    file.skip = true;
+            let path = self.rows[index].1.clone();
+            let file = self.files.get_mut(&path).expect("rows name planned files");
+            let differs = match (&file.on_disk, file.own) {
+                (None, Own::Create) => {
+                    self.rows[index].0 = Some(Status::Create);
+                    continue;
+                }
+                (None, _) => {
+                    // Nothing to remove.
+                    file.keep = true;
+                    self.rows[index].0 = Some(Status::Skip);
+                    continue;
+                }
+                (Some(old), _) => *old != file.contents,
+            };
+            let done = if file.own == Own::Remove { Status::Remove } else { Status::Identical };
+            let answer = if !differs {
+                Answer::Overwrite
+            } else if self.options.force || overwrite_all {
+                Answer::Overwrite
+            } else if self.options.skip {
+                Answer::Skip
+            } else if let Some(prompt) = prompt.as_deref_mut() {
+                let planned = (file.own == Own::Create).then_some(file.contents.as_str());
+                prompt.ask(&path, file.on_disk.as_deref().unwrap_or(""), planned)?
+            } else {
+                Answer::Conflict
+            };
+            let status = match answer {
+                Answer::Overwrite if differs => Status::Force,
+                Answer::Overwrite => done,
+                Answer::All => {
+                    overwrite_all = true;
+                    Status::Force
+                }
+                Answer::Skip => {
+                    file.keep = true;
                     Status::Skip
                 }
-                Some(_) => {
+                Answer::Quit => bail!("stopped at {}: nothing was written", path.display()),
+                Answer::Conflict => {
                     conflicts.push(path.clone());
                     Status::Conflict
                 }
             };
-            *status = Some(decided);
+            if file.own == Own::Remove && !file.keep {
+                file.delete = true;
+            }
+            self.rows[index].0 = Some(status);
         }
-        let mut out = std::io::stdout().lock();
-        for (status, path) in &self.rows {
-            let status = status.expect("decided above");
-            writeln!(out, "{} {}", status.styled(), path.display())?;
+        if !self.options.quiet {
+            let mut out = std::io::stdout().lock();
+            for (status, path) in &self.rows {
+                writeln!(out, "{} {}", status.expect("decided above").styled(), path.display())?;
+            }
         }
         if !conflicts.is_empty() {
             bail!(
                 "{} file(s) differ from what maze would generate: {}. Nothing was written.\n\
-                 Rerun with --force to overwrite them, or --skip to keep them as they are.",
+                 Rerun with --force to overwrite them, or --skip to keep them as they are \
+                 (in a terminal, maze asks file by file and can show the diff).",
                 conflicts.len(),
                 conflicts.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
             );
         }
         if self.options.dry_run {
-            writeln!(out, "dry run: nothing was written")?;
+            if !self.options.quiet {
+                println!("dry run: nothing was written");
+            }
             return Ok(());
         }
         self.write()
     }
 
-    /// Stages every changed file beside its target, then renames them all into place.
+    /// Stages every changed file beside its target, renames them all into
+    /// place, then deletes what is removed (and folders that left empty).
     fn write(self) -> Result<()> {
         let mut staged = Vec::new();
+        let mut deleted = Vec::new();
         let mut paths: Vec<_> = self.files.iter().collect();
         paths.sort_by(|a, b| a.0.cmp(b.0));
         for (path, file) in paths {
-            if file.skip || file.on_disk.as_deref() == Some(file.contents.as_str()) {
+            let target = self.root.join(path);
+            if file.delete {
+                deleted.push(target);
                 continue;
             }
-            let target = self.root.join(path);
+            if file.keep || file.own == Own::Remove || file.on_disk.as_deref() == Some(file.contents.as_str())
+            {
+                continue;
+            }
             let dir = target.parent().expect("files live in a folder");
             std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
             let mut temp = tempfile::Builder::new()
@@ -236,6 +347,17 @@ impl Plan {
         }
         for (temp, target) in staged {
             temp.persist(&target).with_context(|| format!("cannot write {}", target.display()))?;
+        }
+        for target in deleted {
+            std::fs::remove_file(&target).with_context(|| format!("cannot remove {}", target.display()))?;
+            let mut dir = target.parent();
+            while let Some(folder) = dir.filter(|d| *d != self.root && d.starts_with(&self.root)) {
+                // Only folders the removal emptied; remove_dir refuses any other.
+                if std::fs::remove_dir(folder).is_err() {
+                    break;
+                }
+                dir = folder.parent();
+            }
         }
         Ok(())
     }

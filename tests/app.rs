@@ -32,6 +32,7 @@ fn app() -> &'static BuiltApp {
         let root = dir.join("chat");
         maze(&root).args(["g", "socket", "ChatSocket", "chat_room", "lobby"]).assert().success();
         maze(&root).args(["g", "channel", "Presence", "--topic", "presence"]).assert().success();
+        maze(&root).args(["g", "controller", "Posts", "index", "show"]).assert().success();
         // A socket whose on_connect refuses visitors without a signed-in session.
         maze(&root).args(["g", "socket", "Locked"]).assert().success();
         let locked = root.join("src/sockets/locked_socket.rs");
@@ -354,4 +355,24 @@ fn in_headless_chromium_two_tabs_chat() {
     second.eval(&say("tab two here"));
     first.wait_for(said, json!("tab one here|tab two here"));
     second.wait_for(said, json!("tab one here|tab two here"));
+}
+
+#[test]
+fn the_runtime_route_table_equals_maze_routes() {
+    let app = app();
+    let output = Command::new(&app.binary).arg("routes").current_dir(&app.root).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let runtime: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let listed = maze(&app.root).args(["routes", "--json"]).output().unwrap();
+    let maze_routes: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(runtime, maze_routes);
+    let paths: Vec<&str> = runtime.as_array().unwrap().iter().map(|r| r["path"].as_str().unwrap()).collect();
+    assert_eq!(paths, ["/", "/posts", "/posts/show", "/chat", "/locked"]);
+}
+
+#[test]
+fn a_generated_controller_serves_its_actions() {
+    let server = Server::start(app());
+    assert!(server.get("/posts").contains("posts#index"));
+    assert!(server.get("/posts/show").contains("posts#show"));
 }

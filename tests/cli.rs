@@ -238,8 +238,11 @@ fn routes_lists_sockets_with_their_topics_and_skips_comments() {
     assert!(table.contains("GET    /split"), "{table}");
     assert!(!table.contains("/old"), "{table}");
     let socket_row = table.lines().find(|l| l.starts_with("WS")).unwrap();
-    assert_eq!(socket_row.split_whitespace().collect::<Vec<_>>(), ["WS", "/chat", "sockets::ChatSocket"]);
-    assert!(table.contains("chat_room:*  channels::ChatRoomChannel"), "{table}");
+    assert_eq!(
+        socket_row.split_whitespace().collect::<Vec<_>>(),
+        ["WS", "/chat", "sockets::chat_socket::ChatSocket"]
+    );
+    assert!(table.contains("chat_room:*  channels::chat_room_channel::ChatRoomChannel"), "{table}");
 
     let output = maze(&root).args(["routes", "--json"]).output().unwrap();
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
@@ -248,9 +251,9 @@ fn routes_lists_sockets_with_their_topics_and_skips_comments() {
         serde_json::json!([
             {"verb": "GET", "path": "/", "handler": "controllers::home::index"},
             {"verb": "GET", "path": "/split", "handler": "controllers::home::index"},
-            {"verb": "WS", "path": "/chat", "handler": "sockets::ChatSocket", "channels": [
-                {"topic": "chat_room:*", "channel": "channels::ChatRoomChannel"},
-                {"topic": "lobby:*", "channel": "channels::LobbyChannel"},
+            {"verb": "WS", "path": "/chat", "handler": "sockets::chat_socket::ChatSocket", "channels": [
+                {"topic": "chat_room:*", "channel": "channels::chat_room_channel::ChatRoomChannel"},
+                {"topic": "lobby:*", "channel": "channels::lobby_channel::LobbyChannel"},
             ]},
         ])
     );

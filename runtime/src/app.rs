@@ -24,9 +24,16 @@ impl App {
         App { routes }
     }
 
-    /// Loads `maze.toml` (see [`Config::load`]) and serves until Ctrl-C.
+    /// Loads `maze.toml` (see [`Config::load`]) and serves until SIGINT or
+    /// SIGTERM. Run as `APP routes`, prints the route table as JSON instead
+    /// (the shape of `maze routes --json`).
     pub fn run(self) -> Result<(), Error> {
         let (config, root) = Config::load()?;
+        if std::env::args().nth(1).as_deref() == Some("routes") {
+            let table = self.route_table(config);
+            println!("{}", serde_json::to_string_pretty(&table).expect("route tables serialize"));
+            return Ok(());
+        }
         tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(self.serve(config, root))
     }
 

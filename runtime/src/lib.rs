@@ -37,7 +37,7 @@ pub mod socket;
 pub use app::App;
 pub use config::Config;
 pub use error::Error;
-pub use router::{RouteInfo, Routes};
+pub use router::{ChannelInfo, RouteInfo, Routes};
 pub use session::{Cookies, Session};
 
 /// What generated code imports: `use maze::prelude::*;`.

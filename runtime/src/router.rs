@@ -13,10 +13,24 @@ use crate::Config;
 pub struct RouteInfo {
     pub verb: String,
     pub path: String,
+    /// The handler function or socket type, by its path in the app's crate.
     pub handler: String,
-    /// For sockets: `(topic pattern, channel type)` in the order they are tried.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub channels: Vec<(String, String)>,
+    /// For sockets: the topic patterns, in the order they are tried.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channels: Option<Vec<ChannelInfo>>,
+}
+
+/// A topic pattern of a socket and the channel type it leads to.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ChannelInfo {
+    pub topic: String,
+    pub channel: String,
+}
+
+/// `chat::controllers::home::index` → `controllers::home::index`: paths as
+/// written inside the app's crate.
+pub(crate) fn in_crate(type_name: &str) -> String {
+    type_name.split_once("::").map_or(type_name, |(_, rest)| rest).to_string()
 }
 
 /// The app's HTTP routes and sockets.
@@ -37,7 +51,7 @@ macro_rules! verb {
             H: Handler<T, ()>,
             T: 'static,
         {
-            self.add($verb, path, std::any::type_name::<H>(), routing::$name(handler))
+            self.add($verb, path, &in_crate(std::any::type_name::<H>()), routing::$name(handler))
         }
     )*};
 }
@@ -66,7 +80,7 @@ impl Routes {
             verb: verb.into(),
             path: path.into(),
             handler: handler.into(),
-            channels: Vec::new(),
+            channels: None,
         });
         self
     }
@@ -80,9 +94,9 @@ impl Routes {
         let phoenix_path = format!("{}/websocket", path.trim_end_matches('/'));
         let handler = endpoint.into_method_router::<S>();
         self.router = std::mem::take(&mut self.router).route(&phoenix_path, handler.clone());
-        self.add("WS", path, std::any::type_name::<S>(), handler);
+        self.add("WS", path, &in_crate(std::any::type_name::<S>()), handler);
         if let Some(route) = self.table.last_mut() {
-            route.channels = channels;
+            route.channels = Some(channels);
         }
         self
     }

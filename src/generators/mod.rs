@@ -1,119 +1,140 @@
-//! The generators. Each turns its arguments into a [`Plan`]: files rendered
-//! from `templates/<generator>/`, and lines inserted into the app's files.
+//! The generators. Each is data: its templates and `generator.toml` under
+//! `templates/<name>/` (overridable per app in `.maze/templates/<name>/`).
+//! The Rust here turns command-line arguments into template variables, then
+//! [`Generator::apply`] records the files and insertions in a [`Plan`] —
+//! forwards for `maze generate`, backwards for `maze destroy`.
 
 pub mod channel;
+pub mod controller;
+mod manifest;
 pub mod new;
 pub mod socket;
 
-use anyhow::{bail, Result};
+use anyhow::{anyhow, bail, Result};
+use std::path::Path;
 use tera::Context;
 
 use crate::lexer::Lang;
-use crate::names::Name;
-use crate::patch;
 use crate::plan::Plan;
-use crate::templates;
+use crate::templates::{self, Template, MANIFEST};
+use manifest::Manifest;
 
-/// Files and wiring of a socket: its Rust and JS files, `mod.rs`, the route,
-/// the runtime's websockets feature and the `[websockets]` settings.
-pub(crate) fn add_socket(plan: &mut Plan, socket: &Name, path: &str) -> Result<()> {
-    let mut context = socket_context(socket);
-    context.insert("path", path);
-    for file in templates::render_all("socket", &context)? {
-        plan.create(file.path, file.contents)?;
-    }
-    let (file, type_name) = (&socket.file, &socket.type_name);
-    plan.inject(
-        "src/sockets/mod.rs",
-        Lang::Rust,
-        "// maze:mods",
-        &format!("pub mod {file};\npub use {file}::{type_name};"),
-    )?;
-    plan.inject(
-        "src/routes.rs",
-        Lang::Rust,
-        "// maze:sockets",
-        &format!("routes.socket::<crate::sockets::{type_name}>({path:?});"),
-    )?;
-    plan.edit_toml("Cargo.toml", |doc| patch::toml::add_maze_feature(doc, "websockets"))?;
-    plan.edit_toml("maze.toml", patch::toml::ensure_websockets_table)?;
-    Ok(())
+/// Forwards (generate) or backwards (destroy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Generate,
+    Destroy,
 }
 
-/// Files and wiring of a channel: its Rust and JS files, `mod.rs`, the page's
-/// import and, given a socket, the socket's topic line and the home page's
-/// visit broadcast on the channel's demo topic.
-pub(crate) fn add_channel(
-    plan: &mut Plan,
-    channel: &Name,
-    pattern: &str,
-    socket: Option<&Name>,
-) -> Result<()> {
-    let demo_topic = demo_topic(pattern);
-    let mut context = Context::new();
-    context.insert("channel_type", &channel.type_name);
-    context.insert("channel_file", &channel.file);
-    context.insert("channel_js", &channel.js);
-    context.insert("pattern", pattern);
-    context.insert("demo_topic", &demo_topic);
-    match socket {
-        Some(socket) => context.insert("socket", &socket_context(socket).into_json()),
-        None => context.insert("socket", &false),
-    }
-    for file in templates::render_all("channel", &context)? {
-        plan.create(file.path, file.contents)?;
-    }
-    let (file, type_name) = (&channel.file, &channel.type_name);
-    plan.inject(
-        "src/channels/mod.rs",
-        Lang::Rust,
-        "// maze:mods",
-        &format!("pub mod {file};\npub use {file}::{type_name};"),
-    )?;
-    plan.inject(
-        "public/js/app.js",
-        Lang::JavaScript,
-        "// maze:imports",
-        &format!("import \"./channels/{file}.js\";"),
-    )?;
-    if let Some(socket) = socket {
-        plan.inject(
-            format!("src/sockets/{}.rs", socket.file),
-            Lang::Rust,
-            "// maze:channels",
-            &channel_line(channel, pattern),
-        )?;
-        plan.inject(
-            "src/controllers/home.rs",
-            Lang::Rust,
-            "// maze:broadcasts",
-            &format!(
-                "crate::sockets::{}::broadcast(\n    \"message\",\n    {demo_topic:?},\n    \"message_new\",\n    json!({{\"message\": \"A new visitor!\"}}),\n);",
-                socket.type_name
-            ),
-        )?;
-    }
-    Ok(())
+/// What a generator command leaves to do: apply the plan, then say what's next.
+pub struct Outcome {
+    pub plan: Plan,
+    pub next: Option<String>,
 }
 
-/// The line in a socket's `channels()` that maps `pattern` to `channel`.
-pub(crate) fn channel_line(channel: &Name, pattern: &str) -> String {
-    format!("channels.add::<crate::channels::{}>({pattern:?});", channel.type_name)
+/// One generator: its templates (built-in or overridden) and its manifest.
+pub struct Generator {
+    name: String,
+    templates: Vec<Template>,
+    manifest: Manifest,
 }
 
-fn socket_context(socket: &Name) -> Context {
-    let mut context = Context::new();
-    context.insert("socket_type", &socket.type_name);
-    context.insert("socket_file", &socket.file);
-    context.insert("socket_js", &socket.js);
-    context
+impl Generator {
+    /// Loads `name`, with the overrides of the app at `app`.
+    pub fn load(name: &str, app: Option<&Path>) -> Result<Generator> {
+        let templates = templates::load(name, app)?;
+        let manifest = templates
+            .iter()
+            .find(|t| t.relative == MANIFEST)
+            .ok_or_else(|| anyhow!("generator {name} has no {MANIFEST}"))?;
+        let manifest = Manifest::parse(&manifest.display_name(name), &manifest.source)?;
+        Ok(Generator { name: name.to_string(), templates, manifest })
+    }
+
+    pub fn description(&self) -> &str {
+        &self.manifest.description
+    }
+
+    /// Records in `plan` what this generator writes (or, destroying, removes)
+    /// for the variables in `context`.
+    pub fn apply(&self, plan: &mut Plan, mode: Mode, context: &Context) -> Result<()> {
+        for file in templates::render_files(&self.name, &self.templates, context)? {
+            match mode {
+                Mode::Generate => plan.create(file.path, file.contents)?,
+                Mode::Destroy => plan.remove(file.path, file.contents)?,
+            }
+        }
+        let manifest_name = format!("templates/{}/{MANIFEST}", self.name);
+        for injection in &self.manifest.inject {
+            if let Some(variable) = &injection.when {
+                if !is_set(context, variable) {
+                    continue;
+                }
+            }
+            for item_context in each_item(context, injection.for_each.as_deref(), &manifest_name)? {
+                let file = templates::render_str(
+                    &format!("{manifest_name} (file)"),
+                    &injection.file,
+                    &item_context,
+                )?;
+                let lines = templates::render_str(
+                    &format!("{manifest_name} (lines)"),
+                    &injection.lines,
+                    &item_context,
+                )?;
+                let lang = language_of(&file)?;
+                match mode {
+                    Mode::Generate => plan.inject(&file, lang, &injection.marker, &lines)?,
+                    Mode::Destroy => plan.subtract(&file, lang, &lines)?,
+                }
+            }
+        }
+        for edit in &self.manifest.toml {
+            match mode {
+                Mode::Generate => plan.edit_toml(&edit.file, |doc| edit.apply(doc))?,
+                Mode::Destroy => {
+                    let still_needed = match &edit.shared_by {
+                        Some(dir) => plan.remaining(dir, "rs")?.iter().any(|path| !path.ends_with("mod.rs")),
+                        None => false,
+                    };
+                    if !still_needed {
+                        plan.edit_toml(&edit.file, |doc| edit.undo(doc))?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
-/// The topic the demo joins and the home page announces visits on: `chat_room:123`.
-fn demo_topic(pattern: &str) -> String {
-    match pattern.strip_suffix('*') {
-        Some(prefix) => format!("{prefix}123"),
-        None => pattern.to_string(),
+fn is_set(context: &Context, variable: &str) -> bool {
+    !matches!(
+        context.get(variable),
+        None | Some(serde_json::Value::Null) | Some(serde_json::Value::Bool(false))
+    )
+}
+
+/// The context once, or once per element of the list `for_each` (as `item`).
+fn each_item(context: &Context, for_each: Option<&str>, manifest: &str) -> Result<Vec<Context>> {
+    let Some(list) = for_each else { return Ok(vec![context.clone()]) };
+    let Some(serde_json::Value::Array(items)) = context.get(list) else {
+        bail!("{manifest}: `for_each = {list:?}` names no list variable of this generator");
+    };
+    Ok(items
+        .iter()
+        .map(|item| {
+            let mut item_context = context.clone();
+            item_context.insert("item", item);
+            item_context
+        })
+        .collect())
+}
+
+fn language_of(file: &str) -> Result<Lang> {
+    match Path::new(file).extension().and_then(|ext| ext.to_str()) {
+        Some("rs") => Ok(Lang::Rust),
+        Some("js" | "mjs" | "ts") => Ok(Lang::JavaScript),
+        _ => bail!("maze inserts lines only into Rust and JavaScript files, not {file}"),
     }
 }
 
@@ -143,12 +164,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn demo_topics() {
-        assert_eq!(demo_topic("chat_room:*"), "chat_room:123");
-        assert_eq!(demo_topic("lobby"), "lobby");
-    }
-
-    #[test]
     fn paths_and_topics_are_checked() {
         assert!(validate_path("/chat").is_ok());
         assert!(validate_path("/admin/live").is_ok());
@@ -159,6 +174,13 @@ mod tests {
         assert!(validate_topic("lobby").is_ok());
         for bad in ["*", "a*b*", "a\"", "", "a b:*"] {
             assert!(validate_topic(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn every_built_in_generator_loads() {
+        for name in templates::generators() {
+            Generator::load(name, None).unwrap();
         }
     }
 }

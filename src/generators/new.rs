@@ -4,15 +4,15 @@ use anyhow::{bail, Context as _, Result};
 use std::path::{Path, PathBuf};
 use tera::Context;
 
+use super::{Generator, Mode, Outcome};
 use crate::args::NewArgs;
 use crate::names;
 use crate::plan::Plan;
-use crate::templates;
 
 /// The runtime beside this CLI's source, for apps made from a checkout.
 const DEFAULT_RUNTIME: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/runtime");
 
-pub fn run(cwd: &Path, args: &NewArgs) -> Result<()> {
+pub fn plan(cwd: &Path, args: &NewArgs) -> Result<Outcome> {
     let name = names::app_name(&args.name)?;
     let root = cwd.join(&name);
     let runtime = runtime_path(args.maze_path.as_deref())?;
@@ -23,14 +23,10 @@ pub fn run(cwd: &Path, args: &NewArgs) -> Result<()> {
     context.insert("redis", &args.redis);
 
     let mut plan = Plan::new(&root, args.write);
-    for file in templates::render_all("new", &context)? {
-        plan.create(file.path, file.contents)?;
-    }
-    plan.apply()?;
-    if !args.write.dry_run {
-        println!("\nNext:\n  cd {name}\n  maze g socket ChatSocket chat_room\n  cargo run");
-    }
-    Ok(())
+    // A new app has no overrides of its own yet.
+    Generator::load("new", None)?.apply(&mut plan, Mode::Generate, &context)?;
+    let next = format!("Next:\n  cd {name}\n  maze g socket ChatSocket chat_room\n  cargo run");
+    Ok(Outcome { plan, next: Some(next) })
 }
 
 /// The runtime crate the app depends on by path, checked to be one.

@@ -1,14 +1,15 @@
-//! `maze g socket NAME [CHANNEL...]`.
+//! `maze g socket NAME [CHANNEL...]` and its `maze d socket`.
 
 use anyhow::{bail, Result};
+use tera::Context;
 
-use super::{add_channel, add_socket, validate_path};
+use super::{channel, validate_path, Generator, Mode, Outcome};
 use crate::args::SocketArgs;
 use crate::names::{Kind, Name};
 use crate::plan::Plan;
 use crate::project::Project;
 
-pub fn run(project: &Project, args: &SocketArgs) -> Result<()> {
+pub fn plan(project: &Project, args: &SocketArgs, mode: Mode) -> Result<Outcome> {
     let socket = Name::parse(&args.name, Kind::Socket)?;
     let path = args.path.clone().unwrap_or_else(|| format!("/{}", socket.base));
     validate_path(&path)?;
@@ -24,17 +25,29 @@ pub fn run(project: &Project, args: &SocketArgs) -> Result<()> {
     }
 
     let mut plan = Plan::new(&project.root, args.write);
-    add_socket(&mut plan, &socket, &path)?;
-    for channel in &channels {
-        add_channel(&mut plan, channel, &format!("{}:*", channel.base), Some(&socket))?;
+    let mut context = context(&socket);
+    context.insert("path", &path);
+    Generator::load("socket", Some(&project.root))?.apply(&mut plan, mode, &context)?;
+    let channel_generator = Generator::load("channel", Some(&project.root))?;
+    for name in &channels {
+        let context = channel::context(name, &format!("{}:*", name.base), Some(&socket));
+        channel_generator.apply(&mut plan, mode, &context)?;
     }
-    plan.apply()?;
-    if !args.write.dry_run {
-        println!(
-            "\n{} is served at {path}. Next: `cargo run`, then open http://127.0.0.1:3000 in two tabs;\n\
+    let next = (mode == Mode::Generate).then(|| {
+        format!(
+            "{} is served at {path}. Next: `cargo run`, then open http://127.0.0.1:3000 in two tabs;\n\
              the page joins {}:123, and every visit broadcasts to it.",
             socket.type_name, channels[0].base
-        );
-    }
-    Ok(())
+        )
+    });
+    Ok(Outcome { plan, next })
+}
+
+/// A socket's template variables; channels get them as `socket`.
+pub fn context(socket: &Name) -> Context {
+    let mut context = Context::new();
+    context.insert("socket_type", &socket.type_name);
+    context.insert("socket_file", &socket.file);
+    context.insert("socket_js", &socket.js);
+    context
 }

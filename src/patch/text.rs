@@ -48,8 +48,7 @@ pub fn inject(source: &str, lang: Lang, marker: &str, snippet: &str) -> Result<I
     Ok(Injected::Inserted(format!("{}{inserted}{}", &source[..line_start], &source[line_start..])))
 }
 
-/// Removes `snippet` from above `marker`, the reverse of [`inject`]; `None` when not there.
-#[cfg(test)]
+/// Takes `snippet` out, the reverse of [`inject`]; `None` when it is not there (as code).
 pub fn remove(source: &str, lang: Lang, snippet: &str) -> Option<String> {
     let tokens = lexer::tokenize(source, lang);
     let hidden = lexer::non_code_lines(source, &tokens);

@@ -38,6 +38,27 @@ pub fn add_maze_feature(doc: &mut DocumentMut, feature: &str) -> Result<()> {
     Ok(())
 }
 
+/// The reverse of [`add_maze_feature`]: drops `feature` (and an emptied `features`).
+pub fn remove_maze_feature(doc: &mut DocumentMut, feature: &str) -> Result<()> {
+    let Some(maze) = doc
+        .get_mut("dependencies")
+        .and_then(|deps| deps.as_table_like_mut())
+        .and_then(|deps| deps.get_mut("maze"))
+    else {
+        return Ok(());
+    };
+    let Some(table) = maze.as_table_like_mut() else { return Ok(()) };
+    let Some(features) = table.get_mut("features").and_then(Item::as_array_mut) else { return Ok(()) };
+    features.retain(|f| f.as_str() != Some(feature));
+    if features.is_empty() {
+        table.remove("features");
+    }
+    if let Some(inline) = maze.as_inline_table_mut() {
+        inline.fmt();
+    }
+    Ok(())
+}
+
 /// What `maze g socket` adds to a `maze.toml` that has no `[websockets]` table.
 const WEBSOCKETS_TABLE: &str = r#"
 # Sockets and channels.
@@ -63,6 +84,27 @@ pub fn ensure_websockets_table(doc: &mut DocumentMut) -> Result<()> {
     table.set_position(Some(last + 1));
     doc.insert("websockets", Item::Table(table));
     Ok(())
+}
+
+/// The reverse of [`ensure_websockets_table`]: removes the table if it is
+/// still exactly as maze added it (a table the user changed stays).
+pub fn remove_websockets_table(doc: &mut DocumentMut) {
+    let Ok(snippet) = WEBSOCKETS_TABLE.parse::<DocumentMut>() else { return };
+    let as_added = |table: &toml_edit::Table| {
+        let mut probe = DocumentMut::new();
+        let mut table = table.clone();
+        table.set_position(None);
+        probe.insert("websockets", Item::Table(table));
+        probe.to_string()
+    };
+    let (Some(current), Some(added)) =
+        (doc.get("websockets").and_then(Item::as_table), snippet.get("websockets").and_then(Item::as_table))
+    else {
+        return;
+    };
+    if as_added(current) == as_added(added) {
+        doc.remove("websockets");
+    }
 }
 
 #[cfg(test)]
@@ -101,6 +143,34 @@ mod tests {
             feature("[dependencies.maze]\npath = \"x\"\nfeatures = [\"a\"]\n"),
             "[dependencies.maze]\npath = \"x\"\nfeatures = [\"a\", \"websockets\"]\n"
         );
+    }
+
+    #[test]
+    fn undoing_restores_the_original_text() {
+        for original in [
+            "[dependencies]\nmaze = { path = \"x\" }\n",
+            "[dependencies]\nmaze = { path = \"x\", features = [\"redis\"] }\n",
+            "[dependencies.maze]\npath = \"x\"\nfeatures = [\"a\"]\n",
+        ] {
+            let mut doc: DocumentMut = original.parse().unwrap();
+            add_maze_feature(&mut doc, "websockets").unwrap();
+            remove_maze_feature(&mut doc, "websockets").unwrap();
+            assert_eq!(doc.to_string(), original);
+        }
+        let original = "[app]\nname = \"chat\"\n";
+        let mut doc: DocumentMut = original.parse().unwrap();
+        ensure_websockets_table(&mut doc).unwrap();
+        remove_websockets_table(&mut doc);
+        assert_eq!(doc.to_string(), original);
+    }
+
+    #[test]
+    fn an_edited_websockets_table_stays() {
+        let mut doc: DocumentMut = "[app]\nname = \"chat\"\n".parse().unwrap();
+        ensure_websockets_table(&mut doc).unwrap();
+        doc["websockets"]["ping_interval"] = toml_edit::value(10);
+        remove_websockets_table(&mut doc);
+        assert!(doc.contains_key("websockets"));
     }
 
     #[test]

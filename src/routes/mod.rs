@@ -17,22 +17,56 @@ pub fn collect(project: &Project) -> Result<Vec<Route>> {
         .with_context(|| format!("cannot read the router file {}", router.display()))?;
     let mut routes = parse::routes(&source);
     for route in routes.iter_mut().filter(|r| r.verb == "WS") {
-        let type_name = route.handler.rsplit("::").next().unwrap_or(&route.handler);
-        let file = project.root.join(format!("src/sockets/{}.rs", type_name.to_snake_case()));
+        route.handler = defining_path(project, "sockets", &route.handler);
+        let file = project.root.join(format!("src/{}.rs", module_of(&route.handler)));
         match std::fs::read_to_string(&file) {
-            Ok(socket) => route.channels = Some(parse::channels(&socket)),
-            Err(error) => eprintln!(
-                "warning: cannot read {} ({error}): channels of {} not listed",
-                file.display(),
-                route.handler
-            ),
+            Ok(socket) => {
+                let mut channels = parse::channels(&socket);
+                for channel in &mut channels {
+                    channel.channel = defining_path(project, "channels", &channel.channel);
+                }
+                route.channels = Some(channels);
+            }
+            Err(error) => {
+                eprintln!(
+                    "warning: cannot read {} ({error}): channels of {} not listed",
+                    file.display(),
+                    route.handler
+                )
+            }
         }
     }
     Ok(routes)
 }
 
+/// `sockets::ChatSocket` (a re-export) → `sockets::chat_socket::ChatSocket`,
+/// where the type is defined, when its file is where maze puts it. The
+/// runtime's own route table names types by that path too.
+fn defining_path(project: &Project, folder: &str, path: &str) -> String {
+    let type_name = path.rsplit("::").next().unwrap_or(path);
+    let module = type_name.to_snake_case();
+    let short = path.strip_prefix("crate::").unwrap_or(path);
+    let is_reexport = short == format!("{folder}::{type_name}") || short == type_name;
+    if is_reexport && project.root.join(format!("src/{folder}/{module}.rs")).is_file() {
+        format!("{folder}::{module}::{type_name}")
+    } else {
+        short.to_string()
+    }
+}
+
+/// `sockets::chat_socket::ChatSocket` → `sockets/chat_socket`.
+fn module_of(path: &str) -> String {
+    match path.split("::").collect::<Vec<_>>().as_slice() {
+        [folder, module, _type] => format!("{folder}/{module}"),
+        segments => format!("sockets/{}", segments.last().copied().unwrap_or_default().to_snake_case()),
+    }
+}
+
 pub fn run(project: &Project, args: &RoutesArgs) -> Result<()> {
-    let routes = collect(project)?;
+    let mut routes = collect(project)?;
+    routes.retain(|route| {
+        (!args.sockets || route.verb == "WS") && args.grep.as_deref().is_none_or(|p| matches(route, p))
+    });
     let mut out = std::io::stdout().lock();
     if args.json {
         serde_json::to_writer_pretty(&mut out, &routes)?;
@@ -41,6 +75,12 @@ pub fn run(project: &Project, args: &RoutesArgs) -> Result<()> {
     }
     write!(out, "{}", table(&routes))?;
     Ok(())
+}
+
+/// Whether `pattern` is in the route's verb, path, handler or a channel's topic or type.
+fn matches(route: &Route, pattern: &str) -> bool {
+    [&route.verb, &route.path, &route.handler].iter().any(|field| field.contains(pattern))
+        || route.channels.iter().flatten().any(|c| c.topic.contains(pattern) || c.channel.contains(pattern))
 }
 
 /// Verb, path and handler columns; a socket's topics on the lines under it.

@@ -207,7 +207,7 @@ impl Endpoint {
         }
     }
 
-    pub(crate) fn topics(&self) -> Vec<(String, String)> {
+    pub(crate) fn topics(&self) -> Vec<crate::router::ChannelInfo> {
         self.channels.describe()
     }
 

@@ -69,7 +69,7 @@ impl Channels {
         let channel_type = std::any::type_name::<C>();
         self.routes.push(ChannelRoute {
             pattern: TopicPattern::parse(pattern),
-            channel_type: channel_type.rsplit("::").next().unwrap_or(channel_type),
+            channel_type,
             make: open::<C>,
         });
         self
@@ -80,9 +80,15 @@ impl Channels {
         self.routes.iter().find(|route| route.pattern.matches(topic))
     }
 
-    /// `(pattern, channel type)` pairs, for the route table.
-    pub(crate) fn describe(&self) -> Vec<(String, String)> {
-        self.routes.iter().map(|route| (route.pattern.source(), route.channel_type.to_string())).collect()
+    /// Patterns and channel types, for the route table.
+    pub(crate) fn describe(&self) -> Vec<crate::router::ChannelInfo> {
+        self.routes
+            .iter()
+            .map(|route| crate::router::ChannelInfo {
+                topic: route.pattern.source(),
+                channel: crate::router::in_crate(route.channel_type),
+            })
+            .collect()
     }
 }
 
@@ -106,8 +112,8 @@ mod tests {
     #[test]
     fn prefix_patterns_match_any_suffix() {
         let channels = channels();
-        assert_eq!(channels.find("chat_room:123").unwrap().channel_type, "Room");
-        assert_eq!(channels.find("chat_room:").unwrap().channel_type, "Room");
+        assert!(channels.find("chat_room:123").unwrap().channel_type.ends_with("::Room"));
+        assert!(channels.find("chat_room:").unwrap().channel_type.ends_with("::Room"));
         assert!(channels.find("chat_room").is_none());
         assert!(channels.find("chat_rooms:1").is_none());
     }
@@ -115,15 +121,19 @@ mod tests {
     #[test]
     fn exact_patterns_match_themselves_only() {
         let channels = channels();
-        assert_eq!(channels.find("lobby").unwrap().channel_type, "Lobby");
+        assert!(channels.find("lobby").unwrap().channel_type.ends_with("::Lobby"));
         assert!(channels.find("lobby:1").is_none());
     }
 
     #[test]
     fn describes_patterns_in_order() {
+        let described: Vec<_> = channels().describe().into_iter().map(|c| (c.topic, c.channel)).collect();
         assert_eq!(
-            channels().describe(),
-            [("lobby".into(), "Lobby".into()), ("chat_room:*".into(), "Room".into())]
+            described,
+            [
+                ("lobby".to_string(), "socket::topics::tests::Lobby".to_string()),
+                ("chat_room:*".to_string(), "socket::topics::tests::Room".to_string())
+            ]
         );
     }
 

@@ -1,0 +1,40 @@
+//! `maze g controller NAME [ACTION...]` and its `maze d controller`.
+
+use anyhow::{bail, Result};
+use serde_json::json;
+use tera::Context;
+
+use super::{Generator, Mode, Outcome};
+use crate::args::ControllerArgs;
+use crate::names::{self, Kind, Name};
+use crate::plan::Plan;
+use crate::project::Project;
+
+pub fn plan(project: &Project, args: &ControllerArgs, mode: Mode) -> Result<Outcome> {
+    let controller = Name::parse(&args.name, Kind::Controller)?;
+    let base_path = format!("/{}", controller.base);
+    let mut actions = Vec::new();
+    for input in &args.actions {
+        let action = names::action_name(input)?;
+        if actions.iter().any(|a: &serde_json::Value| a["name"] == action) {
+            bail!("action {action} is named twice");
+        }
+        let path = if action == "index" { base_path.clone() } else { format!("{base_path}/{action}") };
+        actions.push(json!({"name": action, "path": path}));
+    }
+    let mut context = Context::new();
+    context.insert("controller_type", &controller.type_name);
+    context.insert("controller_file", &controller.base);
+    context.insert("base_path", &base_path);
+    context.insert("actions", &actions);
+
+    let mut plan = Plan::new(&project.root, args.write);
+    Generator::load("controller", Some(&project.root))?.apply(&mut plan, mode, &context)?;
+    let next = (mode == Mode::Generate && !actions.is_empty()).then(|| {
+        format!(
+            "Next: `cargo run`, then open http://127.0.0.1:3000{}",
+            actions[0]["path"].as_str().unwrap_or("/")
+        )
+    });
+    Ok(Outcome { plan, next })
+}

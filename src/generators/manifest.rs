@@ -1,0 +1,109 @@
+//! `generator.toml`: what a generator changes besides writing its templates.
+//! Parsed strictly: an unknown key is an error naming the file.
+
+use anyhow::{anyhow, Result};
+use serde::Deserialize;
+use toml_edit::DocumentMut;
+
+use crate::patch;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// One line for `maze templates list`.
+    pub description: String,
+    #[serde(default)]
+    pub inject: Vec<Injection>,
+    #[serde(default)]
+    pub toml: Vec<TomlEdit>,
+}
+
+/// Lines inserted above a marker comment (removed again by `maze destroy`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Injection {
+    /// The file, relative to the app (a template).
+    pub file: String,
+    /// The marker comment, e.g. `// maze:routes`.
+    pub marker: String,
+    /// The lines (a template).
+    pub lines: String,
+    /// Only when this variable is set and not false.
+    #[serde(default)]
+    pub when: Option<String>,
+    /// Once per element of this list variable, available as `item`.
+    #[serde(default)]
+    pub for_each: Option<String>,
+}
+
+/// A TOML edit, from the fixed set maze knows how to make and undo.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TomlEdit {
+    pub file: String,
+    pub edit: TomlEditKind,
+    #[serde(default)]
+    pub value: Option<String>,
+    /// A folder whose `.rs` files (but `mod.rs`) need this edit: `maze destroy`
+    /// undoes it only when none of them is left.
+    #[serde(default)]
+    pub shared_by: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TomlEditKind {
+    /// Add `value` to the features of the `maze` dependency.
+    MazeFeature,
+    /// Add the commented `[websockets]` table.
+    WebsocketsTable,
+}
+
+impl Manifest {
+    pub fn parse(name: &str, text: &str) -> Result<Manifest> {
+        toml_edit::de::from_str(text)
+            .map_err(|error| anyhow!("{name} is not a valid generator manifest: {error}"))
+    }
+}
+
+impl TomlEdit {
+    fn value(&self) -> Result<&str> {
+        self.value
+            .as_deref()
+            .ok_or_else(|| anyhow!("the {:?} edit of {} needs a `value`", self.edit, self.file))
+    }
+
+    pub fn apply(&self, doc: &mut DocumentMut) -> Result<()> {
+        match self.edit {
+            TomlEditKind::MazeFeature => patch::toml::add_maze_feature(doc, self.value()?),
+            TomlEditKind::WebsocketsTable => patch::toml::ensure_websockets_table(doc),
+        }
+    }
+
+    pub fn undo(&self, doc: &mut DocumentMut) -> Result<()> {
+        match self.edit {
+            TomlEditKind::MazeFeature => patch::toml::remove_maze_feature(doc, self.value()?),
+            TomlEditKind::WebsocketsTable => {
+                patch::toml::remove_websockets_table(doc);
+                Ok(())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_are_errors_naming_the_file() {
+        let error = Manifest::parse(
+            "x/generator.toml",
+            "description = \"d\"\n[[inject]]\nfile = \"a\"\nmarker = \"m\"\nlines = \"l\"\nwhn = \"x\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("x/generator.toml") && error.contains("whn"), "{error}");
+        assert!(Manifest::parse("y", "[[toml]]\nfile = \"a\"\nedit = \"rewrite_all\"\n").is_err());
+    }
+}
