@@ -260,9 +260,7 @@ impl Plan {
                 (Some(old), _) => *old != file.contents,
             };
             let done = if file.own == Own::Remove { Status::Remove } else { Status::Identical };
-            let answer = if !differs {
-                Answer::Overwrite
-            } else if self.options.force || overwrite_all {
+            let answer = if !differs || self.options.force || overwrite_all {
                 Answer::Overwrite
             } else if self.options.skip {
                 Answer::Skip
@@ -382,4 +380,76 @@ fn keep_permissions(temp: &std::fs::File, target: &Path) -> Result<()> {
 
 fn indent(text: &str) -> String {
     text.lines().map(|line| format!("    {line}\n")).collect::<String>().trim_end().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::prompt::ScriptedPrompt;
+
+    fn options() -> WriteOptions {
+        WriteOptions { dry_run: false, force: false, skip: false, quiet: true }
+    }
+
+    /// A folder with a.txt and b.txt edited by the user, and a plan that would rewrite both.
+    fn conflicting() -> (tempfile::TempDir, Plan) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.txt"), "mine a\n").unwrap();
+        std::fs::write(dir.path().join("b.txt"), "mine b\n").unwrap();
+        let mut plan = Plan::new(dir.path(), options());
+        plan.create("a.txt", "maze a\n".into()).unwrap();
+        plan.create("b.txt", "maze b\n".into()).unwrap();
+        plan.create("c.txt", "maze c\n".into()).unwrap();
+        (dir, plan)
+    }
+
+    fn read(dir: &tempfile::TempDir, name: &str) -> String {
+        std::fs::read_to_string(dir.path().join(name)).unwrap_or_default()
+    }
+
+    #[test]
+    fn the_prompt_decides_file_by_file() {
+        let (dir, plan) = conflicting();
+        let mut prompt = ScriptedPrompt { answers: vec![Answer::Skip, Answer::Overwrite], asked: Vec::new() };
+        plan.apply(Some(&mut prompt)).unwrap();
+        assert_eq!(prompt.asked, ["a.txt", "b.txt"]);
+        assert_eq!(
+            (read(&dir, "a.txt"), read(&dir, "b.txt"), read(&dir, "c.txt")),
+            ("mine a\n".into(), "maze b\n".into(), "maze c\n".into())
+        );
+    }
+
+    #[test]
+    fn all_overwrites_the_rest_without_asking() {
+        let (dir, plan) = conflicting();
+        let mut prompt = ScriptedPrompt { answers: vec![Answer::All], asked: Vec::new() };
+        plan.apply(Some(&mut prompt)).unwrap();
+        assert_eq!(prompt.asked, ["a.txt"]);
+        assert_eq!((read(&dir, "a.txt"), read(&dir, "b.txt")), ("maze a\n".into(), "maze b\n".into()));
+    }
+
+    #[test]
+    fn quit_writes_nothing() {
+        let (dir, plan) = conflicting();
+        let mut prompt = ScriptedPrompt { answers: vec![Answer::Overwrite, Answer::Quit], asked: Vec::new() };
+        assert!(plan.apply(Some(&mut prompt)).is_err());
+        assert_eq!(
+            (read(&dir, "a.txt"), read(&dir, "b.txt"), read(&dir, "c.txt")),
+            ("mine a\n".into(), "mine b\n".into(), String::new())
+        );
+    }
+
+    #[test]
+    fn without_a_prompt_a_conflict_writes_nothing() {
+        let (dir, plan) = conflicting();
+        assert!(plan.apply(None).is_err());
+        assert_eq!(read(&dir, "c.txt"), "");
+    }
+
+    #[test]
+    fn the_diff_shows_both_sides() {
+        console::set_colors_enabled(false);
+        let diff = crate::prompt::unified_diff(Path::new("a.txt"), "one\ntwo\n", "one\nthree\n");
+        assert!(diff.contains("-two") && diff.contains("+three") && diff.contains("@@"), "{diff}");
+    }
 }
