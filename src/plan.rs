@@ -181,10 +181,21 @@ impl Plan {
     }
 
     /// The reverse of [`Plan::inject`]: takes `snippet` out of `path` if it is there.
-    pub fn subtract(&mut self, path: impl Into<PathBuf>, lang: Lang, snippet: &str) -> Result<()> {
+    pub fn subtract(
+        &mut self,
+        path: impl Into<PathBuf>,
+        lang: Lang,
+        marker: &str,
+        snippet: &str,
+    ) -> Result<()> {
         let path = path.into();
-        if self.files.get(&path).is_some_and(|file| file.own == Own::Remove) {
-            return Ok(()); // the whole file goes
+        if let Some(file) = self.files.get_mut(&path).filter(|file| file.own == Own::Remove) {
+            // The whole file goes, if it is what generation left: its template
+            // plus the lines generation inserted into it.
+            if let Ok(Injected::Inserted(expected)) = text::inject(&file.contents, lang, marker, snippet) {
+                file.contents = expected;
+            }
+            return Ok(());
         }
         if self.read(&path)?.is_none() && !self.files.contains_key(&path) {
             return Ok(()); // nothing to take the lines out of

@@ -85,7 +85,7 @@ impl Generator {
                 let lang = language_of(&file)?;
                 match mode {
                     Mode::Generate => plan.inject(&file, lang, &injection.marker, &lines)?,
-                    Mode::Destroy => plan.subtract(&file, lang, &lines)?,
+                    Mode::Destroy => plan.subtract(&file, lang, &injection.marker, &lines)?,
                 }
             }
         }

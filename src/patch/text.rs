@@ -161,3 +161,53 @@ mod tests {
         assert_eq!(remove(&text, Lang::Rust, snippet).unwrap(), "  // maze:x\n");
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Lines a Rust file around a marker might hold, comments and strings included.
+    fn line() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z_]{1,8}\\(\\);",
+            "let [a-z]{1,5} = \"[a-z /*]{0,12}\";",
+            "// [a-z :]{0,16}",
+            "/\\* [a-z]{0,8} \\*/",
+            Just("/*".to_string()),
+            Just("*/".to_string()),
+            Just("// maze:routes".to_string()),
+            Just("let s = \"// maze:routes\";".to_string()),
+            Just("r#\"".to_string()),
+            Just("\"#;".to_string()),
+            Just(String::new()),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn injecting_then_removing_restores_the_file(
+            before in prop::collection::vec(line(), 0..12),
+            after in prop::collection::vec(line(), 0..12),
+            indent in "[ ]{0,8}",
+            snippet in prop::collection::vec("[a-z_]{1,10}\\(\\d{1,3}\\);", 1..4),
+        ) {
+            let source = format!("{}\n{indent}// maze:routes\n{}\n", before.join("\n"), after.join("\n"));
+            let snippet = snippet.join("\n");
+            match inject(&source, Lang::Rust, "// maze:routes", &snippet) {
+                Ok(Injected::Inserted(text)) => {
+                    prop_assert_eq!(remove(&text, Lang::Rust, &snippet), Some(source.clone()));
+                    // Never inside a comment or string: every inserted line is code.
+                    let tokens = lexer::tokenize(&text, Lang::Rust);
+                    let hidden = lexer::non_code_lines(&text, &tokens);
+                    let first = snippet.lines().next().unwrap();
+                    let is_code = text.lines().enumerate().any(|(i, line)| line.trim() == first && !hidden[i]);
+                    prop_assert!(is_code, "inserted {:?} is not code in:\n{}", first, text);
+                }
+                Ok(Injected::Present) => prop_assert!(false, "the snippet was not there"),
+                // The only marker was hidden in a comment or string: refusing is right.
+                Err(MissingMarker) => {}
+            }
+        }
+    }
+}

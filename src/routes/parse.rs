@@ -244,3 +244,61 @@ pub fn routes(routes: &mut Routes) {
         );
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A chunk of a router file: a real route (carrying its number in the
+    /// path) or one hidden in a comment or string.
+    #[derive(Debug, Clone)]
+    enum Chunk {
+        Real(u32),
+        LineComment(u32),
+        BlockComment(u32),
+        InString(u32),
+        InRawString(u32),
+        Noise(String),
+    }
+
+    fn chunk() -> impl Strategy<Value = Chunk> {
+        prop_oneof![
+            any::<u32>().prop_map(Chunk::Real),
+            any::<u32>().prop_map(Chunk::LineComment),
+            any::<u32>().prop_map(Chunk::BlockComment),
+            any::<u32>().prop_map(Chunk::InString),
+            any::<u32>().prop_map(Chunk::InRawString),
+            "[a-z(){};.,:<> \\n]{0,20}".prop_map(Chunk::Noise),
+        ]
+    }
+
+    fn render(chunk: &Chunk) -> String {
+        match chunk {
+            Chunk::Real(n) => format!("routes.get(\"/r{n}\", h::x);\n"),
+            Chunk::LineComment(n) => format!("// routes.get(\"/c{n}\", h::x);\n"),
+            Chunk::BlockComment(n) => format!("/* routes.get(\"/c{n}\", h::x); /* nested */ */\n"),
+            Chunk::InString(n) => format!("let s = \"routes.get(\\\"/c{n}\\\", h::x);\";\n"),
+            Chunk::InRawString(n) => format!("let s = r#\"routes.get(\"/c{n}\", h::x);\"#;\n"),
+            Chunk::Noise(text) => format!("{text};\n"),
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn the_tokenizer_never_panics(text in "\\PC{0,200}") {
+            let _ = routes(&text);
+            let _ = channels(&text);
+        }
+
+        #[test]
+        fn routes_in_comments_and_strings_are_never_reported(chunks in prop::collection::vec(chunk(), 0..20)) {
+            let source: String = chunks.iter().map(render).collect();
+            let found: Vec<String> = routes(&source).into_iter().map(|r| r.path).collect();
+            prop_assert!(found.iter().all(|p| p.starts_with("/r") || p.starts_with('<')), "{:?} in:\n{}", found, source);
+            let real: Vec<String> = chunks.iter().filter_map(|c| match c { Chunk::Real(n) => Some(format!("/r{n}")), _ => None }).collect();
+            let reported: Vec<String> = found.into_iter().filter(|p| p.starts_with("/r")).collect();
+            prop_assert_eq!(reported, real);
+        }
+    }
+}
