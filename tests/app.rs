@@ -33,6 +33,8 @@ fn app() -> &'static BuiltApp {
         maze(&root).args(["g", "socket", "ChatSocket", "chat_room", "lobby"]).assert().success();
         maze(&root).args(["g", "channel", "Presence", "--topic", "presence"]).assert().success();
         maze(&root).args(["g", "controller", "Posts", "index", "show"]).assert().success();
+        // Sorts before `home`: its `pub mod` must not upset rustfmt.
+        maze(&root).args(["g", "controller", "About"]).assert().success();
         // A socket whose on_connect refuses visitors without a signed-in session.
         maze(&root).args(["g", "socket", "Locked"]).assert().success();
         let locked = root.join("src/sockets/locked_socket.rs");

@@ -83,3 +83,11 @@ fn maze_new_with_redis_then_a_socket() {
         .collect();
     insta::assert_snapshot!("new_redis_then_socket", configs);
 }
+
+#[test]
+fn generate_controller() {
+    let (_dir, root) = new_app();
+    let before = tree(&root);
+    maze(&root).args(["g", "controller", "Posts", "index", "show"]).assert().success();
+    insta::assert_snapshot!("g_controller", changes(&root, &before));
+}
