@@ -26,6 +26,8 @@ pub enum TokenKind {
     Punct,
 }
 
+/// A token: its kind and where it is. Its text is read from the source on
+/// demand, so lexing a large file allocates once, for the token list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Token {
     pub kind: TokenKind,
@@ -34,13 +36,23 @@ pub struct Token {
     pub end: usize,
     /// 1-based line of the first byte.
     pub line: usize,
-    /// Identifier or punctuation text, a comment's full text, or a string's contents.
-    pub value: String,
+    /// The character of a punctuation token ('\0' for other kinds).
+    pub punct: char,
 }
 
 impl Token {
     pub fn is_punct(&self, c: char) -> bool {
-        self.kind == TokenKind::Punct && self.value.len() == 1 && self.value.starts_with(c)
+        self.kind == TokenKind::Punct && self.punct == c
+    }
+
+    /// The token's source text (a comment's whole text, a string with its quotes).
+    pub fn text<'s>(&self, source: &'s str) -> &'s str {
+        &source[self.start..self.end]
+    }
+
+    /// A string literal's contents, with `\"` and `\\` unescaped.
+    pub fn string_value(&self, source: &str) -> String {
+        unescape_simple(string_contents(self.text(source)))
     }
 
     pub fn is_comment(&self) -> bool {
@@ -90,11 +102,11 @@ impl Lexer<'_> {
                     TokenKind::Punct
                 }
             };
-            let value = match kind {
-                TokenKind::Str => unescape_simple(self.string_contents(start)),
-                _ => self.source[start..self.pos].to_string(),
+            let punct = match kind {
+                TokenKind::Punct => self.source[start..].chars().next().unwrap_or('\0'),
+                _ => '\0',
             };
-            self.tokens.push(Token { kind, start, end: self.pos, line, value });
+            self.tokens.push(Token { kind, start, end: self.pos, line, punct });
         }
         self.tokens
     }
@@ -273,22 +285,20 @@ impl Lexer<'_> {
         }
         TokenKind::Number
     }
+}
 
-    /// The text between a string token's quotes (raw or not); an unterminated
-    /// string's contents run to its end.
-    fn string_contents(&self, start: usize) -> &str {
-        let text = &self.source[start..self.pos];
-        let Some(quote_at) = text.find(['"', '\'', '`']) else {
-            return "";
-        };
-        let closing =
-            format!("{}{}", &text[quote_at..=quote_at], &text[..quote_at].replace(['b', 'c', 'r'], ""));
-        let open = quote_at + 1;
-        if text.len() >= open + closing.len() && text.ends_with(&closing) {
-            &text[open..text.len() - closing.len()]
-        } else {
-            &text[open..]
-        }
+/// The text between a string token's quotes (raw or not); an unterminated
+/// string's contents run to its end.
+fn string_contents(text: &str) -> &str {
+    let Some(quote_at) = text.find(['"', '\'', '`']) else {
+        return "";
+    };
+    let closing = format!("{}{}", &text[quote_at..=quote_at], &text[..quote_at].replace(['b', 'c', 'r'], ""));
+    let open = quote_at + 1;
+    if text.len() >= open + closing.len() && text.ends_with(&closing) {
+        &text[open..text.len() - closing.len()]
+    } else {
+        &text[open..]
     }
 }
 
@@ -307,24 +317,20 @@ pub fn non_code_lines(source: &str, tokens: &[Token]) -> Vec<bool> {
         offset += line.len();
     }
     let mut hidden = vec![false; starts.len()];
-    for token in tokens.iter().filter(|t| {
-        matches!(
-            t.kind,
-            TokenKind::BlockComment | TokenKind::Str | TokenKind::OpaqueStr | TokenKind::LineComment
-        )
-    }) {
-        for (line, &first) in starts.iter().enumerate() {
-            // A line comment hides its own line; block comments and strings hide
-            // every line whose first byte they cover, bar the one they start on.
-            let covered = if token.kind == TokenKind::LineComment {
-                first == token.start
-            } else {
-                first > token.start && first < token.end
-            };
-            if covered {
-                hidden[line] = true;
-            }
-        }
+    // `starts` ascends, so each token's lines are found by binary search.
+    for token in
+        tokens.iter().filter(|t| t.is_comment() || matches!(t.kind, TokenKind::Str | TokenKind::OpaqueStr))
+    {
+        // A line comment hides its own line; block comments and strings hide
+        // every line whose first byte they cover, bar the one they start on.
+        let (from, to) = if token.kind == TokenKind::LineComment {
+            (token.start, token.start + 1)
+        } else {
+            (token.start + 1, token.end)
+        };
+        let first = starts.partition_point(|&start| start < from);
+        let last = starts.partition_point(|&start| start < to);
+        hidden[first..last].iter_mut().for_each(|line| *line = true);
     }
     hidden
 }
@@ -333,8 +339,15 @@ pub fn non_code_lines(source: &str, tokens: &[Token]) -> Vec<bool> {
 mod tests {
     use super::*;
 
+    fn value(token: &Token, source: &str) -> String {
+        match token.kind {
+            TokenKind::Str => token.string_value(source),
+            _ => token.text(source).to_string(),
+        }
+    }
+
     fn kinds(source: &str) -> Vec<(TokenKind, String)> {
-        tokenize(source, Lang::Rust).into_iter().map(|t| (t.kind, t.value)).collect()
+        tokenize(source, Lang::Rust).into_iter().map(|t| (t.kind.clone(), value(&t, source))).collect()
     }
 
     #[test]
@@ -373,7 +386,7 @@ mod tests {
     fn javascript_quotes() {
         let tokens = tokenize("import 'a/*b'; `x ${y}` // c", Lang::JavaScript);
         assert_eq!(tokens[1].kind, TokenKind::Str);
-        assert_eq!(tokens[1].value, "a/*b");
+        assert_eq!(tokens[1].string_value("import 'a/*b'; `x ${y}` // c"), "a/*b");
         assert_eq!(tokens[3].kind, TokenKind::OpaqueStr);
         assert_eq!(tokens[4].kind, TokenKind::LineComment);
     }

@@ -30,7 +30,7 @@ pub fn inject(source: &str, lang: Lang, marker: &str, snippet: &str) -> Result<I
         .iter()
         .find(|t| {
             t.kind == TokenKind::LineComment
-                && t.value.trim_end() == marker
+                && t.text(source).trim_end() == marker
                 && is_alone_on_line(source, t.start)
         })
         .ok_or(MissingMarker)?;

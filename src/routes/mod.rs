@@ -67,13 +67,15 @@ pub fn run(project: &Project, args: &RoutesArgs) -> Result<()> {
     routes.retain(|route| {
         (!args.sockets || route.verb == "WS") && args.grep.as_deref().is_none_or(|p| matches(route, p))
     });
-    let mut out = std::io::stdout().lock();
+    // Buffered: a large table is one write, not one per line.
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if args.json {
         serde_json::to_writer_pretty(&mut out, &routes)?;
         writeln!(out)?;
-        return Ok(());
+    } else {
+        write!(out, "{}", table(&routes))?;
     }
-    write!(out, "{}", table(&routes))?;
+    out.flush()?;
     Ok(())
 }
 

@@ -103,7 +103,11 @@ fn method_call<'t>(source: &str, tokens: &'t [Token], at: usize) -> Option<Metho
         return None;
     }
     let close = matching(tokens, next, '(', ')')?;
-    Some(MethodCall { method: name.value.clone(), generics, args: split_args(&tokens[next + 1..close]) })
+    Some(MethodCall {
+        method: name.text(source).to_string(),
+        generics,
+        args: split_args(&tokens[next + 1..close]),
+    })
 }
 
 /// The index of the token closing the group opened at `open`.
@@ -127,10 +131,10 @@ fn split_args(tokens: &[Token]) -> Vec<&[Token]> {
     let mut args = Vec::new();
     let (mut depth, mut start) = (0i32, 0);
     for (i, token) in tokens.iter().enumerate() {
-        match token.value.as_str() {
-            "(" | "[" | "{" if token.kind == TokenKind::Punct => depth += 1,
-            ")" | "]" | "}" if token.kind == TokenKind::Punct => depth -= 1,
-            "," if token.kind == TokenKind::Punct && depth == 0 => {
+        match token.punct {
+            '(' | '[' | '{' => depth += 1,
+            ')' | ']' | '}' => depth -= 1,
+            ',' if depth == 0 => {
                 args.push(&tokens[start..i]);
                 start = i + 1;
             }
@@ -146,7 +150,7 @@ fn split_args(tokens: &[Token]) -> Vec<&[Token]> {
 /// A string literal's contents, or the expression marked as not literal.
 fn literal_or_expr(source: &str, tokens: &[Token]) -> String {
     match tokens {
-        [token] if token.kind == TokenKind::Str => token.value.clone(),
+        [token] if token.kind == TokenKind::Str => token.string_value(source),
         _ => format!("<{}>", text_of(source, tokens)),
     }
 }

@@ -1,0 +1,46 @@
+# Shared by the bench scripts: builds maze (release) and a generated bench app.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+WORK="$ROOT/target/bench-work"
+MAZE="$ROOT/target/release/maze"
+mkdir -p "$WORK"
+
+build_maze() {
+  (cd "$ROOT" && cargo build --release --quiet -p maze-cli)
+}
+
+# A generated app with a socket whose channel rebroadcasts: the server under test.
+build_bench_app() {
+  build_maze
+  rm -rf "$WORK/bench_app"
+  (cd "$WORK" && "$MAZE" -q new bench_app && cd bench_app && "$MAZE" -q g socket Bench bench)
+  (cd "$WORK/bench_app" && CARGO_TARGET_DIR="$ROOT/target/bench" cargo build --release --quiet)
+  BENCH_APP="$ROOT/target/bench/release/bench_app"
+}
+
+build_loadgen() {
+  (cd "$ROOT/bench/loadgen" && cargo build --release --quiet)
+  LOADGEN="$ROOT/bench/loadgen/target/release/maze-loadgen"
+}
+
+install_node_peers() {
+  (cd "$ROOT/bench/node" && npm ci --no-audit --no-fund --loglevel=error)
+}
+
+# Waits for a TCP port on 127.0.0.1 to accept.
+wait_for_port() {
+  for _ in $(seq 1 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "nothing listens on port $1" >&2
+  return 1
+}
+
+rss_kib() {
+  awk '/^VmRSS:/ {print $2}' "/proc/$1/status"
+}
+
+machine() {
+  echo "$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(uname -sr)"
+}

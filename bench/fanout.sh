@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Fan-out and memory per connection: a generated maze app against a Node `ws`
+# broadcast server doing the same job (bench/node/server.mjs), same machine,
+# same run, same load generator (bench/loadgen).
+#
+#   bash bench/fanout.sh            # N = 1,000 and 10,000 clients
+#
+# Writes bench/results/fanout.json.
+source "$(dirname "$0")/common.sh"
+# 10,000 connections need as many descriptors on each side.
+ulimit -n "$(ulimit -Hn)"
+
+build_bench_app
+build_loadgen
+install_node_peers
+
+MAZE_PORT=3210
+NODE_PORT=3310
+RESULTS="$ROOT/bench/results/fanout.json"
+echo "{\"machine\": \"$(machine)\", \"runs\": [" > "$RESULTS.tmp"
+first=1
+
+start_maze() {
+  (cd "$WORK/bench_app" && MAZE_PORT=$MAZE_PORT exec "$BENCH_APP" > "$WORK/maze.log" 2>&1) &
+  SERVER=$!
+  wait_for_port $MAZE_PORT
+}
+
+start_node() {
+  node "$ROOT/bench/node/server.mjs" $NODE_PORT > "$WORK/node.log" 2>&1 &
+  SERVER=$!
+  wait_for_port $NODE_PORT
+}
+
+stop_server() {
+  kill "$SERVER" 2>/dev/null || true
+  wait "$SERVER" 2>/dev/null || true
+}
+
+record() { # server clients json
+  [ $first = 1 ] || echo "," >> "$RESULTS.tmp"
+  first=0
+  echo "{\"server\": \"$1\", \"test\": \"$2\", \"result\": $3}" >> "$RESULTS.tmp"
+  echo "$1 $2: $3"
+}
+
+fanout() { # server port path clients messages
+  local result
+  result=$("$LOADGEN" "ws://127.0.0.1:$2/$3" "bench:1" "$4" "$5")
+  record "$1" "fanout-$4" "$result"
+}
+
+idle_memory() { # server port path
+  local before after
+  before=$(rss_kib "$SERVER")
+  coproc HOLD { "$LOADGEN" "ws://127.0.0.1:$2/$3" "bench:idle" 10000 0 --hold 30; }
+  read -r _ <&"${HOLD[0]}"   # "joined"
+  sleep 3
+  after=$(rss_kib "$SERVER")
+  kill "$HOLD_PID" 2>/dev/null || true
+  wait "$HOLD_PID" 2>/dev/null || true
+  record "$1" "idle-memory" "{\"connections\": 10000, \"rss_before_kib\": $before, \"rss_after_kib\": $after, \"kib_per_connection\": $(awk "BEGIN {printf \"%.2f\", ($after - $before) / 10000}")}"
+}
+
+for run in "1000 1000" "10000 100"; do
+  set -- $run
+  start_maze; fanout maze $MAZE_PORT bench "$1" "$2"; stop_server
+  start_node; fanout node-ws $NODE_PORT "" "$1" "$2"; stop_server
+done
+start_maze; idle_memory maze $MAZE_PORT bench; stop_server
+start_node; idle_memory node-ws $NODE_PORT ""; stop_server
+
+echo "]}" >> "$RESULTS.tmp"
+mv "$RESULTS.tmp" "$RESULTS"
+echo "written: $RESULTS"

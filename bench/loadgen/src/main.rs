@@ -1,0 +1,154 @@
+//! Fan-out load generator for maze (and for any server speaking maze JSON).
+//!
+//! Opens N subscriber connections that join one topic, then one publisher
+//! connection sends M messages to that topic as fast as the server takes
+//! them; the server rebroadcasts each to every subscriber. Each message
+//! carries its send time, so every delivery yields a latency. Prints
+//! delivered messages per second and latency percentiles as one JSON line.
+//!
+//! With `--hold SECS` it keeps the N joined connections open and idle that
+//! long after joining (for measuring the server's memory per connection),
+//! printing `joined` when they are all in.
+//!
+//! Usage: maze-loadgen URL TOPIC N M [--hold SECS]
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, Semaphore};
+use tokio_tungstenite::tungstenite::Message;
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+struct Args {
+    url: String,
+    topic: String,
+    clients: usize,
+    messages: usize,
+    hold: Option<u64>,
+}
+
+fn args() -> Args {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let usage = "usage: maze-loadgen URL TOPIC CLIENTS MESSAGES [--hold SECS]";
+    if argv.len() < 4 {
+        eprintln!("{usage}");
+        std::process::exit(2);
+    }
+    let number = |s: &str| s.parse::<usize>().unwrap_or_else(|_| panic!("{s:?} is not a number; {usage}"));
+    let hold = argv.iter().position(|a| a == "--hold").map(|i| number(&argv[i + 1]) as u64);
+    Args {
+        url: argv[0].clone(),
+        topic: argv[1].clone(),
+        clients: number(&argv[2]),
+        messages: number(&argv[3]),
+        hold,
+    }
+}
+
+async fn connect_and_join(url: &str, topic: &str) -> Socket {
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("connect");
+    let join = json!({"event": "join", "topic": topic, "ref": "join"}).to_string();
+    ws.send(Message::text(join)).await.expect("send join");
+    loop {
+        match ws.next().await.expect("join reply").expect("join reply") {
+            Message::Text(text) if text.as_str() != "ping" => {
+                let reply: Value = serde_json::from_str(text.as_str()).expect("JSON reply");
+                assert_eq!(reply["payload"]["status"], "ok", "join refused: {reply}");
+                return ws;
+            }
+            _ => {}
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let args = args();
+    let clock = Instant::now();
+    // Join with bounded concurrency, as a fleet of clients arriving would.
+    let gate = Arc::new(Semaphore::new(256));
+    let mut joining = Vec::with_capacity(args.clients);
+    for _ in 0..args.clients {
+        let (url, topic, gate) = (args.url.clone(), args.topic.clone(), gate.clone());
+        joining.push(tokio::spawn(async move {
+            let _permit = gate.acquire().await.expect("semaphore");
+            connect_and_join(&url, &topic).await
+        }));
+    }
+    let mut subscribers = Vec::with_capacity(args.clients);
+    for handle in joining {
+        subscribers.push(handle.await.expect("join task"));
+    }
+    let joined_in = clock.elapsed();
+    eprintln!("joined {} clients in {:.2?}", args.clients, joined_in);
+
+    if let Some(seconds) = args.hold {
+        println!("joined");
+        // Idle, but answering pings, like browsers do.
+        let mut idle = Vec::new();
+        for mut ws in subscribers {
+            idle.push(tokio::spawn(async move { while let Some(Ok(_)) = ws.next().await {} }));
+        }
+        tokio::time::sleep(Duration::from_secs(seconds)).await;
+        return;
+    }
+
+    let expected = args.clients * args.messages;
+    let (latencies_tx, mut latencies_rx) = mpsc::unbounded_channel::<Vec<u64>>();
+    for mut ws in subscribers {
+        let (tx, wanted) = (latencies_tx.clone(), args.messages);
+        tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(wanted);
+            while latencies.len() < wanted {
+                let Some(Ok(frame)) = ws.next().await else { break };
+                let Message::Text(text) = frame else { continue };
+                let Ok(frame) = serde_json::from_str::<Value>(text.as_str()) else { continue };
+                if frame["subject"] == "bench" {
+                    let sent = frame["payload"]["t"].as_u64().unwrap_or(0);
+                    latencies.push((clock.elapsed().as_nanos() as u64).saturating_sub(sent));
+                }
+            }
+            let _ = tx.send(latencies);
+        });
+    }
+    drop(latencies_tx);
+
+    // The publisher joins the topic too (servers accept messages only from
+    // members) and drains what it gets back, so it is never the slow one.
+    let (mut publisher, mut echoes) = connect_and_join(&args.url, &args.topic).await.split();
+    tokio::spawn(async move { while let Some(Ok(_)) = echoes.next().await {} });
+    let started = clock.elapsed();
+    for _ in 0..args.messages {
+        let sent = clock.elapsed().as_nanos() as u64;
+        let frame =
+            json!({"event": "message", "topic": args.topic, "subject": "bench", "payload": {"t": sent}});
+        publisher.send(Message::text(frame.to_string())).await.expect("publish");
+    }
+
+    let mut all = Vec::with_capacity(expected);
+    let collecting = async {
+        while let Some(batch) = latencies_rx.recv().await {
+            all.extend(batch);
+        }
+    };
+    let timed_out = tokio::time::timeout(Duration::from_secs(120), collecting).await.is_err();
+    let elapsed = clock.elapsed() - started;
+    all.sort_unstable();
+    let percentile =
+        |p: f64| all.get(((all.len() as f64 - 1.0) * p) as usize).map_or(0.0, |ns| *ns as f64 / 1e6);
+    let result = json!({
+        "clients": args.clients,
+        "messages": args.messages,
+        "expected": expected,
+        "delivered": all.len(),
+        "timed_out": timed_out,
+        "seconds": elapsed.as_secs_f64(),
+        "delivered_per_second": all.len() as f64 / elapsed.as_secs_f64(),
+        "p50_ms": percentile(0.50),
+        "p99_ms": percentile(0.99),
+        "max_ms": percentile(1.0),
+    });
+    println!("{result}");
+}
