@@ -9,19 +9,26 @@ use crate::Error;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// `[app]`: name, address, static files.
     pub app: AppConfig,
+    /// `[session]`: the signed session cookie.
     #[serde(default)]
     pub session: SessionConfig,
+    /// `[websockets]`: sockets, pub/sub and their limits.
     #[serde(default)]
     pub websockets: WebSocketsConfig,
 }
 
+/// `[app]` of `maze.toml`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AppConfig {
+    /// The app's name (its Redis channels are prefixed with it).
     pub name: String,
+    /// Address to listen on; `MAZE_HOST` overrides it.
     #[serde(default = "default_host")]
     pub host: String,
+    /// Port to listen on (0: any free port); `MAZE_PORT` or `PORT` overrides it.
     #[serde(default = "default_port")]
     pub port: u16,
     /// Folder of static files, relative to `maze.toml`.
@@ -29,6 +36,7 @@ pub struct AppConfig {
     pub public_dir: PathBuf,
 }
 
+/// `[session]` of `maze.toml`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SessionConfig {
@@ -40,6 +48,7 @@ pub struct SessionConfig {
     pub secret: Option<String>,
 }
 
+/// `[websockets]` of `maze.toml`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebSocketsConfig {

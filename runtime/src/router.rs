@@ -11,7 +11,9 @@ use crate::Config;
 /// One line of the app's route table, as `maze routes --json` lists it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RouteInfo {
+    /// `GET`, `POST`, `PUT`, `PATCH`, `DELETE`, or `WS` for a socket.
     pub verb: String,
+    /// The path as declared.
     pub path: String,
     /// The handler function or socket type, by its path in the app's crate.
     pub handler: String,
@@ -23,7 +25,9 @@ pub struct RouteInfo {
 /// A topic pattern of a socket and the channel type it leads to.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ChannelInfo {
+    /// The topic pattern, `chat_room:*`.
     pub topic: String,
+    /// The channel type, by its path in the app's crate.
     pub channel: String,
 }
 
@@ -34,6 +38,23 @@ pub(crate) fn in_crate(type_name: &str) -> String {
 }
 
 /// The app's HTTP routes and sockets.
+///
+/// ```
+/// use maze::prelude::*;
+///
+/// async fn index() -> Html<&'static str> {
+///     Html("<h1>Home</h1>")
+/// }
+///
+/// async fn create() -> &'static str {
+///     "created"
+/// }
+///
+/// fn routes(routes: &mut Routes) {
+///     routes.get("/", index).post("/posts", create);
+/// }
+/// # let _ = maze::App::new(routes);
+/// ```
 pub struct Routes {
     router: Router,
     table: Vec<RouteInfo>,

@@ -20,6 +20,20 @@ use crate::Error;
 
 /// The current visitor's session: read and change it in handlers; sockets see
 /// the session of their upgrade request.
+///
+/// ```
+/// use maze::prelude::*;
+///
+/// async fn sign_in(session: Session) -> Redirect {
+///     session.insert("user_id", 42);
+///     Redirect::to("/")
+/// }
+///
+/// async fn whoami(session: Session, cookies: Cookies) -> String {
+///     let theme = cookies.get("theme").unwrap_or("light").to_string();
+///     format!("user {:?}, theme {theme}", session.get("user_id"))
+/// }
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct Session(Arc<Mutex<SessionState>>);
 

@@ -19,9 +19,13 @@ use crate::{Config, Error};
 /// One message for every subscriber of a topic.
 #[derive(Debug)]
 pub struct Broadcast {
+    /// The seed's first argument, `"message"` for channel messages.
     pub event: String,
+    /// Who receives it: every subscriber of this topic.
     pub topic: String,
+    /// What it is (`message_new`); Phoenix clients see it as the event.
     pub subject: String,
+    /// Its data.
     pub payload: Value,
     /// The maze JSON frame, encoded once however many subscribers receive it.
     maze: OnceLock<Arc<str>>,
@@ -30,6 +34,7 @@ pub struct Broadcast {
 }
 
 impl Broadcast {
+    /// A broadcast, not yet encoded for any protocol.
     pub fn new(event: &str, topic: &str, subject: &str, payload: Value) -> Broadcast {
         Broadcast {
             event: event.into(),
@@ -77,6 +82,7 @@ pub struct Subscriber {
 }
 
 impl Subscriber {
+    /// A subscriber fed through `queue`; `overflow` is notified when the queue is full.
     pub fn new(queue: mpsc::Sender<Arc<Broadcast>>, overflow: Arc<Notify>) -> Subscriber {
         Subscriber { queue, overflow }
     }
@@ -169,6 +175,7 @@ pub struct PubSub {
 }
 
 impl PubSub {
+    /// A pub/sub with its own registry, fed by `adapter`.
     pub fn new(adapter: impl Adapter) -> PubSub {
         PubSub::from_parts(Arc::default(), adapter)
     }
@@ -178,22 +185,26 @@ impl PubSub {
         PubSub { registry, adapter: Box::new(adapter) }
     }
 
+    /// Sends `broadcast` to every subscriber of its topic, through the adapter.
     pub fn publish(&self, broadcast: Broadcast) {
         self.adapter.publish(Arc::new(broadcast), &self.registry);
     }
 
+    /// Connection `id` receives `topic`'s broadcasts through `subscriber`.
     pub fn subscribe(&self, topic: &str, id: u64, subscriber: Subscriber) {
         if self.registry.subscribe(topic, id, subscriber) {
             self.adapter.topic_opened(topic);
         }
     }
 
+    /// Connection `id` no longer receives `topic`'s broadcasts.
     pub fn unsubscribe(&self, topic: &str, id: u64) {
         if self.registry.unsubscribe(topic, id) {
             self.adapter.topic_closed(topic);
         }
     }
 
+    /// This instance's subscribers.
     pub fn registry(&self) -> &Registry {
         &self.registry
     }

@@ -102,7 +102,9 @@ impl Connect {
 /// A message a client pushed to a channel.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Message {
+    /// What the message is (`message_new`).
     pub subject: String,
+    /// Its data.
     pub payload: Value,
 }
 
