@@ -1,0 +1,25 @@
+// Compiled with `tsc --noEmit --strict` by tests/js_client.rs: maze.d.ts must
+// describe maze.js as an app uses it, and must reject misuse.
+import { Socket, Channel, Push } from "../../runtime/js/maze.js";
+
+const socket: Socket = new Socket("/chat", { timeoutMs: 5_000, backoffCapMs: 10_000 });
+socket.connect().then((s: Socket) => s.isConnected());
+socket.onClose((event) => console.log(event.code));
+const channel: Channel = socket.channel("chat_room:123");
+channel.on<{ message: string }>("message_new", (payload) => console.log(payload.message.toUpperCase()));
+const joined: Push = channel.join({ token: "t" });
+joined
+  .receive("ok", () => channel.push("message_new", { message: "hi" }))
+  .receive("error", (response) => console.log(response.reason))
+  .receive("timeout", () => console.log("timeout"));
+
+async function awaited(): Promise<void> {
+  await channel.join();
+  await channel.leave();
+}
+void awaited();
+
+// @ts-expect-error: a Push has no status "maybe".
+joined.receive("maybe", () => {});
+// @ts-expect-error: topics are strings.
+socket.channel(123);
