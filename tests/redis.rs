@@ -109,15 +109,22 @@ fn assert_nothing_more(ws: &mut WebSocket<TcpStream>) {
     common::running::assert_silent(ws, Duration::from_millis(500));
 }
 
-#[test]
-fn a_broadcast_on_either_instance_reaches_clients_on_both_once() {
-    let redis = Redis::start();
-    let (one, two) = (instance(&redis), instance(&redis));
+/// Two instances on `redis`, with alice on the first and bob on the second,
+/// both joined to `chat_room:123` and subscribed through Redis.
+fn two_instances_joined(redis: &Redis) -> (Server, Server, WebSocket<TcpStream>, WebSocket<TcpStream>) {
+    let (one, two) = (instance(redis), instance(redis));
     let mut alice = one.connect("/chat");
     let mut bob = two.connect("/chat");
     join(&mut alice, "chat_room:123");
     join(&mut bob, "chat_room:123");
     redis.wait_for_subscribers("chat_room:123", 2);
+    (one, two, alice, bob)
+}
+
+#[test]
+fn a_broadcast_on_either_instance_reaches_clients_on_both_once() {
+    let redis = Redis::start();
+    let (one, two, mut alice, mut bob) = two_instances_joined(&redis);
 
     for server in [&one, &two] {
         server.get("/");
@@ -161,12 +168,7 @@ fn an_instance_subscribes_to_a_topic_only_while_it_has_local_subscribers() {
 fn a_redis_restart_is_survived() {
     let redis = Redis::start();
     let port = redis.port;
-    let (one, two) = (instance(&redis), instance(&redis));
-    let mut alice = one.connect("/chat");
-    let mut bob = two.connect("/chat");
-    join(&mut alice, "chat_room:123");
-    join(&mut bob, "chat_room:123");
-    redis.wait_for_subscribers("chat_room:123", 2);
+    let (one, two, mut alice, mut bob) = two_instances_joined(&redis);
 
     drop(redis);
     // While Redis is away, each instance still delivers to its own clients.

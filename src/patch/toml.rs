@@ -4,13 +4,16 @@
 use anyhow::{bail, Result};
 use toml_edit::{Array, DocumentMut, InlineTable, Item, Value};
 
-/// Makes the `maze` dependency enable `feature`.
-pub fn add_maze_feature(doc: &mut DocumentMut, feature: &str) -> Result<()> {
-    let Some(maze) = doc
-        .get_mut("dependencies")
+/// `[dependencies].maze`, however it is written.
+fn maze_dependency(doc: &mut DocumentMut) -> Option<&mut Item> {
+    doc.get_mut("dependencies")
         .and_then(|deps| deps.as_table_like_mut())
         .and_then(|deps| deps.get_mut("maze"))
-    else {
+}
+
+/// Makes the `maze` dependency enable `feature`.
+pub fn add_maze_feature(doc: &mut DocumentMut, feature: &str) -> Result<()> {
+    let Some(maze) = maze_dependency(doc) else {
         bail!("Cargo.toml has no `maze` dependency under [dependencies]; add `maze = {{ path = \"...\" }}` first");
     };
     // `maze = "0.1"` becomes `maze = { version = "0.1", features = [...] }`.
@@ -40,13 +43,7 @@ pub fn add_maze_feature(doc: &mut DocumentMut, feature: &str) -> Result<()> {
 
 /// The reverse of [`add_maze_feature`]: drops `feature` (and an emptied `features`).
 pub fn remove_maze_feature(doc: &mut DocumentMut, feature: &str) -> Result<()> {
-    let Some(maze) = doc
-        .get_mut("dependencies")
-        .and_then(|deps| deps.as_table_like_mut())
-        .and_then(|deps| deps.get_mut("maze"))
-    else {
-        return Ok(());
-    };
+    let Some(maze) = maze_dependency(doc) else { return Ok(()) };
     let Some(table) = maze.as_table_like_mut() else { return Ok(()) };
     let Some(features) = table.get_mut("features").and_then(Item::as_array_mut) else { return Ok(()) };
     features.retain(|f| f.as_str() != Some(feature));
