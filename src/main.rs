@@ -87,8 +87,9 @@ fn generate(cwd: &std::path::Path, mut what: Generate, mode: Mode, quiet: bool) 
 
 /// Applies the plan (asking about conflicts on a terminal), then says what's next.
 fn finish(outcome: Outcome, write: args::WriteOptions) -> anyhow::Result<()> {
-    let mut terminal =
-        if write.force || write.skip { None } else { prompt::TerminalPrompt::if_interactive() };
+    // A dry run asks nothing: it reports conflicts as they are.
+    let decided = write.force || write.skip || write.dry_run;
+    let mut terminal = if decided { None } else { prompt::TerminalPrompt::if_interactive() };
     outcome.plan.apply(terminal.as_mut().map(|t| t as &mut dyn prompt::ConflictPrompt))?;
     if let Some(next) = outcome.next.filter(|_| !write.dry_run && !write.quiet) {
         println!("\n{next}");
