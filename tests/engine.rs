@@ -201,3 +201,45 @@ fn cli_manners() {
     let help = stdout(&maze(&root).args(["g", "socket", "--help"]).output().unwrap());
     assert!(help.contains("Examples:"), "{help}");
 }
+
+/// Runs `maze ARGS` in `dir` on a pseudo-terminal (util-linux `script`),
+/// typing `keys` one by one; returns what the terminal showed.
+fn on_a_terminal(dir: &std::path::Path, args: &str, keys: &[char]) -> String {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let maze = env!("CARGO_BIN_EXE_maze");
+    let mut child = Command::new("script")
+        .args(["-qec", &format!("{maze} --color never {args}"), "/dev/null"])
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) runs maze on a pseudo-terminal");
+    let mut stdin = child.stdin.take().unwrap();
+    for key in keys {
+        std::thread::sleep(std::time::Duration::from_millis(700));
+        write!(stdin, "{key}").unwrap();
+        stdin.flush().unwrap();
+    }
+    let output = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&output.stdout).replace('\r', "")
+}
+
+#[test]
+fn on_a_terminal_a_conflict_is_asked_about_with_the_diff_on_request() {
+    let (_dir, root) = new_app();
+    maze(&root).args(["g", "socket", "Chat"]).assert().success();
+    let socket = root.join("src/sockets/chat_socket.rs");
+    let edited = std::fs::read_to_string(&socket).unwrap().replace("        true\n", "        false\n");
+    std::fs::write(&socket, &edited).unwrap();
+
+    let screen = on_a_terminal(&root, "g socket Chat", &['d', 'n']);
+    assert!(screen.contains("Overwrite? [y]es, [n]o, [a]ll, [q]uit, [d]iff"), "{screen}");
+    assert!(screen.contains("-        false") && screen.contains("+        true"), "the diff: {screen}");
+    assert!(screen.contains("skip src/sockets/chat_socket.rs"), "{screen}");
+    assert_eq!(std::fs::read_to_string(&socket).unwrap(), edited, "n keeps the file");
+
+    let screen = on_a_terminal(&root, "g socket Chat", &['y']);
+    assert!(screen.contains("force src/sockets/chat_socket.rs"), "{screen}");
+    assert!(std::fs::read_to_string(&socket).unwrap().contains("        true\n"), "y overwrites");
+}
