@@ -5,6 +5,19 @@ WORK="$ROOT/target/bench-work"
 MAZE="$ROOT/target/release/maze"
 mkdir -p "$WORK"
 
+# Installs the Debian packages a benchmark needs when they are missing (as root).
+need_packages() { # command:package ...
+  local missing=()
+  for pair in "$@"; do
+    command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+  done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    echo "installing: ${missing[*]}"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}
+need_packages hyperfine:hyperfine /usr/bin/time:time node:nodejs
+
 build_maze() {
   (cd "$ROOT" && cargo build --release --quiet -p maze-cli)
 }
