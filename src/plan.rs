@@ -84,6 +84,16 @@ struct PlannedFile {
     keep: bool,
     /// Decided when the plan is applied: delete the file.
     delete: bool,
+    /// For a generator's own file: the insertions made into it, so that a
+    /// user's version kept with `--skip` still gets them.
+    insertions: Vec<Insertion>,
+}
+
+/// Lines inserted above a marker.
+struct Insertion {
+    lang: Lang,
+    marker: String,
+    snippet: String,
 }
 
 /// Every change a command will make, in the order it reports them.
@@ -124,6 +134,7 @@ impl Plan {
                 own: Own::No,
                 keep: false,
                 delete: false,
+                insertions: Vec::new(),
             };
             self.files.insert(path.to_path_buf(), file);
         }
@@ -135,7 +146,8 @@ impl Plan {
             bail!("two templates write {}", path.display());
         }
         let on_disk = self.read(&path)?;
-        self.files.insert(path.clone(), PlannedFile { on_disk, contents, own, keep: false, delete: false });
+        let file = PlannedFile { on_disk, contents, own, keep: false, delete: false, insertions: Vec::new() };
+        self.files.insert(path.clone(), file);
         self.rows.push((None, path));
         Ok(())
     }
@@ -176,6 +188,12 @@ impl Plan {
         };
         if file.own == Own::No {
             self.rows.push((Some(status), path));
+        } else {
+            file.insertions.push(Insertion {
+                lang,
+                marker: marker.to_string(),
+                snippet: snippet.to_string(),
+            });
         }
         Ok(())
     }
@@ -251,6 +269,7 @@ impl Plan {
     pub fn apply(mut self, mut prompt: Option<&mut dyn ConflictPrompt>) -> Result<()> {
         let mut conflicts = Vec::new();
         let mut overwrite_all = false;
+        let mut kept_with_insertions = Vec::new();
         for index in 0..self.rows.len() {
             if self.rows[index].0.is_some() {
                 continue;
@@ -289,7 +308,15 @@ impl Plan {
                     Status::Force
                 }
                 Answer::Skip => {
-                    file.keep = true;
+                    // The user's version stays, but still gets the lines this
+                    // command inserts (a new channel's line in a kept socket).
+                    match with_insertions(&path, file)? {
+                        Some(kept) => {
+                            file.contents = kept;
+                            kept_with_insertions.push((Some(Status::Insert), path.clone()));
+                        }
+                        None => file.keep = true,
+                    }
                     Status::Skip
                 }
                 Answer::Quit => bail!("stopped at {}: nothing was written", path.display()),
@@ -303,6 +330,7 @@ impl Plan {
             }
             self.rows[index].0 = Some(status);
         }
+        self.rows.extend(kept_with_insertions);
         if !self.options.quiet {
             let mut out = std::io::stdout().lock();
             for (status, path) in &self.rows {
@@ -312,8 +340,8 @@ impl Plan {
         if !conflicts.is_empty() {
             bail!(
                 "{} file(s) differ from what maze would generate: {}. Nothing was written.\n\
-                 Rerun with --force to overwrite them, or --skip to keep them as they are \
-                 (in a terminal, maze asks file by file and can show the diff).",
+                 Rerun with --force to overwrite them, or --skip to keep your versions (maze still \
+                 inserts its new lines into them); in a terminal, maze asks file by file and can show the diff.",
                 conflicts.len(),
                 conflicts.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
             );
@@ -370,6 +398,26 @@ impl Plan {
         }
         Ok(())
     }
+}
+
+/// A generator's own file kept as the user has it, plus the lines this plan
+/// inserts into it; `None` when that changes nothing.
+fn with_insertions(path: &Path, file: &PlannedFile) -> Result<Option<String>> {
+    let Some(mut text) = file.on_disk.clone().filter(|_| file.own == Own::Create) else { return Ok(None) };
+    for insertion in &file.insertions {
+        match text::inject(&text, insertion.lang, &insertion.marker, &insertion.snippet) {
+            Ok(Injected::Inserted(updated)) => text = updated,
+            Ok(Injected::Present) => {}
+            Err(MissingMarker) => bail!(
+                "{} is kept as you have it, but has no `{}` marker for maze's new lines.\n\
+                 Add the marker, or add this by hand:\n\n{}\n",
+                path.display(),
+                insertion.marker,
+                indent(&insertion.snippet)
+            ),
+        }
+    }
+    Ok((file.on_disk.as_deref() != Some(text.as_str())).then_some(text))
 }
 
 /// Temporary files are private (0600); the written file gets the permissions

@@ -258,3 +258,40 @@ fn routes_lists_sockets_with_their_topics_and_skips_comments() {
         ])
     );
 }
+
+#[test]
+fn skip_keeps_the_users_file_but_still_inserts_the_new_lines() {
+    let (_dir, root) = new_app();
+    maze(&root).args(["g", "socket", "ChatSocket", "chat_room"]).assert().success();
+    let socket = root.join("src/sockets/chat_socket.rs");
+    let edited = std::fs::read_to_string(&socket).unwrap().replace("        true\n", "        false\n");
+    std::fs::write(&socket, &edited).unwrap();
+
+    let output =
+        maze(&root).args(["g", "socket", "ChatSocket", "chat_room", "lobby", "--skip"]).output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let out = stdout(&output);
+    assert!(
+        out.contains("skip src/sockets/chat_socket.rs") && out.contains("insert src/sockets/chat_socket.rs"),
+        "{out}"
+    );
+    let kept = std::fs::read_to_string(&socket).unwrap();
+    assert!(kept.contains("        false\n"), "the user's edit stays");
+    assert!(
+        kept.contains(r#"channels.add::<crate::channels::LobbyChannel>("lobby:*");"#),
+        "the new channel is wired: {kept}"
+    );
+
+    // A kept file without the marker: the error names the line to add; nothing is written.
+    std::fs::write(&socket, edited.replace("        // maze:channels\n", "")).unwrap();
+    let before = tree(&root);
+    let output =
+        maze(&root).args(["g", "socket", "ChatSocket", "chat_room", "typing", "--skip"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains(r#"channels.add::<crate::channels::TypingChannel>("typing:*");"#),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(tree(&root), before);
+}
