@@ -42,7 +42,7 @@ fn list(project: &Project) -> Result<()> {
     for name in templates::generators() {
         let generator = Generator::load(name, Some(&project.root))?;
         writeln!(out, "{name}: {}", generator.description())?;
-        for template in templates::load(name, Some(&project.root))? {
+        for template in generator.templates() {
             match &template.overridden_by {
                 Some(path) => writeln!(out, "  {}  (overridden by {})", template.relative, path.display())?,
                 None => writeln!(out, "  {}", template.relative)?,

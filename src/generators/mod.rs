@@ -55,6 +55,11 @@ impl Generator {
         &self.manifest.description
     }
 
+    /// Its template files, built-in or overridden.
+    pub fn templates(&self) -> &[Template] {
+        &self.templates
+    }
+
     /// Records in `plan` what this generator writes (or, destroying, removes)
     /// for the variables in `context`.
     pub fn apply(&self, plan: &mut Plan, mode: Mode, context: &Context) -> Result<()> {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, Notify};
 use tokio::time::{interval_at, sleep_until, Instant};
 
-use super::serializer::{Inbound, InboundKind, Outbound, Serializer};
+use super::serializer::{DecodeError, Inbound, InboundKind, Outbound, Serializer};
 use super::{Channel, Connect, Context, Endpoint, Message, Socket};
 use crate::pubsub::{self, Broadcast, Subscriber};
 
@@ -136,10 +136,10 @@ impl Connection {
         self.encode(reply.into_iter().chain(outbox).collect())
     }
 
+    /// An error reply to a frame that names no topic or ref.
     fn reply_error(&self, reason: &str) -> Vec<WsMessage> {
-        let inbound =
-            Inbound { join_ref: None, reference: None, topic: String::new(), kind: InboundKind::Heartbeat };
-        self.encode(vec![Outbound::error(&inbound, reason)])
+        let error = DecodeError { reference: None, topic: String::new(), reason: reason.to_string() };
+        self.encode(vec![Outbound::decode_error(error)])
     }
 
     fn encode(&self, frames: Vec<Outbound>) -> Vec<WsMessage> {
