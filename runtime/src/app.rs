@@ -1,5 +1,6 @@
 //! [`App`]: loads the config, builds the routes, serves.
 
+use std::any::Any;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -13,15 +14,63 @@ use crate::shutdown::Shutdown;
 const SOCKET_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 use crate::{Config, Error, Routes};
 
-/// A maze app: its routes, served with the settings of `maze.toml`.
-pub struct App {
-    routes: fn(&mut Routes),
+/// A maze app: its routes, served with the settings of `maze.toml`, and
+/// its state: what every handler and channel shares (a database pool, a
+/// client for another service), without globals.
+///
+/// ```no_run
+/// use maze::prelude::*;
+/// use maze::axum::extract::State;
+///
+/// #[derive(Clone)]
+/// struct AppState {
+///     name: &'static str,
+/// }
+///
+/// async fn index(State(state): State<AppState>) -> String {
+///     format!("Welcome to {}", state.name)
+/// }
+///
+/// fn routes(routes: &mut Routes<AppState>) {
+///     routes.get("/", index);
+/// }
+///
+/// fn main() -> Result<(), maze::Error> {
+///     maze::App::new(routes).with_state(AppState { name: "chat" }).run()
+/// }
+/// ```
+///
+/// Channels reach the same value with `ctx.state::<AppState>()`.
+pub struct App<St = ()> {
+    routes: fn(&mut Routes<St>),
+    state: Option<St>,
 }
 
-impl App {
-    /// An app whose routes `routes` declares.
-    pub fn new(routes: fn(&mut Routes)) -> App {
-        App { routes }
+impl<St: Clone + Send + Sync + 'static> App<St> {
+    /// An app whose routes `routes` declares. When they take a state other
+    /// than `()`, give it with [`App::with_state`].
+    pub fn new(routes: fn(&mut Routes<St>)) -> App<St> {
+        App { routes, state: None }
+    }
+
+    /// The state handlers take as `State<St>` and channels as `ctx.state::<St>()`.
+    pub fn with_state(mut self, state: St) -> App<St> {
+        self.state = Some(state);
+        self
+    }
+
+    /// The state, which an app with no state (`()`) need not give.
+    fn state(&self) -> Result<St, Error> {
+        if let Some(state) = &self.state {
+            return Ok(state.clone());
+        }
+        let unit: Box<dyn Any> = Box::new(());
+        unit.downcast::<St>().map(|state| *state).map_err(|_| {
+            Error::Config(format!(
+                "the routes take a state ({}): start the app with App::new(routes).with_state(state)",
+                std::any::type_name::<St>()
+            ))
+        })
     }
 
     /// Loads `maze.toml` (see [`Config::load`]) and serves until SIGINT or
@@ -39,7 +88,7 @@ impl App {
 
     /// The route table, without serving: what `maze routes` shows.
     pub fn route_table(&self, config: Config) -> Vec<crate::RouteInfo> {
-        let mut routes = Routes::new(Arc::new(config), Shutdown::new());
+        let mut routes = Routes::new(Arc::new(config), Shutdown::new(), Arc::new(()));
         (self.routes)(&mut routes);
         routes.table().to_vec()
     }
@@ -65,13 +114,15 @@ impl App {
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), Error> {
         let config = Arc::new(config);
-        #[cfg(feature = "websockets")]
-        crate::pubsub::install_configured(&config).await?;
+        let state = self.state()?;
         let session = SessionLayerState::new(&config.session)?;
         let shutdown = Shutdown::new();
-        let mut routes = Routes::new(config.clone(), shutdown.clone());
+        let mut routes = Routes::new(config.clone(), shutdown.clone(), Arc::new(state.clone()));
         (self.routes)(&mut routes);
-        let router = with_client(routes.into_router())
+        let router = routes.into_router()?.with_state(state);
+        #[cfg(feature = "websockets")]
+        crate::pubsub::install_configured(&config).await?;
+        let router = with_client(router)
             .fallback_service(ServeDir::new(root.join(&config.app.public_dir)))
             .layer(axum::middleware::from_fn_with_state(Arc::new(session), crate::session::middleware));
 

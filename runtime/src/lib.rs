@@ -40,19 +40,23 @@ pub use app::App;
 pub use config::Config;
 pub use error::Error;
 pub use router::{ChannelInfo, RouteInfo, Routes};
-pub use session::{Cookies, Session};
+pub use session::{Cookies, Session, SessionSnapshot};
+#[cfg(feature = "websockets")]
+pub use socket::{broadcast, disconnect};
 
 /// What generated code imports: `use maze::prelude::*;`.
 pub mod prelude {
     pub use crate::router::Routes;
-    pub use crate::session::{Cookies, Session};
+    pub use crate::session::{Cookies, Session, SessionSnapshot};
     pub use axum::response::{Html, IntoResponse, Redirect, Response};
     pub use serde_json::{json, Value};
 
     #[cfg(feature = "websockets")]
-    pub use crate::socket::{Channel, Channels, Connect, Context, Message, Socket};
+    pub use crate::socket::{Channel, Channels, Client, Connect, Context, Message, Socket};
 }
 
-/// Re-exported so apps need no direct dependency to write handlers.
+/// Re-exported so apps need no direct dependency to write handlers, spawn
+/// tasks or build JSON.
 pub use axum;
 pub use serde_json;
+pub use tokio;

@@ -3,6 +3,7 @@
 use axum::handler::Handler;
 use axum::routing::{self, MethodRouter};
 use axum::Router;
+use std::any::Any;
 use std::sync::Arc;
 
 use crate::shutdown::Shutdown;
@@ -37,7 +38,13 @@ pub(crate) fn in_crate(type_name: &str) -> String {
     type_name.split_once("::").map_or(type_name, |(_, rest)| rest).to_string()
 }
 
-/// The app's HTTP routes and sockets.
+/// The app's HTTP routes and sockets. `St` is the app's state
+/// (`App::with_state`): handlers take it as axum's `State<St>`, next to any
+/// other axum extractor (`Path`, `Query`, `Json`, `Form`...).
+///
+/// A route that cannot be served (two routes on one verb and path, a socket
+/// whose topic patterns are invalid) stops the app at startup with an error
+/// naming it.
 ///
 /// ```
 /// use maze::prelude::*;
@@ -55,13 +62,38 @@ pub(crate) fn in_crate(type_name: &str) -> String {
 /// }
 /// # let _ = maze::App::new(routes);
 /// ```
-pub struct Routes {
-    router: Router,
+///
+/// With state:
+///
+/// ```
+/// use maze::prelude::*;
+/// use maze::axum::extract::{Path, State};
+///
+/// #[derive(Clone)]
+/// struct AppState {
+///     greeting: String,
+/// }
+///
+/// async fn hello(State(state): State<AppState>, Path(name): Path<String>) -> String {
+///     format!("{}, {name}!", state.greeting)
+/// }
+///
+/// fn routes(routes: &mut Routes<AppState>) {
+///     routes.get("/hello/{name}", hello);
+/// }
+/// # let _ = maze::App::new(routes).with_state(AppState { greeting: "Hello".into() });
+/// ```
+pub struct Routes<St = ()> {
+    router: Router<St>,
     table: Vec<RouteInfo>,
+    /// Routes that cannot be served, reported at startup.
+    errors: Vec<String>,
     #[cfg_attr(not(feature = "websockets"), allow(dead_code))]
     config: Arc<Config>,
     #[cfg_attr(not(feature = "websockets"), allow(dead_code))]
     shutdown: Arc<Shutdown>,
+    #[cfg_attr(not(feature = "websockets"), allow(dead_code))]
+    state: Arc<dyn Any + Send + Sync>,
 }
 
 macro_rules! verb {
@@ -69,7 +101,7 @@ macro_rules! verb {
         #[$doc]
         pub fn $name<H, T>(&mut self, path: &str, handler: H) -> &mut Self
         where
-            H: Handler<T, ()>,
+            H: Handler<T, St>,
             T: 'static,
         {
             self.add($verb, path, &in_crate(std::any::type_name::<H>()), routing::$name(handler))
@@ -77,9 +109,13 @@ macro_rules! verb {
     )*};
 }
 
-impl Routes {
-    pub(crate) fn new(config: Arc<Config>, shutdown: Arc<Shutdown>) -> Routes {
-        Routes { router: Router::new(), table: Vec::new(), config, shutdown }
+impl<St: Clone + Send + Sync + 'static> Routes<St> {
+    pub(crate) fn new(
+        config: Arc<Config>,
+        shutdown: Arc<Shutdown>,
+        state: Arc<dyn Any + Send + Sync>,
+    ) -> Self {
+        Routes { router: Router::new(), table: Vec::new(), errors: Vec::new(), config, shutdown, state }
     }
 
     verb! {
@@ -95,27 +131,78 @@ impl Routes {
         delete => "DELETE",
     }
 
-    fn add(&mut self, verb: &str, path: &str, handler: &str, method: MethodRouter) -> &mut Self {
-        self.router = std::mem::take(&mut self.router).route(path, method);
-        self.table.push(RouteInfo {
-            verb: verb.into(),
-            path: path.into(),
-            handler: handler.into(),
-            channels: None,
-        });
+    fn add(&mut self, verb: &str, path: &str, handler: &str, method: MethodRouter<St>) -> &mut Self {
+        let route =
+            RouteInfo { verb: verb.into(), path: path.into(), handler: handler.into(), channels: None };
+        if let Err(error) = self.route(verb, path, method) {
+            self.errors.push(format!("{verb} {path} ({handler}): {error}"));
+        }
+        self.table.push(route);
         self
+    }
+
+    /// Adds `method` at `path`, or says why it cannot be: the path is
+    /// invalid, or an earlier route serves the same verb there (a socket
+    /// serves `GET` at its path and its path + `/websocket`).
+    fn route(&mut self, verb: &str, path: &str, method: MethodRouter<St>) -> Result<(), String> {
+        let gets = |route: &RouteInfo| route.verb == "GET" || route.verb == "WS";
+        let clash = self.table.iter().find(|route| {
+            let same_verb = route.verb == verb || (gets(route) && (verb == "GET" || verb == "WS"));
+            let paths = |route: &RouteInfo| match route.verb.as_str() {
+                "WS" => vec![route.path.clone(), websocket_path(&route.path)],
+                _ => vec![route.path.clone()],
+            };
+            let mine = if verb == "WS" {
+                vec![path.to_string(), websocket_path(path)]
+            } else {
+                vec![path.to_string()]
+            };
+            same_verb && paths(route).iter().any(|taken| mine.contains(taken))
+        });
+        if let Some(clash) = clash {
+            return Err(format!("already routed to {} by `{} {}`", clash.handler, clash.verb, clash.path));
+        }
+        let mut paths = vec![path.to_string()];
+        if verb == "WS" {
+            paths.push(websocket_path(path));
+        }
+        let mut router = self.router.clone();
+        for path in paths {
+            // axum panics on paths it cannot route (no leading `/`, clashing
+            // parameters): turn that into the startup error it is.
+            let added = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                std::mem::take(&mut router).route(&path, method.clone())
+            }));
+            router = added.map_err(|panic| {
+                panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|text| text.to_string()))
+                    .unwrap_or_else(|| "cannot be routed".into())
+            })?;
+        }
+        self.router = router;
+        Ok(())
     }
 
     /// Serves the socket `S` at `path`, and at `path/websocket` where Phoenix
     /// clients connect: one `S` value per WebSocket connection.
     #[cfg(feature = "websockets")]
     pub fn socket<S: crate::socket::Socket>(&mut self, path: &str) -> &mut Self {
-        let endpoint = crate::socket::Endpoint::new::<S>(&self.config, self.shutdown.clone());
+        let socket_type = in_crate(std::any::type_name::<S>());
+        let endpoint = match crate::socket::Endpoint::<S>::new(
+            &self.config,
+            self.shutdown.clone(),
+            self.state.clone(),
+        ) {
+            Ok(endpoint) => endpoint,
+            Err(error) => {
+                self.errors.push(format!("WS {path} ({socket_type}): {error}"));
+                return self;
+            }
+        };
         let channels = endpoint.topics();
-        let phoenix_path = format!("{}/websocket", path.trim_end_matches('/'));
-        let handler = endpoint.into_method_router::<S>();
-        self.router = std::mem::take(&mut self.router).route(&phoenix_path, handler.clone());
-        self.add("WS", path, &in_crate(std::any::type_name::<S>()), handler);
+        self.add("WS", path, &socket_type, endpoint.into_method_router());
         if let Some(route) = self.table.last_mut() {
             route.channels = Some(channels);
         }
@@ -127,7 +214,50 @@ impl Routes {
         &self.table
     }
 
-    pub(crate) fn into_router(self) -> Router {
-        self.router
+    /// The router, or every reason some routes cannot be served.
+    pub(crate) fn into_router(self) -> Result<Router<St>, crate::Error> {
+        if self.errors.is_empty() {
+            Ok(self.router)
+        } else {
+            Err(crate::Error::Config(format!("the routes cannot be served:\n  {}", self.errors.join("\n  "))))
+        }
+    }
+}
+
+/// Where Phoenix clients connect to a socket at `path`.
+fn websocket_path(path: &str) -> String {
+    format!("{}/websocket", path.trim_end_matches('/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn a() {}
+    async fn b() {}
+
+    fn routes() -> Routes {
+        let config = Config::parse("[app]\nname = \"t\"\n").unwrap();
+        Routes::new(Arc::new(config), Shutdown::new(), Arc::new(()))
+    }
+
+    #[test]
+    fn two_routes_on_one_verb_and_path_are_an_error_naming_both() {
+        let mut routes = routes();
+        routes.get("/", a).post("/", b).get("/", b);
+        let error = routes.into_router().unwrap_err().to_string();
+        assert!(
+            error.contains("GET / (router::tests::b): already routed to router::tests::a by `GET /`"),
+            "{error}"
+        );
+        assert!(!error.contains("POST"), "another verb on the same path is fine: {error}");
+    }
+
+    #[test]
+    fn an_unroutable_path_is_an_error() {
+        let mut routes = routes();
+        routes.get("no-slash", a);
+        let error = routes.into_router().unwrap_err().to_string();
+        assert!(error.contains("GET no-slash") && error.contains("Paths must start with a `/`"), "{error}");
     }
 }

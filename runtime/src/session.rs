@@ -80,9 +80,50 @@ impl Session {
         state.values.clear();
     }
 
+    /// A read-only copy of the session as it is now: what sockets and
+    /// channels see, since after a WebSocket upgrade no response is left to
+    /// carry a changed cookie.
+    pub fn snapshot(&self) -> SessionSnapshot {
+        SessionSnapshot(Arc::new(self.state().values.clone()))
+    }
+
     fn take_changes(&self) -> Option<String> {
         let mut state = self.state();
         std::mem::take(&mut state.changed).then(|| Value::Object(state.values.clone()).to_string())
+    }
+}
+
+/// The session of a WebSocket connection, as of its upgrade request.
+///
+/// It is read-only by type: a change made after the upgrade could never reach
+/// the browser, so there is no method to make one. Change the session in a
+/// controller (a [`Session`] argument), then reconnect the socket.
+///
+/// ```
+/// use maze::prelude::*;
+///
+/// fn user_id(session: &SessionSnapshot) -> Option<i64> {
+///     session.get("user_id").and_then(Value::as_i64)
+/// }
+/// ```
+///
+/// ```compile_fail
+/// fn sign_out(session: &maze::SessionSnapshot) {
+///     session.remove("user_id"); // no such method: the session is read-only here
+/// }
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct SessionSnapshot(Arc<Map<String, Value>>);
+
+impl SessionSnapshot {
+    /// The value stored under `key`.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.0.get(key)
+    }
+
+    /// Whether `key` is set.
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.0.contains_key(key)
     }
 }
 

@@ -8,20 +8,34 @@
 use maze::prelude::*;
 use maze::{App, Config};
 use serde_json::json;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::TcpStream;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
 use tungstenite::client::IntoClientRequest;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::{Message as Frame, WebSocket};
 
-/// Topics whose channel ran `leave`, and how often.
+/// Topics whose channel ran `leave`, and how often. Each test uses topics of its own.
 static LEFT: Mutex<Option<HashMap<String, usize>>> = Mutex::new(None);
-static DISCONNECTS: Mutex<usize> = Mutex::new(0);
+/// The `name` params of connections whose `on_disconnect` ran.
+static DISCONNECTED: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+/// What a client handle's late push returned, by topic.
+static LATE_PUSHES: Mutex<Option<HashMap<String, bool>>> = Mutex::new(None);
+/// Holds `slow:*` joins until the test lets them through.
+static SLOW_JOINS: Semaphore = Semaphore::const_new(0);
 
 fn left(topic: &str) -> usize {
     LEFT.lock().unwrap().as_ref().and_then(|left| left.get(topic).copied()).unwrap_or(0)
+}
+
+fn disconnected(name: &str) -> bool {
+    DISCONNECTED.lock().unwrap().as_ref().is_some_and(|names| names.contains(name))
+}
+
+fn late_push(topic: &str) -> Option<bool> {
+    LATE_PUSHES.lock().unwrap().as_ref().and_then(|pushes| pushes.get(topic).copied())
 }
 
 fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
@@ -32,33 +46,68 @@ fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
     }
 }
 
+/// The app's state, as controllers and channels share it.
+#[derive(Clone)]
+struct TestState {
+    motto: &'static str,
+}
+
 #[derive(Default)]
-struct TestSocket;
+struct TestSocket {
+    /// The `name` connect param.
+    name: Option<String>,
+    /// The `user` connect param: the connection's id is `user:<user>`.
+    user: Option<String>,
+}
 
 impl Socket for TestSocket {
-    fn channels(channels: &mut Channels) {
-        channels.add::<Room>("room:*").add::<Private>("private:*");
+    fn channels(channels: &mut Channels<Self>) {
+        channels
+            .add::<Room>("room:*")
+            .add::<Private>("private:*")
+            .add::<Slow>("slow:*")
+            .add::<Crash>("crash:*")
+            .add::<Later>("later:*");
     }
 
-    fn on_disconnect(&mut self) {
-        *DISCONNECTS.lock().unwrap() += 1;
+    async fn on_connect(&mut self, conn: &Connect) -> bool {
+        self.name = conn.params().get("name").map(str::to_string);
+        self.user = conn.params().get("user").map(str::to_string);
+        conn.params().get("refuse").is_none()
+    }
+
+    fn id(&self) -> Option<String> {
+        self.user.as_ref().map(|user| format!("user:{user}"))
+    }
+
+    async fn on_disconnect(&mut self) {
+        if let Some(name) = self.name.take() {
+            DISCONNECTED.lock().unwrap().get_or_insert_with(HashSet::new).insert(name);
+        }
     }
 }
 
 #[derive(Default)]
 struct Room;
 
-impl Channel for Room {
-    fn message(&mut self, ctx: &mut Context, message: maze::socket::Message) {
-        if message.subject == "whoami" {
-            let topic = ctx.topic().to_string();
-            ctx.push("you_are", json!({"topic": topic}));
-        } else {
-            ctx.rebroadcast(message);
+impl Channel<TestSocket> for Room {
+    async fn join(&mut self, ctx: &mut Context<'_, TestSocket>, _payload: Value) -> Result<Value, String> {
+        let motto = ctx.state::<TestState>().map(|state| state.motto);
+        Ok(json!({"name": ctx.socket().name, "motto": motto}))
+    }
+
+    async fn message(&mut self, ctx: &mut Context<'_, TestSocket>, message: Message) {
+        match message.subject.as_str() {
+            "whoami" => {
+                let topic = ctx.topic().to_string();
+                ctx.push("you_are", json!({"topic": topic}));
+            }
+            "to_others" => ctx.broadcast_from("from_other", message.payload),
+            _ => ctx.rebroadcast(message),
         }
     }
 
-    fn leave(&mut self, ctx: &mut Context) {
+    async fn leave(&mut self, ctx: &mut Context<'_, TestSocket>) {
         *LEFT.lock().unwrap().get_or_insert_with(HashMap::new).entry(ctx.topic().to_string()).or_default() +=
             1;
     }
@@ -67,17 +116,71 @@ impl Channel for Room {
 #[derive(Default)]
 struct Private;
 
-impl Channel for Private {
-    fn join(&mut self, _ctx: &mut Context, payload: &Value) -> Result<(), String> {
+impl Channel<TestSocket> for Private {
+    async fn join(&mut self, _ctx: &mut Context<'_, TestSocket>, payload: Value) -> Result<Value, String> {
         match payload.get("token").and_then(Value::as_str) {
-            Some("secret") => Ok(()),
+            Some("secret") => Ok(Value::Null),
             _ => Err("unauthorized".into()),
         }
     }
 }
 
-fn routes(routes: &mut Routes) {
-    routes.socket::<TestSocket>("/socket");
+/// Its joins await until the test lets them through.
+#[derive(Default)]
+struct Slow;
+
+impl Channel<TestSocket> for Slow {
+    async fn join(&mut self, _ctx: &mut Context<'_, TestSocket>, _payload: Value) -> Result<Value, String> {
+        SLOW_JOINS.acquire().await.expect("the semaphore stays open").forget();
+        Ok(Value::Null)
+    }
+}
+
+/// Panics where its client asks it to.
+#[derive(Default)]
+struct Crash;
+
+impl Channel<TestSocket> for Crash {
+    async fn join(&mut self, _ctx: &mut Context<'_, TestSocket>, payload: Value) -> Result<Value, String> {
+        assert!(payload.get("panic").is_none(), "join panicked as asked");
+        Ok(Value::Null)
+    }
+
+    async fn message(&mut self, _ctx: &mut Context<'_, TestSocket>, message: Message) {
+        assert_ne!(message.subject, "panic", "message panicked as asked");
+    }
+
+    async fn leave(&mut self, ctx: &mut Context<'_, TestSocket>) {
+        assert!(!ctx.topic().ends_with(":leave"), "leave panicked as asked");
+    }
+}
+
+/// Answers a message later, from a spawned task, through a client handle.
+#[derive(Default)]
+struct Later;
+
+impl Channel<TestSocket> for Later {
+    async fn message(&mut self, ctx: &mut Context<'_, TestSocket>, message: Message) {
+        let client = ctx.client();
+        let delay = Duration::from_millis(message.payload["after_ms"].as_u64().unwrap_or(0));
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let pushed = client.push("later", json!({"after_ms": delay.as_millis() as u64})).is_ok();
+            LATE_PUSHES
+                .lock()
+                .unwrap()
+                .get_or_insert_with(HashMap::new)
+                .insert(client.topic().to_string(), pushed);
+        });
+    }
+}
+
+async fn motto(axum::extract::State(state): axum::extract::State<TestState>) -> &'static str {
+    state.motto
+}
+
+fn routes(routes: &mut Routes<TestState>) {
+    routes.get("/motto", motto).socket::<TestSocket>("/socket");
 }
 
 const CONFIG: &str = r#"
@@ -112,6 +215,7 @@ impl Server {
                 port_tx.send(listener.local_addr().unwrap().port()).unwrap();
                 let config = Config::parse(CONFIG).unwrap();
                 App::new(routes)
+                    .with_state(TestState { motto: "stay curious" })
                     .serve_until(listener, config, ".".into(), async move {
                         let _ = stopped.await;
                     })
@@ -210,7 +314,7 @@ fn a_second_join_of_a_topic_replaces_the_first() {
     TestSocket::broadcast("message", "room:dup", "hi", json!({}));
     assert_eq!(receive(&mut ws)["subject"], "hi");
     send(&mut ws, json!({"event": "message", "topic": "room:dup", "subject": "whoami", "ref": "w"}));
-    assert_eq!(receive(&mut ws)["event"], "reply", "no second copy of hi came first");
+    assert_eq!(receive(&mut ws)["subject"], "you_are", "no second copy of hi came first");
 }
 
 #[test]
@@ -228,11 +332,12 @@ fn a_channel_can_answer_its_own_client() {
     let mut ws = connect("/socket");
     join(&mut ws, "room:push");
     send(&mut ws, json!({"event": "message", "topic": "room:push", "subject": "whoami", "ref": "1"}));
-    assert_eq!(receive(&mut ws)["event"], "reply");
+    // What the callback pushed, then the reply that says it finished.
     assert_eq!(
         receive(&mut ws),
         json!({"event": "message", "topic": "room:push", "subject": "you_are", "payload": {"topic": "room:push"}})
     );
+    assert_eq!(receive(&mut ws)["event"], "reply");
 }
 
 #[test]
@@ -256,12 +361,11 @@ fn an_idle_connection_is_closed_and_cleaned_up() {
 
 #[test]
 fn a_dropped_connection_runs_leave_and_on_disconnect() {
-    let before = *DISCONNECTS.lock().unwrap();
-    let mut ws = connect("/socket");
+    let mut ws = connect("/socket?name=dropped");
     join(&mut ws, "room:drop");
     drop(ws);
     wait_until("room:drop left", || left("room:drop") == 1);
-    wait_until("on_disconnect ran", || *DISCONNECTS.lock().unwrap() > before);
+    wait_until("on_disconnect ran", || disconnected("dropped"));
 }
 
 #[test]
@@ -270,7 +374,7 @@ fn a_slow_consumer_is_disconnected_with_1013() {
     join(&mut slow, "room:slow");
     // The queue holds 8; a burst far larger than what the connection can write meanwhile overflows it.
     for n in 0..20_000 {
-        TestSocket::broadcast("message", "room:slow", "flood", json!({"n": n, "pad": "x".repeat(64)}));
+        maze::broadcast("room:slow", "flood", json!({"n": n, "pad": "x".repeat(64)}));
     }
     assert_eq!(close_code(&mut slow), CloseCode::Again);
     wait_until("room:slow left", || left("room:slow") == 1);
@@ -304,14 +408,14 @@ fn phoenix_v2_clients_join_push_and_heartbeat() {
     send(&mut ws, json!(["1", "1", "room:phx", "phx_join", {}]));
     assert_eq!(
         receive(&mut ws),
-        json!(["1", "1", "room:phx", "phx_reply", {"status": "ok", "response": {}}])
+        json!(["1", "1", "room:phx", "phx_reply", {"status": "ok", "response": {"name": null, "motto": "stay curious"}}])
     );
     send(&mut ws, json!(["1", "2", "room:phx", "new_msg", {"body": "hi"}]));
+    assert_eq!(receive(&mut ws), json!([null, null, "room:phx", "new_msg", {"body": "hi"}]));
     assert_eq!(
         receive(&mut ws),
         json!(["1", "2", "room:phx", "phx_reply", {"status": "ok", "response": {}}])
     );
-    assert_eq!(receive(&mut ws), json!([null, null, "room:phx", "new_msg", {"body": "hi"}]));
     send(&mut ws, json!([null, "3", "phoenix", "heartbeat", {}]));
     assert_eq!(
         receive(&mut ws),
@@ -321,11 +425,11 @@ fn phoenix_v2_clients_join_push_and_heartbeat() {
     assert_eq!(receive(&mut ws)[4], json!({"status": "error", "response": {"reason": "unmatched topic"}}));
     // A second join closes the first channel (phx_close with its join ref) and replies to the new one.
     send(&mut ws, json!(["5", "5", "room:phx", "phx_join", {}]));
+    assert_eq!(receive(&mut ws), json!(["1", "1", "room:phx", "phx_close", {}]));
     assert_eq!(
         receive(&mut ws),
-        json!(["5", "5", "room:phx", "phx_reply", {"status": "ok", "response": {}}])
+        json!(["5", "5", "room:phx", "phx_reply", {"status": "ok", "response": {"name": null, "motto": "stay curious"}}])
     );
-    assert_eq!(receive(&mut ws), json!(["1", "1", "room:phx", "phx_close", {}]));
     send(&mut ws, json!(["5", "6", "room:phx", "phx_leave", {}]));
     assert_eq!(
         receive(&mut ws),
@@ -341,4 +445,194 @@ fn unknown_protocol_versions_are_refused() {
         Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 400),
         other => panic!("expected 400, got {:?}", other.map(|_| "a connection")),
     }
+}
+
+#[test]
+fn a_join_reply_carries_the_channels_answer_and_the_socket_state() {
+    let mut ws = connect("/socket?name=ada");
+    let reply = join(&mut ws, "room:answer");
+    assert_eq!(
+        reply["payload"],
+        json!({"status": "ok", "response": {"name": "ada", "motto": "stay curious"}})
+    );
+}
+
+#[test]
+fn controllers_take_the_apps_state() {
+    use std::io::{Read, Write};
+    let mut stream = TcpStream::connect(("127.0.0.1", Server::shared())).unwrap();
+    stream.write_all(b"GET /motto HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200") && response.ends_with("stay curious"), "{response}");
+}
+
+#[test]
+fn a_join_that_awaits_does_not_delay_another_client() {
+    let mut waiting = connect("/socket");
+    send(&mut waiting, json!({"event": "join", "topic": "slow:1", "ref": "s"}));
+    // While that join awaits, another client joins, pushes and hears back.
+    let mut other = connect("/socket");
+    join(&mut other, "room:while_slow");
+    send(
+        &mut other,
+        json!({"event": "message", "topic": "room:while_slow", "subject": "whoami", "ref": "w"}),
+    );
+    assert_eq!(receive(&mut other)["subject"], "you_are");
+    // The waiting connection still gets its pings and broadcasts' turn: the join completes once let through.
+    SLOW_JOINS.add_permits(1);
+    assert_eq!(receive(&mut waiting)["payload"]["status"], "ok");
+}
+
+/// Whether this instance has a subscriber to `topic`.
+fn subscribed(topic: &str) -> bool {
+    maze::pubsub::global().registry().topics().iter().any(|t| t == topic)
+}
+
+#[test]
+fn a_panic_in_a_callback_closes_a_maze_connection_with_1011_and_cleans_up() {
+    for (step, topic) in [("join", "crash:join"), ("message", "crash:message"), ("leave", "crash:leave")] {
+        let name = format!("crash-{step}");
+        let mut ws = connect(&format!("/socket?name={name}"));
+        join(&mut ws, "room:bystander_".to_string().as_str());
+        let bystander = format!("room:bystander_{step}");
+        join(&mut ws, &bystander);
+        match step {
+            "join" => send(&mut ws, json!({"event": "join", "topic": topic, "payload": {"panic": true}})),
+            "message" => {
+                join(&mut ws, topic);
+                send(&mut ws, json!({"event": "message", "topic": topic, "subject": "panic"}));
+            }
+            _ => {
+                join(&mut ws, topic);
+                send(&mut ws, json!({"event": "leave", "topic": topic}));
+            }
+        }
+        assert_eq!(close_code(&mut ws), CloseCode::Error, "{step}");
+        wait_until("the other channels left", || left(&bystander) == 1);
+        wait_until("on_disconnect ran", || disconnected(&name));
+        assert!(!subscribed(topic) && !subscribed(&bystander), "{step}: no subscription is left");
+    }
+    // The server goes on.
+    let mut ws = connect("/socket");
+    assert_eq!(join(&mut ws, "room:after_crash")["payload"]["status"], "ok");
+}
+
+#[test]
+fn a_panic_in_a_phoenix_channel_sends_phx_error_and_the_connection_goes_on() {
+    let mut ws = connect("/socket/websocket?vsn=2.0.0");
+    send(&mut ws, json!(["1", "1", "crash:phx", "phx_join", {}]));
+    assert_eq!(receive(&mut ws)[4]["status"], "ok");
+    send(&mut ws, json!(["1", "2", "crash:phx", "panic", {}]));
+    assert_eq!(receive(&mut ws), json!(["1", "1", "crash:phx", "phx_error", {}]));
+    assert!(!subscribed("crash:phx"), "the crashed channel's subscription is released");
+    // Like Phoenix, a crashing join answers an error.
+    send(&mut ws, json!(["3", "3", "crash:phx_join", "phx_join", {"panic": true}]));
+    assert_eq!(receive(&mut ws)[4], json!({"status": "error", "response": {"reason": "join crashed"}}));
+    // The client rejoins and goes on.
+    send(&mut ws, json!(["4", "4", "crash:phx", "phx_join", {}]));
+    assert_eq!(receive(&mut ws)[4]["status"], "ok");
+    send(&mut ws, json!([null, "5", "phoenix", "heartbeat", {}]));
+    assert_eq!(receive(&mut ws)[4]["status"], "ok");
+}
+
+#[test]
+fn a_client_handle_pushes_after_the_callback_returned_and_fails_once_the_client_is_gone() {
+    let mut ws = connect("/socket");
+    join(&mut ws, "later:1");
+    send(
+        &mut ws,
+        json!({"event": "message", "topic": "later:1", "subject": "go", "payload": {"after_ms": 1000}, "ref": "g"}),
+    );
+    assert_eq!(receive(&mut ws)["event"], "reply", "the callback returned first");
+    assert_eq!(
+        receive(&mut ws),
+        json!({"event": "message", "topic": "later:1", "subject": "later", "payload": {"after_ms": 1000}})
+    );
+    assert_eq!(late_push("later:1"), Some(true));
+
+    join(&mut ws, "later:2");
+    send(
+        &mut ws,
+        json!({"event": "message", "topic": "later:2", "subject": "go", "payload": {"after_ms": 300}}),
+    );
+    drop(ws);
+    wait_until("the late push was tried", || late_push("later:2").is_some());
+    assert_eq!(late_push("later:2"), Some(false), "pushing to a client that is gone is an error");
+}
+
+#[test]
+fn a_broadcast_to_others_skips_its_sender() {
+    let mut sender = connect("/socket");
+    let mut other = connect("/socket");
+    join(&mut sender, "room:others");
+    join(&mut other, "room:others");
+    send(
+        &mut sender,
+        json!({"event": "message", "topic": "room:others", "subject": "to_others", "payload": {"n": 1}, "ref": "o"}),
+    );
+    assert_eq!(receive(&mut other)["subject"], "from_other");
+    // The sender's next frame is its reply: no copy of its own broadcast came first.
+    assert_eq!(receive(&mut sender)["event"], "reply");
+    send(&mut sender, json!({"event": "message", "topic": "room:others", "subject": "whoami", "ref": "w"}));
+    assert_eq!(receive(&mut sender)["subject"], "you_are");
+}
+
+#[test]
+fn disconnect_closes_every_connection_of_an_id_and_no_other() {
+    let mut first = connect("/socket?user=42&name=tab1");
+    let mut second = connect("/socket?user=42&name=tab2");
+    let mut someone_else = connect("/socket?user=7");
+    for ws in [&mut first, &mut second, &mut someone_else] {
+        join(ws, "room:ids");
+    }
+    maze::disconnect("user:42");
+    assert_eq!(close_code(&mut first), CloseCode::Normal);
+    assert_eq!(close_code(&mut second), CloseCode::Normal);
+    wait_until("both tabs cleaned up", || disconnected("tab1") && disconnected("tab2"));
+    send(
+        &mut someone_else,
+        json!({"event": "message", "topic": "room:ids", "subject": "whoami", "ref": "w"}),
+    );
+    assert_eq!(receive(&mut someone_else)["subject"], "you_are");
+}
+
+#[test]
+fn on_connect_may_refuse_with_1008() {
+    let mut ws = connect("/socket?refuse=1");
+    assert_eq!(close_code(&mut ws), CloseCode::Policy);
+}
+
+#[test]
+fn routes_that_cannot_be_served_stop_the_app_with_the_reason() {
+    #[derive(Default)]
+    struct BadSocket;
+    impl Socket for BadSocket {
+        fn channels(channels: &mut Channels<Self>) {
+            channels.add::<Room2>("room:*:x");
+        }
+    }
+    #[derive(Default)]
+    struct Room2;
+    impl Channel<BadSocket> for Room2 {}
+
+    fn clashing(routes: &mut Routes) {
+        routes.socket::<BadSocket>("/bad");
+    }
+    fn overlapping(routes: &mut Routes<TestState>) {
+        routes.socket::<TestSocket>("/chat").get("/chat/websocket", motto);
+    }
+    let error = startup_error(App::new(clashing));
+    assert!(error.contains("WS /bad") && error.contains("`*` may only end a pattern"), "{error}");
+    let error = startup_error(App::new(overlapping).with_state(TestState { motto: "" }));
+    assert!(error.contains("GET /chat/websocket") && error.contains("by `WS /chat`"), "{error}");
+}
+
+/// Why `app` does not start.
+fn startup_error<St: Clone + Send + Sync + 'static>(app: App<St>) -> String {
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let config = Config::parse(CONFIG).unwrap();
+        app.serve_until(listener, config, ".".into(), std::future::ready(())).await.unwrap_err().to_string()
+    })
 }

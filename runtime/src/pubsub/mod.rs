@@ -14,82 +14,75 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, RwLock};
 use tokio::sync::{mpsc, Notify};
 
+use crate::socket::serializer::{Outbound, Serializer};
 use crate::{Config, Error};
 
 /// One message for every subscriber of a topic.
 #[derive(Debug)]
 pub struct Broadcast {
-    /// The seed's first argument, `"message"` for channel messages.
-    pub event: String,
     /// Who receives it: every subscriber of this topic.
     pub topic: String,
-    /// What it is (`message_new`); Phoenix clients see it as the event.
+    /// What it is (`message_new`); clients dispatch on it (Phoenix clients
+    /// see it as the frame's event).
     pub subject: String,
     /// Its data.
     pub payload: Value,
-    /// The maze JSON frame, encoded once however many subscribers receive it.
-    maze: OnceLock<Arc<str>>,
-    /// The Phoenix V2 frame, likewise.
-    phoenix: OnceLock<Arc<str>>,
+    /// The connection that sent it and does not receive it ("to others").
+    /// Connection ids are local to an instance, so this only matters here.
+    pub(crate) exclude: Option<u64>,
+    /// Its frame in each protocol, encoded once however many subscribers
+    /// receive it (indexed by `Serializer as usize`).
+    pub(crate) frames: [OnceLock<Arc<str>>; Serializer::COUNT],
 }
 
 impl Broadcast {
     /// A broadcast, not yet encoded for any protocol.
-    pub fn new(event: &str, topic: &str, subject: &str, payload: Value) -> Broadcast {
+    pub fn new(topic: &str, subject: &str, payload: Value) -> Broadcast {
         Broadcast {
-            event: event.into(),
             topic: topic.into(),
             subject: subject.into(),
             payload,
-            maze: OnceLock::new(),
-            phoenix: OnceLock::new(),
+            exclude: None,
+            frames: Default::default(),
         }
     }
 
-    /// The frame `{"event","topic","subject","payload"}` of the maze JSON protocol.
-    pub fn maze_json(&self) -> Arc<str> {
-        self.maze
-            .get_or_init(|| {
-                serde_json::json!({
-                    "event": self.event,
-                    "topic": self.topic,
-                    "subject": self.subject,
-                    "payload": self.payload,
-                })
-                .to_string()
-                .into()
-            })
-            .clone()
-    }
-
-    /// The frame `[null, null, topic, subject, payload]` of Phoenix Channels V2.
-    pub fn phoenix_json(&self) -> Arc<str> {
-        self.phoenix
-            .get_or_init(|| {
-                serde_json::json!([null, null, self.topic, self.subject, self.payload]).to_string().into()
-            })
-            .clone()
+    /// The same broadcast for everyone but connection `id`.
+    pub(crate) fn excluding(mut self, id: u64) -> Broadcast {
+        self.exclude = Some(id);
+        self
     }
 }
 
-/// Where a connection receives its broadcasts: a bounded queue, and a bell
-/// rung when the queue is full so the connection can drop a client that
+/// What a connection's outbound queue carries.
+#[derive(Debug)]
+pub(crate) enum Outgoing {
+    /// A broadcast on a topic the connection joined.
+    Broadcast(Arc<Broadcast>),
+    /// A frame for this client only: a reply, a push.
+    Frame(Outbound),
+}
+
+/// Where a connection receives what is sent to it: a bounded queue, and a
+/// bell rung when the queue is full so the connection can drop a client that
 /// cannot keep up instead of holding ever more messages for it.
 #[derive(Clone, Debug)]
-pub struct Subscriber {
-    queue: mpsc::Sender<Arc<Broadcast>>,
+pub(crate) struct Subscriber {
+    /// The connection's id, unique within this instance.
+    pub(crate) id: u64,
+    queue: mpsc::Sender<Outgoing>,
     overflow: Arc<Notify>,
 }
 
 impl Subscriber {
-    /// A subscriber fed through `queue`; `overflow` is notified when the queue is full.
-    pub fn new(queue: mpsc::Sender<Arc<Broadcast>>, overflow: Arc<Notify>) -> Subscriber {
-        Subscriber { queue, overflow }
+    /// Connection `id`, fed through `queue`; `overflow` rings when the queue is full.
+    pub(crate) fn new(id: u64, queue: mpsc::Sender<Outgoing>, overflow: Arc<Notify>) -> Subscriber {
+        Subscriber { id, queue, overflow }
     }
 
-    /// Queues `broadcast`; false when the subscriber is gone or too slow.
-    fn offer(&self, broadcast: Arc<Broadcast>) -> bool {
-        match self.queue.try_send(broadcast) {
+    /// Queues `outgoing`; false when the connection is gone or too slow.
+    pub(crate) fn offer(&self, outgoing: Outgoing) -> bool {
+        match self.queue.try_send(outgoing) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 self.overflow.notify_one();
@@ -97,6 +90,17 @@ impl Subscriber {
             }
             Err(mpsc::error::TrySendError::Closed(_)) => false,
         }
+    }
+
+    /// Queues `outgoing`, waiting for room: for replies, so that a client
+    /// that does not read stops being read rather than being dropped.
+    pub(crate) async fn send(&self, outgoing: Outgoing) -> bool {
+        self.queue.send(outgoing).await.is_ok()
+    }
+
+    /// Whether the connection still reads its queue.
+    pub(crate) fn is_open(&self) -> bool {
+        !self.queue.is_closed()
     }
 }
 
@@ -107,16 +111,16 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Adds connection `id` to `topic`; true when it is the topic's first local subscriber.
-    pub fn subscribe(&self, topic: &str, id: u64, subscriber: Subscriber) -> bool {
+    /// Adds `subscriber` to `topic`; true when it is the topic's first local subscriber.
+    pub(crate) fn subscribe(&self, topic: &str, subscriber: Subscriber) -> bool {
         let mut topics = self.topics.write().unwrap_or_else(|e| e.into_inner());
         let subscribers = topics.entry(topic.to_string()).or_default();
-        subscribers.insert(id, subscriber);
+        subscribers.insert(subscriber.id, subscriber);
         subscribers.len() == 1
     }
 
     /// Removes connection `id` from `topic`; true when no local subscriber is left.
-    pub fn unsubscribe(&self, topic: &str, id: u64) -> bool {
+    pub(crate) fn unsubscribe(&self, topic: &str, id: u64) -> bool {
         let mut topics = self.topics.write().unwrap_or_else(|e| e.into_inner());
         let Some(subscribers) = topics.get_mut(topic) else {
             return false;
@@ -131,15 +135,19 @@ impl Registry {
         emptied
     }
 
-    /// Hands `broadcast` to every local subscriber of its topic; returns how many took it.
-    /// A subscriber whose queue is full misses it (and is told to disconnect)
-    /// rather than stall the others.
+    /// Hands `broadcast` to every local subscriber of its topic (but the one
+    /// it excludes); returns how many took it. A subscriber whose queue is
+    /// full misses it (and is told to disconnect) rather than stall the others.
     pub fn deliver(&self, broadcast: Arc<Broadcast>) -> usize {
         let topics = self.topics.read().unwrap_or_else(|e| e.into_inner());
         let Some(subscribers) = topics.get(&broadcast.topic) else {
             return 0;
         };
-        subscribers.values().filter(|subscriber| subscriber.offer(broadcast.clone())).count()
+        subscribers
+            .values()
+            .filter(|subscriber| Some(subscriber.id) != broadcast.exclude)
+            .filter(|subscriber| subscriber.offer(Outgoing::Broadcast(broadcast.clone())))
+            .count()
     }
 
     /// Topics with at least one local subscriber.
@@ -157,6 +165,11 @@ pub trait Adapter: Send + Sync + 'static {
     fn topic_opened(&self, _topic: &str) {}
     /// This instance lost its last subscriber to `topic`.
     fn topic_closed(&self, _topic: &str) {}
+    /// Broadcasts that reached this instance's subscribers only, because the
+    /// broker could not take them (see each adapter's documentation).
+    fn dropped(&self) -> u64 {
+        0
+    }
 }
 
 /// One instance: broadcasts go straight to the local subscribers.
@@ -190,18 +203,24 @@ impl PubSub {
         self.adapter.publish(Arc::new(broadcast), &self.registry);
     }
 
-    /// Connection `id` receives `topic`'s broadcasts through `subscriber`.
-    pub fn subscribe(&self, topic: &str, id: u64, subscriber: Subscriber) {
-        if self.registry.subscribe(topic, id, subscriber) {
+    /// The connection behind `subscriber` receives `topic`'s broadcasts.
+    pub(crate) fn subscribe(&self, topic: &str, subscriber: Subscriber) {
+        if self.registry.subscribe(topic, subscriber) {
             self.adapter.topic_opened(topic);
         }
     }
 
     /// Connection `id` no longer receives `topic`'s broadcasts.
-    pub fn unsubscribe(&self, topic: &str, id: u64) {
+    pub(crate) fn unsubscribe(&self, topic: &str, id: u64) {
         if self.registry.unsubscribe(topic, id) {
             self.adapter.topic_closed(topic);
         }
+    }
+
+    /// Broadcasts that reached this instance's subscribers only (the
+    /// adapter's broker could not keep up).
+    pub fn dropped(&self) -> u64 {
+        self.adapter.dropped()
     }
 
     /// This instance's subscribers.
@@ -258,9 +277,16 @@ pub(crate) async fn install_configured(config: &Config) -> Result<(), Error> {
 mod tests {
     use super::*;
 
-    fn subscriber(size: usize) -> (Subscriber, mpsc::Receiver<Arc<Broadcast>>) {
+    fn subscriber(id: u64, size: usize) -> (Subscriber, mpsc::Receiver<Outgoing>) {
         let (tx, rx) = mpsc::channel(size);
-        (Subscriber::new(tx, Arc::default()), rx)
+        (Subscriber::new(id, tx, Arc::default()), rx)
+    }
+
+    fn subject(outgoing: Outgoing) -> String {
+        match outgoing {
+            Outgoing::Broadcast(broadcast) => broadcast.subject.clone(),
+            other => panic!("not a broadcast: {other:?}"),
+        }
     }
 
     #[test]
@@ -268,9 +294,9 @@ mod tests {
         let pubsub = PubSub::new(Memory);
         let (tx, _rx) = mpsc::channel(1);
         let overflow = Arc::new(Notify::new());
-        pubsub.subscribe("t", 1, Subscriber::new(tx, overflow.clone()));
-        assert_eq!(pubsub.registry().deliver(Arc::new(Broadcast::new("message", "t", "a", Value::Null))), 1);
-        assert_eq!(pubsub.registry().deliver(Arc::new(Broadcast::new("message", "t", "b", Value::Null))), 0);
+        pubsub.subscribe("t", Subscriber::new(1, tx, overflow.clone()));
+        assert_eq!(pubsub.registry().deliver(Arc::new(Broadcast::new("t", "a", Value::Null))), 1);
+        assert_eq!(pubsub.registry().deliver(Arc::new(Broadcast::new("t", "b", Value::Null))), 0);
         let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
         let rang = rt.block_on(async {
             tokio::time::timeout(std::time::Duration::from_secs(1), overflow.notified()).await
@@ -281,13 +307,25 @@ mod tests {
     #[test]
     fn delivers_to_subscribers_of_the_topic_only() {
         let pubsub = PubSub::new(Memory);
-        let (a, mut a_rx) = subscriber(4);
-        let (b, mut b_rx) = subscriber(4);
-        pubsub.subscribe("chat_room:1", 1, a);
-        pubsub.subscribe("chat_room:2", 2, b);
-        pubsub.publish(Broadcast::new("message", "chat_room:1", "hi", Value::Null));
-        assert_eq!(a_rx.try_recv().unwrap().subject, "hi");
+        let (a, mut a_rx) = subscriber(1, 4);
+        let (b, mut b_rx) = subscriber(2, 4);
+        pubsub.subscribe("chat_room:1", a);
+        pubsub.subscribe("chat_room:2", b);
+        pubsub.publish(Broadcast::new("chat_room:1", "hi", Value::Null));
+        assert_eq!(subject(a_rx.try_recv().unwrap()), "hi");
         assert!(b_rx.try_recv().is_err());
+    }
+
+    #[test]
+    fn a_broadcast_to_others_skips_its_sender() {
+        let pubsub = PubSub::new(Memory);
+        let (sender, mut sender_rx) = subscriber(1, 4);
+        let (other, mut other_rx) = subscriber(2, 4);
+        pubsub.subscribe("t", sender);
+        pubsub.subscribe("t", other);
+        pubsub.publish(Broadcast::new("t", "hi", Value::Null).excluding(1));
+        assert_eq!(subject(other_rx.try_recv().unwrap()), "hi");
+        assert!(sender_rx.try_recv().is_err(), "the sender is skipped");
     }
 
     #[test]
@@ -307,25 +345,14 @@ mod tests {
         }
         let log = Log::default();
         let pubsub = PubSub::new(log.clone());
-        let (tx, _rx) = subscriber(1);
-        pubsub.subscribe("t", 1, tx.clone());
-        pubsub.subscribe("t", 2, tx);
+        let (one, _rx1) = subscriber(1, 1);
+        let (two, _rx2) = subscriber(2, 1);
+        pubsub.subscribe("t", one);
+        pubsub.subscribe("t", two);
         pubsub.unsubscribe("t", 1);
         pubsub.unsubscribe("t", 2);
         pubsub.unsubscribe("t", 2);
         assert_eq!(*log.0.lock().unwrap(), ["+t", "-t"]);
         assert!(pubsub.registry().topics().is_empty());
-    }
-
-    #[test]
-    fn encodes_the_maze_frame_once() {
-        let broadcast = Broadcast::new("message", "t:1", "s", serde_json::json!({"a": 1}));
-        let first = broadcast.maze_json();
-        assert!(Arc::ptr_eq(&first, &broadcast.maze_json()));
-        let frame: Value = serde_json::from_str(&first).unwrap();
-        assert_eq!(
-            frame,
-            serde_json::json!({"event": "message", "topic": "t:1", "subject": "s", "payload": {"a": 1}})
-        );
     }
 }

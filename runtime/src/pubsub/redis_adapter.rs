@@ -6,12 +6,19 @@
 //! once to Redis, tagged with this instance's id so that its echo is not
 //! delivered twice. When Redis goes away, local delivery goes on; the adapter
 //! reconnects by itself and resubscribes every live topic.
+//!
+//! Publishing never blocks the caller: broadcasts for other instances wait in
+//! a bounded queue ([`PUBLISH_QUEUE`]). When Redis is slower than the app
+//! (stalled, or far away), the queue fills and further broadcasts reach the
+//! local subscribers only; each is counted and the first of a run is logged,
+//! so memory stays bounded and the loss is visible.
 
 use futures_util::StreamExt;
 use redis::aio::{MultiplexedConnection, PubSubSink, PubSubStream};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -23,25 +30,38 @@ use crate::Error;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Reconnection delays grow to this.
 const MAX_RETRY: Duration = Duration::from_secs(2);
+/// Broadcasts waiting to be published; past this they reach local subscribers only.
+pub(crate) const PUBLISH_QUEUE: usize = 4096;
 
 pub(crate) struct RedisAdapter {
-    commands: mpsc::UnboundedSender<Command>,
+    publishes: mpsc::Sender<Arc<Broadcast>>,
+    /// Subscriptions change with joins and leaves, at most one pending
+    /// change per topic and connection: never dropped, so never bounded here.
+    subscriptions: mpsc::UnboundedSender<Subscription>,
+    dropped: Arc<Dropped>,
 }
 
-enum Command {
-    Publish(Arc<Broadcast>),
+enum Subscription {
     Subscribe(String),
     Unsubscribe(String),
 }
 
-/// What travels through Redis.
+/// Broadcasts that did not reach Redis because its queue was full.
+#[derive(Default)]
+pub(crate) struct Dropped {
+    total: AtomicU64,
+    /// Drops since the queue last had room: the first of a run is logged.
+    run: AtomicU64,
+}
+
+/// What travels through Redis. Owned strings: a topic or subject holding
+/// escapes (`say \"hi\"`) cannot be borrowed from the JSON text.
 #[derive(Serialize, Deserialize)]
-struct Envelope<'a> {
+struct Envelope {
     /// The publishing instance, so it can skip its own echo.
     instance: u64,
-    event: &'a str,
-    topic: &'a str,
-    subject: &'a str,
+    topic: String,
+    subject: String,
     payload: Value,
 }
 
@@ -60,31 +80,53 @@ impl RedisAdapter {
             Ok(Err(error)) => return Err(Error::Config(format!("cannot reach Redis at {url}: {error}"))),
             Err(_) => return Err(Error::Config(format!("cannot reach Redis at {url}: timed out"))),
         };
-        let (commands, receiver) = mpsc::unbounded_channel();
+        let (publishes, publish_queue) = mpsc::channel(PUBLISH_QUEUE);
+        let (subscriptions, subscription_queue) = mpsc::unbounded_channel();
+        let dropped = Arc::new(Dropped::default());
         let worker = Worker {
             client,
             prefix: format!("maze:{app}:"),
             instance: instance_id(),
             registry,
             live: HashSet::new(),
+            dropped: dropped.clone(),
         };
-        tokio::spawn(worker.run(link, receiver));
-        Ok(RedisAdapter { commands })
+        tokio::spawn(worker.run(link, publish_queue, subscription_queue));
+        Ok(RedisAdapter { publishes, subscriptions, dropped })
     }
 }
 
 impl Adapter for RedisAdapter {
     fn publish(&self, broadcast: Arc<Broadcast>, local: &Registry) {
         local.deliver(broadcast.clone());
-        let _ = self.commands.send(Command::Publish(broadcast));
+        match self.publishes.try_send(broadcast) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(broadcast)) => {
+                self.dropped.total.fetch_add(1, Ordering::Relaxed);
+                if self.dropped.run.fetch_add(1, Ordering::Relaxed) == 0 {
+                    eprintln!(
+                        "maze: Redis is not keeping up ({PUBLISH_QUEUE} broadcasts waiting): \
+                         broadcasts reach this instance's subscribers only until it does \
+                         (first dropped: topic {:?})",
+                        broadcast.topic
+                    );
+                }
+            }
+            // The worker ended: the runtime is shutting down.
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
     }
 
     fn topic_opened(&self, topic: &str) {
-        let _ = self.commands.send(Command::Subscribe(topic.to_string()));
+        let _ = self.subscriptions.send(Subscription::Subscribe(topic.to_string()));
     }
 
     fn topic_closed(&self, topic: &str) {
-        let _ = self.commands.send(Command::Unsubscribe(topic.to_string()));
+        let _ = self.subscriptions.send(Subscription::Unsubscribe(topic.to_string()));
+    }
+
+    fn dropped(&self) -> u64 {
+        self.dropped.total.load(Ordering::Relaxed)
     }
 }
 
@@ -119,16 +161,29 @@ struct Worker {
     registry: Arc<Registry>,
     /// Topics with local subscribers: what to resubscribe after a reconnect.
     live: HashSet<String>,
+    dropped: Arc<Dropped>,
+}
+
+/// The worker's two queues.
+struct Queues {
+    publishes: mpsc::Receiver<Arc<Broadcast>>,
+    subscriptions: mpsc::UnboundedReceiver<Subscription>,
 }
 
 impl Worker {
-    async fn run(mut self, link: Link, mut commands: mpsc::UnboundedReceiver<Command>) {
+    async fn run(
+        mut self,
+        link: Link,
+        publishes: mpsc::Receiver<Arc<Broadcast>>,
+        subscriptions: mpsc::UnboundedReceiver<Subscription>,
+    ) {
+        let mut queues = Queues { publishes, subscriptions };
         let mut link = Some(link);
         let mut retry = Duration::from_millis(100);
         loop {
             link = match link {
                 Some(connected) => {
-                    match self.serve(connected, &mut commands).await {
+                    match self.serve(connected, &mut queues).await {
                         Served::Finished => return,
                         Served::Lost(error) => {
                             eprintln!("maze: lost the Redis connection ({error}); local delivery goes on, reconnecting");
@@ -141,11 +196,13 @@ impl Worker {
                     tokio::pin!(reconnect);
                     loop {
                         tokio::select! {
-                            command = commands.recv() => match command {
+                            // Redis is away: local subscribers already have it, others cannot.
+                            publish = queues.publishes.recv() => if publish.is_none() {
+                                return;
+                            },
+                            subscription = queues.subscriptions.recv() => match subscription {
                                 None => return,
-                                // Redis is away: local subscribers already have it, others cannot.
-                                Some(Command::Publish(_)) => {}
-                                Some(command) => self.track(&command),
+                                Some(subscription) => self.track(&subscription),
                             },
                             _ = &mut reconnect => break,
                         }
@@ -178,15 +235,14 @@ impl Worker {
         Ok(link)
     }
 
-    fn track(&mut self, command: &Command) {
-        match command {
-            Command::Subscribe(topic) => {
+    fn track(&mut self, subscription: &Subscription) {
+        match subscription {
+            Subscription::Subscribe(topic) => {
                 self.live.insert(topic.clone());
             }
-            Command::Unsubscribe(topic) => {
+            Subscription::Unsubscribe(topic) => {
                 self.live.remove(topic);
             }
-            Command::Publish(_) => {}
         }
     }
 
@@ -194,34 +250,43 @@ impl Worker {
         format!("{}{topic}", self.prefix)
     }
 
-    /// Runs commands and delivers Redis messages until the link fails.
-    async fn serve(&mut self, mut link: Link, commands: &mut mpsc::UnboundedReceiver<Command>) -> Served {
+    /// Publishes, follows subscriptions and delivers Redis messages until the link fails.
+    async fn serve(&mut self, mut link: Link, queues: &mut Queues) -> Served {
         loop {
-            tokio::select! {
-                command = commands.recv() => {
-                    let Some(command) = command else { return Served::Finished };
-                    self.track(&command);
-                    let sent = match command {
-                        Command::Publish(broadcast) => {
-                            let channel = self.channel(&broadcast.topic);
-                            let envelope = self.encode(&broadcast);
-                            redis::cmd("PUBLISH")
-                                .arg(channel)
-                                .arg(envelope)
-                                .query_async::<()>(&mut link.publisher)
-                                .await
-                        }
-                        Command::Subscribe(topic) => link.sink.subscribe(self.channel(&topic)).await,
-                        Command::Unsubscribe(topic) => link.sink.unsubscribe(self.channel(&topic)).await,
-                    };
-                    if let Err(error) = sent {
-                        return Served::Lost(error.to_string());
+            let sent = tokio::select! {
+                // Subscriptions first: a join's subscription should not wait behind a burst.
+                biased;
+                subscription = queues.subscriptions.recv() => {
+                    let Some(subscription) = subscription else { return Served::Finished };
+                    self.track(&subscription);
+                    match subscription {
+                        Subscription::Subscribe(topic) => link.sink.subscribe(self.channel(&topic)).await,
+                        Subscription::Unsubscribe(topic) => link.sink.unsubscribe(self.channel(&topic)).await,
                     }
                 }
                 message = link.stream.next() => {
                     let Some(message) = message else { return Served::Lost("connection closed".into()) };
                     self.receive(message.get_payload_bytes());
+                    Ok(())
                 }
+                broadcast = queues.publishes.recv() => {
+                    let Some(broadcast) = broadcast else { return Served::Finished };
+                    let published = redis::cmd("PUBLISH")
+                        .arg(self.channel(&broadcast.topic))
+                        .arg(self.encode(&broadcast))
+                        .query_async::<()>(&mut link.publisher)
+                        .await;
+                    if queues.publishes.len() < PUBLISH_QUEUE / 2 {
+                        let run = self.dropped.run.swap(0, Ordering::Relaxed);
+                        if run > 0 {
+                            eprintln!("maze: Redis keeps up again; {run} broadcast(s) reached this instance only");
+                        }
+                    }
+                    published
+                }
+            };
+            if let Err(error) = sent {
+                return Served::Lost(error.to_string());
             }
         }
     }
@@ -229,9 +294,8 @@ impl Worker {
     fn encode(&self, broadcast: &Broadcast) -> String {
         serde_json::to_string(&Envelope {
             instance: self.instance,
-            event: &broadcast.event,
-            topic: &broadcast.topic,
-            subject: &broadcast.subject,
+            topic: broadcast.topic.clone(),
+            subject: broadcast.subject.clone(),
             payload: broadcast.payload.clone(),
         })
         .expect("JSON values always serialize")
@@ -242,8 +306,13 @@ impl Worker {
             // Our own broadcast, already delivered locally.
             Ok(envelope) if envelope.instance == self.instance => {}
             Ok(envelope) => {
-                let broadcast =
-                    Broadcast::new(envelope.event, envelope.topic, envelope.subject, envelope.payload);
+                let broadcast = Broadcast {
+                    topic: envelope.topic,
+                    subject: envelope.subject,
+                    payload: envelope.payload,
+                    exclude: None,
+                    frames: Default::default(),
+                };
                 self.registry.deliver(Arc::new(broadcast));
             }
             Err(error) => {
@@ -256,4 +325,25 @@ impl Worker {
 enum Served {
     Finished,
     Lost(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelopes_with_escapes_round_trip() {
+        let envelope = Envelope {
+            instance: 7,
+            topic: "chat_room:\"7\"\\\u{1}é".into(),
+            subject: "say \"hi\"\n\t".into(),
+            payload: serde_json::json!({"text": "\\ \" \u{0} 日本"}),
+        };
+        let text = serde_json::to_string(&envelope).unwrap();
+        let back: Envelope = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            (back.topic, back.subject, back.payload),
+            (envelope.topic, envelope.subject, envelope.payload)
+        );
+    }
 }

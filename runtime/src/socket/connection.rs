@@ -1,18 +1,37 @@
-//! One WebSocket connection: its socket value, joined channels and frames,
-//! and every way it can end (client close, error, idle timeout, slow
-//! consumer, oversized message, server shutdown) running the same cleanup.
+//! One WebSocket connection, as two tasks:
+//!
+//! - the **reader** owns the connection's socket value and joined channels:
+//!   it reads the client's frames and runs the callbacks, one at a time and
+//!   each contained (a panic ends this connection, or one Phoenix channel,
+//!   never the server);
+//! - the **writer** owns the sending half: replies, pushes and broadcasts
+//!   arrive through one bounded queue and are written in batches (one flush
+//!   per burst), with the pings and the closing frame.
+//!
+//! A callback that awaits therefore never delays what other connections
+//! receive, nor the broadcasts and pings of its own. Every way a connection
+//! ends (client close, error, idle timeout, slow consumer, oversized
+//! message, panic, server shutdown, disconnect by id) runs the same cleanup:
+//! each channel's `leave`, the socket's `on_disconnect`, every subscription
+//! released.
 
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use serde_json::Value;
 use std::collections::HashMap;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use tokio::sync::{mpsc, Notify};
-use tokio::time::{interval_at, sleep_until, Instant};
+use tokio::sync::{mpsc, oneshot, watch, Notify};
+use tokio::task::JoinHandle;
+use tokio::time::{interval_at, Instant};
 
 use super::serializer::{DecodeError, Inbound, InboundKind, Outbound, Serializer};
-use super::{Channel, Connect, Context, Endpoint, Message, Socket};
-use crate::pubsub::{self, Broadcast, Subscriber};
+use super::topics::DynChannel;
+use super::{identity_topic, Connect, Context, Endpoint, Limits, Message, Socket, DISCONNECT};
+use crate::pubsub::{self, Outgoing, Subscriber};
 
 /// Close codes (RFC 6455 and the registry).
 mod close {
@@ -21,185 +40,406 @@ mod close {
     pub const PROTOCOL_ERROR: u16 = 1002;
     pub const POLICY: u16 = 1008;
     pub const TOO_BIG: u16 = 1009;
+    pub const INTERNAL_ERROR: u16 = 1011;
     pub const TRY_AGAIN_LATER: u16 = 1013;
 }
 
+/// The close frame to send as a connection ends; `None` sends none (the
+/// client closed, or cannot be written to).
+type Closing = Option<(u16, &'static str)>;
+
+const CRASHED: (u16, &str) = (close::INTERNAL_ERROR, "internal error");
+
+/// Frames the writer sends in one batch at most before flushing.
+const WRITE_BATCH: usize = 64;
+
 static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A user callback panicked (the panic hook has logged it).
+#[derive(Debug)]
+pub(crate) struct Panicked;
+
+/// Runs a user callback, turning a panic into [`Panicked`].
+async fn contained<F: Future>(callback: F) -> Result<F::Output, Panicked> {
+    AssertUnwindSafe(callback).catch_unwind().await.map_err(|_| Panicked)
+}
 
 pub(crate) async fn run<S: Socket>(
     mut ws: WebSocket,
     connect: Connect,
-    endpoint: Endpoint,
+    endpoint: Endpoint<S>,
     serializer: Serializer,
 ) {
     let _tracked = endpoint.shutdown.track();
-    let mut shutdown = endpoint.shutdown.signalled();
+    let shutdown = endpoint.shutdown.signalled();
     let mut socket = S::default();
-    if !socket.on_connect(&connect) {
-        let _ = ws.send(close_frame(close::POLICY, "refused by on_connect")).await;
+    let refusal = match contained(socket.on_connect(&connect)).await {
+        Ok(true) => None,
+        Ok(false) => Some((close::POLICY, "refused by on_connect")),
+        Err(Panicked) => Some(CRASHED),
+    };
+    if let Some((code, reason)) = refusal {
+        let _ = ws.send(close_frame(code, reason)).await;
         return;
     }
     let limits = endpoint.limits.clone();
-    let (queue, mut broadcasts) = mpsc::channel(limits.outbound_queue);
+    let (queue, outgoing) = mpsc::channel(limits.outbound_queue);
     let overflow = Arc::new(Notify::new());
-    let mut connection = Connection {
-        id: NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed),
-        connect,
-        endpoint,
-        serializer,
-        joined: HashMap::new(),
-        subscriber: Subscriber::new(queue, overflow.clone()),
-    };
-    let mut ping = interval_at(Instant::now() + limits.ping_interval, limits.ping_interval);
-    let mut idle_deadline = Instant::now() + limits.idle_timeout;
-
-    let closing: Option<(u16, &str)> = 'connection: loop {
-        let frames: Vec<WsMessage> = tokio::select! {
-            incoming = ws.recv() => {
-                idle_deadline = Instant::now() + limits.idle_timeout;
-                match incoming {
-                    Some(Ok(WsMessage::Text(text))) => connection.handle(text.as_str()),
-                    Some(Ok(WsMessage::Binary(_))) => connection.reply_error("binary frames are not supported"),
-                    Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => continue,
-                    Some(Ok(WsMessage::Close(_))) | None => break None,
-                    // tungstenite reports an oversized message as a capacity error.
-                    Some(Err(error)) if error.to_string().contains("too long") => {
-                        break Some((close::TOO_BIG, "message too big"))
-                    }
-                    Some(Err(_)) => break Some((close::PROTOCOL_ERROR, "protocol error")),
-                }
-            }
-            Some(broadcast) = broadcasts.recv() => connection.forward(&broadcast),
-            _ = ping.tick() => {
-                // A WebSocket ping every client answers by itself, plus Amber's text "ping".
-                let mut frames = vec![WsMessage::Ping(Default::default())];
-                if serializer == Serializer::Maze {
-                    frames.push(WsMessage::Text("ping".into()));
-                }
-                frames
-            }
-            _ = sleep_until(idle_deadline) => break Some((close::NORMAL, "idle timeout")),
-            _ = overflow.notified() => break Some((close::TRY_AGAIN_LATER, "too slow: outbound queue full")),
-            _ = shutdown.changed() => break Some((close::GOING_AWAY, "server shutting down")),
-        };
-        for frame in frames {
-            if ws.send(frame).await.is_err() {
-                break 'connection None;
-            }
-        }
-    };
-    connection.leave_all();
-    socket.on_disconnect();
-    if let Some((code, reason)) = closing {
-        let _ = ws.send(close_frame(code, reason)).await;
-    }
+    let link = Subscriber::new(NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed), queue, overflow.clone());
+    let (sink, stream) = ws.split();
+    let (stop, stopped) = oneshot::channel();
+    let reader =
+        Reader { conn: Conn { socket, connect, endpoint, serializer, link }, joined: HashMap::new() };
+    let reader = tokio::spawn(reader.run(stream, stopped));
+    let writer = Writer { sink, serializer, outgoing };
+    writer.run(&limits, overflow, reader, stop, shutdown).await;
 }
 
 fn close_frame(code: u16, reason: &str) -> WsMessage {
     WsMessage::Close(Some(CloseFrame { code, reason: reason.into() }))
 }
 
-struct Joined {
-    channel: Box<dyn Channel>,
-    join_ref: Option<Value>,
+/// Why reading failed, as a close frame. tungstenite reports an oversized
+/// message as a capacity error.
+fn read_error(error: axum::Error) -> Closing {
+    match error.into_inner().downcast_ref::<tungstenite::Error>() {
+        Some(tungstenite::Error::Capacity(_)) => Some((close::TOO_BIG, "message too big")),
+        Some(
+            tungstenite::Error::ConnectionClosed
+            | tungstenite::Error::AlreadyClosed
+            | tungstenite::Error::Io(_),
+        ) => None,
+        _ => Some((close::PROTOCOL_ERROR, "protocol error")),
+    }
 }
 
-struct Connection {
-    id: u64,
-    connect: Connect,
-    endpoint: Endpoint,
+struct Writer {
+    sink: SplitSink<WebSocket, WsMessage>,
     serializer: Serializer,
-    joined: HashMap<String, Joined>,
-    subscriber: Subscriber,
+    outgoing: mpsc::Receiver<Outgoing>,
 }
 
-impl Connection {
-    /// Handles one text frame; returns the frames to send back, reply first.
-    fn handle(&mut self, text: &str) -> Vec<WsMessage> {
-        // Amber's client answers the server's keep-alive; nothing to do.
-        if self.serializer == Serializer::Maze && (text == "pong" || text == "ping") {
-            return Vec::new();
-        }
-        let inbound = match self.serializer.decode(text) {
-            Ok(inbound) => inbound,
-            Err(error) => return self.encode(vec![Outbound::decode_error(error)]),
-        };
-        let mut outbox = Vec::new();
-        let reply = match &inbound.kind {
-            InboundKind::Join { payload } => self.join(&inbound, payload, &mut outbox),
-            InboundKind::Message { subject, payload } => {
-                self.message(&inbound, subject, payload, &mut outbox)
+/// How the writer's loop ended.
+enum Ending {
+    /// The reader finished (the client closed, or a callback crashed).
+    ReaderDone(Closing),
+    /// The writer decides: the reader must stop.
+    Stop(Closing),
+}
+
+/// What one queued item becomes on the wire.
+enum Written {
+    Frame(WsMessage),
+    Nothing,
+    /// [`super::disconnect`] named this connection.
+    Disconnect,
+}
+
+impl Writer {
+    async fn run(
+        mut self,
+        limits: &Limits,
+        overflow: Arc<Notify>,
+        mut reader: JoinHandle<Closing>,
+        stop: oneshot::Sender<()>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let mut ping = interval_at(Instant::now() + limits.ping_interval, limits.ping_interval);
+        let ending = loop {
+            tokio::select! {
+                finished = &mut reader => break Ending::ReaderDone(finished.unwrap_or(Some(CRASHED))),
+                Some(first) = self.outgoing.recv() => {
+                    if let Some(ending) = self.write_batch(first).await {
+                        break ending;
+                    }
+                }
+                _ = ping.tick() => {
+                    // A WebSocket ping every client answers by itself, plus Amber's text "ping".
+                    let mut frames = vec![WsMessage::Ping(Default::default())];
+                    if self.serializer == Serializer::Maze {
+                        frames.push(WsMessage::Text("ping".into()));
+                    }
+                    if self.sink.send_all(&mut futures_util::stream::iter(frames.into_iter().map(Ok))).await.is_err() {
+                        break Ending::Stop(None);
+                    }
+                }
+                _ = overflow.notified() => break Ending::Stop(Some((close::TRY_AGAIN_LATER, "too slow: outbound queue full"))),
+                _ = shutdown.changed() => break Ending::Stop(Some((close::GOING_AWAY, "server shutting down"))),
             }
-            InboundKind::Leave => self.leave(&inbound, &mut outbox),
-            InboundKind::Heartbeat => Some(Outbound::ok(&inbound)),
         };
-        self.encode(reply.into_iter().chain(outbox).collect())
+        let closing = match ending {
+            Ending::ReaderDone(closing) => closing,
+            Ending::Stop(closing) => {
+                let _ = stop.send(());
+                // The reader's pending sends fail at once; it runs its cleanup and ends.
+                self.outgoing.close();
+                let _ = reader.await;
+                closing
+            }
+        };
+        if let Some((code, reason)) = closing {
+            let _ = self.sink.send(close_frame(code, reason)).await;
+        }
     }
 
-    /// An error reply to a frame that names no topic or ref.
-    fn reply_error(&self, reason: &str) -> Vec<WsMessage> {
-        let error = DecodeError { reference: None, topic: String::new(), reason: reason.to_string() };
-        self.encode(vec![Outbound::decode_error(error)])
+    /// Writes `first` and what else is queued, then flushes once: a burst
+    /// of broadcasts becomes one write.
+    async fn write_batch(&mut self, first: Outgoing) -> Option<Ending> {
+        let mut next = Some(first);
+        let mut written = 0;
+        while let Some(item) = next {
+            match self.frame(item) {
+                Written::Frame(frame) => {
+                    if self.sink.feed(frame).await.is_err() {
+                        return Some(Ending::Stop(None));
+                    }
+                }
+                Written::Nothing => {}
+                Written::Disconnect => {
+                    let _ = self.sink.flush().await;
+                    return Some(Ending::Stop(Some((close::NORMAL, "disconnected by the server"))));
+                }
+            }
+            written += 1;
+            next = if written < WRITE_BATCH { self.outgoing.try_recv().ok() } else { None };
+        }
+        self.sink.flush().await.err().map(|_| Ending::Stop(None))
     }
 
-    fn encode(&self, frames: Vec<Outbound>) -> Vec<WsMessage> {
-        frames
-            .iter()
-            .filter_map(|frame| self.serializer.encode(frame))
-            .map(|text| WsMessage::Text(text.into()))
-            .collect()
+    fn frame(&self, item: Outgoing) -> Written {
+        match item {
+            Outgoing::Broadcast(broadcast) if broadcast.topic.starts_with('\u{1}') => {
+                if broadcast.subject == DISCONNECT {
+                    Written::Disconnect
+                } else {
+                    Written::Nothing
+                }
+            }
+            Outgoing::Broadcast(broadcast) => {
+                Written::Frame(WsMessage::Text(self.serializer.broadcast(&broadcast).as_ref().into()))
+            }
+            Outgoing::Frame(frame) => match self.serializer.encode(&frame) {
+                Some(text) => Written::Frame(WsMessage::Text(text.into())),
+                None => Written::Nothing,
+            },
+        }
+    }
+}
+
+struct Joined<S> {
+    channel: Box<dyn DynChannel<S>>,
+    join_ref: Option<Value>,
+    /// Alive while the channel is joined: [`super::Client`] handles hold a weak reference.
+    token: Arc<()>,
+}
+
+struct Reader<S> {
+    conn: Conn<S>,
+    /// Joined topics and their channels. Apart from the rest, so that
+    /// awaiting with `&Conn` borrowed never needs the channels to be `Sync`.
+    joined: HashMap<String, Joined<S>>,
+}
+
+/// The connection as its callbacks see it.
+struct Conn<S> {
+    socket: S,
+    connect: Connect,
+    endpoint: Endpoint<S>,
+    serializer: Serializer,
+    /// This connection's queue to the writer, and its id in the pub/sub.
+    link: Subscriber,
+}
+
+impl<S: Socket> Reader<S> {
+    async fn run(mut self, mut stream: SplitStream<WebSocket>, mut stop: oneshot::Receiver<()>) -> Closing {
+        let identity = self.conn.socket.id().map(|id| identity_topic(&id));
+        if let Some(topic) = &identity {
+            pubsub::global().subscribe(topic, self.conn.link.clone());
+        }
+        let idle_timeout = self.conn.endpoint.limits.idle_timeout;
+        let closing = loop {
+            let incoming = tokio::select! {
+                // The writer decided how the connection ends.
+                _ = &mut stop => break None,
+                incoming = tokio::time::timeout(idle_timeout, stream.next()) => incoming,
+            };
+            let handled = match incoming {
+                Err(_elapsed) => break Some((close::NORMAL, "idle timeout")),
+                Ok(None | Some(Ok(WsMessage::Close(_)))) => break None,
+                Ok(Some(Err(error))) => break read_error(error),
+                Ok(Some(Ok(WsMessage::Text(text)))) => self.handle(text.as_str()).await,
+                Ok(Some(Ok(WsMessage::Binary(_)))) => {
+                    self.conn.reply_error("binary frames are not supported").await;
+                    Ok(())
+                }
+                Ok(Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_)))) => Ok(()),
+            };
+            if handled.is_err() {
+                break Some(CRASHED);
+            }
+        };
+        self.leave_all().await;
+        let disconnected = contained(self.conn.socket.on_disconnect()).await;
+        if let Some(topic) = &identity {
+            pubsub::global().unsubscribe(topic, self.conn.link.id);
+        }
+        match disconnected {
+            Ok(()) => closing,
+            Err(Panicked) => closing.map(|_| CRASHED),
+        }
     }
 
-    fn join(&mut self, inbound: &Inbound, payload: &Value, outbox: &mut Vec<Outbound>) -> Option<Outbound> {
+    /// Handles one text frame; `Err` when a callback panicked and the
+    /// connection must close.
+    async fn handle(&mut self, text: &str) -> Result<(), Panicked> {
+        // Amber's client answers the server's keep-alive; nothing to do.
+        if self.conn.serializer == Serializer::Maze && (text == "pong" || text == "ping") {
+            return Ok(());
+        }
+        let mut inbound = match self.conn.serializer.decode(text) {
+            Ok(inbound) => inbound,
+            Err(error) => {
+                self.conn.send(Outbound::decode_error(error)).await;
+                return Ok(());
+            }
+        };
+        match std::mem::replace(&mut inbound.kind, InboundKind::Heartbeat) {
+            InboundKind::Join { payload } => self.join(&inbound, payload).await,
+            InboundKind::Message { subject, payload } => {
+                self.message(&inbound, Message { subject, payload }).await
+            }
+            InboundKind::Leave => self.leave(&inbound).await,
+            InboundKind::Heartbeat => {
+                self.conn.send(Outbound::ok(&inbound)).await;
+                Ok(())
+            }
+        }
+    }
+
+    async fn join(&mut self, inbound: &Inbound, payload: Value) -> Result<(), Panicked> {
         let topic = inbound.topic.as_str();
-        let Some(route) = self.endpoint.channels.find(topic) else {
-            return Some(Outbound::error(inbound, "unmatched topic"));
+        // Topics with control characters are the runtime's own (see `identity_topic`).
+        let route = match self.conn.endpoint.channels.find(topic) {
+            Some(route) if !topic.chars().any(char::is_control) => route,
+            _ => {
+                self.conn.send(Outbound::error(inbound, "unmatched topic")).await;
+                return Ok(());
+            }
         };
+        let mut channel = route.open();
         // A second join of a topic replaces the first: the old channel leaves and is closed.
         if let Some(old) = self.joined.remove(topic) {
             let join_ref = old.join_ref.clone();
-            self.close_channel(topic, old, outbox);
-            outbox.push(Outbound::Close { join_ref, topic: topic.to_string() });
-        } else if self.joined.len() >= self.endpoint.limits.max_channels {
-            return Some(Outbound::error(inbound, "too many channels on this connection"));
+            let left = self.conn.close_channel(topic, old).await;
+            self.conn.send(Outbound::Close { join_ref, topic: topic.to_string() }).await;
+            left?;
+        } else if self.joined.len() >= self.conn.endpoint.limits.max_channels {
+            self.conn.send(Outbound::error(inbound, "too many channels on this connection")).await;
+            return Ok(());
         }
-        let mut channel = route.open();
-        let mut context = Context { topic, connect: &self.connect, outbox };
-        match channel.join(&mut context, payload) {
-            Ok(()) => {
-                pubsub::global().subscribe(topic, self.id, self.subscriber.clone());
-                self.joined.insert(topic.to_string(), Joined { channel, join_ref: inbound.join_ref.clone() });
-                self.wants_reply(inbound).then(|| Outbound::ok(inbound))
+        let token = Arc::new(());
+        let mut ctx = Context {
+            topic,
+            socket: &self.conn.socket,
+            connect: &self.conn.connect,
+            link: &self.conn.link,
+            joined: &token,
+            held: Some(Vec::new()),
+        };
+        let joined = contained(channel.join(&mut ctx, payload)).await;
+        let held = ctx.held.take().unwrap_or_default();
+        match joined {
+            Ok(Ok(response)) => {
+                // The reply first, then what join pushed, then the topic's broadcasts.
+                if self.conn.wants_reply(inbound) {
+                    self.conn.send(Outbound::ok_with(inbound, response)).await;
+                }
+                for frame in held {
+                    self.conn.send(frame).await;
+                }
+                pubsub::global().subscribe(topic, self.conn.link.clone());
+                self.joined
+                    .insert(topic.to_string(), Joined { channel, join_ref: inbound.join_ref.clone(), token });
+                Ok(())
             }
-            Err(reason) => Some(Outbound::error(inbound, &reason)),
+            Ok(Err(reason)) => {
+                self.conn.send(Outbound::error(inbound, &reason)).await;
+                Ok(())
+            }
+            Err(Panicked) if self.conn.serializer == Serializer::PhoenixV2 => {
+                self.conn.send(Outbound::error(inbound, "join crashed")).await;
+                Ok(())
+            }
+            Err(Panicked) => Err(Panicked),
         }
     }
 
-    fn message(
-        &mut self,
-        inbound: &Inbound,
-        subject: &str,
-        payload: &Value,
-        outbox: &mut Vec<Outbound>,
-    ) -> Option<Outbound> {
+    async fn message(&mut self, inbound: &Inbound, message: Message) -> Result<(), Panicked> {
         let topic = inbound.topic.as_str();
         let Some(joined) = self.joined.get_mut(topic) else {
-            return Some(Outbound::error(inbound, "not joined"));
+            self.conn.send(Outbound::error(inbound, "not joined")).await;
+            return Ok(());
         };
-        let mut context = Context { topic, connect: &self.connect, outbox };
-        joined
-            .channel
-            .message(&mut context, Message { subject: subject.to_string(), payload: payload.clone() });
-        self.wants_reply(inbound).then(|| Outbound::ok(inbound))
+        let mut ctx = Context {
+            topic,
+            socket: &self.conn.socket,
+            connect: &self.conn.connect,
+            link: &self.conn.link,
+            joined: &joined.token,
+            held: None,
+        };
+        match contained(joined.channel.message(&mut ctx, message)).await {
+            Ok(()) => {
+                if self.conn.wants_reply(inbound) {
+                    self.conn.send(Outbound::ok(inbound)).await;
+                }
+                Ok(())
+            }
+            Err(Panicked) => {
+                let crashed = self.joined.remove(topic).map(|joined| joined.join_ref);
+                pubsub::global().unsubscribe(topic, self.conn.link.id);
+                self.conn.crashed(topic, crashed.flatten()).await
+            }
+        }
     }
 
-    fn leave(&mut self, inbound: &Inbound, outbox: &mut Vec<Outbound>) -> Option<Outbound> {
+    async fn leave(&mut self, inbound: &Inbound) -> Result<(), Panicked> {
         let topic = inbound.topic.as_str();
         let Some(joined) = self.joined.remove(topic) else {
-            return Some(Outbound::error(inbound, "not joined"));
+            self.conn.send(Outbound::error(inbound, "not joined")).await;
+            return Ok(());
         };
-        self.close_channel(topic, joined, outbox);
-        self.wants_reply(inbound).then(|| Outbound::ok(inbound))
+        let join_ref = joined.join_ref.clone();
+        match self.conn.close_channel(topic, joined).await {
+            Ok(()) => {
+                if self.conn.wants_reply(inbound) {
+                    self.conn.send(Outbound::ok(inbound)).await;
+                }
+                Ok(())
+            }
+            Err(Panicked) => self.conn.crashed(topic, join_ref).await,
+        }
+    }
+
+    /// Runs every channel's `leave` when the connection ends, however it
+    /// ends; a panic in one does not keep the others from leaving.
+    async fn leave_all(&mut self) {
+        for (topic, joined) in std::mem::take(&mut self.joined) {
+            let _ = self.conn.close_channel(&topic, joined).await;
+        }
+    }
+}
+
+impl<S: Socket> Conn<S> {
+    /// Queues a frame for the writer, waiting for room.
+    async fn send(&self, frame: Outbound) {
+        self.link.send(Outgoing::Frame(frame)).await;
+    }
+
+    /// An error reply to a frame that names no topic or ref.
+    async fn reply_error(&self, reason: &str) {
+        let error = DecodeError { reference: None, topic: String::new(), reason: reason.to_string() };
+        self.send(Outbound::decode_error(error)).await;
     }
 
     /// Phoenix clients always get a reply; maze clients when they sent a ref.
@@ -207,25 +447,31 @@ impl Connection {
         self.serializer == Serializer::PhoenixV2 || inbound.reference.is_some()
     }
 
-    fn close_channel(&self, topic: &str, mut joined: Joined, outbox: &mut Vec<Outbound>) {
-        pubsub::global().unsubscribe(topic, self.id);
-        joined.channel.leave(&mut Context { topic, connect: &self.connect, outbox });
-    }
-
-    /// The frame for a broadcast, unless its topic was left while it was queued.
-    fn forward(&self, broadcast: &Arc<Broadcast>) -> Vec<WsMessage> {
-        if self.joined.contains_key(&broadcast.topic) {
-            vec![WsMessage::Text(self.serializer.broadcast(broadcast).as_ref().into())]
-        } else {
-            Vec::new()
+    /// After a panic in a joined channel's callback (the channel is already
+    /// gone): Phoenix clients are told the channel crashed and rejoin; for
+    /// maze JSON clients the connection closes.
+    async fn crashed(&self, topic: &str, join_ref: Option<Value>) -> Result<(), Panicked> {
+        match self.serializer {
+            Serializer::PhoenixV2 => {
+                self.send(Outbound::Crashed { join_ref, topic: topic.to_string() }).await;
+                Ok(())
+            }
+            Serializer::Maze => Err(Panicked),
         }
     }
 
-    /// Runs every channel's `leave` when the connection ends, however it ends.
-    fn leave_all(&mut self) {
-        for (topic, joined) in std::mem::take(&mut self.joined) {
-            self.close_channel(&topic, joined, &mut Vec::new());
-        }
+    /// Unsubscribes, then runs the channel's `leave`.
+    async fn close_channel(&self, topic: &str, mut joined: Joined<S>) -> Result<(), Panicked> {
+        pubsub::global().unsubscribe(topic, self.link.id);
+        let mut ctx = Context {
+            topic,
+            socket: &self.socket,
+            connect: &self.connect,
+            link: &self.link,
+            joined: &joined.token,
+            held: None,
+        };
+        contained(joined.channel.leave(&mut ctx)).await
     }
 }
 
@@ -235,47 +481,81 @@ mod tests {
     //! keeps working; it never panics.
 
     use super::*;
-    use crate::socket::{Channels, Endpoint};
-    use crate::{Config, Cookies, Session};
+    use crate::socket::{Channels, Connect};
+    use crate::Config;
     use proptest::prelude::*;
 
     #[derive(Default)]
     struct Echo;
-    impl Channel for Echo {
-        fn message(&mut self, ctx: &mut Context, message: Message) {
+    impl Channel<TestSocket> for Echo {
+        async fn message(&mut self, ctx: &mut Context<'_, TestSocket>, message: Message) {
             ctx.push(&message.subject, message.payload);
         }
     }
+    use crate::socket::Channel;
 
     #[derive(Default)]
     struct TestSocket;
     impl Socket for TestSocket {
-        fn channels(channels: &mut Channels) {
+        fn channels(channels: &mut Channels<Self>) {
             channels.add::<Echo>("room:*");
         }
     }
 
-    fn connection(serializer: Serializer) -> Connection {
-        let config = Config::parse("[app]\nname = \"t\"\n").unwrap();
-        let (queue, _) = mpsc::channel(8);
-        Connection {
-            id: NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed),
-            connect: Connect { session: Session::default(), cookies: Cookies::default() },
-            endpoint: Endpoint::new::<TestSocket>(&config, crate::shutdown::Shutdown::new()),
-            serializer,
-            joined: HashMap::new(),
-            subscriber: Subscriber::new(queue, Arc::default()),
-        }
+    /// A reader whose frames for the client can be read back, encoded.
+    struct Harness {
+        reader: Reader<TestSocket>,
+        outgoing: mpsc::Receiver<Outgoing>,
+        runtime: tokio::runtime::Runtime,
     }
 
-    fn texts(frames: Vec<WsMessage>) -> Vec<Value> {
-        frames
-            .into_iter()
-            .map(|frame| match frame {
-                WsMessage::Text(text) => serde_json::from_str(text.as_str()).expect("replies are JSON"),
-                other => panic!("unexpected {other:?}"),
-            })
-            .collect()
+    impl Harness {
+        fn new(serializer: Serializer) -> Harness {
+            let config = Config::parse("[app]\nname = \"t\"\n").unwrap();
+            let (queue, outgoing) = mpsc::channel(64);
+            let endpoint = Endpoint::new(&config, crate::shutdown::Shutdown::new(), Arc::new(()))
+                .expect("valid patterns");
+            let connect = Connect {
+                session: Default::default(),
+                cookies: Default::default(),
+                params: Default::default(),
+                state: Arc::new(()),
+            };
+            let link =
+                Subscriber::new(NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed), queue, Arc::default());
+            let conn = Conn { socket: TestSocket, connect, endpoint, serializer, link };
+            let reader = Reader { conn, joined: HashMap::new() };
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            Harness { reader, outgoing, runtime }
+        }
+
+        /// Handles `text` and returns what the client receives, as JSON.
+        fn handle(&mut self, text: &str) -> Vec<Value> {
+            let handled = self.runtime.block_on(self.reader.handle(text));
+            assert!(handled.is_ok());
+            self.sent()
+        }
+
+        fn sent(&mut self) -> Vec<Value> {
+            let mut sent = Vec::new();
+            while let Ok(item) = self.outgoing.try_recv() {
+                let text = match item {
+                    Outgoing::Frame(frame) => self.reader.conn.serializer.encode(&frame),
+                    Outgoing::Broadcast(broadcast) => {
+                        Some(self.reader.conn.serializer.broadcast(&broadcast).to_string())
+                    }
+                };
+                if let Some(text) = text {
+                    sent.push(serde_json::from_str(&text).expect("frames are JSON"));
+                }
+            }
+            sent
+        }
+
+        fn leave_all(&mut self) {
+            self.runtime.block_on(self.reader.leave_all());
+            self.sent();
+        }
     }
 
     /// Frames a fuzzer would send: random text, random JSON, and near-valid frames.
@@ -317,7 +597,7 @@ mod tests {
         fn every_malformed_frame_gets_an_error_reply(text in frame()) {
             for serializer in [Serializer::Maze, Serializer::PhoenixV2] {
                 if serializer.decode(&text).is_err() && text != "ping" && text != "pong" {
-                    let replies = texts(connection(serializer).handle(&text));
+                    let replies = Harness::new(serializer).handle(&text);
                     prop_assert_eq!(replies.len(), 1, "{:?}", text);
                     let status = match serializer {
                         Serializer::Maze => replies[0]["payload"]["status"].clone(),
@@ -330,19 +610,19 @@ mod tests {
 
         #[test]
         fn garbage_never_wedges_a_connection(garbage in prop::collection::vec(frame(), 0..12)) {
-            let mut maze = connection(Serializer::Maze);
-            let mut phoenix = connection(Serializer::PhoenixV2);
+            let mut maze = Harness::new(Serializer::Maze);
+            let mut phoenix = Harness::new(Serializer::PhoenixV2);
             for text in &garbage {
                 maze.handle(text);
                 phoenix.handle(text);
             }
             maze.leave_all();
             phoenix.leave_all();
-            let join = texts(maze.handle(r#"{"event":"join","topic":"room:ok","ref":"z"}"#));
+            let join = maze.handle(r#"{"event":"join","topic":"room:ok","ref":"z"}"#);
             prop_assert_eq!(&join[0]["payload"]["status"], "ok");
-            let join = texts(phoenix.handle(r#"["z","z","room:ok","phx_join",{}]"#));
+            let join = phoenix.handle(r#"["z","z","room:ok","phx_join",{}]"#);
             prop_assert_eq!(&join[0][4]["status"], "ok");
-            let echo = texts(maze.handle(r#"{"event":"message","topic":"room:ok","subject":"s","payload":1}"#));
+            let echo = maze.handle(r#"{"event":"message","topic":"room:ok","subject":"s","payload":1}"#);
             prop_assert_eq!(&echo[0]["payload"], 1);
             maze.leave_all();
             phoenix.leave_all();

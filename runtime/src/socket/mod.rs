@@ -1,43 +1,69 @@
 //! Sockets and channels.
 //!
-//! A [`Socket`] is a value that lives as long as one WebSocket connection. It
-//! maps topic patterns to [`Channel`]s; a client joins a topic, and the
-//! channel created for that join handles its messages until it leaves.
+//! A [`Socket`] is a value that lives as long as one WebSocket connection:
+//! `on_connect` fills it in (who the user is), and every channel of the
+//! connection reads it. It maps topic patterns to [`Channel`]s; a client
+//! joins a topic, and the channel created for that join handles its
+//! messages until it leaves. Callbacks are `async fn`s.
 //!
 //! ```
 //! use maze::prelude::*;
 //!
 //! #[derive(Default)]
-//! pub struct ChatSocket;
+//! pub struct ChatSocket {
+//!     pub user_id: Option<i64>,
+//! }
 //!
 //! impl Socket for ChatSocket {
-//!     fn channels(channels: &mut Channels) {
+//!     fn channels(channels: &mut Channels<Self>) {
 //!         channels.add::<ChatRoomChannel>("chat_room:*");
 //!     }
 //!
-//!     fn on_connect(&mut self, conn: &Connect) -> bool {
+//!     async fn on_connect(&mut self, conn: &Connect) -> bool {
 //!         // Only signed-in visitors may connect.
-//!         conn.session().get("user_id").is_some()
+//!         self.user_id = conn.session().get("user_id").and_then(Value::as_i64);
+//!         self.user_id.is_some()
+//!     }
+//!
+//!     fn id(&self) -> Option<String> {
+//!         // `maze::disconnect("user:42")` closes this user's connections.
+//!         self.user_id.map(|id| format!("user:{id}"))
 //!     }
 //! }
 //!
 //! #[derive(Default)]
 //! pub struct ChatRoomChannel;
 //!
-//! impl Channel for ChatRoomChannel {
-//!     fn message(&mut self, ctx: &mut Context, message: Message) {
+//! impl Channel<ChatSocket> for ChatRoomChannel {
+//!     async fn message(&mut self, ctx: &mut Context<'_, ChatSocket>, message: Message) {
 //!         ctx.rebroadcast(message);
 //!     }
 //! }
 //!
 //! // From anywhere in the app, to every subscriber of the topic:
 //! ChatSocket::broadcast("message", "chat_room:123", "message_new", json!({"message": "hi"}));
+//! maze::broadcast("chat_room:123", "message_new", json!({"message": "hi"}));
 //! ```
+//!
+//! # Failures
+//!
+//! A panic in a callback is contained to its connection; the server goes
+//! on serving everyone else, and the panic is logged once (by the panic
+//! hook). Every subscription the connection held is released, on Redis too.
+//! - maze JSON clients: the connection closes with code 1011 after the other
+//!   channels' `leave` and the socket's `on_disconnect` have run (`maze.js`
+//!   reconnects and rejoins).
+//! - Phoenix clients: a panic in `message` or `leave` ends that channel only
+//!   and sends `phx_error` for its topic (the client rejoins); a panic in
+//!   `join` answers the join with the error `join crashed`, as Phoenix does.
+//!   A panic in `on_connect` or `on_disconnect` closes with 1011.
 
+mod channel;
 mod connection;
-mod serializer;
+pub(crate) mod serializer;
 mod topics;
 
+pub use channel::{Channel, Client, ClientGone, Context, Message};
 pub use topics::Channels;
 
 use axum::extract::ws::WebSocketUpgrade;
@@ -46,12 +72,15 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
 use serde_json::Value;
+use std::any::Any;
+use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::pubsub::{self, Broadcast};
 use crate::shutdown::Shutdown;
-use crate::{Config, Cookies, Session};
+use crate::{Config, Cookies, Session, SessionSnapshot};
 use serializer::Serializer;
 
 /// The JavaScript client, served at `/maze.js`.
@@ -59,37 +88,103 @@ pub const MAZE_JS: &str = include_str!("../../js/maze.js");
 /// Its TypeScript declarations, served at `/maze.d.ts`.
 pub const MAZE_D_TS: &str = include_str!("../../js/maze.d.ts");
 
-/// A WebSocket endpoint's per-connection state and behaviour.
-pub trait Socket: Default + Send + 'static {
+/// A WebSocket endpoint's per-connection state and behaviour: one value per
+/// connection, created with `Default`, filled in by `on_connect`, read by
+/// every channel of the connection through [`Context::socket`].
+pub trait Socket: Default + Send + Sync + Sized + 'static {
     /// Maps topic patterns (`"chat_room:*"`, or an exact topic) to channels.
-    fn channels(channels: &mut Channels);
+    fn channels(channels: &mut Channels<Self>);
 
-    /// Runs once when a client connects, before any join. `false` closes the
-    /// connection at once (close code 1008).
-    fn on_connect(&mut self, conn: &Connect) -> bool {
+    /// Runs once when a client connects, before any join: the session,
+    /// cookies and connect params of the upgrade request are in `conn`.
+    /// `false` closes the connection at once (close code 1008).
+    fn on_connect(&mut self, conn: &Connect) -> impl Future<Output = bool> + Send {
         let _ = conn;
-        true
+        async { true }
+    }
+
+    /// The connection's identity, e.g. `"user:42"`: [`disconnect`] with it
+    /// closes every connection that has it, on every app instance. `None`
+    /// (the default) for anonymous connections. Read once, after `on_connect`.
+    fn id(&self) -> Option<String> {
+        None
     }
 
     /// Runs once when the connection ends, after every channel's `leave`.
-    fn on_disconnect(&mut self) {}
+    fn on_disconnect(&mut self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
 
     /// Sends `subject` with `payload` to every subscriber of `topic`, on every
     /// app instance. Callable from anywhere: controllers, tasks, channels.
+    ///
+    /// `event` is the kind of frame in Amber's protocol, whose broadcasts are
+    /// always `"message"`: the argument is kept so that code written for
+    /// Amber compiles, and any other value is sent as a message too. Clients
+    /// dispatch on `subject`. [`broadcast`] is the same call without it.
     fn broadcast(event: &str, topic: &str, subject: &str, payload: Value) {
-        pubsub::global().publish(Broadcast::new(event, topic, subject, payload));
+        let _ = event;
+        broadcast(topic, subject, payload);
     }
 }
 
-/// What `on_connect` knows about the upgrade request.
+/// Sends `subject` with `payload` to every subscriber of `topic`, on every
+/// app instance, from anywhere: controllers, tasks, channels.
+///
+/// ```
+/// use maze::prelude::*;
+///
+/// async fn create_post() -> &'static str {
+///     maze::broadcast("posts", "post_created", json!({"title": "Hello"}));
+///     "created"
+/// }
+/// ```
+pub fn broadcast(topic: &str, subject: &str, payload: Value) {
+    pubsub::global().publish(Broadcast::new(topic, subject, payload));
+}
+
+/// Closes every connection whose [`Socket::id`] is `id`, on every app
+/// instance (through Redis when it is the adapter): at logout, or to ban a
+/// user. Their channels' `leave` and their sockets' `on_disconnect` run; the
+/// close code is 1000 with the reason `disconnected by the server`.
+///
+/// ```
+/// use maze::prelude::*;
+///
+/// async fn sign_out(session: Session) -> Redirect {
+///     if let Some(user_id) = session.remove("user_id") {
+///         maze::disconnect(&format!("user:{user_id}"));
+///     }
+///     Redirect::to("/")
+/// }
+/// ```
+pub fn disconnect(id: &str) {
+    pubsub::global().publish(Broadcast::new(&identity_topic(id), DISCONNECT, Value::Null));
+}
+
+/// The internal topic a connection with an id listens on. It starts with a
+/// control character, which no topic a client may join holds.
+fn identity_topic(id: &str) -> String {
+    format!("\u{1}socket:{id}")
+}
+
+/// The subject of the broadcast that closes the connections of an id.
+const DISCONNECT: &str = "disconnect";
+
+/// The app's state as sockets and channels hold it (`App::with_state`).
+pub(crate) type AppState = Arc<dyn Any + Send + Sync>;
+
+/// What `on_connect` knows about the upgrade request; channels see it too.
 pub struct Connect {
-    session: Session,
+    session: SessionSnapshot,
     cookies: Cookies,
+    params: Params,
+    state: AppState,
 }
 
 impl Connect {
-    /// The visitor's signed session, as of the upgrade request.
-    pub fn session(&self) -> &Session {
+    /// The visitor's signed session, as of the upgrade request (read-only).
+    pub fn session(&self) -> &SessionSnapshot {
         &self.session
     }
 
@@ -97,81 +192,56 @@ impl Connect {
     pub fn cookies(&self) -> &Cookies {
         &self.cookies
     }
-}
 
-/// A message a client pushed to a channel.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Message {
-    /// What the message is (`message_new`).
-    pub subject: String,
-    /// Its data.
-    pub payload: Value,
-}
-
-/// Handles one joined topic on one connection: created at join, dropped after leave.
-pub trait Channel: Send + 'static {
-    /// A client asks to join `ctx.topic()`; `Err(reason)` refuses, and the
-    /// reason reaches the client.
-    fn join(&mut self, ctx: &mut Context, payload: &Value) -> Result<(), String> {
-        let _ = (ctx, payload);
-        Ok(())
+    /// The params the client connected with: the query string of the socket's
+    /// URL (`new Socket("/chat", { params: { token } })` in maze.js, `params`
+    /// in the Phoenix clients).
+    pub fn params(&self) -> &Params {
+        &self.params
     }
 
-    /// The client pushed `message` to this topic.
-    fn message(&mut self, ctx: &mut Context, message: Message) {
-        let _ = (ctx, message);
-    }
-
-    /// The client left the topic, or its connection ended.
-    fn leave(&mut self, ctx: &mut Context) {
-        let _ = ctx;
+    /// The app's state (`App::with_state`), when it is a `T`.
+    pub fn state<T: Any + Send + Sync>(&self) -> Option<&T> {
+        self.state.downcast_ref()
     }
 }
 
-/// What a channel callback can do: answer its own client, broadcast to the topic.
-pub struct Context<'a> {
-    topic: &'a str,
-    connect: &'a Connect,
-    outbox: &'a mut Vec<serializer::Outbound>,
-}
+/// A connection's params: the query string of its URL, less the protocol's
+/// own `vsn`.
+#[derive(Debug, Clone, Default)]
+pub struct Params(HashMap<String, String>);
 
-impl Context<'_> {
-    /// The topic this channel handles, e.g. `chat_room:123`.
-    pub fn topic(&self) -> &str {
-        self.topic
+impl Params {
+    /// The value of param `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
     }
 
-    /// The connection's session, as of the upgrade request.
-    pub fn session(&self) -> &Session {
-        &self.connect.session
-    }
-
-    /// Sends `subject` to this client only.
-    pub fn push(&mut self, subject: &str, payload: Value) {
-        self.outbox.push(serializer::Outbound::Message {
-            topic: self.topic.to_string(),
-            subject: subject.to_string(),
-            payload,
-        });
-    }
-
-    /// Sends `subject` to every subscriber of this topic, this client included.
-    pub fn broadcast(&self, subject: &str, payload: Value) {
-        pubsub::global().publish(Broadcast::new("message", self.topic, subject, payload));
-    }
-
-    /// Sends a client's message on to every subscriber of this topic.
-    pub fn rebroadcast(&self, message: Message) {
-        self.broadcast(&message.subject, message.payload);
+    fn from_uri(uri: &Uri) -> Params {
+        let query = axum::extract::Query::<HashMap<String, String>>::try_from_uri(uri);
+        let mut params = query.map(|query| query.0).unwrap_or_default();
+        params.remove("vsn");
+        Params(params)
     }
 }
 
 /// What every connection of one socket endpoint shares.
-#[derive(Clone)]
-pub(crate) struct Endpoint {
-    channels: Arc<Channels>,
+pub(crate) struct Endpoint<S> {
+    channels: Arc<Channels<S>>,
     limits: Arc<Limits>,
     shutdown: Arc<Shutdown>,
+    state: AppState,
+}
+
+impl<S> Clone for Endpoint<S> {
+    fn clone(&self) -> Self {
+        Endpoint {
+            channels: self.channels.clone(),
+            limits: self.limits.clone(),
+            shutdown: self.shutdown.clone(),
+            state: self.state.clone(),
+        }
+    }
 }
 
 /// `[websockets]` settings, as a connection uses them.
@@ -190,12 +260,20 @@ pub(crate) struct Limits {
 const READ_BUFFER: usize = 4 * 1024;
 const WRITE_BUFFER: usize = 4 * 1024;
 
-impl Endpoint {
-    pub(crate) fn new<S: Socket>(config: &Config, shutdown: Arc<Shutdown>) -> Endpoint {
+impl<S: Socket> Endpoint<S> {
+    /// The endpoint of socket `S`, or why its channels cannot be used.
+    pub(crate) fn new(
+        config: &Config,
+        shutdown: Arc<Shutdown>,
+        state: AppState,
+    ) -> Result<Endpoint<S>, String> {
         let mut channels = Channels::default();
         S::channels(&mut channels);
+        if !channels.errors().is_empty() {
+            return Err(channels.errors().join("; "));
+        }
         let settings = &config.websockets;
-        Endpoint {
+        Ok(Endpoint {
             channels: Arc::new(channels),
             limits: Arc::new(Limits {
                 ping_interval: Duration::from_secs(settings.ping_interval.max(1)),
@@ -206,7 +284,8 @@ impl Endpoint {
                 allowed_origins: settings.allowed_origins.clone(),
             }),
             shutdown,
-        }
+            state,
+        })
     }
 
     pub(crate) fn topics(&self) -> Vec<crate::router::ChannelInfo> {
@@ -215,7 +294,7 @@ impl Endpoint {
 
     /// The upgrade handler: origin check, protocol choice (`vsn=2.0.0` is
     /// Phoenix V2), limits, then one [`connection::run`] per client.
-    pub(crate) fn into_method_router<S: Socket>(self) -> MethodRouter {
+    pub(crate) fn into_method_router<St: Clone + Send + Sync + 'static>(self) -> MethodRouter<St> {
         axum::routing::get(
             move |upgrade: WebSocketUpgrade,
                   headers: HeaderMap,
@@ -231,7 +310,12 @@ impl Endpoint {
                     Some("2.0.0") => Serializer::PhoenixV2,
                     Some(other) => return unsupported_version(other),
                 };
-                let connect = Connect { session, cookies };
+                let connect = Connect {
+                    session: session.snapshot(),
+                    cookies,
+                    params: Params::from_uri(&uri),
+                    state: self.state.clone(),
+                };
                 upgrade
                     .max_message_size(self.limits.max_message_size)
                     .max_frame_size(self.limits.max_message_size)

@@ -21,8 +21,8 @@ use crate::pubsub::Broadcast;
 /// Which protocol a connection speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Serializer {
-    Maze,
-    PhoenixV2,
+    Maze = 0,
+    PhoenixV2 = 1,
 }
 
 /// A client frame, whatever its protocol.
@@ -70,16 +70,26 @@ pub(crate) enum Outbound {
         join_ref: Option<Value>,
         topic: String,
     },
+    /// A channel crashed (Phoenix's `phx_error`): the client rejoins.
+    Crashed {
+        join_ref: Option<Value>,
+        topic: String,
+    },
 }
 
 impl Outbound {
     pub fn ok(inbound: &Inbound) -> Outbound {
+        Outbound::ok_with(inbound, json!({}))
+    }
+
+    /// An ok reply carrying `response`; `null` answers an empty object.
+    pub fn ok_with(inbound: &Inbound, response: Value) -> Outbound {
         Outbound::Reply {
             join_ref: inbound.join_ref.clone(),
             reference: inbound.reference.clone(),
             topic: inbound.topic.clone(),
             ok: true,
-            response: json!({}),
+            response: if response.is_null() { json!({}) } else { response },
         }
     }
 
@@ -126,6 +136,9 @@ enum MazeEvent {
 }
 
 impl Serializer {
+    /// How many protocols there are: a broadcast caches one frame per protocol.
+    pub const COUNT: usize = 2;
+
     /// Reads one text frame.
     pub fn decode(self, text: &str) -> Result<Inbound, DecodeError> {
         match self {
@@ -137,8 +150,8 @@ impl Serializer {
     /// Writes one frame; `None` when this protocol has no such frame.
     pub fn encode(self, frame: &Outbound) -> Option<String> {
         let value = match (self, frame) {
-            (Serializer::Maze, Outbound::Message { topic, subject, payload }) => {
-                json!({"event": "message", "topic": topic, "subject": subject, "payload": payload})
+            (_, Outbound::Message { topic, subject, payload }) => {
+                return Some(self.encode_message(topic, subject, payload))
             }
             (Serializer::Maze, Outbound::Reply { reference, topic, ok, response, .. }) => {
                 let mut reply = json!({"event": "reply", "topic": topic, "payload": status(*ok, response)});
@@ -147,26 +160,41 @@ impl Serializer {
                 }
                 reply
             }
-            (Serializer::Maze, Outbound::Close { .. }) => return None,
-            (Serializer::PhoenixV2, Outbound::Message { topic, subject, payload }) => {
-                json!([null, null, topic, subject, payload])
-            }
+            // maze.js learns of both from the connection's close.
+            (Serializer::Maze, Outbound::Close { .. } | Outbound::Crashed { .. }) => return None,
             (Serializer::PhoenixV2, Outbound::Reply { join_ref, reference, topic, ok, response }) => {
                 json!([join_ref, reference, topic, "phx_reply", status(*ok, response)])
             }
             (Serializer::PhoenixV2, Outbound::Close { join_ref, topic }) => {
                 json!([join_ref, join_ref, topic, "phx_close", {}])
             }
+            (Serializer::PhoenixV2, Outbound::Crashed { join_ref, topic }) => {
+                json!([join_ref, join_ref, topic, "phx_error", {}])
+            }
         };
         Some(value.to_string())
     }
 
+    /// The one encoding of a message for the client, pushed or broadcast:
+    /// maze JSON `{"event":"message","topic","subject","payload"}`, Phoenix
+    /// `[null, null, topic, subject, payload]`.
+    fn encode_message(self, topic: &str, subject: &str, payload: &Value) -> String {
+        match self {
+            Serializer::Maze => {
+                json!({"event": "message", "topic": topic, "subject": subject, "payload": payload})
+            }
+            Serializer::PhoenixV2 => json!([null, null, topic, subject, payload]),
+        }
+        .to_string()
+    }
+
     /// A broadcast's frame, encoded once per protocol however many receive it.
     pub fn broadcast(self, broadcast: &Broadcast) -> Arc<str> {
-        match self {
-            Serializer::Maze => broadcast.maze_json(),
-            Serializer::PhoenixV2 => broadcast.phoenix_json(),
-        }
+        broadcast.frames[self as usize]
+            .get_or_init(|| {
+                self.encode_message(&broadcast.topic, &broadcast.subject, &broadcast.payload).into()
+            })
+            .clone()
     }
 }
 
@@ -279,11 +307,20 @@ mod tests {
             push.kind,
             InboundKind::Message { subject: "new_msg".into(), payload: json!({"body": "hi"}) }
         );
-        let broadcast = Broadcast::new("message", "room:lobby", "new_msg", json!({"body": "hi"}));
+        let broadcast = Broadcast::new("room:lobby", "new_msg", json!({"body": "hi"}));
         assert_eq!(
             &*Serializer::PhoenixV2.broadcast(&broadcast),
             r#"[null,null,"room:lobby","new_msg",{"body":"hi"}]"#
         );
+    }
+
+    #[test]
+    fn encodes_a_broadcast_once_per_protocol() {
+        let broadcast = Broadcast::new("t:1", "s", json!({"a": 1}));
+        let first = Serializer::Maze.broadcast(&broadcast);
+        assert!(Arc::ptr_eq(&first, &Serializer::Maze.broadcast(&broadcast)));
+        let frame: Value = serde_json::from_str(&first).unwrap();
+        assert_eq!(frame, json!({"event": "message", "topic": "t:1", "subject": "s", "payload": {"a": 1}}));
     }
 
     #[test]

@@ -1,22 +1,65 @@
 //! [`Channels`]: topic patterns and the channels they lead to.
 
-use super::Channel;
+use serde_json::Value;
+use std::future::Future;
+use std::pin::Pin;
+
+use super::{Channel, Context, Message, Socket};
 
 /// A socket's topic patterns, tried in the order they were added.
-#[derive(Default)]
-pub struct Channels {
-    routes: Vec<ChannelRoute>,
+pub struct Channels<S> {
+    routes: Vec<ChannelRoute<S>>,
+    /// Patterns that could not be read: reported when the app starts.
+    errors: Vec<String>,
 }
 
-pub(crate) struct ChannelRoute {
+impl<S> Default for Channels<S> {
+    fn default() -> Self {
+        Channels { routes: Vec::new(), errors: Vec::new() }
+    }
+}
+
+pub(crate) struct ChannelRoute<S> {
     pattern: TopicPattern,
     channel_type: &'static str,
-    make: fn() -> Box<dyn Channel>,
+    make: fn() -> Box<dyn DynChannel<S>>,
 }
 
-impl ChannelRoute {
-    pub(crate) fn open(&self) -> Box<dyn Channel> {
+impl<S> ChannelRoute<S> {
+    pub(crate) fn open(&self) -> Box<dyn DynChannel<S>> {
         (self.make)()
+    }
+}
+
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// [`Channel`] with its futures boxed, so a connection can hold channels of
+/// different types: the boxing users never see.
+pub(crate) trait DynChannel<S>: Send {
+    fn join<'a>(
+        &'a mut self,
+        ctx: &'a mut Context<'_, S>,
+        payload: Value,
+    ) -> BoxFuture<'a, Result<Value, String>>;
+    fn message<'a>(&'a mut self, ctx: &'a mut Context<'_, S>, message: Message) -> BoxFuture<'a, ()>;
+    fn leave<'a>(&'a mut self, ctx: &'a mut Context<'_, S>) -> BoxFuture<'a, ()>;
+}
+
+impl<S: Socket, C: Channel<S>> DynChannel<S> for C {
+    fn join<'a>(
+        &'a mut self,
+        ctx: &'a mut Context<'_, S>,
+        payload: Value,
+    ) -> BoxFuture<'a, Result<Value, String>> {
+        Box::pin(Channel::join(self, ctx, payload))
+    }
+
+    fn message<'a>(&'a mut self, ctx: &'a mut Context<'_, S>, message: Message) -> BoxFuture<'a, ()> {
+        Box::pin(Channel::message(self, ctx, message))
+    }
+
+    fn leave<'a>(&'a mut self, ctx: &'a mut Context<'_, S>) -> BoxFuture<'a, ()> {
+        Box::pin(Channel::leave(self, ctx))
     }
 }
 
@@ -29,15 +72,21 @@ enum TopicPattern {
 }
 
 impl TopicPattern {
-    fn parse(pattern: &str) -> TopicPattern {
-        match pattern.strip_suffix('*') {
-            Some(prefix) => {
-                assert!(!prefix.contains('*'), "topic pattern {pattern:?}: `*` may only end a pattern");
-                TopicPattern::Prefix(prefix.to_string())
-            }
-            None if pattern.is_empty() => panic!("a topic pattern cannot be empty"),
-            None => TopicPattern::Exact(pattern.to_string()),
+    fn parse(pattern: &str) -> Result<TopicPattern, String> {
+        if pattern.is_empty() {
+            return Err("a topic pattern cannot be empty".into());
         }
+        if pattern.chars().any(char::is_control) {
+            return Err(format!("topic pattern {pattern:?}: control characters are not allowed"));
+        }
+        let prefix = pattern.strip_suffix('*');
+        if prefix.unwrap_or(pattern).contains('*') {
+            return Err(format!("topic pattern {pattern:?}: `*` may only end a pattern"));
+        }
+        Ok(match prefix {
+            Some(prefix) => TopicPattern::Prefix(prefix.to_string()),
+            None => TopicPattern::Exact(pattern.to_string()),
+        })
     }
 
     fn matches(&self, topic: &str) -> bool {
@@ -55,29 +104,34 @@ impl TopicPattern {
     }
 }
 
-fn open<C: Channel + Default>() -> Box<dyn Channel> {
+fn open<S: Socket, C: Channel<S> + Default>() -> Box<dyn DynChannel<S>> {
     Box::new(C::default())
 }
 
-impl Channels {
+impl<S: Socket> Channels<S> {
     /// Routes topics matching `pattern` to a new `C` per join. A pattern ends
     /// in `*` to match a prefix (`"chat_room:*"`) or names one topic exactly.
-    ///
-    /// # Panics
-    /// When the pattern is empty or has a `*` anywhere but at its end.
-    pub fn add<C: Channel + Default>(&mut self, pattern: &str) -> &mut Self {
+    /// A pattern that is empty, holds control characters or has a `*`
+    /// anywhere but at its end stops the app at startup with the reason.
+    pub fn add<C: Channel<S> + Default>(&mut self, pattern: &str) -> &mut Self {
         let channel_type = std::any::type_name::<C>();
-        self.routes.push(ChannelRoute {
-            pattern: TopicPattern::parse(pattern),
-            channel_type,
-            make: open::<C>,
-        });
+        match TopicPattern::parse(pattern) {
+            Ok(pattern) => self.routes.push(ChannelRoute { pattern, channel_type, make: open::<S, C> }),
+            Err(error) => self.errors.push(format!("{} in {}", error, crate::router::in_crate(channel_type))),
+        }
         self
     }
+}
 
+impl<S> Channels<S> {
     /// The first route whose pattern matches `topic`.
-    pub(crate) fn find(&self, topic: &str) -> Option<&ChannelRoute> {
+    pub(crate) fn find(&self, topic: &str) -> Option<&ChannelRoute<S>> {
         self.routes.iter().find(|route| route.pattern.matches(topic))
+    }
+
+    /// Why the patterns cannot be used, if they cannot.
+    pub(crate) fn errors(&self) -> &[String] {
+        &self.errors
     }
 
     /// Patterns and channel types, for the route table.
@@ -97,13 +151,18 @@ mod tests {
     use super::*;
 
     #[derive(Default)]
+    struct TestSocket;
+    impl Socket for TestSocket {
+        fn channels(_: &mut Channels<Self>) {}
+    }
+    #[derive(Default)]
     struct Room;
-    impl Channel for Room {}
+    impl Channel<TestSocket> for Room {}
     #[derive(Default)]
     struct Lobby;
-    impl Channel for Lobby {}
+    impl Channel<TestSocket> for Lobby {}
 
-    fn channels() -> Channels {
+    fn channels() -> Channels<TestSocket> {
         let mut channels = Channels::default();
         channels.add::<Lobby>("lobby").add::<Room>("chat_room:*");
         channels
@@ -138,8 +197,16 @@ mod tests {
     }
 
     #[test]
-    #[should_panic(expected = "may only end")]
-    fn a_star_inside_a_pattern_is_refused() {
-        Channels::default().add::<Room>("chat:*:x*");
+    fn bad_patterns_are_reported_not_panicked() {
+        let mut channels = Channels::<TestSocket>::default();
+        channels.add::<Room>("chat:*:x*").add::<Room>("").add::<Lobby>("lobby");
+        assert_eq!(
+            channels.errors(),
+            [
+                "topic pattern \"chat:*:x*\": `*` may only end a pattern in socket::topics::tests::Room",
+                "a topic pattern cannot be empty in socket::topics::tests::Room"
+            ]
+        );
+        assert!(channels.find("lobby").is_some(), "good patterns still work");
     }
 }

@@ -1,0 +1,244 @@
+//! [`Channel`]: what handles one joined topic, and the [`Context`] and
+//! [`Client`] its callbacks work with.
+
+use serde_json::Value;
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, Weak};
+
+use super::serializer::Outbound;
+use super::{Connect, Params, Socket};
+use crate::pubsub::{self, Broadcast, Outgoing, Subscriber};
+use crate::{Cookies, SessionSnapshot};
+
+/// A message a client pushed to a channel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    /// What the message is (`message_new`).
+    pub subject: String,
+    /// Its data.
+    pub payload: Value,
+}
+
+/// Handles one joined topic on one connection of the socket `S`: a new value
+/// is created at each join and dropped after its leave.
+///
+/// Callbacks are `async fn`s and may await (a database, another service);
+/// while one runs, the connection's other frames wait, and every other
+/// connection goes on. A panic in a callback is contained: see the
+/// [module documentation](crate::socket#failures).
+///
+/// `S` is the socket the channel is attached to, so [`Context::socket`] is
+/// typed. A channel that several sockets share implements `Channel<S>` for
+/// every `S: Socket` (or for each of them).
+///
+/// ```
+/// use maze::prelude::*;
+///
+/// #[derive(Default)]
+/// pub struct ChatSocket {
+///     user_id: Option<i64>,
+/// }
+///
+/// impl Socket for ChatSocket {
+///     fn channels(channels: &mut Channels<Self>) {
+///         channels.add::<ChatRoomChannel>("chat_room:*");
+///     }
+///
+///     async fn on_connect(&mut self, conn: &Connect) -> bool {
+///         self.user_id = conn.session().get("user_id").and_then(Value::as_i64);
+///         true
+///     }
+/// }
+///
+/// #[derive(Default)]
+/// pub struct ChatRoomChannel;
+///
+/// impl Channel<ChatSocket> for ChatRoomChannel {
+///     async fn join(&mut self, ctx: &mut Context<'_, ChatSocket>, _payload: Value) -> Result<Value, String> {
+///         match ctx.socket().user_id {
+///             Some(user_id) => Ok(json!({"welcome": user_id})),
+///             None => Err("sign in first".into()),
+///         }
+///     }
+///
+///     async fn message(&mut self, ctx: &mut Context<'_, ChatSocket>, message: Message) {
+///         let user_id = ctx.socket().user_id;
+///         ctx.broadcast(&message.subject, json!({"from": user_id, "body": message.payload}));
+///     }
+/// }
+/// ```
+pub trait Channel<S: Socket>: Send + 'static {
+    /// A client asks to join `ctx.topic()` with `payload`. `Ok(response)`
+    /// accepts, and `response` is the join reply's data (`Value::Null` for
+    /// none); `Err(reason)` refuses, and the reason reaches the client.
+    fn join(
+        &mut self,
+        ctx: &mut Context<'_, S>,
+        payload: Value,
+    ) -> impl Future<Output = Result<Value, String>> + Send {
+        let _ = (ctx, payload);
+        async { Ok(Value::Null) }
+    }
+
+    /// The client pushed `message` to this topic.
+    fn message(&mut self, ctx: &mut Context<'_, S>, message: Message) -> impl Future<Output = ()> + Send {
+        let _ = (ctx, message);
+        async {}
+    }
+
+    /// The client left the topic, or its connection ended.
+    fn leave(&mut self, ctx: &mut Context<'_, S>) -> impl Future<Output = ()> + Send {
+        let _ = ctx;
+        async {}
+    }
+}
+
+/// What a channel callback knows and can do: its topic, its connection's
+/// socket value, session, cookies and connect params, the app's state;
+/// answer its own client, broadcast to the topic.
+pub struct Context<'a, S> {
+    pub(crate) topic: &'a str,
+    pub(crate) socket: &'a S,
+    pub(crate) connect: &'a Connect,
+    pub(crate) link: &'a Subscriber,
+    /// Proof that the channel is joined, for [`Client`] handles.
+    pub(crate) joined: &'a Arc<()>,
+    /// Pushes made during `join`: sent after the join's reply.
+    pub(crate) held: Option<Vec<Outbound>>,
+}
+
+impl<S> Context<'_, S> {
+    /// The topic this channel handles, e.g. `chat_room:123`.
+    pub fn topic(&self) -> &str {
+        self.topic
+    }
+
+    /// The connection's socket value, as `on_connect` left it.
+    pub fn socket(&self) -> &S {
+        self.socket
+    }
+
+    /// The connection's session, as of the upgrade request (read-only).
+    pub fn session(&self) -> &SessionSnapshot {
+        self.connect.session()
+    }
+
+    /// The cookies sent with the upgrade request.
+    pub fn cookies(&self) -> &Cookies {
+        self.connect.cookies()
+    }
+
+    /// The params the client connected with.
+    pub fn params(&self) -> &Params {
+        self.connect.params()
+    }
+
+    /// The app's state (`App::with_state`), when it is a `T`.
+    pub fn state<T: Any + Send + Sync>(&self) -> Option<&T> {
+        self.connect.state()
+    }
+
+    /// Sends `subject` to this client only. During `join`, it is sent right
+    /// after the join's reply.
+    pub fn push(&mut self, subject: &str, payload: Value) {
+        let frame =
+            Outbound::Message { topic: self.topic.to_string(), subject: subject.to_string(), payload };
+        match &mut self.held {
+            Some(held) => held.push(frame),
+            None => {
+                self.link.offer(Outgoing::Frame(frame));
+            }
+        }
+    }
+
+    /// Sends `subject` to every subscriber of this topic, this client
+    /// included, on every app instance.
+    pub fn broadcast(&self, subject: &str, payload: Value) {
+        pubsub::global().publish(Broadcast::new(self.topic, subject, payload));
+    }
+
+    /// Sends `subject` to every subscriber of this topic but this client.
+    pub fn broadcast_from(&self, subject: &str, payload: Value) {
+        pubsub::global().publish(Broadcast::new(self.topic, subject, payload).excluding(self.link.id));
+    }
+
+    /// Sends a client's message on to every subscriber of this topic.
+    pub fn rebroadcast(&self, message: Message) {
+        self.broadcast(&message.subject, message.payload);
+    }
+
+    /// A handle to this client on this topic that outlives the callback:
+    /// clone it, move it into a spawned task, push later.
+    pub fn client(&self) -> Client {
+        Client { topic: self.topic.into(), link: self.link.clone(), joined: Arc::downgrade(self.joined) }
+    }
+}
+
+/// A handle to one client on one topic, for pushing to it later (from a
+/// spawned task, a timer, another service's callback).
+///
+/// ```
+/// use maze::prelude::*;
+/// use std::time::Duration;
+///
+/// #[derive(Default)]
+/// pub struct Jobs;
+///
+/// impl<S: Socket> Channel<S> for Jobs {
+///     async fn message(&mut self, ctx: &mut Context<'_, S>, message: Message) {
+///         let client = ctx.client();
+///         tokio::spawn(async move {
+///             tokio::time::sleep(Duration::from_secs(1)).await;
+///             // Err when the client left the topic or disconnected meanwhile.
+///             let _ = client.push("job_done", message.payload);
+///         });
+///     }
+/// }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Client {
+    topic: Arc<str>,
+    link: Subscriber,
+    joined: Weak<()>,
+}
+
+impl Client {
+    /// The topic this handle pushes on.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// Sends `subject` to this client on the handle's topic.
+    pub fn push(&self, subject: &str, payload: Value) -> Result<(), ClientGone> {
+        if !self.is_joined() {
+            return Err(ClientGone);
+        }
+        let frame =
+            Outbound::Message { topic: self.topic.to_string(), subject: subject.to_string(), payload };
+        if self.link.offer(Outgoing::Frame(frame)) {
+            Ok(())
+        } else {
+            Err(ClientGone)
+        }
+    }
+
+    /// Whether the client is still connected and joined to the topic.
+    pub fn is_joined(&self) -> bool {
+        self.joined.strong_count() > 0 && self.link.is_open()
+    }
+}
+
+/// The client left the topic or disconnected (or could not keep up, and is
+/// being disconnected): the push was not sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientGone;
+
+impl fmt::Display for ClientGone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the client left the topic or disconnected")
+    }
+}
+
+impl std::error::Error for ClientGone {}
