@@ -39,8 +39,10 @@ fn app() -> &'static BuiltApp {
         maze(&root).args(["g", "socket", "Locked"]).assert().success();
         let locked = root.join("src/sockets/locked_socket.rs");
         let source = std::fs::read_to_string(&locked).unwrap();
-        let guarded =
-            source.replace("let _ = conn;\n        true", "conn.session().get(\"user_id\").is_some()");
+        let guarded = source.replace(
+            "and_then(Value::as_i64);\n        true",
+            "and_then(Value::as_i64);\n        self.user_id.is_some()",
+        );
         assert_ne!(source, guarded, "the socket template changed: update this test's edit");
         std::fs::write(&locked, guarded).unwrap();
 
@@ -92,16 +94,15 @@ fn sockets_and_channels_work_end_to_end() {
     bob_got.sort_by_key(|frame| frame["topic"].to_string());
     assert_eq!(bob_got, [visitor_broadcast("chat_room:123"), visitor_broadcast("presence")]);
 
-    // A pushed message reaches every subscriber, the sender included.
-    let hello = json!({"message": "hello"});
+    // A pushed message reaches every subscriber, the sender included, tagged
+    // with the sender's user id (a guest's is null); then the push's reply.
     send(
         &mut alice,
-        json!({"event": "message", "topic": "chat_room:123", "subject": "message_new", "payload": hello, "ref": "2"}),
+        json!({"event": "message", "topic": "chat_room:123", "subject": "message_new", "payload": {"message": "hello"}, "ref": "2"}),
     );
-    assert_eq!(receive(&mut alice), reply("2", "chat_room:123", "ok", json!({})));
-    let relayed =
-        json!({"event": "message", "topic": "chat_room:123", "subject": "message_new", "payload": hello});
+    let relayed = json!({"event": "message", "topic": "chat_room:123", "subject": "message_new", "payload": {"message": "hello", "user_id": null}});
     assert_eq!(receive(&mut alice), relayed);
+    assert_eq!(receive(&mut alice), reply("2", "chat_room:123", "ok", json!({})));
     assert_eq!(receive(&mut bob), relayed);
 
     // Errors get replies, never silence.
@@ -273,7 +274,7 @@ fn in_headless_chromium_the_page_joins_receives_and_pushes() {
     );
     assert_eq!(
         receive(&mut listener),
-        json!({"event": "message", "topic": "chat_room:123", "subject": "message_new", "payload": {"message": "from the browser"}})
+        json!({"event": "message", "topic": "chat_room:123", "subject": "message_new", "payload": {"message": "from the browser", "user_id": null}})
     );
     browser.wait_for(messages, json!("A new visitor!|from the browser"));
 }

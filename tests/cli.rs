@@ -55,7 +55,7 @@ fn every_spelling_of_a_socket_name_means_the_same_socket() {
         assert_eq!(tree(&root), before, "{spelling}");
     }
     let socket = std::fs::read_to_string(root.join("src/sockets/chat_socket.rs")).unwrap();
-    assert!(socket.contains("pub struct ChatSocket;"));
+    assert!(socket.contains("pub struct ChatSocket {"));
     assert!(socket.contains(r#"channels.add::<crate::channels::ChatChannel>("chat:*");"#));
     assert!(!socket.contains("ChatSocketSocket"));
     let routes = std::fs::read_to_string(root.join("src/routes.rs")).unwrap();
@@ -98,7 +98,7 @@ fn a_conflict_aborts_with_the_tree_unchanged_until_force_or_skip() {
     let channel = root.join("src/channels/chat_room_channel.rs");
     let edited = std::fs::read_to_string(&channel)
         .unwrap()
-        .replace("ctx.rebroadcast(message);", "ctx.push(\"echo\", message.payload);");
+        .replace("ctx.broadcast(&message.subject, payload);", "ctx.push(\"echo\", payload);");
     std::fs::write(&channel, &edited).unwrap();
     let before = tree(&root);
 
@@ -122,7 +122,7 @@ fn a_conflict_aborts_with_the_tree_unchanged_until_force_or_skip() {
     let output = maze(&root).args(["g", "channel", "chat_room", "--force"]).output().unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(stdout(&output).contains("force src/channels/chat_room_channel.rs"));
-    assert!(std::fs::read_to_string(&channel).unwrap().contains("ctx.rebroadcast(message);"));
+    assert!(std::fs::read_to_string(&channel).unwrap().contains("ctx.broadcast(&message.subject, payload);"));
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! Several app instances on one real Redis: a broadcast on either reaches
 //! clients on both, per-topic subscriptions come and go with local
-//! subscribers, and a Redis restart is survived.
+//! subscribers, a Redis restart or stall is survived, a panicking channel
+//! leaves no subscription behind, and disconnecting a user by id reaches
+//! every instance.
 
 mod common;
 
@@ -8,12 +10,26 @@ use common::running::{apps_target_dir, cargo, receive, send, BuiltApp, Server};
 use common::{maze, temp_dir};
 use serde_json::{json, Value};
 use std::net::{TcpListener, TcpStream};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use tungstenite::WebSocket;
 
-/// `maze new chat_redis --redis` + `maze g socket ChatSocket chat_room`, built once.
+/// Replaces `from` (which must be there) with `to` in the app's file `path`.
+fn edit(root: &Path, path: &str, from: &str, to: &str) {
+    let file = root.join(path);
+    let source = std::fs::read_to_string(&file).unwrap();
+    assert!(source.contains(from), "{path} no longer holds {from:?}: update this test's edit");
+    std::fs::write(&file, source.replacen(from, to, 1)).unwrap();
+}
+
+/// `maze new chat_redis --redis` + `maze g socket ChatSocket chat_room` +
+/// `maze g controller Auth sign_in kick`, built once, with these changes:
+/// the socket's id is its signed-in user (`user:ID`); the channel panics
+/// when asked to (join payload `{"panic": true}`, subject `panic`, leaving a
+/// topic ending in `:leave`); `/auth/sign_in?id=ID` signs in and
+/// `/auth/kick?id=ID` disconnects that user everywhere.
 fn app() -> &'static BuiltApp {
     static APP: OnceLock<BuiltApp> = OnceLock::new();
     APP.get_or_init(|| {
@@ -21,6 +37,35 @@ fn app() -> &'static BuiltApp {
         maze(&dir).args(["new", "chat_redis", "--redis"]).assert().success();
         let root = dir.join("chat_redis");
         maze(&root).args(["g", "socket", "ChatSocket", "chat_room"]).assert().success();
+        maze(&root).args(["g", "controller", "Auth", "sign_in", "kick"]).assert().success();
+        edit(
+            &root,
+            "src/sockets/chat_socket.rs",
+            "        true\n    }\n}",
+            "        true\n    }\n\n    fn id(&self) -> Option<String> {\n        self.user_id.map(|id| format!(\"user:{id}\"))\n    }\n}",
+        );
+        let channel = "src/channels/chat_room_channel.rs";
+        edit(&root, channel, "        let _ = (ctx, payload);", "        assert!(payload.get(\"panic\").is_none(), \"join panics\");\n        let _ = ctx;");
+        edit(&root, channel, "        let mut payload = message.payload;", "        assert_ne!(message.subject, \"panic\", \"message panics\");\n        let mut payload = message.payload;");
+        edit(&root, channel, "        let _ = ctx;\n    }\n}", "        assert!(!ctx.topic().ends_with(\":leave\"), \"leave panics\");\n    }\n}");
+        std::fs::write(
+            root.join("src/controllers/auth.rs"),
+            r#"use maze::axum::extract::Query;
+use maze::prelude::*;
+use std::collections::HashMap;
+
+pub async fn sign_in(session: Session, Query(query): Query<HashMap<String, i64>>) -> &'static str {
+    session.insert("user_id", query["id"]);
+    "signed in"
+}
+
+pub async fn kick(Query(query): Query<HashMap<String, i64>>) -> &'static str {
+    maze::disconnect(&format!("user:{}", query["id"]));
+    "kicked"
+}
+"#,
+        )
+        .unwrap();
         cargo(&root, &["build", "--quiet"]);
         BuiltApp { binary: apps_target_dir().join("debug/chat_redis"), root }
     })
@@ -100,6 +145,39 @@ fn join(ws: &mut WebSocket<TcpStream>, topic: &str) {
     assert_eq!(receive(ws)["payload"]["status"], "ok", "join {topic}");
 }
 
+/// The next JSON frame within `wait`, if one comes.
+fn try_receive(ws: &mut WebSocket<TcpStream>, wait: Duration) -> Option<Value> {
+    ws.get_mut().set_read_timeout(Some(wait)).unwrap();
+    let frame = loop {
+        match ws.read() {
+            Ok(tungstenite::Message::Text(text)) if text.as_str() != "ping" => {
+                break Some(serde_json::from_str(text.as_str()).unwrap())
+            }
+            Ok(tungstenite::Message::Close(frame)) => panic!("closed: {frame:?}"),
+            Ok(_) => {}
+            Err(tungstenite::Error::Io(error))
+                if matches!(error.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) =>
+            {
+                break None
+            }
+            Err(error) => panic!("{error}"),
+        }
+    };
+    ws.get_mut().set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    frame
+}
+
+/// The close code the server ends `ws` with.
+fn close_code(ws: &mut WebSocket<TcpStream>) -> u16 {
+    loop {
+        match ws.read() {
+            Ok(tungstenite::Message::Close(Some(frame))) => return frame.code.into(),
+            Ok(_) => {}
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
+}
+
 fn visitor() -> Value {
     json!({"event": "message", "topic": "chat_room:123", "subject": "message_new", "payload": {"message": "A new visitor!"}})
 }
@@ -132,12 +210,13 @@ fn a_broadcast_on_either_instance_reaches_clients_on_both_once() {
         assert_eq!(receive(&mut bob), visitor());
     }
 
-    let hello = json!({"event": "message", "topic": "chat_room:123", "subject": "message_new", "payload": {"message": "hello"}});
-    let mut push = hello.clone();
-    push["ref"] = json!("p");
-    send(&mut alice, push);
-    assert_eq!(receive(&mut alice)["event"], "reply");
+    send(
+        &mut alice,
+        json!({"event": "message", "topic": "chat_room:123", "subject": "message_new", "payload": {"message": "hello"}, "ref": "p"}),
+    );
+    let hello = json!({"event": "message", "topic": "chat_room:123", "subject": "message_new", "payload": {"message": "hello", "user_id": null}});
     assert_eq!(receive(&mut alice), hello);
+    assert_eq!(receive(&mut alice)["event"], "reply");
     assert_eq!(receive(&mut bob), hello);
     assert_nothing_more(&mut alice);
     assert_nothing_more(&mut bob);
@@ -199,4 +278,140 @@ fn a_bad_redis_url_is_a_clear_error_at_startup() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(expected), "{url}: {stderr}");
     }
+}
+
+#[test]
+fn broadcasts_holding_escapes_and_any_text_cross_instances_intact() {
+    let redis = Redis::start();
+    let (one, two) = (instance(&redis), instance(&redis));
+    let topic = "chat_room:\"7\" \\ é 日本";
+    let (mut alice, mut bob) = (one.connect("/chat"), two.connect("/chat"));
+    join(&mut alice, topic);
+    join(&mut bob, topic);
+    redis.wait_for_subscribers(topic, 2);
+    for subject in ["say \"hi\"", "back\\slash", "tab\tnew\nline\u{1}", "ünïcödé ✓"] {
+        let payload =
+            json!({"message": "quote \" backslash \\ nul \u{0} emoji 🎉", "nested": {"k\"ey": [subject]}});
+        send(&mut alice, json!({"event": "message", "topic": topic, "subject": subject, "payload": payload}));
+        let mut expected = payload.clone();
+        expected["user_id"] = Value::Null;
+        let relayed = json!({"event": "message", "topic": topic, "subject": subject, "payload": expected});
+        assert_eq!(receive(&mut alice), relayed, "on A");
+        assert_eq!(receive(&mut bob), relayed, "on B, through Redis");
+    }
+}
+
+#[test]
+fn a_panicking_channel_closes_with_1011_and_leaves_no_redis_subscription() {
+    let redis = Redis::start();
+    let server = instance(&redis);
+    for (step, topic) in
+        [("join", "chat_room:p1"), ("message", "chat_room:p2"), ("leave", "chat_room:p3:leave")]
+    {
+        let mut ws = server.connect("/chat");
+        // Another joined topic, released too.
+        let bystander = format!("chat_room:bystander_{step}");
+        join(&mut ws, &bystander);
+        match step {
+            "join" => send(&mut ws, json!({"event": "join", "topic": topic, "payload": {"panic": true}})),
+            "message" => {
+                join(&mut ws, topic);
+                redis.wait_for_subscribers(topic, 1);
+                send(&mut ws, json!({"event": "message", "topic": topic, "subject": "panic", "payload": {}}));
+            }
+            _ => {
+                join(&mut ws, topic);
+                redis.wait_for_subscribers(topic, 1);
+                send(&mut ws, json!({"event": "leave", "topic": topic}));
+            }
+        }
+        assert_eq!(close_code(&mut ws), 1011, "a panic in {step}");
+        redis.wait_for_subscribers(topic, 0);
+        redis.wait_for_subscribers(&bystander, 0);
+    }
+    // The server goes on serving.
+    let mut ws = server.connect("/chat");
+    join(&mut ws, "chat_room:after");
+    redis.wait_for_subscribers("chat_room:after", 1);
+}
+
+#[test]
+fn disconnecting_a_user_closes_their_connections_on_every_instance() {
+    let redis = Redis::start();
+    let (one, two) = (instance(&redis), instance(&redis));
+    let cookie = one.session_cookie("/auth/sign_in?id=42");
+    // The same signed-in user on both instances (the session secret is the app's), and a guest.
+    let mut on_one = one.connect_with_cookie("/chat", &cookie);
+    let mut on_two = two.connect_with_cookie("/chat", &cookie);
+    let mut guest = two.connect("/chat");
+    for ws in [&mut on_one, &mut on_two, &mut guest] {
+        join(ws, "chat_room:ids");
+    }
+    redis.wait_for_subscribers("chat_room:ids", 2);
+    // Kicked from instance two: the connection on instance one closes too.
+    assert_eq!(two.get("/auth/kick?id=42"), "kicked");
+    assert_eq!(close_code(&mut on_one), 1000);
+    assert_eq!(close_code(&mut on_two), 1000);
+    // The guest stays, and its messages now carry no user.
+    send(
+        &mut guest,
+        json!({"event": "message", "topic": "chat_room:ids", "subject": "s", "payload": {}, "ref": "g"}),
+    );
+    assert_eq!(receive(&mut guest)["payload"], json!({"user_id": null}));
+    // Before the kick, the signed-in user's messages were tagged with its id.
+    let mut again = one.connect_with_cookie("/chat", &cookie);
+    join(&mut again, "chat_room:ids2");
+    send(&mut again, json!({"event": "message", "topic": "chat_room:ids2", "subject": "s", "payload": {}}));
+    assert_eq!(receive(&mut again)["payload"], json!({"user_id": 42}));
+}
+
+#[test]
+fn a_stalled_redis_keeps_memory_bounded_and_delivery_resumes() {
+    let redis = Redis::start();
+    let (one, two, mut alice, mut bob) = two_instances_joined(&redis);
+    join(&mut alice, "chat_room:flood");
+    redis.wait_for_subscribers("chat_room:flood", 1);
+    let before = one.rss_kib();
+
+    let stop = |signal: &str| {
+        let status = Command::new("kill").args([signal, &redis.child.id().to_string()]).status().unwrap();
+        assert!(status.success(), "kill {signal}");
+    };
+    stop("-STOP");
+    // Far more than the adapter's publish queue holds: 20,000 broadcasts of 4 KiB
+    // (80 MiB, and twice that with their encoded frames) while Redis does not answer.
+    let text = "x".repeat(4096);
+    for _ in 0..200 {
+        for _ in 0..100 {
+            send(
+                &mut alice,
+                json!({"event": "message", "topic": "chat_room:flood", "subject": "flood", "payload": {"message": text}}),
+            );
+        }
+        for _ in 0..100 {
+            assert_eq!(receive(&mut alice)["subject"], "flood", "local delivery goes on");
+        }
+    }
+    let grown = one.rss_kib().saturating_sub(before);
+    assert!(grown < 64 * 1024, "instance one grew by {grown} KiB while Redis was stalled");
+
+    stop("-CONT");
+    // Once the adapter has reconnected and published what waited, alice's
+    // messages reach bob again. Until then her newest ones may be dropped
+    // (the queue is full): she repeats herself until bob hears her.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    'resumed: loop {
+        assert!(Instant::now() < deadline, "bob never heard from alice after Redis resumed");
+        send(
+            &mut alice,
+            json!({"event": "message", "topic": "chat_room:123", "subject": "after", "payload": {}}),
+        );
+        assert_eq!(receive(&mut alice)["subject"], "after");
+        while let Some(frame) = try_receive(&mut bob, Duration::from_millis(500)) {
+            if frame["subject"] == "after" {
+                break 'resumed;
+            }
+        }
+    }
+    drop(two);
 }

@@ -77,6 +77,47 @@ impl Server {
         http_get(self.port, path)
     }
 
+    /// The process id, to read its memory use.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Its resident memory, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS in /proc/PID/status")
+    }
+
+    /// A GET that returns the session cookie it sets (`name=value`).
+    pub fn session_cookie(&self, path: &str) -> String {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        assert!(response.starts_with("HTTP/1.1 200"), "GET {path}: {response}");
+        response
+            .lines()
+            .find_map(|line| line.strip_prefix("set-cookie: ").or_else(|| line.strip_prefix("Set-Cookie: ")))
+            .and_then(|cookie| cookie.split(';').next())
+            .unwrap_or_else(|| panic!("GET {path} set no cookie: {response}"))
+            .to_string()
+    }
+
+    /// A WebSocket connection that sends `cookie`, as a browser would.
+    pub fn connect_with_cookie(&self, path: &str, cookie: &str) -> WebSocket<TcpStream> {
+        use tungstenite::client::IntoClientRequest;
+        let mut request = format!("ws://127.0.0.1:{}{path}", self.port).into_client_request().unwrap();
+        request.headers_mut().insert("Cookie", cookie.parse().unwrap());
+        let stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        tungstenite::client(request, stream).unwrap().0
+    }
+
     pub fn connect(&self, path: &str) -> WebSocket<TcpStream> {
         connect(&format!("ws://127.0.0.1:{}{path}", self.port))
     }

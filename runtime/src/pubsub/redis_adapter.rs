@@ -5,7 +5,8 @@
 //! last one leaves. A broadcast is delivered locally at once and published
 //! once to Redis, tagged with this instance's id so that its echo is not
 //! delivered twice. When Redis goes away, local delivery goes on; the adapter
-//! reconnects by itself and resubscribes every live topic.
+//! reconnects by itself, resubscribes every live topic and publishes what
+//! waited meanwhile.
 //!
 //! Publishing never blocks the caller: broadcasts for other instances wait in
 //! a bounded queue ([`PUBLISH_QUEUE`]). When Redis is slower than the app
@@ -192,14 +193,12 @@ impl Worker {
                     }
                 }
                 None => {
+                    // Broadcasts wait in their bounded queue meanwhile, and go out once
+                    // reconnected: a short outage loses nothing.
                     let reconnect = tokio::time::sleep(retry);
                     tokio::pin!(reconnect);
                     loop {
                         tokio::select! {
-                            // Redis is away: local subscribers already have it, others cannot.
-                            publish = queues.publishes.recv() => if publish.is_none() {
-                                return;
-                            },
                             subscription = queues.subscriptions.recv() => match subscription {
                                 None => return,
                                 Some(subscription) => self.track(&subscription),
