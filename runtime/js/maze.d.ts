@@ -2,6 +2,8 @@
 
 /** Options of a Socket. */
 export interface SocketOptions {
+  /** Sent with each connect as the URL's query; the server reads them with `conn.params()`. A function is called at each (re)connect. */
+  params?: Record<string, string> | (() => Record<string, string>);
   /** Silence from the server after which the connection counts as dead and is reopened (default 100000 ms). */
   silenceMs?: number;
   /** How long a join, push or leave waits for its reply (default 10000 ms). */
@@ -53,3 +55,7 @@ export class Channel {
   on<Payload = any>(subject: string, callback: (payload: Payload) => void): this;
   off(subject: string, callback?: (payload: any) => void): void;
 }
+
+/** `import Maze from "/maze.js"`: `new Maze.Socket(...)`, as pages written for Amber's client do. */
+declare const Maze: { Socket: typeof Socket; Channel: typeof Channel; Push: typeof Push };
+export default Maze;

@@ -68,7 +68,8 @@ export class Push {
 export class Socket {
   /**
    * @param {string} path  endpoint path ("/chat") or a full ws:// URL
-   * @param {object} [options]  silenceMs, timeoutMs, backoffBaseMs, backoffCapMs
+   * @param {object} [options]  params (sent with each connect, read by the
+   *   server's `conn.params()`), silenceMs, timeoutMs, backoffBaseMs, backoffCapMs
    */
   constructor(path, options = {}) {
     this.path = path;
@@ -96,9 +97,14 @@ export class Socket {
 
   /** The WebSocket URL, relative paths resolved against the page's host. */
   url() {
-    if (/^wss?:\/\//.test(this.path)) return this.path;
-    const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
-    return `${scheme}//${window.location.host}${this.path}`;
+    let url = this.path;
+    if (!/^wss?:\/\//.test(url)) {
+      const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
+      url = `${scheme}//${window.location.host}${url}`;
+    }
+    const params = typeof this.options.params === "function" ? this.options.params() : this.options.params;
+    const query = new URLSearchParams(params || {}).toString();
+    return query ? `${url}${url.includes("?") ? "&" : "?"}${query}` : url;
   }
 
   /** Opens the connection (again, after disconnect()); resolves once it is open. */
@@ -316,3 +322,6 @@ export class Channel {
     (this.handlers.get(subject) || []).forEach((callback) => callback(payload));
   }
 }
+
+/** `import Maze from "/maze.js"` (pages written for Amber's client): `new Maze.Socket(...)`. */
+export default { Socket, Channel, Push };

@@ -44,6 +44,11 @@ pub use session::{Cookies, Session, SessionSnapshot};
 #[cfg(feature = "websockets")]
 pub use socket::{broadcast, disconnect};
 
+/// The README's Rust examples, compiled (and run) as doc tests.
+#[cfg(all(doctest, feature = "websockets"))]
+#[doc = include_str!("../../README.md")]
+mod readme {}
+
 /// What generated code imports: `use maze::prelude::*;`.
 pub mod prelude {
     pub use crate::router::Routes;

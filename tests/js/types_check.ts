@@ -1,8 +1,10 @@
 // Compiled with `tsc --noEmit --strict` by tests/js_client.rs: maze.d.ts must
 // describe maze.js as an app uses it, and must reject misuse.
-import { Socket, Channel, Push } from "../../runtime/js/maze.js";
+import Maze, { Socket, Channel, Push } from "../../runtime/js/maze.js";
 
-const socket: Socket = new Socket("/chat", { timeoutMs: 5_000, backoffCapMs: 10_000 });
+const socket: Socket = new Socket("/chat", { timeoutMs: 5_000, backoffCapMs: 10_000, params: { token: "t" } });
+const amberStyle: Socket = new Maze.Socket("/chat", { params: () => ({ token: "fresh" }) });
+void amberStyle;
 socket.connect().then((s: Socket) => s.isConnected());
 socket.onClose((event) => console.log(event.code));
 const channel: Channel = socket.channel("chat_room:123");
@@ -23,3 +25,5 @@ void awaited();
 joined.receive("maybe", () => {});
 // @ts-expect-error: topics are strings.
 socket.channel(123);
+// @ts-expect-error: params are strings.
+new Socket("/chat", { params: { token: 1 } });
