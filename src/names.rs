@@ -67,11 +67,21 @@ pub fn action_name(input: &str) -> Result<String> {
     validate(input, "").map_err(|error| anyhow::anyhow!("action {}", error))
 }
 
+/// The longest name maze accepts: names become file names and type names,
+/// and file systems refuse names over 255 bytes.
+pub const MAX_NAME: usize = 64;
+
 /// Checks `input` and returns its snake_case base with `suffix` stripped.
 fn validate(input: &str, suffix: &str) -> Result<String> {
     let what = if suffix.is_empty() { "name" } else { suffix };
     if input.trim().is_empty() {
         bail!("the {what} name is empty: give one, e.g. Chat");
+    }
+    if input.len() > MAX_NAME {
+        bail!(
+            "the {what} name is {} characters long: names are at most {MAX_NAME} (they become file and type names)",
+            input.len()
+        );
     }
     if input.contains(['/', '\\']) || input.contains("..") {
         bail!("{input:?} is not a {what} name: names cannot contain path separators or `..`; give the bare name, e.g. Chat");
@@ -131,6 +141,7 @@ mod tests {
 
     #[test]
     fn refusals_say_why() {
+        let long = "a".repeat(300);
         for (input, why) in [
             ("", "empty"),
             ("  ", "empty"),
@@ -143,6 +154,7 @@ mod tests {
             ("Ünï", "ASCII"),
             ("Socket", "only the suffix"),
             ("chat.room", "identifier"),
+            (long.as_str(), "at most 64"),
         ] {
             let error = Name::parse(input, Kind::Socket).unwrap_err().to_string();
             assert!(error.contains(why), "{input:?}: {error}");

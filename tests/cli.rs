@@ -295,3 +295,42 @@ fn skip_keeps_the_users_file_but_still_inserts_the_new_lines() {
     );
     assert_eq!(tree(&root), before);
 }
+
+#[test]
+fn a_path_already_routed_is_refused_with_the_clashing_route_and_nothing_written() {
+    let (_dir, root) = new_app();
+    maze(&root).args(["g", "socket", "Chat"]).assert().success();
+    let before = tree(&root);
+    for (args, clash) in [
+        (vec!["g", "socket", "Room", "--path", "/chat"], "`WS /chat` (sockets::chat_socket::ChatSocket)"),
+        (vec!["g", "socket", "Root", "--path", "/"], "`GET /` (controllers::home::index)"),
+        (vec!["g", "controller", "Chat", "index"], "`WS /chat` (sockets::chat_socket::ChatSocket)"),
+    ] {
+        let output = maze(&root).args(&args).output().unwrap();
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        let error = stderr(&output);
+        assert!(error.contains("is already routed") && error.contains(clash), "{args:?}: {error}");
+        assert_eq!(tree(&root), before, "{args:?}: nothing written");
+    }
+    // The same command again is not a clash.
+    maze(&root).args(["g", "socket", "Chat"]).assert().success();
+    assert_eq!(tree(&root), before);
+}
+
+#[test]
+fn an_existing_controller_and_an_overlong_name_are_refused_plainly() {
+    let (_dir, root) = new_app();
+    let before = tree(&root);
+    let output = maze(&root).args(["g", "controller", "home", "about"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("a controller `home` exists: src/controllers/home.rs"),
+        "{}",
+        stderr(&output)
+    );
+    let long = "a".repeat(300);
+    let output = maze(&root).args(["g", "socket", &long]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("names are at most 64"), "{}", stderr(&output));
+    assert_eq!(tree(&root), before);
+}

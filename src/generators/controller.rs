@@ -22,6 +22,21 @@ pub fn plan(project: &Project, args: &ControllerArgs, mode: Mode) -> Result<Outc
         let path = if action == "index" { base_path.clone() } else { format!("{base_path}/{action}") };
         actions.push(json!({"name": action, "path": path}));
     }
+    if mode == Mode::Generate {
+        let paths: Vec<String> =
+            actions.iter().filter_map(|a| a["path"].as_str().map(str::to_string)).collect();
+        let own = format!("controllers::{}::", controller.base);
+        super::refuse_routed(project, &paths, |handler| handler.starts_with(&own), "choose another name")?;
+        let file = project.root.join(format!("src/controllers/{}.rs", controller.base));
+        if file.is_file() && !args.write.force && !args.write.skip && !generated_by_maze(&file, &controller) {
+            bail!(
+                "a controller `{}` exists: src/controllers/{}.rs. Nothing was written; choose another name, \
+                 or --force to replace it",
+                controller.base,
+                controller.base
+            );
+        }
+    }
     let mut context = Context::new();
     context.insert("controller_type", &controller.type_name);
     context.insert("controller_file", &controller.base);
@@ -37,4 +52,11 @@ pub fn plan(project: &Project, args: &ControllerArgs, mode: Mode) -> Result<Outc
         )
     });
     Ok(Outcome { plan, next })
+}
+
+/// Whether `file` is a controller `maze g controller` wrote (perhaps with
+/// other actions), rather than one of the app's own (`home`).
+fn generated_by_maze(file: &std::path::Path, controller: &Name) -> bool {
+    std::fs::read_to_string(file)
+        .is_ok_and(|source| source.starts_with(&format!("//! `{}`:", controller.type_name)))
 }

@@ -16,6 +16,7 @@ use tera::Context;
 
 use crate::lexer::Lang;
 use crate::plan::Plan;
+use crate::project::Project;
 use crate::templates::{self, Template, MANIFEST};
 use manifest::Manifest;
 
@@ -150,6 +151,36 @@ pub(crate) fn validate_path(path: &str) -> Result<()> {
         && path.chars().all(|c| c.is_ascii_alphanumeric() || "/_-.~".contains(c));
     if !valid {
         bail!("{path:?} is not a socket path: it must start with / and hold only letters, digits and / _ - . ~ (e.g. /chat)");
+    }
+    Ok(())
+}
+
+/// Refuses to route `paths` (served on GET, as sockets are) when the app's
+/// router already serves one of them, unless by `own` (the handler this
+/// command writes: running it again is not a clash). A socket serves its path
+/// and its path + `/websocket`.
+pub(crate) fn refuse_routed(
+    project: &Project,
+    paths: &[String],
+    own: impl Fn(&str) -> bool,
+    hint: &str,
+) -> Result<()> {
+    for route in crate::routes::collect(project)? {
+        if !(route.verb == "GET" || route.verb == "WS") || own(&route.handler) {
+            continue;
+        }
+        let mut served = vec![route.path.clone()];
+        if route.verb == "WS" {
+            served.push(format!("{}/websocket", route.path.trim_end_matches('/')));
+        }
+        if let Some(path) = paths.iter().find(|path| served.contains(path)) {
+            bail!(
+                "{path} is already routed: `{} {}` ({}) in src/routes.rs. Nothing was written; {hint}",
+                route.verb,
+                route.path,
+                route.handler,
+            );
+        }
     }
     Ok(())
 }

@@ -13,6 +13,16 @@ pub fn plan(project: &Project, args: &SocketArgs, mode: Mode) -> Result<Outcome>
     let socket = Name::parse(&args.name, Kind::Socket)?;
     let path = args.path.clone().unwrap_or_else(|| format!("/{}", socket.base));
     validate_path(&path)?;
+    if mode == Mode::Generate {
+        let served = vec![path.clone(), format!("{}/websocket", path.trim_end_matches('/'))];
+        let own = format!("::{}", socket.type_name);
+        super::refuse_routed(
+            project,
+            &served,
+            |handler| handler.ends_with(&own),
+            "choose another path with --path",
+        )?;
+    }
     // No channel named: one channel named after the socket (ChatSocket → ChatChannel).
     let inputs = if args.channels.is_empty() { vec![socket.base.clone()] } else { args.channels.clone() };
     let mut channels: Vec<Name> = Vec::new();
