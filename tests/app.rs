@@ -379,3 +379,128 @@ fn a_generated_controller_serves_its_actions() {
     assert!(server.get("/posts").contains("posts#index"));
     assert!(server.get("/posts/show").contains("posts#show"));
 }
+
+/// The README's "chat that remembers" example, applied to a generated app
+/// exactly as written there: each `rust,ignore` block replaces the file its
+/// first line names, the `toml` block goes under `[dependencies]`.
+fn readme_app() -> &'static BuiltApp {
+    static APP: OnceLock<BuiltApp> = OnceLock::new();
+    APP.get_or_init(|| {
+        let readme =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+        let start = readme.find("### Example: a chat that remembers").expect("the README's example");
+        let section = &readme[start..];
+        let section = &section[..section[4..].find("\n### ").map_or(section.len(), |end| end + 4)];
+
+        let dir = temp_dir().keep();
+        maze(&dir).args(["new", "remember"]).assert().success();
+        let root = dir.join("remember");
+        maze(&root).args(["g", "socket", "ChatSocket", "chat_room"]).assert().success();
+        maze(&root).args(["g", "controller", "Session", "sign_in"]).assert().success();
+        let mut applied = 0;
+        for block in section.split("```").skip(1).step_by(2) {
+            let (lang, body) = block.split_once('\n').unwrap();
+            let (first, rest) = body.split_once('\n').unwrap();
+            match lang {
+                "rust,ignore" => {
+                    let path = first.strip_prefix("// ").expect("a block starts with its file's path");
+                    std::fs::write(root.join(path), rest).unwrap();
+                }
+                "toml" => {
+                    assert_eq!(first, "# Cargo.toml, [dependencies]");
+                    let manifest = root.join("Cargo.toml");
+                    let text = std::fs::read_to_string(&manifest).unwrap();
+                    std::fs::write(
+                        &manifest,
+                        text.replace("[dependencies]\n", &format!("[dependencies]\n{rest}")),
+                    )
+                    .unwrap();
+                }
+                other => panic!("unexpected block {other:?} in the README's example"),
+            }
+            applied += 1;
+        }
+        assert_eq!(applied, 6, "the README's example has six blocks");
+        cargo(&root, &["build", "--quiet"]);
+        BuiltApp { binary: apps_target_dir().join("debug/remember"), root }
+    })
+}
+
+/// A session cookie for `user_id`, from the example's sign-in route.
+fn signed_in(server: &Server, user_id: i64) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    use std::io::{Read, Write};
+    write!(stream, "GET /session/sign_in?user_id={user_id} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let cookie =
+        response.lines().find_map(|line| line.strip_prefix("set-cookie: ")).expect("a session cookie");
+    cookie.split(';').next().unwrap().to_string()
+}
+
+fn connect_with_cookie(port: u16, cookie: &str) -> WebSocket<TcpStream> {
+    use tungstenite::client::IntoClientRequest;
+    let mut request = format!("ws://127.0.0.1:{port}/chat").into_client_request().unwrap();
+    request.headers_mut().insert("Cookie", cookie.parse().unwrap());
+    let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    tungstenite::client(request, stream).unwrap().0
+}
+
+fn history(ws: &mut WebSocket<TcpStream>, topic: &str) -> Vec<Value> {
+    send(ws, json!({"event": "join", "topic": topic, "ref": "h"}));
+    let reply = receive(ws);
+    assert_eq!(reply["payload"]["status"], "ok", "{reply}");
+    reply["payload"]["response"]["messages"].as_array().unwrap().clone()
+}
+
+#[test]
+fn the_readme_sqlite_example_stores_tagged_messages_and_replays_the_last_50() {
+    let app = readme_app();
+    let db_dir = temp_dir();
+    let db_path = db_dir.path().join("chat.db");
+    let server = Server::start_with(app, 0, &[("CHAT_DB", db_path.to_str().unwrap())]);
+
+    // A signed-in user says 55 things; the stored messages carry the user.
+    let cookie = signed_in(&server, 7);
+    let mut ada = connect_with_cookie(server.port, &cookie);
+    assert_eq!(history(&mut ada, "chat_room:1"), Vec::<Value>::new());
+    for n in 0..55 {
+        send(
+            &mut ada,
+            json!({"event": "message", "topic": "chat_room:1", "subject": "message_new", "payload": {"message": format!("m{n}")}}),
+        );
+        assert_eq!(receive(&mut ada)["payload"], json!({"message": format!("m{n}"), "user_id": 7}));
+    }
+    let mut guest = server.connect("/chat");
+    let last = history(&mut guest, "chat_room:1");
+    assert_eq!(last.len(), 50, "the join reply carries the last 50");
+    assert_eq!(last[0], json!({"message": "m5", "user_id": 7}));
+    assert_eq!(last[49], json!({"message": "m54", "user_id": 7}));
+    assert_eq!(history(&mut guest, "chat_room:2"), Vec::<Value>::new(), "per topic");
+
+    // The page in Chromium, signed in as user 9, says something through its form.
+    let mut browser = Browser::launch();
+    let base = format!("http://127.0.0.1:{}", server.port);
+    browser.call("Page.navigate", json!({"url": format!("{base}/session/sign_in?user_id=9")}));
+    let box_state = r#"document.querySelector('[data-topic="chat_room:123"]')?.dataset.state ?? null"#;
+    browser.wait_for(box_state, json!("joined"));
+    browser.eval(
+        r#"(() => {
+            const box = document.querySelector('[data-topic="chat_room:123"]');
+            box.querySelector("input").value = "from the browser";
+            box.querySelector("form").requestSubmit();
+            return true;
+        })()"#,
+    );
+    let messages = r#"[...document.querySelectorAll('[data-topic="chat_room:123"] li')].map(li => li.textContent).join("|")"#;
+    browser.wait_for(messages, json!("from the browser"));
+    assert_eq!(history(&mut guest, "chat_room:123"), [json!({"message": "from the browser", "user_id": 9})]);
+
+    // It is all in the database file.
+    let db = rusqlite::Connection::open(&db_path).unwrap();
+    let count = |sql: &str| db.query_row(sql, [], |row| row.get::<_, i64>(0)).unwrap();
+    assert_eq!(count("SELECT COUNT(*) FROM messages WHERE topic = 'chat_room:1' AND user_id = 7"), 55);
+    assert_eq!(count("SELECT COUNT(*) FROM messages WHERE user_id = 9"), 1);
+}

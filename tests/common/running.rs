@@ -20,7 +20,27 @@ pub fn apps_target_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/apps"))
 }
 
+/// Runs cargo in a generated app, against the workspace's lockfile: a new
+/// crate release cannot change what the tests build.
 pub fn cargo(root: &Path, args: &[&str]) {
+    if !root.join("Cargo.lock").exists() {
+        pin_dependencies(root);
+    }
+    let mut args = args.to_vec();
+    if matches!(args.first(), Some(&"build" | &"clippy" | &"test")) {
+        args.insert(1, "--locked");
+    }
+    run_cargo(root, &args);
+}
+
+/// Gives the app the workspace's Cargo.lock, then lets cargo add the app's
+/// own entry and drop what it does not use, changing no version (offline).
+fn pin_dependencies(root: &Path) {
+    std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.lock"), root.join("Cargo.lock")).unwrap();
+    run_cargo(root, &["update", "--workspace", "--offline", "--quiet"]);
+}
+
+fn run_cargo(root: &Path, args: &[&str]) {
     let output = Command::new(env!("CARGO"))
         .args(args)
         .current_dir(root)
