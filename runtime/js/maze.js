@@ -246,8 +246,15 @@ export class Channel {
     this.joinPush = new Push();
     // Not connected yet: the socket joins every "joining" channel when it opens.
     if (this.socket.isConnected()) this.sendJoin();
-    else if (!this.socket.wanted) this.joinPush.settle("error", { reason: "connect() the socket first" });
+    else if (!this.socket.wanted) this.refused({ reason: "connect() the socket first" });
     return this.joinPush;
+  }
+
+  /** The join was refused: it and every push held back for it settle with the refusal. */
+  refused(response) {
+    this.state = "errored";
+    this.buffer.splice(0).forEach(([, , push]) => push.settle("error", response));
+    this.joinPush.settle("error", response);
   }
 
   sendJoin() {
@@ -264,8 +271,8 @@ export class Channel {
       .receive("error", (response) => {
         // A lost connection is retried by rejoin(); a refusal is final.
         if (response && response.reason === "disconnected") return;
-        this.state = "errored";
-        answer.settle("error", response);
+        if (answer === this.joinPush) this.refused(response);
+        else answer.settle("error", response);
       })
       .receive("timeout", () => answer.settle("timeout"));
   }
