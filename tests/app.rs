@@ -504,3 +504,27 @@ fn the_readme_sqlite_example_stores_tagged_messages_and_replays_the_last_50() {
     assert_eq!(count("SELECT COUNT(*) FROM messages WHERE topic = 'chat_room:1' AND user_id = 7"), 55);
     assert_eq!(count("SELECT COUNT(*) FROM messages WHERE user_id = 9"), 1);
 }
+
+#[test]
+fn in_headless_chromium_maze_js_settles_held_pushes_with_a_refused_join_and_sends_params() {
+    let server = Server::start(app());
+    let mut browser = Browser::launch();
+    browser.call("Page.navigate", json!({"url": format!("http://127.0.0.1:{}/", server.port)}));
+    let box_state = r#"document.querySelector('[data-topic="chat_room:123"]')?.dataset.state ?? null"#;
+    browser.wait_for(box_state, json!("joined"));
+    let outcome = browser.eval(
+        r#"(async () => {
+            const Maze = (await import("/maze.js")).default;
+            const socket = new Maze.Socket("/chat", { params: { token: "t 1" } });
+            await socket.connect();
+            const channel = socket.channel("nowhere:1");
+            const held = channel.push("message_new", { message: "too early" });
+            const joined = channel.join();
+            const settle = (push) => push.then(() => "ok", (error) => `error: ${error.message}`);
+            return { join: await settle(joined), held: await settle(held), url: socket.url() };
+        })()"#,
+    );
+    assert_eq!(outcome["join"], "error: unmatched topic");
+    assert_eq!(outcome["held"], "error: unmatched topic", "the held push settles with the join's refusal");
+    assert!(outcome["url"].as_str().unwrap().ends_with("/chat?token=t+1"), "{outcome}");
+}
