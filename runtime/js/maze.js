@@ -60,7 +60,7 @@ export class Push {
     if (this.result) return;
     this.result = { status, response };
     (this.hooks[status] || []).forEach((callback) => callback(response));
-    this.hooks = {};
+    this.hooks = { ok: [], error: [], timeout: [] };
   }
 }
 
