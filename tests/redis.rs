@@ -235,7 +235,13 @@ fn an_instance_subscribes_to_a_topic_only_while_it_has_local_subscribers() {
 
     send(&mut first, json!({"event": "leave", "topic": "chat_room:7", "ref": "l"}));
     assert_eq!(receive(&mut first)["payload"]["status"], "ok");
-    std::thread::sleep(Duration::from_millis(200));
+    // Subscription changes reach Redis in order: once a later join and leave
+    // have, an unsubscribe of chat_room:7 (wrong: one subscriber is left) would have too.
+    join(&mut first, "chat_room:marker");
+    redis.wait_for_subscribers("chat_room:marker", 1);
+    send(&mut first, json!({"event": "leave", "topic": "chat_room:marker", "ref": "m"}));
+    assert_eq!(receive(&mut first)["payload"]["status"], "ok");
+    redis.wait_for_subscribers("chat_room:marker", 0);
     assert_eq!(redis.subscribers("chat_room:7"), 1, "one local subscriber is left");
 
     drop(second);
