@@ -636,3 +636,26 @@ fn startup_error<St: Clone + Send + Sync + 'static>(app: App<St>) -> String {
         app.serve_until(listener, config, ".".into(), std::future::ready(())).await.unwrap_err().to_string()
     })
 }
+
+#[test]
+fn a_broadcast_to_others_skips_its_sender_with_the_phoenix_client_and_maze_js() {
+    let js = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/js");
+    assert!(
+        js.join("node_modules/phoenix").is_dir(),
+        "the npm clients are not installed: run `npm ci --prefix tests/js` (.ci/run does)"
+    );
+    let output = std::process::Command::new("node")
+        .arg("to_others.mjs")
+        .arg(Server::shared().to_string())
+        .current_dir(&js)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    for client in ["phoenix", "maze.js"] {
+        assert!(
+            stdout.contains(&format!(r#""client":"{client}","receiver":{{"n":1}},"sender_heard":0"#)),
+            "{stdout}"
+        );
+    }
+}
