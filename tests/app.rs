@@ -226,6 +226,18 @@ impl Browser {
         result["result"]["value"].clone()
     }
 
+    /// Types `text` into the demo box of `topic` and submits its form.
+    fn say(&mut self, topic: &str, text: &str) {
+        self.eval(&format!(
+            r#"(() => {{
+                const box = document.querySelector('[data-topic="{topic}"]');
+                box.querySelector("input").value = {text:?};
+                box.querySelector("form").requestSubmit();
+                return true;
+            }})()"#
+        ));
+    }
+
     /// Polls `expression` until it is `expected`, for up to 20 s.
     fn wait_for(&mut self, expression: &str, expected: Value) {
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -264,14 +276,7 @@ fn in_headless_chromium_the_page_joins_receives_and_pushes() {
     let mut listener = server.connect("/chat");
     send(&mut listener, json!({"event": "join", "topic": "chat_room:123", "ref": "1"}));
     assert_eq!(receive(&mut listener)["payload"]["status"], "ok");
-    browser.eval(
-        r#"(() => {
-            const box = document.querySelector('[data-topic="chat_room:123"]');
-            box.querySelector("input").value = "from the browser";
-            box.querySelector("form").requestSubmit();
-            return true;
-        })()"#,
-    );
+    browser.say("chat_room:123", "from the browser");
     assert_eq!(
         receive(&mut listener),
         json!({"event": "message", "topic": "chat_room:123", "subject": "message_new", "payload": {"message": "from the browser", "user_id": null}})
@@ -342,20 +347,10 @@ fn in_headless_chromium_two_tabs_chat() {
         tab.call("Page.navigate", json!({"url": url}));
         tab.wait_for(joined, json!("joined"));
     }
-    let say = |text: &str| {
-        format!(
-            r#"(() => {{
-                const box = document.querySelector('[data-topic="lobby:123"]');
-                box.querySelector("input").value = {text:?};
-                box.querySelector("form").requestSubmit();
-                return true;
-            }})()"#
-        )
-    };
     let said = r#"[...document.querySelectorAll('[data-topic="lobby:123"] li')].map(li => li.textContent).filter(t => t.startsWith("tab")).join("|")"#;
-    first.eval(&say("tab one here"));
+    first.say("lobby:123", "tab one here");
     second.wait_for(said, json!("tab one here"));
-    second.eval(&say("tab two here"));
+    second.say("lobby:123", "tab two here");
     first.wait_for(said, json!("tab one here|tab two here"));
     second.wait_for(said, json!("tab one here|tab two here"));
 }
@@ -426,28 +421,6 @@ fn readme_app() -> &'static BuiltApp {
     })
 }
 
-/// A session cookie for `user_id`, from the example's sign-in route.
-fn signed_in(server: &Server, user_id: i64) -> String {
-    let mut stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
-    use std::io::{Read, Write};
-    write!(stream, "GET /session/sign_in?user_id={user_id} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let cookie =
-        response.lines().find_map(|line| line.strip_prefix("set-cookie: ")).expect("a session cookie");
-    cookie.split(';').next().unwrap().to_string()
-}
-
-fn connect_with_cookie(port: u16, cookie: &str) -> WebSocket<TcpStream> {
-    use tungstenite::client::IntoClientRequest;
-    let mut request = format!("ws://127.0.0.1:{port}/chat").into_client_request().unwrap();
-    request.headers_mut().insert("Cookie", cookie.parse().unwrap());
-    let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    tungstenite::client(request, stream).unwrap().0
-}
-
 fn history(ws: &mut WebSocket<TcpStream>, topic: &str) -> Vec<Value> {
     send(ws, json!({"event": "join", "topic": topic, "ref": "h"}));
     let reply = receive(ws);
@@ -463,8 +436,8 @@ fn the_readme_sqlite_example_stores_tagged_messages_and_replays_the_last_50() {
     let server = Server::start_with(app, 0, &[("CHAT_DB", db_path.to_str().unwrap())]);
 
     // A signed-in user says 55 things; the stored messages carry the user.
-    let cookie = signed_in(&server, 7);
-    let mut ada = connect_with_cookie(server.port, &cookie);
+    let cookie = server.session_cookie("/session/sign_in?user_id=7");
+    let mut ada = server.connect_with_cookie("/chat", &cookie);
     assert_eq!(history(&mut ada, "chat_room:1"), Vec::<Value>::new());
     for n in 0..55 {
         send(
@@ -486,14 +459,7 @@ fn the_readme_sqlite_example_stores_tagged_messages_and_replays_the_last_50() {
     browser.call("Page.navigate", json!({"url": format!("{base}/session/sign_in?user_id=9")}));
     let box_state = r#"document.querySelector('[data-topic="chat_room:123"]')?.dataset.state ?? null"#;
     browser.wait_for(box_state, json!("joined"));
-    browser.eval(
-        r#"(() => {
-            const box = document.querySelector('[data-topic="chat_room:123"]');
-            box.querySelector("input").value = "from the browser";
-            box.querySelector("form").requestSubmit();
-            return true;
-        })()"#,
-    );
+    browser.say("chat_room:123", "from the browser");
     let messages = r#"[...document.querySelectorAll('[data-topic="chat_room:123"] li')].map(li => li.textContent).join("|")"#;
     browser.wait_for(messages, json!("from the browser"));
     assert_eq!(history(&mut guest, "chat_room:123"), [json!({"message": "from the browser", "user_id": 9})]);

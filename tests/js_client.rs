@@ -1,58 +1,38 @@
-//! maze.d.ts checked by the TypeScript compiler against a program that uses
-//! maze.js as an app would (tests/js/types_check.ts), in strict mode.
+//! The JavaScript client under the TypeScript compiler: maze.js itself, and
+//! maze.d.ts against a program that uses maze.js as an app would
+//! (tests/js/types_check.ts), in strict mode.
 
 use std::path::Path;
 use std::process::Command;
 
-/// maze.js itself, type-checked by tsc (`--allowJs --checkJs`): a wrong
-/// property or call in the client fails here, not in a user's browser.
-#[test]
-fn maze_js_type_checks() {
+/// Runs tsc (`tests/js`'s own) with `args`, from `tests/js`; fails the test on any error.
+fn tsc(args: &[&str]) {
     let js = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js");
     let tsc = js.join("node_modules/typescript/bin/tsc");
     assert!(tsc.is_file(), "typescript is not installed: run `npm ci --prefix tests/js` (.ci/run does)");
-    let maze_js = Path::new(env!("CARGO_MANIFEST_DIR")).join("runtime/js/maze.js");
     let output = Command::new("node")
         .arg(&tsc)
-        .args(["--noEmit", "--allowJs", "--checkJs", "--target", "es2022", "--module", "es2022"])
-        .args(["--lib", "es2022,dom"])
-        .arg(&maze_js)
+        .args(["--noEmit", "--target", "es2022", "--module", "es2022", "--lib", "es2022,dom"])
+        .args(args)
         .current_dir(&js)
         .output()
         .unwrap();
     assert!(
         output.status.success(),
-        "tsc found errors in maze.js:\n{}{}",
+        "tsc {args:?} found errors:\n{}{}",
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
 }
 
+/// maze.js itself, type-checked (`--allowJs --checkJs`): a wrong property or
+/// call in the client fails here, not in a user's browser.
+#[test]
+fn maze_js_type_checks() {
+    tsc(&["--allowJs", "--checkJs", "../../runtime/js/maze.js"]);
+}
+
 #[test]
 fn the_typescript_declarations_describe_maze_js() {
-    let js = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js");
-    let tsc = js.join("node_modules/typescript/bin/tsc");
-    assert!(tsc.is_file(), "typescript is not installed: run `npm ci --prefix tests/js` (.ci/run does)");
-    let output = Command::new("node")
-        .arg(&tsc)
-        .args([
-            "--noEmit",
-            "--strict",
-            "--target",
-            "es2022",
-            "--module",
-            "es2022",
-            "--moduleResolution",
-            "bundler",
-        ])
-        .args(["--lib", "es2022,dom", "types_check.ts"])
-        .current_dir(&js)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "tsc found errors:\n{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    tsc(&["--strict", "--moduleResolution", "bundler", "types_check.ts"]);
 }
