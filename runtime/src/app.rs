@@ -49,11 +49,32 @@ pub struct App<St = ()> {
 impl<St: Clone + Send + Sync + 'static> App<St> {
     /// An app whose routes `routes` declares. When they take a state other
     /// than `()`, give it with [`App::with_state`].
+    ///
+    /// ```
+    /// fn routes(routes: &mut maze::Routes) {
+    ///     routes.get("/", || async { "home" });
+    /// }
+    /// let app = maze::App::new(routes);
+    /// # drop(app);
+    /// ```
     pub fn new(routes: fn(&mut Routes<St>)) -> App<St> {
         App { routes, state: None }
     }
 
     /// The state handlers take as `State<St>` and channels as `ctx.state::<St>()`.
+    ///
+    /// ```
+    /// use maze::axum::extract::State;
+    ///
+    /// async fn count(State(visits): State<std::sync::Arc<std::sync::atomic::AtomicU64>>) -> String {
+    ///     visits.fetch_add(1, std::sync::atomic::Ordering::Relaxed).to_string()
+    /// }
+    /// fn routes(routes: &mut maze::Routes<std::sync::Arc<std::sync::atomic::AtomicU64>>) {
+    ///     routes.get("/count", count);
+    /// }
+    /// let app = maze::App::new(routes).with_state(Default::default());
+    /// # drop(app);
+    /// ```
     pub fn with_state(mut self, state: St) -> App<St> {
         self.state = Some(state);
         self
@@ -75,7 +96,14 @@ impl<St: Clone + Send + Sync + 'static> App<St> {
 
     /// Loads `maze.toml` (see [`Config::load`]) and serves until SIGINT or
     /// SIGTERM. Run as `APP routes`, prints the route table as JSON instead
-    /// (the shape of `maze routes --json`).
+    /// (the shape of `maze routes --json`). The generated `src/main.rs`:
+    ///
+    /// ```no_run
+    /// # mod routes { pub fn routes(_: &mut maze::Routes) {} }
+    /// fn main() -> Result<(), maze::Error> {
+    ///     maze::App::new(routes::routes).run()
+    /// }
+    /// ```
     pub fn run(self) -> Result<(), Error> {
         let (config, root) = Config::load()?;
         if std::env::args().nth(1).as_deref() == Some("routes") {
@@ -87,6 +115,17 @@ impl<St: Clone + Send + Sync + 'static> App<St> {
     }
 
     /// The route table, without serving: what `maze routes` shows.
+    ///
+    /// ```
+    /// async fn index() {}
+    /// fn routes(routes: &mut maze::Routes) {
+    ///     routes.get("/", index);
+    /// }
+    /// let config = maze::Config::parse("[app]\nname = \"blog\"\n").unwrap();
+    /// let table = maze::App::new(routes).route_table(config);
+    /// assert_eq!((table[0].verb.as_str(), table[0].path.as_str()), ("GET", "/"));
+    /// assert!(table[0].handler.ends_with("index"));
+    /// ```
     pub fn route_table(&self, config: Config) -> Vec<crate::RouteInfo> {
         let mut routes = Routes::new(Arc::new(config), Shutdown::new(), Arc::new(()));
         (self.routes)(&mut routes);
@@ -95,6 +134,14 @@ impl<St: Clone + Send + Sync + 'static> App<St> {
 
     /// Serves with `config` on its host and port until SIGINT or SIGTERM;
     /// static files come from `root`/`public_dir`.
+    ///
+    /// ```no_run
+    /// # fn routes(_: &mut maze::Routes) {}
+    /// # async fn start() -> Result<(), maze::Error> {
+    /// let config = maze::Config::parse("[app]\nname = \"blog\"\nport = 8080\n")?;
+    /// maze::App::new(routes).serve(config, ".".into()).await
+    /// # }
+    /// ```
     pub async fn serve(self, config: Config, root: PathBuf) -> Result<(), Error> {
         let listener = tokio::net::TcpListener::bind((config.app.host.as_str(), config.app.port))
             .await
@@ -105,7 +152,23 @@ impl<St: Clone + Send + Sync + 'static> App<St> {
     }
 
     /// Serves on `listener` until `stop` completes, then closes every socket
-    /// with 1001 (going away) and finishes the requests in flight.
+    /// with 1001 (going away) and finishes the requests in flight. Tests
+    /// serve on port 0 and stop when they are done:
+    ///
+    /// ```
+    /// # fn routes(routes: &mut maze::Routes) { routes.get("/", || async { "home" }); }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), maze::Error> {
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// let config = maze::Config::parse("[app]\nname = \"blog\"\n")?;
+    /// let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    /// let server = tokio::spawn(maze::App::new(routes).serve_until(listener, config, ".".into(), async {
+    ///     let _ = stopped.await;
+    /// }));
+    /// stop.send(()).unwrap();
+    /// server.await.unwrap()
+    /// # }
+    /// ```
     pub async fn serve_until(
         self,
         listener: tokio::net::TcpListener,

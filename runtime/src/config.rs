@@ -1,4 +1,9 @@
 //! `maze.toml`, the app's settings, with environment overrides.
+//!
+//! ```
+//! let config = maze::Config::parse("[app]\nname = \"chat\"\n").unwrap();
+//! assert_eq!(config.app.port, 3000);
+//! ```
 
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -6,6 +11,20 @@ use std::path::{Path, PathBuf};
 use crate::Error;
 
 /// The whole of `maze.toml`.
+///
+/// ```
+/// let config = maze::Config::parse(
+///     r#"
+///     [app]
+///     name = "chat"
+///     [websockets]
+///     adapter = "redis"
+///     redis_url = "redis://127.0.0.1:6379"
+///     "#,
+/// )
+/// .unwrap();
+/// assert_eq!(config.websockets.adapter.as_deref(), Some("redis"));
+/// ```
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -20,6 +39,12 @@ pub struct Config {
 }
 
 /// `[app]` of `maze.toml`.
+///
+/// ```
+/// let config = maze::Config::parse("[app]\nname = \"chat\"\nport = 8080\n").unwrap();
+/// assert_eq!((config.app.host.as_str(), config.app.port), ("127.0.0.1", 8080));
+/// assert_eq!(config.app.public_dir, std::path::Path::new("public"));
+/// ```
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AppConfig {
@@ -37,6 +62,12 @@ pub struct AppConfig {
 }
 
 /// `[session]` of `maze.toml`.
+///
+/// ```
+/// let config = maze::Config::parse("[app]\nname = \"chat\"\n").unwrap();
+/// assert_eq!(config.session.cookie, "_maze_session");
+/// assert!(config.session.secret.is_none()); // MAZE_SECRET_KEY must then be set
+/// ```
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SessionConfig {
@@ -48,7 +79,14 @@ pub struct SessionConfig {
     pub secret: Option<String>,
 }
 
-/// `[websockets]` of `maze.toml`.
+/// `[websockets]` of `maze.toml`. Every key has a default:
+///
+/// ```
+/// let limits = maze::config::WebSocketsConfig::default();
+/// assert_eq!(limits.ping_interval, 30);
+/// assert_eq!(limits.max_message_size, 64 * 1024);
+/// assert_eq!((limits.outbound_queue, limits.max_channels), (1024, 100));
+/// ```
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebSocketsConfig {
@@ -131,13 +169,25 @@ impl Default for WebSocketsConfig {
 }
 
 impl Config {
-    /// Parses `maze.toml` text.
+    /// Parses `maze.toml` text; unknown keys are errors.
+    ///
+    /// ```
+    /// let error = maze::Config::parse("[app]\nname = \"chat\"\nprot = 1\n").unwrap_err();
+    /// assert!(error.to_string().contains("unknown field `prot`"), "{error}");
+    /// ```
     pub fn parse(text: &str) -> Result<Config, Error> {
         toml::from_str(text).map_err(|error| Error::Config(format!("maze.toml: {error}")))
     }
 
     /// Reads the file named by `MAZE_CONFIG`, else `maze.toml` in the current
     /// folder, then applies `MAZE_HOST`, `MAZE_PORT` (or `PORT`) and `MAZE_SECRET_KEY`.
+    /// Returns the settings and the folder relative paths start from.
+    ///
+    /// ```no_run
+    /// let (config, root) = maze::Config::load()?;
+    /// println!("{} serves {}", config.app.name, root.join(&config.app.public_dir).display());
+    /// # Ok::<(), maze::Error>(())
+    /// ```
     pub fn load() -> Result<(Config, PathBuf), Error> {
         let path =
             std::env::var_os("MAZE_CONFIG").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("maze.toml"));
@@ -162,6 +212,12 @@ impl Config {
     }
 
     /// Environment overrides, read through `var` so tests need not touch the process env.
+    ///
+    /// ```
+    /// let mut config = maze::Config::parse("[app]\nname = \"chat\"\n").unwrap();
+    /// config.apply_env(|name| (name == "PORT").then(|| "8080".to_string())).unwrap();
+    /// assert_eq!(config.app.port, 8080);
+    /// ```
     pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), Error> {
         if let Some(host) = var("MAZE_HOST") {
             self.app.host = host;

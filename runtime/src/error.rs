@@ -1,6 +1,12 @@
 use std::fmt;
 
 /// Why an app could not start.
+///
+/// ```
+/// let error = maze::Config::parse("[app]\nport = 1\n").unwrap_err();
+/// assert!(matches!(error, maze::Error::Config(_)));
+/// assert!(error.to_string().starts_with("configuration error: maze.toml:"));
+/// ```
 #[derive(Debug)]
 pub enum Error {
     /// `maze.toml` is missing, unreadable or invalid.

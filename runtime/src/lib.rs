@@ -50,6 +50,15 @@ pub use socket::{broadcast, disconnect};
 mod readme {}
 
 /// What generated code imports: `use maze::prelude::*;`.
+///
+/// ```
+/// use maze::prelude::*;
+///
+/// async fn index(session: Session) -> Html<String> {
+///     Html(format!("<p>{}</p>", json!({"user": session.get("user_id")})))
+/// }
+/// # fn routes(routes: &mut Routes) { routes.get("/", index); }
+/// ```
 pub mod prelude {
     pub use crate::router::Routes;
     pub use crate::session::{Cookies, Session, SessionSnapshot};

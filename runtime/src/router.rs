@@ -10,6 +10,16 @@ use crate::shutdown::Shutdown;
 use crate::Config;
 
 /// One line of the app's route table, as `maze routes --json` lists it.
+///
+/// ```
+/// # async fn index() {}
+/// # fn routes(routes: &mut maze::Routes) { routes.get("/", index); }
+/// # let config = maze::Config::parse("[app]\nname = \"blog\"\n").unwrap();
+/// let table: Vec<maze::RouteInfo> = maze::App::new(routes).route_table(config);
+/// for route in &table {
+///     println!("{} {} -> {}", route.verb, route.path, route.handler);
+/// }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RouteInfo {
     /// `GET`, `POST`, `PUT`, `PATCH`, `DELETE`, or `WS` for a socket.
@@ -24,6 +34,16 @@ pub struct RouteInfo {
 }
 
 /// A topic pattern of a socket and the channel type it leads to.
+///
+/// ```
+/// # fn routes(_: &mut maze::Routes) {}
+/// # let config = maze::Config::parse("[app]\nname = \"blog\"\n").unwrap();
+/// for route in maze::App::new(routes).route_table(config) {
+///     for channel in route.channels.unwrap_or_default() {
+///         println!("{} {}: {} -> {}", route.verb, route.path, channel.topic, channel.channel);
+///     }
+/// }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ChannelInfo {
     /// The topic pattern, `chat_room:*`.
@@ -97,8 +117,8 @@ pub struct Routes<St = ()> {
 }
 
 macro_rules! verb {
-    ($(#[$doc:meta] $name:ident => $verb:literal),* $(,)?) => {$(
-        #[$doc]
+    ($($(#[$doc:meta])* $name:ident => $verb:literal),* $(,)?) => {$(
+        $(#[$doc])*
         pub fn $name<H, T>(&mut self, path: &str, handler: H) -> &mut Self
         where
             H: Handler<T, St>,
@@ -120,14 +140,74 @@ impl<St: Clone + Send + Sync + 'static> Routes<St> {
 
     verb! {
         /// Routes `GET path` to `handler`.
+        ///
+        /// ```
+        /// use maze::axum::extract::Path;
+        ///
+        /// async fn show(Path(id): Path<u64>) -> String {
+        ///     format!("post {id}")
+        /// }
+        /// fn routes(routes: &mut maze::Routes) {
+        ///     routes.get("/posts/{id}", show);
+        /// }
+        /// # let _ = maze::App::new(routes);
+        /// ```
         get => "GET",
         /// Routes `POST path` to `handler`.
+        ///
+        /// ```
+        /// use maze::axum::extract::Path;
+        ///
+        /// async fn show(Path(id): Path<u64>) -> String {
+        ///     format!("post {id}")
+        /// }
+        /// fn routes(routes: &mut maze::Routes) {
+        ///     routes.post("/posts", show);
+        /// }
+        /// # let _ = maze::App::new(routes);
+        /// ```
         post => "POST",
         /// Routes `PUT path` to `handler`.
+        ///
+        /// ```
+        /// use maze::axum::extract::Path;
+        ///
+        /// async fn show(Path(id): Path<u64>) -> String {
+        ///     format!("post {id}")
+        /// }
+        /// fn routes(routes: &mut maze::Routes) {
+        ///     routes.put("/posts/{id}", show);
+        /// }
+        /// # let _ = maze::App::new(routes);
+        /// ```
         put => "PUT",
         /// Routes `PATCH path` to `handler`.
+        ///
+        /// ```
+        /// use maze::axum::extract::Path;
+        ///
+        /// async fn show(Path(id): Path<u64>) -> String {
+        ///     format!("post {id}")
+        /// }
+        /// fn routes(routes: &mut maze::Routes) {
+        ///     routes.patch("/posts/{id}", show);
+        /// }
+        /// # let _ = maze::App::new(routes);
+        /// ```
         patch => "PATCH",
         /// Routes `DELETE path` to `handler`.
+        ///
+        /// ```
+        /// use maze::axum::extract::Path;
+        ///
+        /// async fn show(Path(id): Path<u64>) -> String {
+        ///     format!("post {id}")
+        /// }
+        /// fn routes(routes: &mut maze::Routes) {
+        ///     routes.delete("/posts/{id}", show);
+        /// }
+        /// # let _ = maze::App::new(routes);
+        /// ```
         delete => "DELETE",
     }
 
@@ -187,6 +267,22 @@ impl<St: Clone + Send + Sync + 'static> Routes<St> {
 
     /// Serves the socket `S` at `path`, and at `path/websocket` where Phoenix
     /// clients connect: one `S` value per WebSocket connection.
+    ///
+    /// ```
+    /// use maze::prelude::*;
+    ///
+    /// #[derive(Default)]
+    /// struct ChatSocket;
+    ///
+    /// impl Socket for ChatSocket {
+    ///     fn channels(_channels: &mut Channels<Self>) {}
+    /// }
+    ///
+    /// fn routes(routes: &mut Routes) {
+    ///     routes.socket::<ChatSocket>("/chat"); // and /chat/websocket
+    /// }
+    /// # let _ = maze::App::new(routes);
+    /// ```
     #[cfg(feature = "websockets")]
     pub fn socket<S: crate::socket::Socket>(&mut self, path: &str) -> &mut Self {
         let socket_type = in_crate(std::any::type_name::<S>());
@@ -210,6 +306,15 @@ impl<St: Clone + Send + Sync + 'static> Routes<St> {
     }
 
     /// The routes declared so far, in order.
+    ///
+    /// ```
+    /// fn routes(routes: &mut maze::Routes) {
+    ///     routes.get("/", || async {});
+    ///     assert_eq!(routes.table().len(), 1);
+    /// }
+    /// # let config = maze::Config::parse("[app]\nname = \"blog\"\n").unwrap();
+    /// # maze::App::new(routes).route_table(config);
+    /// ```
     pub fn table(&self) -> &[RouteInfo] {
         &self.table
     }

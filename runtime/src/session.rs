@@ -3,6 +3,15 @@
 //! The session is a JSON object stored in one cookie, signed (HMAC) with the
 //! secret from `maze.toml` or `MAZE_SECRET_KEY`: clients can read it but not
 //! forge it. Handlers and sockets see it through [`Session`].
+//!
+//! ```
+//! use maze::prelude::*;
+//!
+//! async fn sign_out(session: Session) -> Redirect {
+//!     session.clear();
+//!     Redirect::to("/")
+//! }
+//! ```
 
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::header::{COOKIE, SET_COOKIE};
@@ -54,18 +63,38 @@ impl Session {
     }
 
     /// The value stored under `key`.
+    ///
+    /// ```
+    /// # let session = maze::Session::default();
+    /// session.insert("user_id", 42);
+    /// assert_eq!(session.get("user_id"), Some(42.into()));
+    /// assert_eq!(session.get("theme"), None);
+    /// ```
     pub fn get(&self, key: &str) -> Option<Value> {
         self.state().values.get(key).cloned()
     }
 
     /// Stores `value` under `key`; the response sets the cookie.
+    ///
+    /// ```
+    /// # let session = maze::Session::default();
+    /// session.insert("user", serde_json::json!({"id": 42, "name": "ada"}));
+    /// assert_eq!(session.get("user").unwrap()["name"], "ada");
+    /// ```
     pub fn insert(&self, key: &str, value: impl Into<Value>) {
         let mut state = self.state();
         state.values.insert(key.to_string(), value.into());
         state.changed = true;
     }
 
-    /// Removes `key`.
+    /// Removes `key`, returning its value.
+    ///
+    /// ```
+    /// # let session = maze::Session::default();
+    /// session.insert("flash", "saved");
+    /// assert_eq!(session.remove("flash"), Some("saved".into()));
+    /// assert_eq!(session.remove("flash"), None);
+    /// ```
     pub fn remove(&self, key: &str) -> Option<Value> {
         let mut state = self.state();
         let old = state.values.remove(key);
@@ -74,6 +103,13 @@ impl Session {
     }
 
     /// Removes every key (log out).
+    ///
+    /// ```
+    /// # let session = maze::Session::default();
+    /// session.insert("user_id", 42);
+    /// session.clear();
+    /// assert_eq!(session.get("user_id"), None);
+    /// ```
     pub fn clear(&self) {
         let mut state = self.state();
         state.changed |= !state.values.is_empty();
@@ -83,6 +119,14 @@ impl Session {
     /// A read-only copy of the session as it is now: what sockets and
     /// channels see, since after a WebSocket upgrade no response is left to
     /// carry a changed cookie.
+    ///
+    /// ```
+    /// # let session = maze::Session::default();
+    /// session.insert("user_id", 42);
+    /// let snapshot = session.snapshot();
+    /// session.insert("user_id", 7); // the snapshot keeps what it saw
+    /// assert_eq!(snapshot.get("user_id"), Some(&42.into()));
+    /// ```
     pub fn snapshot(&self) -> SessionSnapshot {
         SessionSnapshot(Arc::new(self.state().values.clone()))
     }
@@ -117,22 +161,48 @@ pub struct SessionSnapshot(Arc<Map<String, Value>>);
 
 impl SessionSnapshot {
     /// The value stored under `key`.
+    ///
+    /// ```
+    /// # let session = maze::Session::default();
+    /// session.insert("user_id", 42);
+    /// let user_id = session.snapshot().get("user_id").and_then(|id| id.as_i64());
+    /// assert_eq!(user_id, Some(42));
+    /// ```
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.0.get(key)
     }
 
     /// Whether `key` is set.
+    ///
+    /// ```
+    /// let snapshot = maze::Session::default().snapshot();
+    /// assert!(!snapshot.contains_key("user_id")); // a guest
+    /// ```
     pub fn contains_key(&self, key: &str) -> bool {
         self.0.contains_key(key)
     }
 }
 
-/// The cookies the client sent with the request.
+/// The cookies the client sent with the request: an extractor for handlers,
+/// and [`Connect::cookies`](crate::socket::Connect::cookies) for sockets.
+///
+/// ```
+/// use maze::prelude::*;
+///
+/// async fn page(cookies: Cookies) -> String {
+///     format!("theme: {}", cookies.get("theme").unwrap_or("light"))
+/// }
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct Cookies(Arc<CookieJar>);
 
 impl Cookies {
     /// The value of cookie `name`, percent-decoded.
+    ///
+    /// ```
+    /// let cookies = maze::Cookies::default(); // a request without cookies
+    /// assert_eq!(cookies.get("theme"), None);
+    /// ```
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(|cookie| cookie.value())
     }

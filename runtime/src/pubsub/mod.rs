@@ -5,6 +5,14 @@
 //! broadcasts between instances: [`Memory`] (the default) delivers straight to
 //! the local registry; an adapter for a message broker publishes there and
 //! hands what it receives to [`Registry::deliver`].
+//!
+//! ```
+//! use maze::pubsub::{self, Broadcast};
+//! use serde_json::json;
+//!
+//! // What `maze::broadcast` does: hand the broadcast to the process's pub/sub.
+//! pubsub::global().publish(Broadcast::new("chat_room:lobby", "message_new", json!({"body": "hi"})));
+//! ```
 
 #[cfg(feature = "redis")]
 mod redis_adapter;
@@ -18,6 +26,14 @@ use crate::socket::serializer::{Outbound, Serializer};
 use crate::{Config, Error};
 
 /// One message for every subscriber of a topic.
+///
+/// ```
+/// use maze::pubsub::Broadcast;
+/// use serde_json::json;
+///
+/// let broadcast = Broadcast::new("chat_room:lobby", "message_new", json!({"body": "hi"}));
+/// assert_eq!((broadcast.topic.as_str(), broadcast.subject.as_str()), ("chat_room:lobby", "message_new"));
+/// ```
 #[derive(Debug)]
 pub struct Broadcast {
     /// Who receives it: every subscriber of this topic.
@@ -37,6 +53,12 @@ pub struct Broadcast {
 
 impl Broadcast {
     /// A broadcast, not yet encoded for any protocol.
+    ///
+    /// ```
+    /// # use maze::pubsub::Broadcast;
+    /// let broadcast = Broadcast::new("room:1", "typing", serde_json::json!({"user": 42}));
+    /// assert_eq!(broadcast.payload["user"], 42);
+    /// ```
     pub fn new(topic: &str, subject: &str, payload: Value) -> Broadcast {
         Broadcast {
             topic: topic.into(),
@@ -105,6 +127,16 @@ impl Subscriber {
 }
 
 /// This instance's subscribers, by topic.
+///
+/// ```
+/// use maze::pubsub::{Broadcast, Registry};
+/// use std::sync::Arc;
+///
+/// let registry = Registry::default();
+/// // Nobody has joined the topic: the broadcast reaches no one.
+/// assert_eq!(registry.deliver(Arc::new(Broadcast::new("room:1", "hi", serde_json::Value::Null))), 0);
+/// assert!(registry.topics().is_empty());
+/// ```
 #[derive(Default)]
 pub struct Registry {
     topics: RwLock<HashMap<String, HashMap<u64, Subscriber>>>,
@@ -138,6 +170,13 @@ impl Registry {
     /// Hands `broadcast` to every local subscriber of its topic (but the one
     /// it excludes); returns how many took it. A subscriber whose queue is
     /// full misses it (and is told to disconnect) rather than stall the others.
+    ///
+    /// ```
+    /// # use maze::pubsub::{self, Broadcast};
+    /// # use std::sync::Arc;
+    /// let reached = pubsub::global().registry().deliver(Arc::new(Broadcast::new("room:9", "hi", 1.into())));
+    /// assert_eq!(reached, 0); // no connection joined room:9
+    /// ```
     pub fn deliver(&self, broadcast: Arc<Broadcast>) -> usize {
         let topics = self.topics.read().unwrap_or_else(|e| e.into_inner());
         let Some(subscribers) = topics.get(&broadcast.topic) else {
@@ -151,6 +190,13 @@ impl Registry {
     }
 
     /// Topics with at least one local subscriber.
+    ///
+    /// ```
+    /// # use maze::pubsub;
+    /// for topic in pubsub::global().registry().topics() {
+    ///     println!("someone here listens to {topic}");
+    /// }
+    /// ```
     pub fn topics(&self) -> Vec<String> {
         let topics = self.topics.read().unwrap_or_else(|e| e.into_inner());
         topics.keys().cloned().collect()
@@ -158,21 +204,75 @@ impl Registry {
 }
 
 /// How broadcasts travel between app instances.
+///
+/// An adapter for a broker publishes there, and delivers what the broker
+/// hands back into the [`Registry`] it was built with
+/// ([`PubSub::from_parts`]). This one only counts:
+///
+/// ```
+/// use maze::pubsub::{Adapter, Broadcast, PubSub, Registry};
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use std::sync::Arc;
+///
+/// #[derive(Default)]
+/// struct Counting(Arc<AtomicU64>);
+///
+/// impl Adapter for Counting {
+///     fn publish(&self, broadcast: Arc<Broadcast>, local: &Registry) {
+///         self.0.fetch_add(1, Ordering::Relaxed);
+///         local.deliver(broadcast);
+///     }
+/// }
+///
+/// let count = Arc::new(AtomicU64::new(0));
+/// let pubsub = PubSub::new(Counting(count.clone()));
+/// pubsub.publish(Broadcast::new("room:1", "hi", serde_json::Value::Null));
+/// assert_eq!(count.load(Ordering::Relaxed), 1);
+/// ```
 pub trait Adapter: Send + Sync + 'static {
     /// Sends `broadcast` to every instance, this one included (through `local`).
+    ///
+    /// ```
+    /// # use maze::pubsub::{Adapter, Broadcast, Memory, Registry};
+    /// # use std::sync::Arc;
+    /// Memory.publish(Arc::new(Broadcast::new("room:1", "hi", 1.into())), &Registry::default());
+    /// ```
     fn publish(&self, broadcast: Arc<Broadcast>, local: &Registry);
     /// This instance gained its first subscriber to `topic`.
+    ///
+    /// A broker adapter subscribes to the topic there (Redis: `SUBSCRIBE`).
+    ///
+    /// ```
+    /// # use maze::pubsub::{Adapter, Memory};
+    /// Memory.topic_opened("room:1"); // nothing to do in memory
+    /// ```
     fn topic_opened(&self, _topic: &str) {}
     /// This instance lost its last subscriber to `topic`.
+    ///
+    /// ```
+    /// # use maze::pubsub::{Adapter, Memory};
+    /// Memory.topic_closed("room:1");
+    /// ```
     fn topic_closed(&self, _topic: &str) {}
     /// Broadcasts that reached this instance's subscribers only, because the
     /// broker could not take them (see each adapter's documentation).
+    ///
+    /// ```
+    /// # use maze::pubsub::{Adapter, Memory};
+    /// assert_eq!(Memory.dropped(), 0); // there is no broker to fall behind
+    /// ```
     fn dropped(&self) -> u64 {
         0
     }
 }
 
 /// One instance: broadcasts go straight to the local subscribers.
+///
+/// ```
+/// use maze::pubsub::{Memory, PubSub};
+/// let pubsub = PubSub::new(Memory); // what `pubsub::global()` is by default
+/// # drop(pubsub);
+/// ```
 pub struct Memory;
 
 impl Adapter for Memory {
@@ -182,6 +282,14 @@ impl Adapter for Memory {
 }
 
 /// A registry and the adapter that feeds it.
+///
+/// ```
+/// use maze::pubsub::{Broadcast, Memory, PubSub};
+///
+/// let pubsub = PubSub::new(Memory);
+/// pubsub.publish(Broadcast::new("room:1", "hi", serde_json::Value::Null));
+/// assert_eq!(pubsub.dropped(), 0);
+/// ```
 pub struct PubSub {
     registry: Arc<Registry>,
     adapter: Box<dyn Adapter>,
@@ -189,16 +297,36 @@ pub struct PubSub {
 
 impl PubSub {
     /// A pub/sub with its own registry, fed by `adapter`.
+    ///
+    /// ```
+    /// # use maze::pubsub::{Memory, PubSub};
+    /// let pubsub = PubSub::new(Memory);
+    /// assert!(pubsub.registry().topics().is_empty());
+    /// ```
     pub fn new(adapter: impl Adapter) -> PubSub {
         PubSub::from_parts(Arc::default(), adapter)
     }
 
     /// For adapters that deliver what they receive into `registry` themselves.
+    ///
+    /// ```
+    /// # use maze::pubsub::{Memory, PubSub, Registry};
+    /// # use std::sync::Arc;
+    /// let registry = Arc::new(Registry::default());
+    /// // A broker adapter keeps `registry.clone()` to deliver what it receives.
+    /// let pubsub = PubSub::from_parts(registry.clone(), Memory);
+    /// assert!(std::ptr::eq(pubsub.registry(), &*registry));
+    /// ```
     pub fn from_parts(registry: Arc<Registry>, adapter: impl Adapter) -> PubSub {
         PubSub { registry, adapter: Box::new(adapter) }
     }
 
     /// Sends `broadcast` to every subscriber of its topic, through the adapter.
+    ///
+    /// ```
+    /// # use maze::pubsub::{self, Broadcast};
+    /// pubsub::global().publish(Broadcast::new("room:1", "hi", serde_json::json!({"n": 1})));
+    /// ```
     pub fn publish(&self, broadcast: Broadcast) {
         self.adapter.publish(Arc::new(broadcast), &self.registry);
     }
@@ -219,11 +347,25 @@ impl PubSub {
 
     /// Broadcasts that reached this instance's subscribers only (the
     /// adapter's broker could not keep up).
+    ///
+    /// ```
+    /// # use maze::pubsub;
+    /// let dropped = pubsub::global().dropped();
+    /// if dropped > 0 {
+    ///     eprintln!("{dropped} broadcasts reached this instance only");
+    /// }
+    /// ```
     pub fn dropped(&self) -> u64 {
         self.adapter.dropped()
     }
 
     /// This instance's subscribers.
+    ///
+    /// ```
+    /// # use maze::pubsub;
+    /// let busy = pubsub::global().registry().topics().len();
+    /// # assert_eq!(busy, 0);
+    /// ```
     pub fn registry(&self) -> &Registry {
         &self.registry
     }
@@ -232,11 +374,27 @@ impl PubSub {
 static GLOBAL: OnceLock<PubSub> = OnceLock::new();
 
 /// The process's pub/sub, in memory unless [`install`] chose another adapter first.
+///
+/// ```
+/// # use maze::pubsub::{self, Broadcast};
+/// pubsub::global().publish(Broadcast::new("room:1", "hi", serde_json::Value::Null));
+/// ```
 pub fn global() -> &'static PubSub {
     GLOBAL.get_or_init(|| PubSub::new(Memory))
 }
 
 /// Chooses the adapter; fails once [`global`] has been used.
+///
+/// [`App::run`](crate::App::run) installs what `[websockets]` asks for; call
+/// this before it only for an adapter of your own.
+///
+/// ```
+/// use maze::pubsub::{self, Memory, PubSub};
+///
+/// pubsub::install(PubSub::new(Memory)).unwrap();
+/// // Too late once an adapter is installed, or the global one was used.
+/// assert!(pubsub::install(PubSub::new(Memory)).is_err());
+/// ```
 pub fn install(pubsub: PubSub) -> Result<(), &'static str> {
     GLOBAL.set(pubsub).map_err(|_| "the pub/sub adapter is already in use")
 }

@@ -12,7 +12,23 @@ use super::{Connect, Params, Socket};
 use crate::pubsub::{self, Broadcast, Outgoing, Subscriber};
 use crate::{Cookies, SessionSnapshot};
 
-/// A message a client pushed to a channel.
+/// A message a client pushed to a channel: `channel.push("message_new",
+/// {body: "hi"})` in maze.js arrives with subject `message_new`.
+///
+/// ```
+/// use maze::prelude::*;
+/// # #[derive(Default)] pub struct ChatSocket { user_id: Option<i64> }
+/// # impl Socket for ChatSocket { fn channels(_: &mut Channels<Self>) {} }
+/// # #[derive(Default)] struct RoomChannel;
+/// impl Channel<ChatSocket> for RoomChannel {
+///     async fn message(&mut self, ctx: &mut Context<'_, ChatSocket>, message: Message) {
+///         match message.subject.as_str() {
+///             "typing" => ctx.broadcast_from("typing", message.payload),
+///             _ => ctx.rebroadcast(message),
+///         }
+///     }
+/// }
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Message {
     /// What the message is (`message_new`).
@@ -73,6 +89,21 @@ pub trait Channel<S: Socket>: Send + 'static {
     /// A client asks to join `ctx.topic()` with `payload`. `Ok(response)`
     /// accepts, and `response` is the join reply's data (`Value::Null` for
     /// none); `Err(reason)` refuses, and the reason reaches the client.
+    ///
+    /// ```
+    /// use maze::prelude::*;
+    /// # #[derive(Default)] pub struct ChatSocket { user_id: Option<i64> }
+    /// # impl Socket for ChatSocket { fn channels(_: &mut Channels<Self>) {} }
+    /// # #[derive(Default)] struct RoomChannel;
+    /// impl Channel<ChatSocket> for RoomChannel {
+    ///     async fn join(&mut self, ctx: &mut Context<'_, ChatSocket>, _payload: Value) -> Result<Value, String> {
+    ///         if ctx.socket().user_id.is_none() {
+    ///             return Err("sign in to chat".into());
+    ///         }
+    ///         Ok(json!({"topic": ctx.topic()}))
+    ///     }
+    /// }
+    /// ```
     fn join(
         &mut self,
         ctx: &mut Context<'_, S>,
@@ -82,13 +113,38 @@ pub trait Channel<S: Socket>: Send + 'static {
         async { Ok(Value::Null) }
     }
 
-    /// The client pushed `message` to this topic.
+    /// The client pushed `message` to this topic. The client's push is
+    /// answered with an empty ok reply, after what this callback sent.
+    ///
+    /// ```
+    /// use maze::prelude::*;
+    /// # #[derive(Default)] pub struct ChatSocket { user_id: Option<i64> }
+    /// # impl Socket for ChatSocket { fn channels(_: &mut Channels<Self>) {} }
+    /// # #[derive(Default)] struct RoomChannel;
+    /// impl Channel<ChatSocket> for RoomChannel {
+    ///     async fn message(&mut self, ctx: &mut Context<'_, ChatSocket>, message: Message) {
+    ///         ctx.broadcast(&message.subject, json!({"from": ctx.socket().user_id, "body": message.payload}));
+    ///     }
+    /// }
+    /// ```
     fn message(&mut self, ctx: &mut Context<'_, S>, message: Message) -> impl Future<Output = ()> + Send {
         let _ = (ctx, message);
         async {}
     }
 
     /// The client left the topic, or its connection ended.
+    ///
+    /// ```
+    /// use maze::prelude::*;
+    /// # #[derive(Default)] pub struct ChatSocket { user_id: Option<i64> }
+    /// # impl Socket for ChatSocket { fn channels(_: &mut Channels<Self>) {} }
+    /// # #[derive(Default)] struct RoomChannel;
+    /// impl Channel<ChatSocket> for RoomChannel {
+    ///     async fn leave(&mut self, ctx: &mut Context<'_, ChatSocket>) {
+    ///         ctx.broadcast_from("user_left", json!({"user_id": ctx.socket().user_id}));
+    ///     }
+    /// }
+    /// ```
     fn leave(&mut self, ctx: &mut Context<'_, S>) -> impl Future<Output = ()> + Send {
         let _ = ctx;
         async {}
@@ -98,6 +154,20 @@ pub trait Channel<S: Socket>: Send + 'static {
 /// What a channel callback knows and can do: its topic, its connection's
 /// socket value, session, cookies and connect params, the app's state;
 /// answer its own client, broadcast to the topic.
+///
+/// ```
+/// use maze::prelude::*;
+/// # #[derive(Default)] pub struct ChatSocket { user_id: Option<i64> }
+/// # impl Socket for ChatSocket { fn channels(_: &mut Channels<Self>) {} }
+/// # #[derive(Default)] struct RoomChannel;
+/// impl Channel<ChatSocket> for RoomChannel {
+///     async fn join(&mut self, ctx: &mut Context<'_, ChatSocket>, _payload: Value) -> Result<Value, String> {
+///         ctx.push("welcome", json!({"topic": ctx.topic()})); // sent after the join's reply
+///         ctx.broadcast_from("user_joined", json!({"user_id": ctx.socket().user_id}));
+///         Ok(Value::Null)
+///     }
+/// }
+/// ```
 pub struct Context<'a, S> {
     pub(crate) topic: &'a str,
     pub(crate) socket: &'a S,
@@ -111,37 +181,129 @@ pub struct Context<'a, S> {
 
 impl<S> Context<'_, S> {
     /// The topic this channel handles, e.g. `chat_room:123`.
+    ///
+    /// ```
+    /// use maze::prelude::*;
+    /// # #[derive(Default)] pub struct ChatSocket { user_id: Option<i64> }
+    /// # impl Socket for ChatSocket { fn channels(_: &mut Channels<Self>) {} }
+    /// # #[derive(Default)] struct RoomChannel;
+    /// impl Channel<ChatSocket> for RoomChannel {
+    ///     async fn join(&mut self, ctx: &mut Context<'_, ChatSocket>, _payload: Value) -> Result<Value, String> {
+    ///         let room = ctx.topic().trim_start_matches("chat_room:");
+    ///         Ok(json!({"room": room}))
+    ///     }
+    /// }
+    /// ```
     pub fn topic(&self) -> &str {
         self.topic
     }
 
     /// The connection's socket value, as `on_connect` left it.
+    ///
+    /// ```
+    /// use maze::prelude::*;
+    /// # #[derive(Default)] pub struct ChatSocket { user_id: Option<i64> }
+    /// # impl Socket for ChatSocket { fn channels(_: &mut Channels<Self>) {} }
+    /// # #[derive(Default)] struct RoomChannel;
+    /// impl Channel<ChatSocket> for RoomChannel {
+    ///     async fn join(&mut self, ctx: &mut Context<'_, ChatSocket>, _payload: Value) -> Result<Value, String> {
+    ///         ctx.socket().user_id.map(|id| json!({"user_id": id})).ok_or_else(|| "sign in first".into())
+    ///     }
+    /// }
+    /// ```
     pub fn socket(&self) -> &S {
         self.socket
     }
 
     /// The connection's session, as of the upgrade request (read-only).
+    ///
+    /// ```
+    /// use maze::prelude::*;
+    /// # #[derive(Default)] pub struct ChatSocket { user_id: Option<i64> }
+    /// # impl Socket for ChatSocket { fn channels(_: &mut Channels<Self>) {} }
+    /// # #[derive(Default)] struct RoomChannel;
+    /// impl Channel<ChatSocket> for RoomChannel {
+    ///     async fn join(&mut self, ctx: &mut Context<'_, ChatSocket>, _payload: Value) -> Result<Value, String> {
+    ///         let admin = ctx.session().get("admin") == Some(&Value::Bool(true));
+    ///         Ok(json!({"admin": admin}))
+    ///     }
+    /// }
+    /// ```
     pub fn session(&self) -> &SessionSnapshot {
         self.connect.session()
     }
 
     /// The cookies sent with the upgrade request.
+    ///
+    /// ```
+    /// use maze::prelude::*;
+    /// # #[derive(Default)] pub struct ChatSocket { user_id: Option<i64> }
+    /// # impl Socket for ChatSocket { fn channels(_: &mut Channels<Self>) {} }
+    /// # #[derive(Default)] struct RoomChannel;
+    /// impl Channel<ChatSocket> for RoomChannel {
+    ///     async fn join(&mut self, ctx: &mut Context<'_, ChatSocket>, _payload: Value) -> Result<Value, String> {
+    ///         Ok(json!({"theme": ctx.cookies().get("theme").unwrap_or("light")}))
+    ///     }
+    /// }
+    /// ```
     pub fn cookies(&self) -> &Cookies {
         self.connect.cookies()
     }
 
-    /// The params the client connected with.
+    /// The params the client connected with (see [`Connect::params`]).
+    ///
+    /// ```
+    /// use maze::prelude::*;
+    /// # #[derive(Default)] pub struct ChatSocket { user_id: Option<i64> }
+    /// # impl Socket for ChatSocket { fn channels(_: &mut Channels<Self>) {} }
+    /// # #[derive(Default)] struct RoomChannel;
+    /// impl Channel<ChatSocket> for RoomChannel {
+    ///     async fn join(&mut self, ctx: &mut Context<'_, ChatSocket>, _payload: Value) -> Result<Value, String> {
+    ///         Ok(json!({"client_version": ctx.params().get("version")}))
+    ///     }
+    /// }
+    /// ```
     pub fn params(&self) -> &Params {
         self.connect.params()
     }
 
     /// The app's state (`App::with_state`), when it is a `T`.
+    ///
+    /// ```
+    /// use maze::prelude::*;
+    /// type Db = std::sync::Mutex<Vec<String>>;
+    /// # #[derive(Default)] pub struct ChatSocket { user_id: Option<i64> }
+    /// # impl Socket for ChatSocket { fn channels(_: &mut Channels<Self>) {} }
+    /// # #[derive(Default)] struct RoomChannel;
+    /// impl Channel<ChatSocket> for RoomChannel {
+    ///     async fn message(&mut self, ctx: &mut Context<'_, ChatSocket>, message: Message) {
+    ///         if let Some(db) = ctx.state::<Db>() {
+    ///             db.lock().unwrap().push(message.payload.to_string());
+    ///         }
+    ///         ctx.rebroadcast(message);
+    ///     }
+    /// }
+    /// ```
     pub fn state<T: Any + Send + Sync>(&self) -> Option<&T> {
         self.connect.state()
     }
 
     /// Sends `subject` to this client only. During `join`, it is sent right
     /// after the join's reply.
+    ///
+    /// ```
+    /// use maze::prelude::*;
+    /// # #[derive(Default)] pub struct ChatSocket { user_id: Option<i64> }
+    /// # impl Socket for ChatSocket { fn channels(_: &mut Channels<Self>) {} }
+    /// # #[derive(Default)] struct RoomChannel;
+    /// impl Channel<ChatSocket> for RoomChannel {
+    ///     async fn message(&mut self, ctx: &mut Context<'_, ChatSocket>, message: Message) {
+    ///         if message.payload["body"].as_str().is_none_or(str::is_empty) {
+    ///             ctx.push("error", json!({"reason": "empty message"}));
+    ///         }
+    ///     }
+    /// }
+    /// ```
     pub fn push(&mut self, subject: &str, payload: Value) {
         let frame =
             Outbound::Message { topic: self.topic.to_string(), subject: subject.to_string(), payload };
@@ -155,22 +317,78 @@ impl<S> Context<'_, S> {
 
     /// Sends `subject` to every subscriber of this topic, this client
     /// included, on every app instance.
+    ///
+    /// ```
+    /// use maze::prelude::*;
+    /// # #[derive(Default)] pub struct ChatSocket { user_id: Option<i64> }
+    /// # impl Socket for ChatSocket { fn channels(_: &mut Channels<Self>) {} }
+    /// # #[derive(Default)] struct RoomChannel;
+    /// impl Channel<ChatSocket> for RoomChannel {
+    ///     async fn message(&mut self, ctx: &mut Context<'_, ChatSocket>, message: Message) {
+    ///         ctx.broadcast("message_new", json!({"from": ctx.socket().user_id, "body": message.payload}));
+    ///     }
+    /// }
+    /// ```
     pub fn broadcast(&self, subject: &str, payload: Value) {
         pubsub::global().publish(Broadcast::new(self.topic, subject, payload));
     }
 
     /// Sends `subject` to every subscriber of this topic but this client.
+    ///
+    /// ```
+    /// use maze::prelude::*;
+    /// # #[derive(Default)] pub struct ChatSocket { user_id: Option<i64> }
+    /// # impl Socket for ChatSocket { fn channels(_: &mut Channels<Self>) {} }
+    /// # #[derive(Default)] struct RoomChannel;
+    /// impl Channel<ChatSocket> for RoomChannel {
+    ///     async fn message(&mut self, ctx: &mut Context<'_, ChatSocket>, message: Message) {
+    ///         ctx.broadcast_from("typing", json!({"user_id": ctx.socket().user_id, "typing": message.payload}));
+    ///     }
+    /// }
+    /// ```
     pub fn broadcast_from(&self, subject: &str, payload: Value) {
         pubsub::global().publish(Broadcast::new(self.topic, subject, payload).excluding(self.link.id));
     }
 
-    /// Sends a client's message on to every subscriber of this topic.
+    /// Sends a client's message on to every subscriber of this topic,
+    /// with its subject and payload unchanged.
+    ///
+    /// ```
+    /// use maze::prelude::*;
+    /// # #[derive(Default)] pub struct ChatSocket { user_id: Option<i64> }
+    /// # impl Socket for ChatSocket { fn channels(_: &mut Channels<Self>) {} }
+    /// # #[derive(Default)] struct RoomChannel;
+    /// impl Channel<ChatSocket> for RoomChannel {
+    ///     async fn message(&mut self, ctx: &mut Context<'_, ChatSocket>, message: Message) {
+    ///         ctx.rebroadcast(message);
+    ///     }
+    /// }
+    /// ```
     pub fn rebroadcast(&self, message: Message) {
         self.broadcast(&message.subject, message.payload);
     }
 
     /// A handle to this client on this topic that outlives the callback:
     /// clone it, move it into a spawned task, push later.
+    ///
+    /// ```
+    /// use maze::prelude::*;
+    /// # #[derive(Default)] pub struct ChatSocket { user_id: Option<i64> }
+    /// # impl Socket for ChatSocket { fn channels(_: &mut Channels<Self>) {} }
+    /// # #[derive(Default)] struct RoomChannel;
+    /// impl Channel<ChatSocket> for RoomChannel {
+    ///     async fn join(&mut self, ctx: &mut Context<'_, ChatSocket>, _payload: Value) -> Result<Value, String> {
+    ///         let client = ctx.client();
+    ///         tokio::spawn(async move {
+    ///             // Every 30 s until the client leaves.
+    ///             while client.push("tick", Value::Null).is_ok() {
+    ///                 tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+    ///             }
+    ///         });
+    ///         Ok(Value::Null)
+    ///     }
+    /// }
+    /// ```
     pub fn client(&self) -> Client {
         Client { topic: self.topic.into(), link: self.link.clone(), joined: Arc::downgrade(self.joined) }
     }
@@ -206,11 +424,25 @@ pub struct Client {
 
 impl Client {
     /// The topic this handle pushes on.
+    ///
+    /// ```
+    /// fn describe(client: &maze::socket::Client) -> String {
+    ///     format!("a client of {}", client.topic())
+    /// }
+    /// ```
     pub fn topic(&self) -> &str {
         &self.topic
     }
 
     /// Sends `subject` to this client on the handle's topic.
+    ///
+    /// ```
+    /// use maze::socket::{Client, ClientGone};
+    ///
+    /// fn report(client: &Client, done: u32) -> Result<(), ClientGone> {
+    ///     client.push("progress", maze::serde_json::json!({"done": done}))
+    /// }
+    /// ```
     pub fn push(&self, subject: &str, payload: Value) -> Result<(), ClientGone> {
         if !self.is_joined() {
             return Err(ClientGone);
@@ -225,6 +457,14 @@ impl Client {
     }
 
     /// Whether the client is still connected and joined to the topic.
+    ///
+    /// ```
+    /// async fn wait_until_gone(client: maze::socket::Client) {
+    ///     while client.is_joined() {
+    ///         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    ///     }
+    /// }
+    /// ```
     pub fn is_joined(&self) -> bool {
         self.joined.strong_count() > 0 && self.link.is_open()
     }
@@ -232,6 +472,14 @@ impl Client {
 
 /// The client left the topic or disconnected (or could not keep up, and is
 /// being disconnected): the push was not sent.
+///
+/// ```
+/// fn notify(client: &maze::socket::Client) {
+///     if let Err(gone) = client.push("notice", maze::serde_json::Value::Null) {
+///         println!("{gone}"); // nothing to retry: the client is not there
+///     }
+/// }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientGone;
 

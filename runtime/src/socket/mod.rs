@@ -91,13 +91,63 @@ pub const MAZE_D_TS: &str = include_str!("../../js/maze.d.ts");
 /// A WebSocket endpoint's per-connection state and behaviour: one value per
 /// connection, created with `Default`, filled in by `on_connect`, read by
 /// every channel of the connection through [`Context::socket`].
+///
+/// ```
+/// use maze::prelude::*;
+///
+/// #[derive(Default)]
+/// pub struct ChatSocket {
+///     pub user_id: Option<i64>,
+/// }
+///
+/// impl Socket for ChatSocket {
+///     fn channels(_channels: &mut Channels<Self>) {}
+///
+///     async fn on_connect(&mut self, conn: &Connect) -> bool {
+///         self.user_id = conn.session().get("user_id").and_then(Value::as_i64);
+///         true // guests may connect too
+///     }
+/// }
+/// ```
 pub trait Socket: Default + Send + Sync + Sized + 'static {
     /// Maps topic patterns (`"chat_room:*"`, or an exact topic) to channels.
+    ///
+    /// ```
+    /// use maze::prelude::*;
+    /// # #[derive(Default)] struct RoomChannel;
+    /// # impl<S: Socket> Channel<S> for RoomChannel {}
+    /// # #[derive(Default)] struct LobbyChannel;
+    /// # impl<S: Socket> Channel<S> for LobbyChannel {}
+    ///
+    /// #[derive(Default)]
+    /// struct ChatSocket;
+    ///
+    /// impl Socket for ChatSocket {
+    ///     fn channels(channels: &mut Channels<Self>) {
+    ///         channels.add::<LobbyChannel>("chat_room:lobby"); // tried first
+    ///         channels.add::<RoomChannel>("chat_room:*");
+    ///     }
+    /// }
+    /// ```
     fn channels(channels: &mut Channels<Self>);
 
     /// Runs once when a client connects, before any join: the session,
     /// cookies and connect params of the upgrade request are in `conn`.
     /// `false` closes the connection at once (close code 1008).
+    ///
+    /// ```
+    /// use maze::prelude::*;
+    /// #
+    /// # #[derive(Default)]
+    /// # struct ChatSocket { user_id: Option<i64> }
+    /// # impl Socket for ChatSocket {
+    /// #     fn channels(_: &mut Channels<Self>) {}
+    /// async fn on_connect(&mut self, conn: &Connect) -> bool {
+    ///     self.user_id = conn.session().get("user_id").and_then(Value::as_i64);
+    ///     self.user_id.is_some() // signed-in users only
+    /// }
+    /// # }
+    /// ```
     fn on_connect(&mut self, conn: &Connect) -> impl Future<Output = bool> + Send {
         let _ = conn;
         async { true }
@@ -106,11 +156,39 @@ pub trait Socket: Default + Send + Sync + Sized + 'static {
     /// The connection's identity, e.g. `"user:42"`: [`disconnect`] with it
     /// closes every connection that has it, on every app instance. `None`
     /// (the default) for anonymous connections. Read once, after `on_connect`.
+    ///
+    /// ```
+    /// use maze::prelude::*;
+    /// #
+    /// # #[derive(Default)]
+    /// # struct ChatSocket { user_id: Option<i64> }
+    /// # impl Socket for ChatSocket {
+    /// #     fn channels(_: &mut Channels<Self>) {}
+    /// fn id(&self) -> Option<String> {
+    ///     self.user_id.map(|id| format!("user:{id}"))
+    /// }
+    /// # }
+    /// ```
     fn id(&self) -> Option<String> {
         None
     }
 
     /// Runs once when the connection ends, after every channel's `leave`.
+    ///
+    /// ```
+    /// use maze::prelude::*;
+    /// #
+    /// # #[derive(Default)]
+    /// # struct ChatSocket { user_id: Option<i64> }
+    /// # impl Socket for ChatSocket {
+    /// #     fn channels(_: &mut Channels<Self>) {}
+    /// async fn on_disconnect(&mut self) {
+    ///     if let Some(id) = self.user_id {
+    ///         maze::broadcast("users", "went_offline", json!({"user_id": id}));
+    ///     }
+    /// }
+    /// # }
+    /// ```
     fn on_disconnect(&mut self) -> impl Future<Output = ()> + Send {
         async {}
     }
@@ -122,6 +200,14 @@ pub trait Socket: Default + Send + Sync + Sized + 'static {
     /// always `"message"`: the argument is kept so that code written for
     /// Amber compiles, and any other value is sent as a message too. Clients
     /// dispatch on `subject`. [`broadcast`] is the same call without it.
+    ///
+    /// ```
+    /// use maze::prelude::*;
+    /// # #[derive(Default)] struct ChatSocket;
+    /// # impl Socket for ChatSocket { fn channels(_: &mut Channels<Self>) {} }
+    ///
+    /// ChatSocket::broadcast("message", "chat_room:123", "message_new", json!({"message": "hi"}));
+    /// ```
     fn broadcast(event: &str, topic: &str, subject: &str, payload: Value) {
         let _ = event;
         broadcast(topic, subject, payload);
@@ -174,7 +260,22 @@ const DISCONNECT: &str = "disconnect";
 /// The app's state as sockets and channels hold it (`App::with_state`).
 pub(crate) type AppState = Arc<dyn Any + Send + Sync>;
 
-/// What `on_connect` knows about the upgrade request; channels see it too.
+/// What `on_connect` knows about the upgrade request; channels see it too
+/// (`ctx.session()`, `ctx.cookies()`, `ctx.params()`, `ctx.state()`).
+///
+/// ```
+/// use maze::prelude::*;
+/// # #[derive(Default)] struct ChatSocket { user_id: Option<i64>, token: Option<String>, theme: String }
+/// # impl Socket for ChatSocket {
+/// #     fn channels(_: &mut Channels<Self>) {}
+///     async fn on_connect(&mut self, conn: &Connect) -> bool {
+///         self.user_id = conn.session().get("user_id").and_then(Value::as_i64);
+///         self.theme = conn.cookies().get("theme").unwrap_or("light").to_string();
+///         self.token = conn.params().get("token").map(str::to_string);
+///         true
+///     }
+/// # }
+/// ```
 pub struct Connect {
     session: SessionSnapshot,
     cookies: Cookies,
@@ -184,11 +285,35 @@ pub struct Connect {
 
 impl Connect {
     /// The visitor's signed session, as of the upgrade request (read-only).
+    ///
+    /// ```
+    /// use maze::prelude::*;
+    /// # #[derive(Default)] struct ChatSocket { user_id: Option<i64>, token: Option<String>, theme: String }
+    /// # impl Socket for ChatSocket {
+    /// #     fn channels(_: &mut Channels<Self>) {}
+    ///     async fn on_connect(&mut self, conn: &Connect) -> bool {
+    ///         self.user_id = conn.session().get("user_id").and_then(Value::as_i64);
+    ///         true
+    ///     }
+    /// # }
+    /// ```
     pub fn session(&self) -> &SessionSnapshot {
         &self.session
     }
 
     /// The cookies sent with the upgrade request.
+    ///
+    /// ```
+    /// use maze::prelude::*;
+    /// # #[derive(Default)] struct ChatSocket { user_id: Option<i64>, token: Option<String>, theme: String }
+    /// # impl Socket for ChatSocket {
+    /// #     fn channels(_: &mut Channels<Self>) {}
+    ///     async fn on_connect(&mut self, conn: &Connect) -> bool {
+    ///         self.theme = conn.cookies().get("theme").unwrap_or("light").to_string();
+    ///         true
+    ///     }
+    /// # }
+    /// ```
     pub fn cookies(&self) -> &Cookies {
         &self.cookies
     }
@@ -196,11 +321,47 @@ impl Connect {
     /// The params the client connected with: the query string of the socket's
     /// URL (`new Socket("/chat", { params: { token } })` in maze.js, `params`
     /// in the Phoenix clients).
+    ///
+    /// ```
+    /// use maze::prelude::*;
+    /// # #[derive(Default)] struct ChatSocket { user_id: Option<i64>, token: Option<String>, theme: String }
+    /// # impl Socket for ChatSocket {
+    /// #     fn channels(_: &mut Channels<Self>) {}
+    ///     async fn on_connect(&mut self, conn: &Connect) -> bool {
+    ///         // new Socket("/chat", { params: { token: "..." } })
+    ///         self.token = conn.params().get("token").map(str::to_string);
+    ///         self.token.is_some()
+    ///     }
+    /// # }
+    /// ```
     pub fn params(&self) -> &Params {
         &self.params
     }
 
     /// The app's state (`App::with_state`), when it is a `T`.
+    ///
+    /// ```
+    /// use maze::prelude::*;
+    /// use std::collections::HashSet;
+    /// use std::sync::Arc;
+    ///
+    /// #[derive(Clone, Default)]
+    /// struct AppState {
+    ///     banned: Arc<HashSet<String>>,
+    /// }
+    ///
+    /// #[derive(Default)]
+    /// struct ChatSocket;
+    ///
+    /// impl Socket for ChatSocket {
+    ///     fn channels(_: &mut Channels<Self>) {}
+    ///
+    ///     async fn on_connect(&mut self, conn: &Connect) -> bool {
+    ///         let state = conn.state::<AppState>().expect("App::with_state(AppState)");
+    ///         !conn.params().get("name").is_some_and(|name| state.banned.contains(name))
+    ///     }
+    /// }
+    /// ```
     pub fn state<T: Any + Send + Sync>(&self) -> Option<&T> {
         self.state.downcast_ref()
     }
@@ -208,11 +369,23 @@ impl Connect {
 
 /// A connection's params: the query string of its URL, less the protocol's
 /// own `vsn`.
+///
+/// ```
+/// let params = maze::socket::Params::default(); // a URL without a query
+/// assert_eq!(params.get("token"), None);
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct Params(HashMap<String, String>);
 
 impl Params {
     /// The value of param `name`.
+    ///
+    /// ```
+    /// fn room(params: &maze::socket::Params) -> &str {
+    ///     params.get("room").unwrap_or("lobby")
+    /// }
+    /// assert_eq!(room(&Default::default()), "lobby");
+    /// ```
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(String::as_str)
     }

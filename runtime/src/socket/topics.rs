@@ -7,6 +7,23 @@ use std::pin::Pin;
 use super::{Channel, Context, Message, Socket};
 
 /// A socket's topic patterns, tried in the order they were added.
+///
+/// ```
+/// use maze::prelude::*;
+/// # #[derive(Default)] struct ChatSocket;
+/// # #[derive(Default)] struct LobbyChannel;
+/// # impl<S: Socket> Channel<S> for LobbyChannel {}
+/// # #[derive(Default)] struct RoomChannel;
+/// # impl<S: Socket> Channel<S> for RoomChannel {}
+///
+/// impl Socket for ChatSocket {
+///     fn channels(channels: &mut Channels<Self>) {
+///         channels
+///             .add::<LobbyChannel>("chat_room:lobby") // exactly this topic
+///             .add::<RoomChannel>("chat_room:*"); // any other chat_room: topic
+///     }
+/// }
+/// ```
 pub struct Channels<S> {
     routes: Vec<ChannelRoute<S>>,
     /// Patterns that could not be read: reported when the app starts.
@@ -113,6 +130,23 @@ impl<S: Socket> Channels<S> {
     /// in `*` to match a prefix (`"chat_room:*"`) or names one topic exactly.
     /// A pattern that is empty, holds control characters or has a `*`
     /// anywhere but at its end stops the app at startup with the reason.
+    ///
+    /// ```
+    /// use maze::prelude::*;
+    /// # #[derive(Default)] struct ChatSocket;
+    /// # #[derive(Default)] struct LobbyChannel;
+    /// # impl<S: Socket> Channel<S> for LobbyChannel {}
+    /// # #[derive(Default)] struct RoomChannel;
+    /// # impl<S: Socket> Channel<S> for RoomChannel {}
+    ///
+    /// impl Socket for ChatSocket {
+    ///     fn channels(channels: &mut Channels<Self>) {
+    ///         channels
+    ///             .add::<LobbyChannel>("chat_room:lobby") // exactly this topic
+    ///             .add::<RoomChannel>("chat_room:*"); // any other chat_room: topic
+    ///     }
+    /// }
+    /// ```
     pub fn add<C: Channel<S> + Default>(&mut self, pattern: &str) -> &mut Self {
         let channel_type = std::any::type_name::<C>();
         match TopicPattern::parse(pattern) {
