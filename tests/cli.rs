@@ -129,12 +129,23 @@ fn a_conflict_aborts_with_the_tree_unchanged_until_force_or_skip() {
 fn bad_names_are_refused_with_a_reason_and_nothing_written() {
     let (_dir, root) = new_app();
     let before = tree(&root);
-    for name in ["", "1Chat", "../x", "Chat/Room", "self", "fn", "Chat Room", "Ünï", "Channel"] {
+    let reasons = [
+        ("", "name is empty: give one"),
+        ("1Chat", "cannot start with a digit"),
+        ("../x", "cannot contain path separators or `..`"),
+        ("Chat/Room", "cannot contain path separators or `..`"),
+        ("self", "`self` is a Rust keyword"),
+        ("fn", "`fn` is a Rust keyword"),
+        ("Chat Room", "' ' cannot be part of a Rust identifier"),
+        ("Ünï", "'Ü' is not ASCII"),
+        ("Channel", "is only the suffix: name the channel"),
+    ];
+    for (name, reason) in reasons {
         for command in [&["g", "socket"][..], &["g", "channel"][..]] {
             let output = maze(&root).args(command).arg(name).output().unwrap();
             assert_eq!(output.status.code(), Some(1), "{command:?} {name:?}");
             let error = stderr(&output);
-            assert!(error.contains("error:") && error.len() > 40, "{name:?} needs a reason: {error}");
+            assert!(error.starts_with("error: ") && error.contains(reason), "{name:?}: {reason:?} in {error}");
             assert_eq!(tree(&root), before, "{command:?} {name:?} wrote something");
         }
     }

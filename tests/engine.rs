@@ -201,9 +201,10 @@ fn cli_manners() {
 }
 
 /// Runs `maze ARGS` in `dir` on a pseudo-terminal (util-linux `script`),
-/// typing `keys` one by one; returns what the terminal showed.
+/// typing each of `keys` once the terminal shows the conflict prompt for it;
+/// returns what the terminal showed.
 fn on_a_terminal(dir: &std::path::Path, args: &str, keys: &[char]) -> String {
-    use std::io::Write;
+    use std::io::{Read, Write};
     use std::process::{Command, Stdio};
     let maze = env!("CARGO_BIN_EXE_maze");
     let mut child = Command::new("script")
@@ -214,13 +215,34 @@ fn on_a_terminal(dir: &std::path::Path, args: &str, keys: &[char]) -> String {
         .spawn()
         .expect("script (util-linux) runs maze on a pseudo-terminal");
     let mut stdin = child.stdin.take().unwrap();
-    for key in keys {
-        std::thread::sleep(std::time::Duration::from_millis(700));
+    let mut stdout = child.stdout.take().unwrap();
+    let (chunks, screen_updates) = std::sync::mpsc::channel::<Vec<u8>>();
+    let reader = std::thread::spawn(move || {
+        let mut buffer = [0; 4096];
+        while let Ok(read @ 1..) = stdout.read(&mut buffer) {
+            if chunks.send(buffer[..read].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut screen = Vec::new();
+    for (typed, key) in keys.iter().enumerate() {
+        let prompts = |screen: &[u8]| String::from_utf8_lossy(screen).matches("[d]iff: ").count();
+        while prompts(&screen) <= typed {
+            let chunk =
+                screen_updates.recv_timeout(std::time::Duration::from_secs(30)).unwrap_or_else(|_| {
+                    panic!("no prompt for key {key:?}; the screen: {}", String::from_utf8_lossy(&screen))
+                });
+            screen.extend(chunk);
+        }
         write!(stdin, "{key}").unwrap();
         stdin.flush().unwrap();
     }
-    let output = child.wait_with_output().unwrap();
-    String::from_utf8_lossy(&output.stdout).replace('\r', "")
+    drop(stdin);
+    screen.extend(screen_updates.iter().flatten());
+    reader.join().unwrap();
+    child.wait().unwrap();
+    String::from_utf8_lossy(&screen).replace('\r', "")
 }
 
 #[test]

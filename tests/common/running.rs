@@ -213,21 +213,3 @@ pub fn receive(ws: &mut WebSocket<TcpStream>) -> Value {
         }
     }
 }
-
-/// Nothing but pings arrives for `wait`.
-pub fn assert_silent(ws: &mut WebSocket<TcpStream>, wait: Duration) {
-    ws.get_mut().set_read_timeout(Some(wait)).unwrap();
-    loop {
-        match ws.read() {
-            Err(tungstenite::Error::Io(error))
-                if matches!(error.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) =>
-            {
-                break
-            }
-            Ok(Message::Ping(_) | Message::Pong(_)) => {}
-            Ok(Message::Text(text)) if text.as_str() == "ping" => {}
-            other => panic!("expected silence, got {other:?}"),
-        }
-    }
-    ws.get_mut().set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-}
