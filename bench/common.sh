@@ -27,12 +27,16 @@ build_bench_app() {
   build_maze
   rm -rf "$WORK/bench_app"
   (cd "$WORK" && "$MAZE" -q new bench_app && cd bench_app && "$MAZE" -q g socket Bench bench)
-  (cd "$WORK/bench_app" && CARGO_TARGET_DIR="$ROOT/target/bench" cargo build --release --quiet)
+  # The workspace's Cargo.lock, so that a new crate release cannot change what
+  # is measured: cargo adds the app's own entry without changing a version.
+  cp "$ROOT/Cargo.lock" "$WORK/bench_app/Cargo.lock"
+  (cd "$WORK/bench_app" && cargo update --workspace --offline --quiet &&
+    CARGO_TARGET_DIR="$ROOT/target/bench" cargo build --release --quiet --locked)
   BENCH_APP="$ROOT/target/bench/release/bench_app"
 }
 
 build_loadgen() {
-  (cd "$ROOT/bench/loadgen" && cargo build --release --quiet)
+  (cd "$ROOT/bench/loadgen" && cargo build --release --quiet --locked)
   LOADGEN="$ROOT/bench/loadgen/target/release/maze-loadgen"
 }
 
