@@ -3,6 +3,8 @@
 use clap::{Args as ClapArgs, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
+use crate::plan::{OnConflict, Settings};
+
 const EXIT_CODES: &str =
     "Exit codes: 0 done, 1 refused (bad input, conflict, missing marker: nothing written), 2 usage error.";
 
@@ -122,9 +124,18 @@ pub struct WriteOptions {
     /// Keep files that differ from what maze would generate.
     #[arg(long)]
     pub skip: bool,
-    /// Set from the global --quiet.
-    #[arg(skip)]
-    pub quiet: bool,
+}
+
+impl WriteOptions {
+    /// How to apply a plan: these flags, and the global --quiet.
+    pub fn settings(self, quiet: bool) -> Settings {
+        let on_conflict = match (self.force, self.skip) {
+            (true, _) => OnConflict::Overwrite,
+            (_, true) => OnConflict::Keep,
+            _ => OnConflict::Ask,
+        };
+        Settings { on_conflict, dry_run: self.dry_run, report: !quiet }
+    }
 }
 
 #[derive(ClapArgs, Debug)]
@@ -192,12 +203,12 @@ pub struct RoutesArgs {
 }
 
 impl Generate {
-    /// The write options of whichever generator this is, with --quiet applied.
-    pub fn write_options_mut(&mut self) -> &mut WriteOptions {
+    /// The write options of whichever generator this is.
+    pub fn write_options(&self) -> WriteOptions {
         match self {
-            Generate::Socket(args) => &mut args.write,
-            Generate::Channel(args) => &mut args.write,
-            Generate::Controller(args) => &mut args.write,
+            Generate::Socket(args) => args.write,
+            Generate::Channel(args) => args.write,
+            Generate::Controller(args) => args.write,
         }
     }
 }

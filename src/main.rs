@@ -58,10 +58,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     let cwd = std::env::current_dir()?;
     let quiet = args.quiet;
     match args.command {
-        Command::New(mut new) => {
-            new.write.quiet = quiet;
-            finish(generators::new::plan(&cwd, &new)?, new.write)
-        }
+        Command::New(new) => finish(generators::new::plan(&cwd, &new)?, new.write.settings(quiet)),
         Command::Generate { what } => generate(&cwd, what, Mode::Generate, quiet),
         Command::Destroy { what } => generate(&cwd, what, Mode::Destroy, quiet),
         Command::Routes(options) => routes::run(&project::Project::discover(&cwd)?, &options),
@@ -73,25 +70,24 @@ fn run(args: Args) -> anyhow::Result<()> {
     }
 }
 
-fn generate(cwd: &std::path::Path, mut what: Generate, mode: Mode, quiet: bool) -> anyhow::Result<()> {
+fn generate(cwd: &std::path::Path, what: Generate, mode: Mode, quiet: bool) -> anyhow::Result<()> {
     let project = project::Project::discover(cwd)?;
-    what.write_options_mut().quiet = quiet;
-    let write = *what.write_options_mut();
+    let settings = what.write_options().settings(quiet);
     let outcome = match &what {
         Generate::Socket(args) => generators::socket::plan(&project, args, mode)?,
         Generate::Channel(args) => generators::channel::plan(&project, args, mode)?,
         Generate::Controller(args) => generators::controller::plan(&project, args, mode)?,
     };
-    finish(outcome, write)
+    finish(outcome, settings)
 }
 
 /// Applies the plan (asking about conflicts on a terminal), then says what's next.
-fn finish(outcome: Outcome, write: args::WriteOptions) -> anyhow::Result<()> {
+fn finish(outcome: Outcome, settings: plan::Settings) -> anyhow::Result<()> {
     // A dry run asks nothing: it reports conflicts as they are.
-    let decided = write.force || write.skip || write.dry_run;
-    let mut terminal = if decided { None } else { prompt::TerminalPrompt::if_interactive() };
-    outcome.plan.apply(terminal.as_mut().map(|t| t as &mut dyn prompt::ConflictPrompt))?;
-    if let Some(next) = outcome.next.filter(|_| !write.dry_run && !write.quiet) {
+    let asks = settings.on_conflict == plan::OnConflict::Ask && !settings.dry_run;
+    let mut terminal = if asks { prompt::TerminalPrompt::if_interactive() } else { None };
+    outcome.plan.apply(settings, terminal.as_mut().map(|t| t as &mut dyn prompt::ConflictPrompt))?;
+    if let Some(next) = outcome.next.filter(|_| !settings.dry_run && settings.report) {
         println!("\n{next}");
     }
     Ok(())

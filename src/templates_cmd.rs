@@ -13,8 +13,7 @@ use crate::templates::{self, OVERRIDES};
 pub fn run(project: &Project, what: Templates, quiet: bool) -> Result<()> {
     match what {
         Templates::List => list(project),
-        Templates::Eject { generator, mut write } => {
-            write.quiet = quiet;
+        Templates::Eject { generator, write } => {
             let names = match generator {
                 Some(name) if templates::generators().contains(&name.as_str()) => vec![name],
                 Some(name) => {
@@ -22,13 +21,13 @@ pub fn run(project: &Project, what: Templates, quiet: bool) -> Result<()> {
                 }
                 None => templates::generators().into_iter().map(String::from).collect(),
             };
-            let mut plan = Plan::new(&project.root, write);
+            let mut plan = Plan::new(&project.root);
             for name in &names {
                 for template in templates::load(name, None)? {
                     plan.create(Path::new(OVERRIDES).join(name).join(&template.relative), template.source)?;
                 }
             }
-            plan.apply(None)?;
+            plan.apply(write.settings(quiet), None)?;
             if !write.dry_run && !quiet {
                 println!("\nEdit them there: each file overrides its built-in; delete one to use the built-in again.");
             }

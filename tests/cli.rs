@@ -145,7 +145,10 @@ fn bad_names_are_refused_with_a_reason_and_nothing_written() {
             let output = maze(&root).args(command).arg(name).output().unwrap();
             assert_eq!(output.status.code(), Some(1), "{command:?} {name:?}");
             let error = stderr(&output);
-            assert!(error.starts_with("error: ") && error.contains(reason), "{name:?}: {reason:?} in {error}");
+            assert!(
+                error.starts_with("error: ") && error.contains(reason),
+                "{name:?}: {reason:?} in {error}"
+            );
             assert_eq!(tree(&root), before, "{command:?} {name:?} wrote something");
         }
     }

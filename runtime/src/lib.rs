@@ -26,6 +26,7 @@
 mod app;
 pub mod config;
 mod error;
+mod route_table;
 mod router;
 pub mod session;
 #[cfg_attr(not(feature = "websockets"), allow(dead_code))]
@@ -35,11 +36,14 @@ mod shutdown;
 pub mod pubsub;
 #[cfg(feature = "websockets")]
 pub mod socket;
+#[cfg(feature = "websockets")]
+mod topic_pattern;
 
 pub use app::App;
 pub use config::Config;
 pub use error::Error;
-pub use router::{ChannelInfo, RouteInfo, Routes};
+pub use route_table::{ChannelInfo, RouteInfo};
+pub use router::Routes;
 pub use session::{Cookies, Session, SessionSnapshot};
 #[cfg(feature = "websockets")]
 pub use socket::{broadcast, disconnect};

@@ -43,7 +43,7 @@ pub fn plan(project: &Project, args: &ControllerArgs, mode: Mode) -> Result<Outc
     context.insert("base_path", &base_path);
     context.insert("actions", &actions);
 
-    let mut plan = Plan::new(&project.root, args.write);
+    let mut plan = Plan::new(&project.root);
     Generator::load("controller", Some(&project.root))?.apply(&mut plan, mode, &context)?;
     let next = (mode == Mode::Generate && !actions.is_empty()).then(|| {
         format!(

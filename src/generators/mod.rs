@@ -9,6 +9,7 @@ pub mod controller;
 mod manifest;
 pub mod new;
 pub mod socket;
+mod variables;
 
 use anyhow::{anyhow, bail, Result};
 use std::path::Path;
@@ -185,12 +186,21 @@ pub(crate) fn refuse_routed(
     Ok(())
 }
 
-/// A topic pattern: `lobby`, `chat_room:*`.
+/// The runtime's topic-pattern grammar, included rather than depended on.
+#[path = "../../runtime/src/topic_pattern.rs"]
+#[allow(dead_code)] // the CLI only parses; the runtime also matches
+mod topic_pattern;
+
+/// A topic pattern: `lobby`, `chat_room:*`. The runtime's grammar decides;
+/// on top of it, maze writes the pattern into Rust and JavaScript string
+/// literals and doc comments, so it refuses what would need escaping there.
 pub(crate) fn validate_topic(pattern: &str) -> Result<()> {
-    let body = pattern.strip_suffix('*').unwrap_or(pattern);
-    let valid = !body.is_empty() && body.chars().all(|c| c.is_ascii_alphanumeric() || "_-:./".contains(c));
-    if !valid {
-        bail!("{pattern:?} is not a topic pattern: use letters, digits and _ - : . /, optionally ending in * (e.g. chat_room:*)");
+    topic_pattern::TopicPattern::parse(pattern).map_err(|reason| anyhow!("{reason}"))?;
+    if let Some(c) = pattern.chars().find(|c| c.is_whitespace() || "\"'`\\".contains(*c)) {
+        bail!(
+            "topic pattern {pattern:?}: maze writes it into source code, where {c:?} would need escaping; \
+             leave out quotes, backslashes, backticks and spaces"
+        );
     }
     Ok(())
 }
@@ -206,10 +216,19 @@ mod tests {
         for bad in ["chat", "/a b", "/\"x", "//x", ""] {
             assert!(validate_path(bad).is_err(), "{bad:?}");
         }
-        assert!(validate_topic("chat_room:*").is_ok());
-        assert!(validate_topic("lobby").is_ok());
-        for bad in ["*", "a*b*", "a\"", "", "a b:*"] {
-            assert!(validate_topic(bad).is_err(), "{bad:?}");
+        for good in ["chat_room:*", "lobby", "*", "room:ü"] {
+            assert!(validate_topic(good).is_ok(), "{good:?}");
+        }
+        for (bad, reason) in [
+            ("a*b*", "`*` may only end a pattern"),
+            ("", "cannot be empty"),
+            ("a\u{7}", "control characters"),
+            ("a\"", "would need escaping"),
+            ("a b:*", "would need escaping"),
+            ("a`", "would need escaping"),
+        ] {
+            let error = validate_topic(bad).unwrap_err().to_string();
+            assert!(error.contains(reason), "{bad:?}: {error}");
         }
     }
 

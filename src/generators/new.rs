@@ -22,7 +22,7 @@ pub fn plan(cwd: &Path, args: &NewArgs) -> Result<Outcome> {
     context.insert("secret", &session_secret(&root)?);
     context.insert("redis", &args.redis);
 
-    let mut plan = Plan::new(&root, args.write);
+    let mut plan = Plan::new(&root);
     // A new app has no overrides of its own yet.
     Generator::load("new", None)?.apply(&mut plan, Mode::Generate, &context)?;
     let next = format!("Next:\n  cd {name}\n  maze g socket ChatSocket chat_room\n  cargo run");

@@ -1,9 +1,8 @@
 //! `maze g socket NAME [CHANNEL...]` and its `maze d socket`.
 
 use anyhow::{bail, Result};
-use tera::Context;
 
-use super::{channel, validate_path, Generator, Mode, Outcome};
+use super::{validate_path, variables, Generator, Mode, Outcome};
 use crate::args::SocketArgs;
 use crate::names::{Kind, Name};
 use crate::plan::Plan;
@@ -34,13 +33,13 @@ pub fn plan(project: &Project, args: &SocketArgs, mode: Mode) -> Result<Outcome>
         channels.push(channel);
     }
 
-    let mut plan = Plan::new(&project.root, args.write);
-    let mut context = context(&socket);
+    let mut plan = Plan::new(&project.root);
+    let mut context = variables::socket(&socket);
     context.insert("path", &path);
     Generator::load("socket", Some(&project.root))?.apply(&mut plan, mode, &context)?;
     let channel_generator = Generator::load("channel", Some(&project.root))?;
     for name in &channels {
-        let context = channel::context(name, &format!("{}:*", name.base), Some(&socket));
+        let context = variables::channel(name, &format!("{}:*", name.base), Some(&socket));
         channel_generator.apply(&mut plan, mode, &context)?;
     }
     let next = (mode == Mode::Generate).then(|| {
@@ -51,13 +50,4 @@ pub fn plan(project: &Project, args: &SocketArgs, mode: Mode) -> Result<Outcome>
         )
     });
     Ok(Outcome { plan, next })
-}
-
-/// A socket's template variables; channels get them as `socket`.
-pub fn context(socket: &Name) -> Context {
-    let mut context = Context::new();
-    context.insert("socket_type", &socket.type_name);
-    context.insert("socket_file", &socket.file);
-    context.insert("socket_js", &socket.js);
-    context
 }

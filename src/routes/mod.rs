@@ -1,6 +1,10 @@
 //! `maze routes`: the app's routes and sockets, read from its source as text.
 
 mod parse;
+// The runtime's definition of the route table, so both print the same JSON:
+// the CLI does not depend on the runtime (it would build axum and tokio).
+#[path = "../../runtime/src/route_table.rs"]
+mod route_table;
 
 use anyhow::{Context, Result};
 use heck::ToSnakeCase;
@@ -8,10 +12,10 @@ use std::io::Write;
 
 use crate::args::RoutesArgs;
 use crate::project::Project;
-pub use parse::Route;
+pub use route_table::{ChannelInfo, RouteInfo};
 
 /// Every route of the app, sockets with the channels their files map.
-pub fn collect(project: &Project) -> Result<Vec<Route>> {
+pub fn collect(project: &Project) -> Result<Vec<RouteInfo>> {
     let router = project.root.join("src/routes.rs");
     let source = std::fs::read_to_string(&router)
         .with_context(|| format!("cannot read the router file {}", router.display()))?;
@@ -80,13 +84,13 @@ pub fn run(project: &Project, args: &RoutesArgs) -> Result<()> {
 }
 
 /// Whether `pattern` is in the route's verb, path, handler or a channel's topic or type.
-fn matches(route: &Route, pattern: &str) -> bool {
+fn matches(route: &RouteInfo, pattern: &str) -> bool {
     [&route.verb, &route.path, &route.handler].iter().any(|field| field.contains(pattern))
         || route.channels.iter().flatten().any(|c| c.topic.contains(pattern) || c.channel.contains(pattern))
 }
 
 /// Verb, path and handler columns; a socket's topics on the lines under it.
-fn table(routes: &[Route]) -> String {
+fn table(routes: &[RouteInfo]) -> String {
     let path_width = routes.iter().map(|r| r.path.len()).max().unwrap_or(0).max(4);
     let mut text = format!("{:<6} {:<path_width$}  {}\n", "Verb", "Path", "Handler");
     for route in routes {

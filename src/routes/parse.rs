@@ -1,33 +1,15 @@
 //! Reading routes out of `src/routes.rs` and channel maps out of socket
 //! files, as text: tokens, not regexes, so comments and strings never yield a route.
 
-use serde::Serialize;
-
+use super::{ChannelInfo, RouteInfo};
 use crate::lexer::{tokenize, Lang, Token, TokenKind};
-
-/// One route as written in the router file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Route {
-    pub verb: String,
-    pub path: String,
-    pub handler: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub channels: Option<Vec<ChannelRoute>>,
-}
-
-/// A topic pattern a socket maps, and the channel type it leads to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ChannelRoute {
-    pub topic: String,
-    pub channel: String,
-}
 
 const VERBS: &[&str] = &["get", "post", "put", "patch", "delete"];
 
 /// `routes.get("/", controllers::home::index)` and
 /// `routes.socket::<crate::sockets::ChatSocket>("/chat")`, wherever they are
 /// in `source` and however they are split over lines.
-pub fn routes(source: &str) -> Vec<Route> {
+pub fn routes(source: &str) -> Vec<RouteInfo> {
     let tokens = code_tokens(source, Lang::Rust);
     let mut found = Vec::new();
     for at in 0..tokens.len() {
@@ -35,7 +17,7 @@ pub fn routes(source: &str) -> Vec<Route> {
             continue;
         };
         if VERBS.contains(&call.method.as_str()) && call.generics.is_none() && call.args.len() == 2 {
-            found.push(Route {
+            found.push(RouteInfo {
                 verb: call.method.to_uppercase(),
                 path: literal_or_expr(source, call.args[0]),
                 handler: tidy(&text_of(source, call.args[1])),
@@ -43,7 +25,7 @@ pub fn routes(source: &str) -> Vec<Route> {
             });
         } else if call.method == "socket" && call.args.len() == 1 {
             if let Some(generics) = call.generics {
-                found.push(Route {
+                found.push(RouteInfo {
                     verb: "WS".into(),
                     path: literal_or_expr(source, call.args[0]),
                     handler: tidy(&generics),
@@ -56,16 +38,13 @@ pub fn routes(source: &str) -> Vec<Route> {
 }
 
 /// `channels.add::<crate::channels::ChatRoomChannel>("chat_room:*")` lines of a socket file.
-pub fn channels(source: &str) -> Vec<ChannelRoute> {
+pub fn channels(source: &str) -> Vec<ChannelInfo> {
     let tokens = code_tokens(source, Lang::Rust);
     (0..tokens.len())
         .filter_map(|at| method_call(source, &tokens, at))
         .filter(|call| call.method == "add" && call.args.len() == 1)
         .filter_map(|call| {
-            Some(ChannelRoute {
-                topic: literal_or_expr(source, call.args[0]),
-                channel: tidy(&call.generics?),
-            })
+            Some(ChannelInfo { topic: literal_or_expr(source, call.args[0]), channel: tidy(&call.generics?) })
         })
         .collect()
 }
@@ -242,8 +221,8 @@ pub fn routes(routes: &mut Routes) {
         assert_eq!(
             channels(source),
             [
-                ChannelRoute { topic: "chat_room:*".into(), channel: "channels::ChatRoomChannel".into() },
-                ChannelRoute { topic: "lobby".into(), channel: "LobbyChannel".into() },
+                ChannelInfo { topic: "chat_room:*".into(), channel: "channels::ChatRoomChannel".into() },
+                ChannelInfo { topic: "lobby".into(), channel: "LobbyChannel".into() },
             ]
         );
     }

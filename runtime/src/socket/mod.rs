@@ -461,7 +461,7 @@ impl<S: Socket> Endpoint<S> {
         })
     }
 
-    pub(crate) fn topics(&self) -> Vec<crate::router::ChannelInfo> {
+    pub(crate) fn topics(&self) -> Vec<crate::ChannelInfo> {
         self.channels.describe()
     }
 

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use super::{Channel, Context, Message, Socket};
+use crate::topic_pattern::TopicPattern;
 
 /// A socket's topic patterns, tried in the order they were added.
 ///
@@ -80,47 +81,6 @@ impl<S: Socket, C: Channel<S>> DynChannel<S> for C {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum TopicPattern {
-    /// `"chat_room:*"`: any topic that starts with `chat_room:`.
-    Prefix(String),
-    /// `"lobby"`: that topic only.
-    Exact(String),
-}
-
-impl TopicPattern {
-    fn parse(pattern: &str) -> Result<TopicPattern, String> {
-        if pattern.is_empty() {
-            return Err("a topic pattern cannot be empty".into());
-        }
-        if pattern.chars().any(char::is_control) {
-            return Err(format!("topic pattern {pattern:?}: control characters are not allowed"));
-        }
-        let prefix = pattern.strip_suffix('*');
-        if prefix.unwrap_or(pattern).contains('*') {
-            return Err(format!("topic pattern {pattern:?}: `*` may only end a pattern"));
-        }
-        Ok(match prefix {
-            Some(prefix) => TopicPattern::Prefix(prefix.to_string()),
-            None => TopicPattern::Exact(pattern.to_string()),
-        })
-    }
-
-    fn matches(&self, topic: &str) -> bool {
-        match self {
-            TopicPattern::Prefix(prefix) => topic.starts_with(prefix.as_str()),
-            TopicPattern::Exact(exact) => topic == exact,
-        }
-    }
-
-    fn source(&self) -> String {
-        match self {
-            TopicPattern::Prefix(prefix) => format!("{prefix}*"),
-            TopicPattern::Exact(exact) => exact.clone(),
-        }
-    }
-}
-
 fn open<S: Socket, C: Channel<S> + Default>() -> Box<dyn DynChannel<S>> {
     Box::new(C::default())
 }
@@ -169,10 +129,10 @@ impl<S> Channels<S> {
     }
 
     /// Patterns and channel types, for the route table.
-    pub(crate) fn describe(&self) -> Vec<crate::router::ChannelInfo> {
+    pub(crate) fn describe(&self) -> Vec<crate::ChannelInfo> {
         self.routes
             .iter()
-            .map(|route| crate::router::ChannelInfo {
+            .map(|route| crate::ChannelInfo {
                 topic: route.pattern.source(),
                 channel: crate::router::in_crate(route.channel_type),
             })

@@ -2,19 +2,25 @@
 //! removes in memory; only when the whole plan holds (no error, no
 //! unresolved conflict) is anything written, each file through a temporary
 //! file and a rename.
+//!
+//! This module records. Then [`Plan::apply`] (`apply.rs`) decides each file's
+//! fate under [`Settings`], asking about conflicts; `report.rs` prints the
+//! result; `write.rs` writes it atomically.
+
+mod apply;
+mod report;
+mod write;
+
+pub use apply::{OnConflict, Settings};
 
 use anyhow::{bail, Context, Result};
-use console::{style, StyledObject};
 use std::collections::HashMap;
 use std::fmt;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use toml_edit::DocumentMut;
 
-use crate::args::WriteOptions;
 use crate::lexer::Lang;
 use crate::patch::text::{self, Injected, MissingMarker};
-use crate::prompt::{Answer, ConflictPrompt};
 
 /// What happened (or would happen) to one file, in Thor's words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,19 +35,6 @@ pub enum Status {
     Update,
     Remove,
     Subtract,
-}
-
-impl Status {
-    fn styled(self) -> StyledObject<String> {
-        let word = style(format!("{:>10}", self.to_string()));
-        match self {
-            Status::Create | Status::Insert => word.green(),
-            Status::Update | Status::Force | Status::Skip => word.yellow(),
-            Status::Identical | Status::Unchanged => word.blue(),
-            Status::Remove | Status::Subtract => word.magenta(),
-            Status::Conflict => word.red().bold(),
-        }
-    }
 }
 
 impl fmt::Display for Status {
@@ -99,15 +92,14 @@ struct Insertion {
 /// Every change a command will make, in the order it reports them.
 pub struct Plan {
     root: PathBuf,
-    options: WriteOptions,
     files: HashMap<PathBuf, PlannedFile>,
     /// One report line per action; `None` status: decided when the plan is applied.
     rows: Vec<(Option<Status>, PathBuf)>,
 }
 
 impl Plan {
-    pub fn new(root: &Path, options: WriteOptions) -> Plan {
-        Plan { root: root.to_path_buf(), options, files: HashMap::new(), rows: Vec::new() }
+    pub fn new(root: &Path) -> Plan {
+        Plan { root: root.to_path_buf(), files: HashMap::new(), rows: Vec::new() }
     }
 
     fn read(&self, path: &Path) -> Result<Option<String>> {
@@ -262,142 +254,6 @@ impl Plan {
         }
         Ok(left)
     }
-
-    /// Decides every generated file's fate (asking `prompt` about conflicts,
-    /// when there is one), prints the report and, unless this is a dry run or
-    /// a conflict is unresolved, writes the changes.
-    pub fn apply(mut self, mut prompt: Option<&mut dyn ConflictPrompt>) -> Result<()> {
-        let mut conflicts = Vec::new();
-        let mut overwrite_all = false;
-        let mut kept_with_insertions = Vec::new();
-        for index in 0..self.rows.len() {
-            if self.rows[index].0.is_some() {
-                continue;
-            }
-            let path = self.rows[index].1.clone();
-            let file = self.files.get_mut(&path).expect("rows name planned files");
-            let differs = match (&file.on_disk, file.own) {
-                (None, Own::Create) => {
-                    self.rows[index].0 = Some(Status::Create);
-                    continue;
-                }
-                (None, _) => {
-                    // Nothing to remove.
-                    file.keep = true;
-                    self.rows[index].0 = Some(Status::Skip);
-                    continue;
-                }
-                (Some(old), _) => *old != file.contents,
-            };
-            let done = if file.own == Own::Remove { Status::Remove } else { Status::Identical };
-            let answer = if !differs || self.options.force || overwrite_all {
-                Answer::Overwrite
-            } else if self.options.skip {
-                Answer::Skip
-            } else if let Some(prompt) = prompt.as_deref_mut() {
-                let planned = (file.own == Own::Create).then_some(file.contents.as_str());
-                prompt.ask(&path, file.on_disk.as_deref().unwrap_or(""), planned)?
-            } else {
-                Answer::Conflict
-            };
-            let status = match answer {
-                Answer::Overwrite if differs => Status::Force,
-                Answer::Overwrite => done,
-                Answer::All => {
-                    overwrite_all = true;
-                    Status::Force
-                }
-                Answer::Skip => {
-                    // The user's version stays, but still gets the lines this
-                    // command inserts (a new channel's line in a kept socket).
-                    match with_insertions(&path, file)? {
-                        Some(kept) => {
-                            file.contents = kept;
-                            kept_with_insertions.push((Some(Status::Insert), path.clone()));
-                        }
-                        None => file.keep = true,
-                    }
-                    Status::Skip
-                }
-                Answer::Quit => bail!("stopped at {}: nothing was written", path.display()),
-                Answer::Conflict => {
-                    conflicts.push(path.clone());
-                    Status::Conflict
-                }
-            };
-            if file.own == Own::Remove && !file.keep {
-                file.delete = true;
-            }
-            self.rows[index].0 = Some(status);
-        }
-        self.rows.extend(kept_with_insertions);
-        if !self.options.quiet {
-            let mut out = std::io::stdout().lock();
-            for (status, path) in &self.rows {
-                writeln!(out, "{} {}", status.expect("decided above").styled(), path.display())?;
-            }
-        }
-        if !conflicts.is_empty() {
-            bail!(
-                "{} file(s) differ from what maze would generate: {}. Nothing was written.\n\
-                 Rerun with --force to overwrite them, or --skip to keep your versions (maze still \
-                 inserts its new lines into them); in a terminal, maze asks file by file and can show the diff.",
-                conflicts.len(),
-                conflicts.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
-            );
-        }
-        if self.options.dry_run {
-            if !self.options.quiet {
-                println!("dry run: nothing was written");
-            }
-            return Ok(());
-        }
-        self.write()
-    }
-
-    /// Stages every changed file beside its target, renames them all into
-    /// place, then deletes what is removed (and folders that left empty).
-    fn write(self) -> Result<()> {
-        let mut staged = Vec::new();
-        let mut deleted = Vec::new();
-        let mut paths: Vec<_> = self.files.iter().collect();
-        paths.sort_by(|a, b| a.0.cmp(b.0));
-        for (path, file) in paths {
-            let target = self.root.join(path);
-            if file.delete {
-                deleted.push(target);
-                continue;
-            }
-            if file.keep || file.own == Own::Remove || file.on_disk.as_deref() == Some(file.contents.as_str())
-            {
-                continue;
-            }
-            let dir = target.parent().expect("files live in a folder");
-            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-            let mut temp = tempfile::Builder::new()
-                .prefix(".maze-")
-                .tempfile_in(dir)
-                .with_context(|| format!("cannot write in {}", dir.display()))?;
-            temp.write_all(file.contents.as_bytes())?;
-            keep_permissions(temp.as_file(), &target)?;
-            staged.push((temp, target));
-        }
-        for (temp, target) in staged {
-            temp.persist(&target).with_context(|| format!("cannot write {}", target.display()))?;
-        }
-        for target in deleted {
-            std::fs::remove_file(&target).with_context(|| format!("cannot remove {}", target.display()))?;
-            let mut dir = target.parent();
-            while let Some(folder) = dir.filter(|d| *d != self.root && d.starts_with(&self.root)) {
-                // Only folders the removal emptied; remove_dir refuses any other.
-                if std::fs::remove_dir(folder).is_err() {
-                    break;
-                }
-                dir = folder.parent();
-            }
-        }
-        Ok(())
-    }
 }
 
 /// A generator's own file kept as the user has it, plus the lines this plan
@@ -420,23 +276,6 @@ fn with_insertions(path: &Path, file: &PlannedFile) -> Result<Option<String>> {
     Ok((file.on_disk.as_deref() != Some(text.as_str())).then_some(text))
 }
 
-/// Temporary files are private (0600); the written file gets the permissions
-/// the old one had, or the usual 0644 for a new one.
-fn keep_permissions(temp: &std::fs::File, target: &Path) -> Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let permissions = match std::fs::metadata(target) {
-            Ok(old) => old.permissions(),
-            Err(_) => std::fs::Permissions::from_mode(0o644),
-        };
-        temp.set_permissions(permissions)?;
-    }
-    #[cfg(not(unix))]
-    let _ = (temp, target);
-    Ok(())
-}
-
 fn indent(text: &str) -> String {
     text.lines().map(|line| format!("    {line}\n")).collect::<String>().trim_end().to_string()
 }
@@ -444,18 +283,16 @@ fn indent(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::prompt::ScriptedPrompt;
+    use crate::prompt::{Answer, ScriptedPrompt};
 
-    fn options() -> WriteOptions {
-        WriteOptions { dry_run: false, force: false, skip: false, quiet: true }
-    }
+    const ASK: Settings = Settings { on_conflict: OnConflict::Ask, dry_run: false, report: false };
 
     /// A folder with a.txt and b.txt edited by the user, and a plan that would rewrite both.
     fn conflicting() -> (tempfile::TempDir, Plan) {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("a.txt"), "mine a\n").unwrap();
         std::fs::write(dir.path().join("b.txt"), "mine b\n").unwrap();
-        let mut plan = Plan::new(dir.path(), options());
+        let mut plan = Plan::new(dir.path());
         plan.create("a.txt", "maze a\n".into()).unwrap();
         plan.create("b.txt", "maze b\n".into()).unwrap();
         plan.create("c.txt", "maze c\n".into()).unwrap();
@@ -470,7 +307,7 @@ mod tests {
     fn the_prompt_decides_file_by_file() {
         let (dir, plan) = conflicting();
         let mut prompt = ScriptedPrompt { answers: vec![Answer::Skip, Answer::Overwrite], asked: Vec::new() };
-        plan.apply(Some(&mut prompt)).unwrap();
+        plan.apply(ASK, Some(&mut prompt)).unwrap();
         assert_eq!(prompt.asked, ["a.txt", "b.txt"]);
         assert_eq!(
             (read(&dir, "a.txt"), read(&dir, "b.txt"), read(&dir, "c.txt")),
@@ -482,7 +319,7 @@ mod tests {
     fn all_overwrites_the_rest_without_asking() {
         let (dir, plan) = conflicting();
         let mut prompt = ScriptedPrompt { answers: vec![Answer::All], asked: Vec::new() };
-        plan.apply(Some(&mut prompt)).unwrap();
+        plan.apply(ASK, Some(&mut prompt)).unwrap();
         assert_eq!(prompt.asked, ["a.txt"]);
         assert_eq!((read(&dir, "a.txt"), read(&dir, "b.txt")), ("maze a\n".into(), "maze b\n".into()));
     }
@@ -491,7 +328,7 @@ mod tests {
     fn quit_writes_nothing() {
         let (dir, plan) = conflicting();
         let mut prompt = ScriptedPrompt { answers: vec![Answer::Overwrite, Answer::Quit], asked: Vec::new() };
-        assert!(plan.apply(Some(&mut prompt)).is_err());
+        assert!(plan.apply(ASK, Some(&mut prompt)).is_err());
         assert_eq!(
             (read(&dir, "a.txt"), read(&dir, "b.txt"), read(&dir, "c.txt")),
             ("mine a\n".into(), "mine b\n".into(), String::new())
@@ -501,7 +338,7 @@ mod tests {
     #[test]
     fn without_a_prompt_a_conflict_writes_nothing() {
         let (dir, plan) = conflicting();
-        assert!(plan.apply(None).is_err());
+        assert!(plan.apply(ASK, None).is_err());
         assert_eq!(read(&dir, "c.txt"), "");
     }
 
