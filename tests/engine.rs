@@ -87,6 +87,12 @@ fn template_overrides_replace_built_ins_one_by_one() {
     let again = maze(&root).args(["templates", "eject", "socket"]).output().unwrap();
     assert!(stdout(&again).contains("identical"));
 
+    // The [websockets] table `g socket` adds lives in the manifest, so an override reaches it.
+    let manifest = root.join(".maze/templates/socket/generator.toml");
+    let quicker =
+        std::fs::read_to_string(&manifest).unwrap().replace("ping_interval = 30", "ping_interval = 5");
+    std::fs::write(&manifest, quicker).unwrap();
+
     let custom = std::fs::read_to_string(&ejected).unwrap().replace("One value lives", "Customized here.");
     std::fs::write(&ejected, &custom).unwrap();
     let clobber = maze(&root).args(["templates", "eject", "socket"]).output().unwrap();
@@ -103,6 +109,8 @@ fn template_overrides_replace_built_ins_one_by_one() {
     maze(&root).args(["g", "socket", "Chat"]).assert().success();
     let socket = std::fs::read_to_string(root.join("src/sockets/chat_socket.rs")).unwrap();
     assert!(socket.contains("Customized here."), "{socket}");
+    let settings = std::fs::read_to_string(root.join("maze.toml")).unwrap();
+    assert!(settings.contains("[websockets]") && settings.contains("ping_interval = 5\n"), "{settings}");
     assert!(!std::fs::read_to_string(root.join("src/channels/chat_channel.rs"))
         .unwrap()
         .contains("Customized"));

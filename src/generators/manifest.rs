@@ -55,8 +55,9 @@ pub struct TomlEdit {
 pub enum TomlEditKind {
     /// Add `value` to the features of the `maze` dependency.
     MazeFeature,
-    /// Add the commented `[websockets]` table.
-    WebsocketsTable,
+    /// Add the table `value` defines (TOML text, comments kept), unless the
+    /// file has a table of that name; undone only if left as added.
+    Table,
 }
 
 impl Manifest {
@@ -67,6 +68,17 @@ impl Manifest {
 }
 
 impl TomlEdit {
+    /// The edit with its value rendered (it is a Tera template).
+    pub fn rendered(&self, manifest: &str, context: &tera::Context) -> Result<TomlEdit> {
+        let value = match &self.value {
+            Some(value) => {
+                Some(crate::templates::render_str(&format!("{manifest} (value)"), value, context)?)
+            }
+            None => None,
+        };
+        Ok(TomlEdit { file: self.file.clone(), edit: self.edit, value, shared_by: self.shared_by.clone() })
+    }
+
     fn value(&self) -> Result<&str> {
         self.value
             .as_deref()
@@ -76,17 +88,14 @@ impl TomlEdit {
     pub fn apply(&self, doc: &mut DocumentMut) -> Result<()> {
         match self.edit {
             TomlEditKind::MazeFeature => patch::toml::add_maze_feature(doc, self.value()?),
-            TomlEditKind::WebsocketsTable => patch::toml::ensure_websockets_table(doc),
+            TomlEditKind::Table => patch::toml::ensure_table(doc, self.value()?),
         }
     }
 
     pub fn undo(&self, doc: &mut DocumentMut) -> Result<()> {
         match self.edit {
             TomlEditKind::MazeFeature => patch::toml::remove_maze_feature(doc, self.value()?),
-            TomlEditKind::WebsocketsTable => {
-                patch::toml::remove_websockets_table(doc);
-                Ok(())
-            }
+            TomlEditKind::Table => patch::toml::remove_table(doc, self.value()?),
         }
     }
 }

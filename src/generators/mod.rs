@@ -96,7 +96,21 @@ impl Generator {
                 }
             }
         }
-        for edit in &self.manifest.toml {
+        self.edit_toml(plan, mode, context, None)
+    }
+
+    /// Records this generator's TOML edits (of `only` that file, if given),
+    /// with their values rendered for `context`.
+    pub fn edit_toml(
+        &self,
+        plan: &mut Plan,
+        mode: Mode,
+        context: &Context,
+        only: Option<&str>,
+    ) -> Result<()> {
+        let manifest_name = format!("templates/{}/{MANIFEST}", self.name);
+        for edit in self.manifest.toml.iter().filter(|edit| only.is_none_or(|file| edit.file == file)) {
+            let edit = edit.rendered(&manifest_name, context)?;
             match mode {
                 Mode::Generate => plan.edit_toml(&edit.file, |doc| edit.apply(doc))?,
                 Mode::Destroy => {

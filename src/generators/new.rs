@@ -25,6 +25,10 @@ pub fn plan(cwd: &Path, args: &NewArgs) -> Result<Outcome> {
     let mut plan = Plan::new(&root);
     // A new app has no overrides of its own yet.
     Generator::load("new", None)?.apply(&mut plan, Mode::Generate, &context)?;
+    if args.redis {
+        // The [websockets] table as `maze g socket` writes it, for Redis.
+        Generator::load("socket", None)?.edit_toml(&mut plan, Mode::Generate, &context, Some("maze.toml"))?;
+    }
     let next = format!("Next:\n  cd {name}\n  maze g socket ChatSocket chat_room\n  cargo run");
     Ok(Outcome { plan, next: Some(next) })
 }

@@ -56,57 +56,53 @@ pub fn remove_maze_feature(doc: &mut DocumentMut, feature: &str) -> Result<()> {
     Ok(())
 }
 
-/// What `maze g socket` adds to a `maze.toml` that has no `[websockets]` table.
-const WEBSOCKETS_TABLE: &str = r#"
-# Sockets and channels.
-[websockets]
-# Seconds between the server's "ping" frames; maze.js reconnects after 100 s without one.
-ping_interval = 30
-# How broadcasts reach subscribers: "memory" serves one app instance; "redis"
-# (with redis_url or REDIS_URL, and the maze dependency's "redis" feature) serves several.
-adapter = "memory"
-"#;
+/// The one table `snippet` (TOML text, comments included) defines.
+fn snippet_table(snippet: &str) -> Result<(String, toml_edit::Table)> {
+    let doc: DocumentMut =
+        snippet.parse().map_err(|error| anyhow::anyhow!("the table to add is not TOML: {error}"))?;
+    let mut tables = doc.iter().filter_map(|(name, item)| Some((name.to_string(), item.as_table()?.clone())));
+    match (tables.next(), tables.next()) {
+        (Some(table), None) => Ok(table),
+        _ => bail!("the table to add must define exactly one [table]:\n{snippet}"),
+    }
+}
 
-/// Adds the `[websockets]` table, with its comments, after the last table.
-pub fn ensure_websockets_table(doc: &mut DocumentMut) -> Result<()> {
-    if doc.contains_key("websockets") {
+/// Adds the table `snippet` defines, with its comments, after the last
+/// table, unless the document has a table of that name already.
+pub fn ensure_table(doc: &mut DocumentMut, snippet: &str) -> Result<()> {
+    let (name, mut table) = snippet_table(snippet)?;
+    if doc.contains_key(&name) {
         return Ok(());
     }
-    let snippet: DocumentMut = WEBSOCKETS_TABLE.parse()?;
-    let Some(mut table) = snippet.get("websockets").and_then(Item::as_table).cloned() else {
-        unreachable!("WEBSOCKETS_TABLE defines [websockets]");
-    };
     let last =
         doc.iter().filter_map(|(_, item)| item.as_table().and_then(|t| t.position())).max().unwrap_or(0);
     table.set_position(Some(last + 1));
-    doc.insert("websockets", Item::Table(table));
+    doc.insert(&name, Item::Table(table));
     Ok(())
 }
 
-/// The reverse of [`ensure_websockets_table`]: removes the table if it is
-/// still exactly as maze added it (a table the user changed stays).
-pub fn remove_websockets_table(doc: &mut DocumentMut) {
-    let Ok(snippet) = WEBSOCKETS_TABLE.parse::<DocumentMut>() else { return };
-    let as_added = |table: &toml_edit::Table| {
+/// The reverse of [`ensure_table`]: removes the table if it is still
+/// exactly as maze added it (a table the user changed stays).
+pub fn remove_table(doc: &mut DocumentMut, snippet: &str) -> Result<()> {
+    let (name, added) = snippet_table(snippet)?;
+    let as_text = |table: &toml_edit::Table| {
         let mut probe = DocumentMut::new();
         let mut table = table.clone();
         table.set_position(None);
-        probe.insert("websockets", Item::Table(table));
+        probe.insert(&name, Item::Table(table));
         probe.to_string()
     };
-    let (Some(current), Some(added)) =
-        (doc.get("websockets").and_then(Item::as_table), snippet.get("websockets").and_then(Item::as_table))
-    else {
-        return;
-    };
-    if as_added(current) == as_added(added) {
-        doc.remove("websockets");
+    if doc.get(&name).and_then(Item::as_table).is_some_and(|current| as_text(current) == as_text(&added)) {
+        doc.remove(&name);
     }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const WEBSOCKETS: &str = "\n# Sockets and channels.\n[websockets]\n# Seconds between pings.\nping_interval = 30\nadapter = \"memory\"\n";
 
     fn feature(cargo_toml: &str) -> String {
         let mut doc: DocumentMut = cargo_toml.parse().unwrap();
@@ -156,18 +152,25 @@ mod tests {
         }
         let original = "[app]\nname = \"chat\"\n";
         let mut doc: DocumentMut = original.parse().unwrap();
-        ensure_websockets_table(&mut doc).unwrap();
-        remove_websockets_table(&mut doc);
+        ensure_table(&mut doc, WEBSOCKETS).unwrap();
+        remove_table(&mut doc, WEBSOCKETS).unwrap();
         assert_eq!(doc.to_string(), original);
     }
 
     #[test]
     fn an_edited_websockets_table_stays() {
         let mut doc: DocumentMut = "[app]\nname = \"chat\"\n".parse().unwrap();
-        ensure_websockets_table(&mut doc).unwrap();
+        ensure_table(&mut doc, WEBSOCKETS).unwrap();
         doc["websockets"]["ping_interval"] = toml_edit::value(10);
-        remove_websockets_table(&mut doc);
+        remove_table(&mut doc, WEBSOCKETS).unwrap();
         assert!(doc.contains_key("websockets"));
+    }
+
+    #[test]
+    fn a_snippet_must_define_one_table() {
+        let mut doc = DocumentMut::new();
+        assert!(ensure_table(&mut doc, "a = 1\n").is_err());
+        assert!(ensure_table(&mut doc, "[a]\n[b]\n").is_err());
     }
 
     #[test]
@@ -180,11 +183,11 @@ mod tests {
     fn the_websockets_table_goes_last_with_its_comments() {
         let mut doc: DocumentMut =
             "# top\n[app]\nname = \"chat\" # n\n\n[session]\ncookie = \"c\"\n".parse().unwrap();
-        ensure_websockets_table(&mut doc).unwrap();
+        ensure_table(&mut doc, WEBSOCKETS).unwrap();
         let text = doc.to_string();
         assert!(text.starts_with("# top\n[app]\nname = \"chat\" # n\n\n[session]\ncookie = \"c\"\n\n# Sockets and channels.\n[websockets]\n# Seconds"), "{text}");
         let once = text.clone();
-        ensure_websockets_table(&mut doc).unwrap();
+        ensure_table(&mut doc, WEBSOCKETS).unwrap();
         assert_eq!(doc.to_string(), once);
     }
 }
