@@ -1,6 +1,6 @@
 //! The JavaScript client under the TypeScript compiler: maze.js itself, and
 //! maze.d.ts against a program that uses maze.js as an app would
-//! (tests/js/types_check.ts), in strict mode.
+//! (tests/js/types_check.ts), in strict mode; and maze.js against maze.d.ts.
 
 use std::path::Path;
 use std::process::Command;
@@ -30,6 +30,16 @@ fn tsc(args: &[&str]) {
 #[test]
 fn maze_js_type_checks() {
     tsc(&["--allowJs", "--checkJs", "../../runtime/js/maze.js"]);
+}
+
+/// What maze.js exports conforms to maze.d.ts (see tests/js/conformance/check.ts).
+#[test]
+fn maze_js_implements_what_maze_d_ts_declares() {
+    let runtime_js = Path::new(env!("CARGO_MANIFEST_DIR")).join("runtime/js");
+    let conformance = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js/conformance");
+    std::fs::copy(runtime_js.join("maze.js"), conformance.join("impl.js")).unwrap();
+    std::fs::copy(runtime_js.join("maze.d.ts"), conformance.join("maze.d.ts")).unwrap();
+    tsc(&["--strict", "--allowJs", "--moduleResolution", "bundler", "conformance/check.ts"]);
 }
 
 #[test]

@@ -43,6 +43,8 @@ export class Socket {
 
 /** One topic on a socket. */
 export class Channel {
+  /** Channels come from `socket.channel(topic)`, one per topic. */
+  constructor(topic: string, socket: Socket);
   readonly topic: string;
   readonly state: "closed" | "joining" | "joined" | "errored";
   /** Joins the topic (once the socket is open); rejoined after every reconnect. */

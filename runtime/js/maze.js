@@ -68,8 +68,7 @@ export class Push {
 export class Socket {
   /**
    * @param {string} path  endpoint path ("/chat") or a full ws:// URL
-   * @param {object} [options]  params (sent with each connect, read by the
-   *   server's `conn.params()`), silenceMs, timeoutMs, backoffBaseMs, backoffCapMs
+   * @param {import("./maze").SocketOptions} [options]  see maze.d.ts
    */
   constructor(path, options = {}) {
     this.path = path;
@@ -77,7 +76,10 @@ export class Socket {
     this.channels = new Map();
     this.pending = new Map();
     this.nextRef = 1;
+    /** @type {WebSocket | null} */
     this.ws = null;
+    /** Settles when the current connection opens. @type {Promise<Socket>} */
+    this.opened = new Promise(() => {});
     this.wanted = false;
     this.attempts = 0;
     this.lastHeard = 0;
@@ -107,7 +109,10 @@ export class Socket {
     return query ? `${url}${url.includes("?") ? "&" : "?"}${query}` : url;
   }
 
-  /** Opens the connection (again, after disconnect()); resolves once it is open. */
+  /**
+   * Opens the connection (again, after disconnect()); resolves once it is open.
+   * @returns {Promise<Socket>}
+   */
   connect() {
     this.wanted = true;
     if (this.ws) return this.opened;
@@ -232,7 +237,8 @@ export class Channel {
   constructor(topic, socket) {
     this.topic = topic;
     this.socket = socket;
-    this.state = "closed"; // closed | joining | joined | errored
+    /** @type {import("./maze").Channel["state"]} */
+    this.state = "closed";
     this.joinPayload = null;
     this.joinPush = null;
     this.handlers = new Map();
