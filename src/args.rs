@@ -41,6 +41,9 @@ pub enum Color {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Check the app: its maze dependency resolves (with --maze-path, repoint it).
+    #[command(after_help = "Examples:\n  maze doctor\n  maze doctor --maze-path ~/src/maze/runtime")]
+    Doctor(DoctorArgs),
     /// Create a new app in the folder NAME.
     #[command(after_help = "Examples:\n  maze new chat && cd chat && cargo run\n  maze new chat --redis")]
     New(NewArgs),
@@ -60,9 +63,7 @@ pub enum Command {
         what: Generate,
     },
     /// List the app's HTTP routes and sockets, with their channel topics.
-    #[command(
-        after_help = "Examples:\n  maze routes\n  maze routes --sockets\n  maze routes -g chat --json"
-    )]
+    #[command(after_help = "Examples:\n  maze routes\n  maze routes --sockets\n  maze routes -g chat --json")]
     Routes(RoutesArgs),
     /// List or eject the generators' templates.
     Templates {
@@ -139,12 +140,22 @@ impl WriteOptions {
 }
 
 #[derive(ClapArgs, Debug)]
+pub struct DoctorArgs {
+    /// Point the app's maze dependency at this runtime folder (version and path).
+    #[arg(long, value_name = "DIR")]
+    pub maze_path: Option<PathBuf>,
+}
+
+#[derive(ClapArgs, Debug)]
 pub struct NewArgs {
     /// The app's name, also its folder (chat, my_app).
     pub name: String,
     /// The maze runtime to depend on (default: the runtime/ folder beside this CLI's source; env MAZE_PATH).
     #[arg(long, env = "MAZE_PATH", value_name = "DIR")]
     pub maze_path: Option<PathBuf>,
+    /// Depend on the published maze crate at this version instead of a runtime folder.
+    #[arg(long, value_name = "VERSION")]
+    pub maze_version: Option<String>,
     /// Broadcast through Redis, so several instances of the app share their subscribers.
     #[arg(long)]
     pub redis: bool,

@@ -183,11 +183,7 @@ impl Lexer<'_> {
                 _ => {}
             }
         }
-        if interpolated {
-            TokenKind::OpaqueStr
-        } else {
-            TokenKind::Str
-        }
+        if interpolated { TokenKind::OpaqueStr } else { TokenKind::Str }
     }
 
     fn char_or_lifetime(&mut self) -> TokenKind {

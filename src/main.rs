@@ -7,9 +7,12 @@
 //! edits), `plan` (every change computed in memory, then applied or refused
 //! as a whole), `prompt` (asking about conflicts on a terminal),
 //! `generators` (new, socket, channel, controller; forwards and backwards),
-//! `templates_cmd` (`maze templates`) and `routes` (`maze routes`).
+//! `templates_cmd` (`maze templates`), `routes` (`maze routes`),
+//! `runtime_dep` (the app's dependency on the runtime) and `doctor`
+//! (`maze doctor`).
 
 mod args;
+mod doctor;
 mod generators;
 mod lexer;
 mod names;
@@ -18,6 +21,7 @@ mod plan;
 mod project;
 mod prompt;
 mod routes;
+mod runtime_dep;
 mod templates;
 mod templates_cmd;
 
@@ -39,11 +43,11 @@ fn main() -> ExitCode {
         }
         Color::Auto => {}
     }
-    if let Some(dir) = &args.directory {
-        if let Err(error) = std::env::set_current_dir(dir) {
-            eprintln!("error: cannot enter {}: {error}", dir.display());
-            return ExitCode::from(1);
-        }
+    if let Some(dir) = &args.directory
+        && let Err(error) = std::env::set_current_dir(dir)
+    {
+        eprintln!("error: cannot enter {}: {error}", dir.display());
+        return ExitCode::from(1);
     }
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
@@ -61,6 +65,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         Command::New(new) => finish(generators::new::plan(&cwd, &new)?, new.write.settings(quiet)),
         Command::Generate { what } => generate(&cwd, what, Mode::Generate, quiet),
         Command::Destroy { what } => generate(&cwd, what, Mode::Destroy, quiet),
+        Command::Doctor(options) => doctor::run(&project::Project::discover(&cwd)?, &options),
         Command::Routes(options) => routes::run(&project::Project::discover(&cwd)?, &options),
         Command::Templates { what } => templates_cmd::run(&project::Project::discover(&cwd)?, what, quiet),
         Command::Completions { shell } => {

@@ -4,7 +4,7 @@
 //! kind's suffix is stripped, the rest is the base, and every name is derived
 //! from the base by heck (`HTTPSocket` → `HttpSocket`, `http_socket`).
 
-use anyhow::{bail, Result};
+use anyhow::{Result, bail};
 use heck::{ToLowerCamelCase, ToSnakeCase, ToUpperCamelCase};
 
 /// What is being named; says which suffix types get.
@@ -84,13 +84,19 @@ fn validate(input: &str, suffix: &str) -> Result<String> {
         );
     }
     if input.contains(['/', '\\']) || input.contains("..") {
-        bail!("{input:?} is not a {what} name: names cannot contain path separators or `..`; give the bare name, e.g. Chat");
+        bail!(
+            "{input:?} is not a {what} name: names cannot contain path separators or `..`; give the bare name, e.g. Chat"
+        );
     }
     if let Some(c) = input.chars().find(|c| !c.is_ascii()) {
-        bail!("{input:?} is not a {what} name: {c:?} is not ASCII, and names become Rust identifiers and file names; use ASCII letters, digits and _");
+        bail!(
+            "{input:?} is not a {what} name: {c:?} is not ASCII, and names become Rust identifiers and file names; use ASCII letters, digits and _"
+        );
     }
     if let Some(c) = input.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-')) {
-        bail!("{input:?} is not a {what} name: {c:?} cannot be part of a Rust identifier; use letters, digits and _ (ChatRoom or chat_room)");
+        bail!(
+            "{input:?} is not a {what} name: {c:?} cannot be part of a Rust identifier; use letters, digits and _ (ChatRoom or chat_room)"
+        );
     }
     if input.starts_with(|c: char| c.is_ascii_digit()) {
         bail!("{input:?} is not a {what} name: Rust identifiers cannot start with a digit");

@@ -1,6 +1,6 @@
 //! Finding the app: the nearest folder at or above the current one with a `maze.toml`.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 
 pub struct Project {

@@ -3,7 +3,7 @@
 //! can answer without a terminal.
 
 use anyhow::Result;
-use console::{style, Term};
+use console::{Term, style};
 use similar::{ChangeTag, TextDiff};
 use std::path::Path;
 

@@ -9,8 +9,8 @@
 //! path under `.maze/templates/<generator>/`; `maze templates eject` copies
 //! the built-ins there to start from.
 
-use anyhow::{anyhow, bail, Context as _, Result};
-use include_dir::{include_dir, Dir, File};
+use anyhow::{Context as _, Result, anyhow, bail};
+use include_dir::{Dir, File, include_dir};
 use std::path::{Path, PathBuf};
 use tera::{Context, Tera};
 

@@ -1,6 +1,6 @@
 //! `maze templates list` and `maze templates eject [GENERATOR]`.
 
-use anyhow::{bail, Result};
+use anyhow::{Result, bail};
 use std::io::Write;
 use std::path::Path;
 
@@ -29,7 +29,9 @@ pub fn run(project: &Project, what: Templates, quiet: bool) -> Result<()> {
             }
             plan.apply(write.settings(quiet), None)?;
             if !write.dry_run && !quiet {
-                println!("\nEdit them there: each file overrides its built-in; delete one to use the built-in again.");
+                println!(
+                    "\nEdit them there: each file overrides its built-in; delete one to use the built-in again."
+                );
             }
             Ok(())
         }

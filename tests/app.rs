@@ -9,9 +9,9 @@
 
 mod common;
 
-use common::running::{apps_target_dir, cargo, connect, http_get, receive, send, BuiltApp, Server};
+use common::running::{BuiltApp, Server, apps_target_dir, cargo, connect, http_get, receive, send};
 use common::{maze, temp_dir};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::path::Path;

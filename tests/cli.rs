@@ -348,3 +348,46 @@ fn an_existing_controller_and_an_overlong_name_are_refused_plainly() {
     assert!(stderr(&output).contains("names are at most 64"), "{}", stderr(&output));
     assert_eq!(tree(&root), before);
 }
+
+#[test]
+fn the_runtime_dependency_names_a_version_and_doctor_repoints_a_moved_one() {
+    let (_dir, root) = new_app();
+    let runtime = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("runtime");
+    let manifest = root.join("Cargo.toml");
+    let cargo_toml = std::fs::read_to_string(&manifest).unwrap();
+    let expected = format!("maze = {{ version = \"0.1.0\", path = {:?} }}", runtime.display().to_string());
+    assert!(cargo_toml.contains(&expected), "{cargo_toml}");
+    maze(&root).args(["g", "socket", "Chat"]).assert().success();
+    assert!(stdout(&maze(&root).arg("doctor").output().unwrap()).contains("resolves"));
+
+    // The runtime moved: doctor names the broken path and the command that fixes it.
+    let moved =
+        std::fs::read_to_string(&manifest).unwrap().replace(&runtime.display().to_string(), "/moved/runtime");
+    std::fs::write(&manifest, &moved).unwrap();
+    let broken = maze(&root).arg("doctor").output().unwrap();
+    assert_eq!(broken.status.code(), Some(1));
+    let error = stderr(&broken);
+    assert!(error.contains("path /moved/runtime does not exist"), "{error}");
+    assert!(error.contains("maze doctor --maze-path DIR"), "{error}");
+
+    let fixed = maze(&root).args(["doctor", "--maze-path"]).arg(&runtime).output().unwrap();
+    assert!(fixed.status.success(), "{}", stderr(&fixed));
+    let repointed = std::fs::read_to_string(&manifest).unwrap();
+    assert_eq!(repointed, moved.replace("/moved/runtime", &runtime.display().to_string()), "features kept");
+}
+
+#[test]
+fn new_with_a_maze_version_depends_on_the_registry_and_says_nothing_of_paths() {
+    let dir = temp_dir();
+    let output = maze(dir.path()).args(["new", "chat", "--maze-version", "0.1"]).output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(!stdout(&output).contains("absolute path"));
+    let cargo_toml = std::fs::read_to_string(dir.path().join("chat/Cargo.toml")).unwrap();
+    assert!(cargo_toml.contains("maze = { version = \"0.1\" }\n"), "{cargo_toml}");
+
+    let path_app = maze(dir.path()).args(["new", "other"]).output().unwrap();
+    assert!(stdout(&path_app).contains("depends on the maze runtime by its absolute path"));
+    let bad = maze(dir.path()).args(["new", "bad", "--maze-version", "latest please"]).output().unwrap();
+    assert!(stderr(&bad).contains("is not a version of the maze crate"), "{}", stderr(&bad));
+    assert!(!dir.path().join("bad").exists());
+}

@@ -111,9 +111,9 @@ fn template_overrides_replace_built_ins_one_by_one() {
     assert!(socket.contains("Customized here."), "{socket}");
     let settings = std::fs::read_to_string(root.join("maze.toml")).unwrap();
     assert!(settings.contains("[websockets]") && settings.contains("ping_interval = 5\n"), "{settings}");
-    assert!(!std::fs::read_to_string(root.join("src/channels/chat_channel.rs"))
-        .unwrap()
-        .contains("Customized"));
+    assert!(
+        !std::fs::read_to_string(root.join("src/channels/chat_channel.rs")).unwrap().contains("Customized")
+    );
 }
 
 #[test]

@@ -6,9 +6,9 @@
 
 mod common;
 
-use common::running::{apps_target_dir, cargo, receive, send, BuiltApp, Server};
+use common::running::{BuiltApp, Server, apps_target_dir, cargo, receive, send};
 use common::{maze, temp_dir};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -151,14 +151,14 @@ fn try_receive(ws: &mut WebSocket<TcpStream>, wait: Duration) -> Option<Value> {
     let frame = loop {
         match ws.read() {
             Ok(tungstenite::Message::Text(text)) if text.as_str() != "ping" => {
-                break Some(serde_json::from_str(text.as_str()).unwrap())
+                break Some(serde_json::from_str(text.as_str()).unwrap());
             }
             Ok(tungstenite::Message::Close(frame)) => panic!("closed: {frame:?}"),
             Ok(_) => {}
             Err(tungstenite::Error::Io(error))
                 if matches!(error.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) =>
             {
-                break None
+                break None;
             }
             Err(error) => panic!("{error}"),
         }

@@ -67,7 +67,7 @@ pub mod prelude {
     pub use crate::router::Routes;
     pub use crate::session::{Cookies, Session, SessionSnapshot};
     pub use axum::response::{Html, IntoResponse, Redirect, Response};
-    pub use serde_json::{json, Value};
+    pub use serde_json::{Value, json};
 
     #[cfg(feature = "websockets")]
     pub use crate::socket::{Channel, Channels, Client, Connect, Context, Message, Socket};

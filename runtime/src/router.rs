@@ -1,14 +1,14 @@
 //! [`Routes`]: what an app's `src/routes.rs` fills in.
 
+use axum::Router;
 use axum::handler::Handler;
 use axum::routing::{self, MethodRouter};
-use axum::Router;
 use std::any::Any;
 use std::sync::Arc;
 
+use crate::Config;
 use crate::route_table::RouteInfo;
 use crate::shutdown::Shutdown;
-use crate::Config;
 
 /// `chat::controllers::home::index` → `controllers::home::index`: paths as
 /// written inside the app's crate.

@@ -24,8 +24,8 @@ use serde_json::{Map, Value};
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::config::SessionConfig;
 use crate::Error;
+use crate::config::SessionConfig;
 
 /// The current visitor's session: read and change it in handlers; sockets see
 /// the session of their upgrade request.
@@ -247,7 +247,9 @@ impl SessionLayerState {
             Some(secret) if secret.len() >= 32 => Key::derive_from(secret.as_bytes()),
             Some(_) => return Err(Error::Config("session.secret must be at least 32 bytes long".into())),
             None => {
-                eprintln!("maze: no session secret set: sessions will not survive a restart (set session.secret or MAZE_SECRET_KEY)");
+                eprintln!(
+                    "maze: no session secret set: sessions will not survive a restart (set session.secret or MAZE_SECRET_KEY)"
+                );
                 Key::generate()
             }
         };

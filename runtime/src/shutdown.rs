@@ -5,10 +5,10 @@
 //! (going away), running its channels' `leave` and `on_disconnect`, and waits
 //! a moment for them to finish.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-use tokio::sync::{watch, Notify};
+use tokio::sync::{Notify, watch};
 
 #[derive(Debug)]
 pub(crate) struct Shutdown {

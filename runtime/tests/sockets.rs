@@ -271,7 +271,7 @@ fn receive(ws: &mut WebSocket<TcpStream>) -> Value {
     loop {
         match ws.read().expect("a frame") {
             Frame::Text(text) if text.as_str() != "ping" => {
-                return serde_json::from_str(text.as_str()).unwrap()
+                return serde_json::from_str(text.as_str()).unwrap();
             }
             Frame::Close(frame) => panic!("closed: {frame:?}"),
             _ => {}

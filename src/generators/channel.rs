@@ -1,8 +1,8 @@
 //! `maze g channel NAME [--socket S] [--topic T]` and its `maze d channel`.
 
-use anyhow::{bail, Result};
+use anyhow::{Result, bail};
 
-use super::{validate_topic, variables, Generator, Mode, Outcome};
+use super::{Generator, Mode, Outcome, validate_topic, variables};
 use crate::args::ChannelArgs;
 use crate::names::{Kind, Name};
 use crate::plan::Plan;

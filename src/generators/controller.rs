@@ -1,6 +1,6 @@
 //! `maze g controller NAME [ACTION...]` and its `maze d controller`.
 
-use anyhow::{bail, Result};
+use anyhow::{Result, bail};
 use serde_json::json;
 use tera::Context;
 

@@ -1,7 +1,7 @@
 //! `generator.toml`: what a generator changes besides writing its templates.
 //! Parsed strictly: an unknown key is an error naming the file.
 
-use anyhow::{anyhow, Result};
+use anyhow::{Result, anyhow};
 use serde::Deserialize;
 use toml_edit::DocumentMut;
 

@@ -11,14 +11,14 @@ pub mod new;
 pub mod socket;
 mod variables;
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{Result, anyhow, bail};
 use std::path::Path;
 use tera::Context;
 
 use crate::lexer::Lang;
 use crate::plan::Plan;
 use crate::project::Project;
-use crate::templates::{self, Template, MANIFEST};
+use crate::templates::{self, MANIFEST, Template};
 use manifest::Manifest;
 
 /// Forwards (generate) or backwards (destroy).
@@ -73,10 +73,10 @@ impl Generator {
         }
         let manifest_name = format!("templates/{}/{MANIFEST}", self.name);
         for injection in &self.manifest.inject {
-            if let Some(variable) = &injection.when {
-                if !is_set(context, variable) {
-                    continue;
-                }
+            if let Some(variable) = &injection.when
+                && !is_set(context, variable)
+            {
+                continue;
             }
             for item_context in each_item(context, injection.for_each.as_deref(), &manifest_name)? {
                 let file = templates::render_str(
@@ -165,7 +165,9 @@ pub(crate) fn validate_path(path: &str) -> Result<()> {
         && !path.contains("//")
         && path.chars().all(|c| c.is_ascii_alphanumeric() || "/_-.~".contains(c));
     if !valid {
-        bail!("{path:?} is not a socket path: it must start with / and hold only letters, digits and / _ - . ~ (e.g. /chat)");
+        bail!(
+            "{path:?} is not a socket path: it must start with / and hold only letters, digits and / _ - . ~ (e.g. /chat)"
+        );
     }
     Ok(())
 }

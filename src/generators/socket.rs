@@ -1,8 +1,8 @@
 //! `maze g socket NAME [CHANNEL...]` and its `maze d socket`.
 
-use anyhow::{bail, Result};
+use anyhow::{Result, bail};
 
-use super::{validate_path, variables, Generator, Mode, Outcome};
+use super::{Generator, Mode, Outcome, validate_path, variables};
 use crate::args::SocketArgs;
 use crate::names::{Kind, Name};
 use crate::plan::Plan;

@@ -1,7 +1,7 @@
 //! Edits to `Cargo.toml` and `maze.toml` through toml_edit, as `cargo add`
 //! makes them: comments, order and formatting stay as the user left them.
 
-use anyhow::{bail, Result};
+use anyhow::{Result, bail};
 use toml_edit::{Array, DocumentMut, InlineTable, Item, Value};
 
 /// `[dependencies].maze`, however it is written.
@@ -14,7 +14,9 @@ fn maze_dependency(doc: &mut DocumentMut) -> Option<&mut Item> {
 /// Makes the `maze` dependency enable `feature`.
 pub fn add_maze_feature(doc: &mut DocumentMut, feature: &str) -> Result<()> {
     let Some(maze) = maze_dependency(doc) else {
-        bail!("Cargo.toml has no `maze` dependency under [dependencies]; add `maze = {{ path = \"...\" }}` first");
+        bail!(
+            "Cargo.toml has no `maze` dependency under [dependencies]; add `maze = {{ path = \"...\" }}` first"
+        );
     };
     // `maze = "0.1"` becomes `maze = { version = "0.1", features = [...] }`.
     if let Some(version) = maze.as_str().map(str::to_owned) {

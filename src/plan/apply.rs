@@ -1,9 +1,9 @@
 //! Deciding each planned file's fate: written, kept, or a conflict to ask
 //! about; then the report and, when nothing is left unresolved, the write.
 
-use anyhow::{bail, Result};
+use anyhow::{Result, bail};
 
-use super::{with_insertions, Own, Plan, Status};
+use super::{Own, Plan, Status, with_insertions};
 use crate::prompt::{Answer, ConflictPrompt};
 
 /// How a plan is applied: the command line's choices, as the plan needs them.

@@ -13,7 +13,7 @@ mod write;
 
 pub use apply::{OnConflict, Settings};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! The plan's report: one line per file, in Thor's words and colours.
 
 use anyhow::Result;
-use console::{style, StyledObject};
+use console::{StyledObject, style};
 use std::io::Write;
 
 use super::{Plan, Status};

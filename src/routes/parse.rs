@@ -2,7 +2,7 @@
 //! files, as text: tokens, not regexes, so comments and strings never yield a route.
 
 use super::{ChannelInfo, RouteInfo};
-use crate::lexer::{tokenize, Lang, Token, TokenKind};
+use crate::lexer::{Lang, Token, TokenKind, tokenize};
 
 const VERBS: &[&str] = &["get", "post", "put", "patch", "delete"];
 
@@ -23,15 +23,16 @@ pub fn routes(source: &str) -> Vec<RouteInfo> {
                 handler: tidy(&text_of(source, call.args[1])),
                 channels: None,
             });
-        } else if call.method == "socket" && call.args.len() == 1 {
-            if let Some(generics) = call.generics {
-                found.push(RouteInfo {
-                    verb: "WS".into(),
-                    path: literal_or_expr(source, call.args[0]),
-                    handler: tidy(&generics),
-                    channels: Some(Vec::new()),
-                });
-            }
+        } else if call.method == "socket"
+            && call.args.len() == 1
+            && let Some(generics) = call.generics
+        {
+            found.push(RouteInfo {
+                verb: "WS".into(),
+                path: literal_or_expr(source, call.args[0]),
+                handler: tidy(&generics),
+                channels: Some(Vec::new()),
+            });
         }
     }
     found

@@ -166,10 +166,10 @@ pub fn http_get(port: u16, path: &str) -> String {
     loop {
         let mut line = String::new();
         reader.read_line(&mut line).unwrap();
-        if let Some((name, value)) = line.split_once(':') {
-            if name.eq_ignore_ascii_case("content-length") {
-                content_length = value.trim().parse::<usize>().ok();
-            }
+        if let Some((name, value)) = line.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            content_length = value.trim().parse::<usize>().ok();
         }
         head.push_str(&line);
         if line == "\r\n" || line.is_empty() {

@@ -20,7 +20,7 @@ mod redis_adapter;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, RwLock};
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{Notify, mpsc};
 
 use crate::socket::serializer::{Outbound, Serializer};
 use crate::{Config, Error};

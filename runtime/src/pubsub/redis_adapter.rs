@@ -19,8 +19,8 @@ use redis::aio::{MultiplexedConnection, PubSubSink, PubSubStream};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -183,15 +183,15 @@ impl Worker {
         let mut retry = Duration::from_millis(100);
         loop {
             link = match link {
-                Some(connected) => {
-                    match self.serve(connected, &mut queues).await {
-                        Served::Finished => return,
-                        Served::Lost(error) => {
-                            eprintln!("maze: lost the Redis connection ({error}); local delivery goes on, reconnecting");
-                            None
-                        }
+                Some(connected) => match self.serve(connected, &mut queues).await {
+                    Served::Finished => return,
+                    Served::Lost(error) => {
+                        eprintln!(
+                            "maze: lost the Redis connection ({error}); local delivery goes on, reconnecting"
+                        );
+                        None
                     }
-                }
+                },
                 None => {
                     // Broadcasts wait in their bounded queue meanwhile, and go out once
                     // reconnected: a short outage loses nothing.

@@ -449,11 +449,7 @@ impl Client {
         }
         let frame =
             Outbound::Message { topic: self.topic.to_string(), subject: subject.to_string(), payload };
-        if self.link.offer(Outgoing::Frame(frame)) {
-            Ok(())
-        } else {
-            Err(ClientGone)
-        }
+        if self.link.offer(Outgoing::Frame(frame)) { Ok(()) } else { Err(ClientGone) }
     }
 
     /// Whether the client is still connected and joined to the topic.

@@ -22,15 +22,15 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot, watch, Notify};
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
-use tokio::time::{interval_at, Instant};
+use tokio::time::{Instant, interval_at};
 
 use super::serializer::{DecodeError, Inbound, InboundKind, Outbound, Serializer};
 use super::topics::DynChannel;
-use super::{identity_topic, Connect, Context, Endpoint, Limits, Message, Socket, DISCONNECT};
+use super::{Connect, Context, DISCONNECT, Endpoint, Limits, Message, Socket, identity_topic};
 use crate::pubsub::{self, Outgoing, Subscriber};
 
 /// Close codes (RFC 6455 and the registry).
@@ -209,11 +209,7 @@ impl Writer {
     fn frame(&self, item: Outgoing) -> Written {
         match item {
             Outgoing::Broadcast(broadcast) if broadcast.topic.starts_with('\u{1}') => {
-                if broadcast.subject == DISCONNECT {
-                    Written::Disconnect
-                } else {
-                    Written::Nothing
-                }
+                if broadcast.subject == DISCONNECT { Written::Disconnect } else { Written::Nothing }
             }
             Outgoing::Broadcast(broadcast) => {
                 Written::Frame(WsMessage::Text(self.serializer.broadcast(&broadcast).as_ref().into()))
@@ -481,8 +477,8 @@ mod tests {
     //! keeps working; it never panics.
 
     use super::*;
-    use crate::socket::{Channels, Connect};
     use crate::Config;
+    use crate::socket::{Channels, Connect};
     use proptest::prelude::*;
 
     #[derive(Default)]

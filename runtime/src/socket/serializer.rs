@@ -13,7 +13,7 @@
 //! seed's `subject` is Phoenix's `event`.
 
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::sync::Arc;
 
 use crate::pubsub::Broadcast;
@@ -151,7 +151,7 @@ impl Serializer {
     pub fn encode(self, frame: &Outbound) -> Option<String> {
         let value = match (self, frame) {
             (_, Outbound::Message { topic, subject, payload }) => {
-                return Some(self.encode_message(topic, subject, payload))
+                return Some(self.encode_message(topic, subject, payload));
             }
             (Serializer::Maze, Outbound::Reply { reference, topic, ok, response, .. }) => {
                 let mut reply = json!({"event": "reply", "topic": topic, "payload": status(*ok, response)});
@@ -219,7 +219,7 @@ fn decode_maze(text: &str) -> Result<Inbound, DecodeError> {
                     reference: frame.reference,
                     topic: frame.topic,
                     reason: "a message needs a subject".into(),
-                })
+                });
             }
         },
     };
@@ -236,7 +236,7 @@ fn decode_phoenix(text: &str) -> Result<Inbound, DecodeError> {
         "phx_join" => InboundKind::Join { payload },
         "phx_leave" => InboundKind::Leave,
         _ if event.starts_with("phx_") => {
-            return Err(DecodeError { reference, topic, reason: format!("clients cannot send {event}") })
+            return Err(DecodeError { reference, topic, reason: format!("clients cannot send {event}") });
         }
         _ => InboundKind::Message { subject: event, payload },
     };
