@@ -3,7 +3,7 @@
 use std::any::Any;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tower_http::services::ServeDir;
 
@@ -176,6 +176,27 @@ impl<St: Clone + Send + Sync + 'static> App<St> {
         root: PathBuf,
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), Error> {
+        let name = config.app.name.clone();
+        let (router, shutdown) = self.into_router(config, &root).await?;
+        let address: SocketAddr = listener.local_addr()?;
+        // Tests and scripts read this line to find an ephemeral port.
+        println!("maze: {name} listening on http://{address}");
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                stop.await;
+                shutdown.close_all(SOCKET_GRACE).await;
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// The app's router with its middleware, as it is served, and the
+    /// shutdown that closes its sockets. Installs the configured pub/sub.
+    pub(crate) async fn into_router(
+        self,
+        config: Config,
+        root: &Path,
+    ) -> Result<(axum::Router, Arc<Shutdown>), Error> {
         let config = Arc::new(config);
         let state = self.state()?;
         let session = SessionLayerState::new(&config.session)?;
@@ -188,17 +209,7 @@ impl<St: Clone + Send + Sync + 'static> App<St> {
         let router = with_client(router)
             .fallback_service(ServeDir::new(root.join(&config.app.public_dir)))
             .layer(axum::middleware::from_fn_with_state(Arc::new(session), crate::session::middleware));
-
-        let address: SocketAddr = listener.local_addr()?;
-        // Tests and scripts read this line to find an ephemeral port.
-        println!("maze: {} listening on http://{address}", config.app.name);
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                stop.await;
-                shutdown.close_all(SOCKET_GRACE).await;
-            })
-            .await?;
-        Ok(())
+        Ok((router, shutdown))
     }
 }
 

@@ -31,6 +31,7 @@ mod router;
 pub mod session;
 #[cfg_attr(not(feature = "websockets"), allow(dead_code))]
 mod shutdown;
+pub mod testing;
 
 #[cfg(feature = "websockets")]
 pub mod pubsub;

@@ -207,7 +207,7 @@ impl Cookies {
         self.0.get(name).map(|cookie| cookie.value())
     }
 
-    fn parse(headers: &HeaderMap) -> Cookies {
+    pub(crate) fn parse(headers: &HeaderMap) -> Cookies {
         let mut jar = CookieJar::new();
         for header in headers.get_all(COOKIE) {
             let Ok(text) = header.to_str() else { continue };

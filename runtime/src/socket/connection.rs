@@ -16,8 +16,8 @@
 //! released.
 
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket};
-use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{FutureExt, SinkExt, StreamExt};
+use futures_util::stream::SplitSink;
+use futures_util::{FutureExt, SinkExt, Stream, StreamExt};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::future::Future;
@@ -46,7 +46,7 @@ mod close {
 
 /// The close frame to send as a connection ends; `None` sends none (the
 /// client closed, or cannot be written to).
-type Closing = Option<(u16, &'static str)>;
+pub(crate) type Closing = Option<(u16, &'static str)>;
 
 const CRASHED: (u16, &str) = (close::INTERNAL_ERROR, "internal error");
 
@@ -65,34 +65,76 @@ async fn contained<F: Future>(callback: F) -> Result<F::Output, Panicked> {
 }
 
 pub(crate) async fn run<S: Socket>(
-    mut ws: WebSocket,
+    ws: WebSocket,
     connect: Connect,
     endpoint: Endpoint<S>,
     serializer: Serializer,
 ) {
     let _tracked = endpoint.shutdown.track();
     let shutdown = endpoint.shutdown.signalled();
-    let mut socket = S::default();
-    let refusal = match contained(socket.on_connect(&connect)).await {
-        Ok(true) => None,
-        Ok(false) => Some((close::POLICY, "refused by on_connect")),
-        Err(Panicked) => Some(CRASHED),
+    let (mut sink, stream) = ws.split();
+    let socket = match accept::<S>(&connect).await {
+        Ok(socket) => socket,
+        Err((code, reason)) => {
+            let _ = sink.send(close_frame(code, reason)).await;
+            return;
+        }
     };
-    if let Some((code, reason)) = refusal {
-        let _ = ws.send(close_frame(code, reason)).await;
-        return;
-    }
     let limits = endpoint.limits.clone();
-    let (queue, outgoing) = mpsc::channel(limits.outbound_queue);
+    let started = start(socket, connect, endpoint, serializer, stream);
+    let writer = Writer { sink, serializer, outgoing: started.outgoing };
+    writer.run(&limits, started.overflow, started.reader, started.stop, shutdown).await;
+}
+
+/// A new connection's socket value, as `on_connect` left it; or, when it
+/// refused (or panicked), the close frame to send.
+pub(crate) async fn accept<S: Socket>(connect: &Connect) -> Result<S, (u16, &'static str)> {
+    let mut socket = S::default();
+    match contained(socket.on_connect(connect)).await {
+        Ok(true) => Ok(socket),
+        Ok(false) => Err((close::POLICY, "refused by on_connect")),
+        Err(Panicked) => Err(CRASHED),
+    }
+}
+
+/// An accepted connection whose reader runs: what its writer (or the
+/// in-process test client, `crate::testing`) works with.
+pub(crate) struct Started {
+    /// Replies, pushes and broadcasts for the client, in order.
+    pub(crate) outgoing: mpsc::Receiver<Outgoing>,
+    /// Rung when `outgoing` is full: the client is too slow.
+    pub(crate) overflow: Arc<Notify>,
+    /// The reader: it ends with the close frame to send.
+    pub(crate) reader: JoinHandle<Closing>,
+    /// Tells the reader to stop (then it runs its cleanup).
+    pub(crate) stop: oneshot::Sender<()>,
+}
+
+/// Spawns the reader of an accepted connection, reading client frames from `stream`.
+pub(crate) fn start<S, St>(
+    socket: S,
+    connect: Connect,
+    endpoint: Endpoint<S>,
+    serializer: Serializer,
+    stream: St,
+) -> Started
+where
+    S: Socket,
+    St: Stream<Item = Result<WsMessage, axum::Error>> + Unpin + Send + 'static,
+{
+    let (queue, outgoing) = mpsc::channel(endpoint.limits.outbound_queue);
     let overflow = Arc::new(Notify::new());
-    let link = Subscriber::new(NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed), queue, overflow.clone());
-    let (sink, stream) = ws.split();
+    let link = Subscriber::new(next_id(), queue, overflow.clone());
     let (stop, stopped) = oneshot::channel();
     let reader =
         Reader { conn: Conn { socket, connect, endpoint, serializer, link }, joined: HashMap::new() };
     let reader = tokio::spawn(reader.run(stream, stopped));
-    let writer = Writer { sink, serializer, outgoing };
-    writer.run(&limits, overflow, reader, stop, shutdown).await;
+    Started { outgoing, overflow, reader, stop }
+}
+
+/// A connection id, unique within this process.
+pub(crate) fn next_id() -> u64 {
+    NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed)
 }
 
 fn close_frame(code: u16, reason: &str) -> WsMessage {
@@ -247,7 +289,10 @@ struct Conn<S> {
 }
 
 impl<S: Socket> Reader<S> {
-    async fn run(mut self, mut stream: SplitStream<WebSocket>, mut stop: oneshot::Receiver<()>) -> Closing {
+    async fn run<St>(mut self, mut stream: St, mut stop: oneshot::Receiver<()>) -> Closing
+    where
+        St: Stream<Item = Result<WsMessage, axum::Error>> + Unpin,
+    {
         let identity = self.conn.socket.id().map(|id| identity_topic(&id));
         if let Some(topic) = &identity {
             pubsub::global().subscribe(topic, self.conn.link.clone());

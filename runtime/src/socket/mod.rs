@@ -59,7 +59,7 @@
 //!   A panic in `on_connect` or `on_disconnect` closes with 1011.
 
 mod channel;
-mod connection;
+pub(crate) mod connection;
 pub(crate) mod serializer;
 mod topics;
 
@@ -255,7 +255,7 @@ fn identity_topic(id: &str) -> String {
 }
 
 /// The subject of the broadcast that closes the connections of an id.
-const DISCONNECT: &str = "disconnect";
+pub(crate) const DISCONNECT: &str = "disconnect";
 
 /// The app's state as sockets and channels hold it (`App::with_state`).
 pub(crate) type AppState = Arc<dyn Any + Send + Sync>;
@@ -284,6 +284,15 @@ pub struct Connect {
 }
 
 impl Connect {
+    pub(crate) fn new(
+        session: SessionSnapshot,
+        cookies: Cookies,
+        params: Params,
+        state: AppState,
+    ) -> Connect {
+        Connect { session, cookies, params, state }
+    }
+
     /// The visitor's signed session, as of the upgrade request (read-only).
     ///
     /// ```
@@ -388,6 +397,10 @@ impl Params {
     /// ```
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(String::as_str)
+    }
+
+    pub(crate) fn from_map(params: HashMap<String, String>) -> Params {
+        Params(params)
     }
 
     fn from_uri(uri: &Uri) -> Params {
