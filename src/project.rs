@@ -22,6 +22,21 @@ impl Project {
         )
     }
 
+    /// The app's crate name, as its tests `use` it: `[package].name` of its
+    /// Cargo.toml, `-` written `_`.
+    pub fn crate_name(&self) -> Result<String> {
+        let manifest = self.root.join("Cargo.toml");
+        let text = std::fs::read_to_string(&manifest)
+            .with_context(|| format!("cannot read {}", manifest.display()))?;
+        let doc: toml_edit::DocumentMut =
+            text.parse().with_context(|| format!("{} is not valid TOML", manifest.display()))?;
+        let Some(name) = doc.get("package").and_then(|package| package.get("name")).and_then(|n| n.as_str())
+        else {
+            bail!("{} has no [package] name", manifest.display());
+        };
+        Ok(name.replace('-', "_"))
+    }
+
     /// The socket types the app has, from the files in `src/sockets/`.
     pub fn sockets(&self) -> Result<Vec<String>> {
         let dir = self.root.join("src/sockets");

@@ -9,7 +9,9 @@
 
 mod common;
 
-use common::running::{BuiltApp, Server, apps_target_dir, cargo, connect, http_get, receive, send};
+use common::running::{
+    BuiltApp, Server, apps_target_dir, cargo, cargo_output, connect, http_get, receive, send,
+};
 use common::{maze, temp_dir};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
@@ -43,6 +45,11 @@ fn app() -> &'static BuiltApp {
         );
         assert_ne!(source, guarded, "the socket template changed: update this test's edit");
         std::fs::write(&locked, guarded).unwrap();
+        // Its generated tests connect guests, which it now refuses: as the app's
+        // author would, drop them.
+        for test in ["tests/locked_socket.rs", "tests/locked_channel.rs"] {
+            std::fs::remove_file(root.join(test)).unwrap();
+        }
 
         // Ping every second, so a test can watch the keep-alive.
         let config = root.join("maze.toml");
@@ -367,6 +374,40 @@ fn the_runtime_route_table_equals_maze_routes() {
 }
 
 #[test]
+fn the_generated_tests_pass_and_a_channel_test_guards_its_rebroadcast() {
+    let app = app();
+    cargo(&app.root, &["test", "--quiet"]);
+
+    // A copy of the app whose chat_room channel no longer broadcasts what it is sent.
+    let dir = temp_dir();
+    let copy = dir.path().join("chat");
+    copy_app(&app.root, &copy);
+    let channel = copy.join("src/channels/chat_room_channel.rs");
+    let source = std::fs::read_to_string(&channel).unwrap();
+    let silent = source.replace("        ctx.broadcast(&message.subject, payload);\n", "");
+    assert_ne!(source, silent, "the channel template changed: update this test's edit");
+    std::fs::write(&channel, silent).unwrap();
+
+    let output = cargo_output(&copy, &["test", "--test", "chat_room_channel"]);
+    assert!(!output.status.success(), "the channel's test passed without the rebroadcast");
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        report.contains("a_pushed_message_reaches_every_client_tagged_with_its_sender ... FAILED"),
+        "{report}"
+    );
+    assert!(report.contains("test a_client_joins ... ok"), "only the rebroadcast test fails: {report}");
+}
+
+/// Copies an app's sources (not its build output) to `to`.
+fn copy_app(from: &std::path::Path, to: &std::path::Path) {
+    for (relative, bytes) in common::tree(from) {
+        let target = to.join(relative);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::write(target, bytes).unwrap();
+    }
+}
+
+#[test]
 fn a_generated_controller_serves_its_actions() {
     let server = Server::start(app());
     assert!(server.get("/posts").contains("posts#index"));
@@ -375,7 +416,9 @@ fn a_generated_controller_serves_its_actions() {
 
 /// The README's "chat that remembers" example, applied to a generated app
 /// exactly as written there: each `rust,ignore` block replaces the file its
-/// first line names, the `toml` block goes under `[dependencies]`.
+/// first line names, the `toml` block goes under `[dependencies]`. The app
+/// is named `remember` here (its binary would clash with [`app`]'s `chat` in
+/// the shared target folder), so the README's `chat::` paths become `remember::`.
 fn readme_app() -> &'static BuiltApp {
     static APP: OnceLock<BuiltApp> = OnceLock::new();
     APP.get_or_init(|| {
@@ -397,7 +440,7 @@ fn readme_app() -> &'static BuiltApp {
             match lang {
                 "rust,ignore" => {
                     let path = first.strip_prefix("// ").expect("a block starts with its file's path");
-                    std::fs::write(root.join(path), rest).unwrap();
+                    std::fs::write(root.join(path), rest.replace("chat::", "remember::")).unwrap();
                 }
                 "toml" => {
                     assert_eq!(first, "# Cargo.toml, [dependencies]");
@@ -413,7 +456,7 @@ fn readme_app() -> &'static BuiltApp {
             }
             applied += 1;
         }
-        assert_eq!(applied, 6, "the README's example has six blocks");
+        assert_eq!(applied, 7, "the README's example has seven blocks");
         cargo(&root, &["build", "--quiet"]);
         BuiltApp { binary: apps_target_dir().join("debug/remember"), root }
     })

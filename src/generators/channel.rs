@@ -15,11 +15,11 @@ pub fn plan(project: &Project, args: &ChannelArgs, mode: Mode) -> Result<Outcome
     let socket = socket_to_attach(project, args.socket.as_deref())?;
 
     let mut plan = Plan::new(&project.root);
-    Generator::load("channel", Some(&project.root))?.apply(
-        &mut plan,
-        mode,
-        &variables::channel(&channel, &pattern, socket.as_ref()),
-    )?;
+    Generator::load("channel", Some(&project.root))?.apply(&mut plan, mode, &{
+        let mut context = variables::channel(&channel, &pattern, socket.as_ref());
+        context.extend(variables::app(project)?);
+        context
+    })?;
     let next = (mode == Mode::Generate && socket.is_none()).then(|| {
         format!(
             "No socket to attach {} to yet. Create one with `maze g socket NAME`, or add this line\n\

@@ -2,7 +2,6 @@
 
 use anyhow::{Result, bail};
 use serde_json::json;
-use tera::Context;
 
 use super::{Generator, Mode, Outcome};
 use crate::args::ControllerArgs;
@@ -37,7 +36,7 @@ pub fn plan(project: &Project, args: &ControllerArgs, mode: Mode) -> Result<Outc
             );
         }
     }
-    let mut context = Context::new();
+    let mut context = super::variables::app(project)?;
     context.insert("controller_type", &controller.type_name);
     context.insert("controller_file", &controller.base);
     context.insert("base_path", &base_path);

@@ -44,10 +44,10 @@ pub struct TomlEdit {
     pub edit: TomlEditKind,
     #[serde(default)]
     pub value: Option<String>,
-    /// A folder whose `.rs` files (but `mod.rs`) need this edit: `maze destroy`
+    /// Folders whose `.rs` files (but `mod.rs`) need this edit: `maze destroy`
     /// undoes it only when none of them is left.
     #[serde(default)]
-    pub shared_by: Option<String>,
+    pub shared_by: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]

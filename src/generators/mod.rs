@@ -65,6 +65,12 @@ impl Generator {
     /// Records in `plan` what this generator writes (or, destroying, removes)
     /// for the variables in `context`.
     pub fn apply(&self, plan: &mut Plan, mode: Mode, context: &Context) -> Result<()> {
+        self.apply_files(plan, mode, context)?;
+        self.edit_toml(plan, mode, context, None)
+    }
+
+    /// Records this generator's files and insertions, not its TOML edits.
+    pub fn apply_files(&self, plan: &mut Plan, mode: Mode, context: &Context) -> Result<()> {
         for file in templates::render_files(&self.name, &self.templates, context)? {
             match mode {
                 Mode::Generate => plan.create(file.path, file.contents)?,
@@ -96,7 +102,7 @@ impl Generator {
                 }
             }
         }
-        self.edit_toml(plan, mode, context, None)
+        Ok(())
     }
 
     /// Records this generator's TOML edits (of `only` that file, if given),
@@ -114,10 +120,11 @@ impl Generator {
             match mode {
                 Mode::Generate => plan.edit_toml(&edit.file, |doc| edit.apply(doc))?,
                 Mode::Destroy => {
-                    let still_needed = match &edit.shared_by {
-                        Some(dir) => plan.remaining(dir, "rs")?.iter().any(|path| !path.ends_with("mod.rs")),
-                        None => false,
-                    };
+                    let mut still_needed = false;
+                    for dir in &edit.shared_by {
+                        still_needed |=
+                            plan.remaining(dir, "rs")?.iter().any(|path| !path.ends_with("mod.rs"));
+                    }
                     if !still_needed {
                         plan.edit_toml(&edit.file, |doc| edit.undo(doc))?;
                     }

@@ -34,14 +34,30 @@ pub fn plan(project: &Project, args: &SocketArgs, mode: Mode) -> Result<Outcome>
     }
 
     let mut plan = Plan::new(&project.root);
+    let app = variables::app(project)?;
     let mut context = variables::socket(&socket);
+    context.extend(app.clone());
     context.insert("path", &path);
-    Generator::load("socket", Some(&project.root))?.apply(&mut plan, mode, &context)?;
+    let socket_generator = Generator::load("socket", Some(&project.root))?;
     let channel_generator = Generator::load("channel", Some(&project.root))?;
-    for name in &channels {
-        let context = variables::channel(name, &format!("{}:*", name.base), Some(&socket));
-        channel_generator.apply(&mut plan, mode, &context)?;
+    let channel_contexts: Vec<_> = channels
+        .iter()
+        .map(|name| {
+            let mut context = variables::channel(name, &format!("{}:*", name.base), Some(&socket));
+            context.extend(app.clone());
+            context
+        })
+        .collect();
+    // Files first, shared settings last: destroying, they then see whether
+    // any socket or channel file is left.
+    socket_generator.apply_files(&mut plan, mode, &context)?;
+    for channel_context in &channel_contexts {
+        channel_generator.apply_files(&mut plan, mode, channel_context)?;
     }
+    for channel_context in &channel_contexts {
+        channel_generator.edit_toml(&mut plan, mode, channel_context, None)?;
+    }
+    socket_generator.edit_toml(&mut plan, mode, &context, None)?;
     let next = (mode == Mode::Generate).then(|| {
         format!(
             "{} is served at {path}. Next: `cargo run`, then open http://127.0.0.1:3000 in two tabs;\n\

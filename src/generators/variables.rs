@@ -5,6 +5,15 @@
 use tera::Context;
 
 use crate::names::Name;
+use crate::project::Project;
+
+/// What every generator run inside an app knows of it: `app_crate`, the
+/// crate its generated tests import.
+pub fn app(project: &Project) -> anyhow::Result<Context> {
+    let mut context = Context::new();
+    context.insert("app_crate", &project.crate_name()?);
+    Ok(context)
+}
 
 /// A socket's template variables; channels get them as `socket`.
 pub fn socket(socket: &Name) -> Context {

@@ -21,8 +21,13 @@ pub fn apps_target_dir() -> PathBuf {
 }
 
 /// Runs cargo in a generated app, against the workspace's lockfile: a new
-/// crate release cannot change what the tests build.
+/// crate release cannot change what the tests build. Fails the test if cargo does.
 pub fn cargo(root: &Path, args: &[&str]) {
+    assert_succeeded(args, cargo_output(root, args));
+}
+
+/// [`cargo`], returning what it printed and how it exited, whether it failed or not.
+pub fn cargo_output(root: &Path, args: &[&str]) -> std::process::Output {
     if !root.join("Cargo.lock").exists() {
         pin_dependencies(root);
     }
@@ -30,24 +35,24 @@ pub fn cargo(root: &Path, args: &[&str]) {
     if matches!(args.first(), Some(&"build" | &"clippy" | &"test")) {
         args.insert(1, "--locked");
     }
-    run_cargo(root, &args);
+    cargo_command(root, &args).output().unwrap()
 }
 
 /// Gives the app the workspace's Cargo.lock, then lets cargo add the app's
 /// own entry and drop what it does not use, changing no version (offline).
 fn pin_dependencies(root: &Path) {
     std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.lock"), root.join("Cargo.lock")).unwrap();
-    run_cargo(root, &["update", "--workspace", "--offline", "--quiet"]);
+    let args = ["update", "--workspace", "--offline", "--quiet"];
+    assert_succeeded(&args, cargo_command(root, &args).output().unwrap());
 }
 
-fn run_cargo(root: &Path, args: &[&str]) {
-    let output = Command::new(env!("CARGO"))
-        .args(args)
-        .current_dir(root)
-        .env("CARGO_TARGET_DIR", apps_target_dir())
-        .env_remove("RUSTFLAGS")
-        .output()
-        .unwrap();
+fn cargo_command(root: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO"));
+    command.args(args).current_dir(root).env("CARGO_TARGET_DIR", apps_target_dir()).env_remove("RUSTFLAGS");
+    command
+}
+
+fn assert_succeeded(args: &[&str], output: std::process::Output) {
     assert!(
         output.status.success(),
         "cargo {args:?} failed in the generated app:\n{}\n{}",
