@@ -172,6 +172,9 @@ pub struct SocketArgs {
     /// The URL path of the socket (default: /NAME, e.g. /chat).
     #[arg(long)]
     pub path: Option<String>,
+    /// Track who is on each channel's topics (presence), and show it on the page.
+    #[arg(long)]
+    pub presence: bool,
     #[command(flatten)]
     pub write: WriteOptions,
 }
@@ -186,6 +189,9 @@ pub struct ChannelArgs {
     /// The topic pattern (default: NAME:*, e.g. lobby:*).
     #[arg(long)]
     pub topic: Option<String>,
+    /// Track who is on the channel's topics (presence), and show it on the page.
+    #[arg(long)]
+    pub presence: bool,
     #[command(flatten)]
     pub write: WriteOptions,
 }

@@ -48,6 +48,19 @@ fn generate_socket_with_two_channels() {
 }
 
 #[test]
+fn generate_socket_with_presence_and_a_channel_without_a_socket_with_presence() {
+    let (_dir, root) = new_app();
+    let before = tree(&root);
+    maze(&root).args(["g", "socket", "ChatSocket", "chat_room", "--presence"]).assert().success();
+    insta::assert_snapshot!("g_socket_presence", changes(&root, &before));
+
+    let (_dir, root) = new_app();
+    let before = tree(&root);
+    maze(&root).args(["g", "channel", "Lobby", "--presence"]).assert().success();
+    insta::assert_snapshot!("g_channel_no_socket_presence", changes(&root, &before));
+}
+
+#[test]
 fn generate_channel_attached_to_a_socket() {
     let (_dir, root) = new_app();
     maze(&root).args(["g", "socket", "ChatSocket", "chat_room"]).assert().success();

@@ -56,8 +56,50 @@ export class Channel {
   /** Calls `callback` with the payload of every message with `subject`. */
   on<Payload = any>(subject: string, callback: (payload: Payload) => void): this;
   off(subject: string, callback?: (payload: any) => void): void;
+  /** How many times the channel has sent its join (a Presence resyncs after each). */
+  joinCount(): number;
+}
+
+/** One tracked client of a key: its `phx_ref` and the metadata the server tracked. */
+export interface PresenceMeta {
+  phx_ref: string;
+  [field: string]: unknown;
+}
+
+/** A key's presence: one meta per tracked client (tab). */
+export interface PresenceEntry {
+  metas: PresenceMeta[];
+}
+
+/** Every key's presence on a topic (`presence_state`). */
+export type PresenceState = Record<string, PresenceEntry>;
+
+/** A `presence_diff`: the metas that joined and left, by key. */
+export interface PresenceDiff {
+  joins: PresenceState;
+  leaves: PresenceState;
+}
+
+/** `current` is undefined on the key's first join (a user's first tab). */
+export type PresenceJoin = (key: string, current: PresenceEntry | undefined, joined: PresenceEntry) => void;
+/** `current.metas` is empty on the key's last leave (a user's last tab). */
+export type PresenceLeave = (key: string, current: PresenceEntry, left: PresenceEntry) => void;
+
+/** Who is on a channel's topic, synced from `presence_state` and `presence_diff` (Phoenix's protocol and API). */
+export class Presence {
+  constructor(channel: Channel);
+  onJoin(callback: PresenceJoin): void;
+  onLeave(callback: PresenceLeave): void;
+  /** After every state or diff applied. */
+  onSync(callback: () => void): void;
+  /** Every key's presence, or what `chooser` makes of each. */
+  list(): PresenceEntry[];
+  list<T>(chooser: (key: string, presence: PresenceEntry) => T): T[];
+  static syncState(current: PresenceState, next: PresenceState, onJoin?: PresenceJoin, onLeave?: PresenceLeave): PresenceState;
+  static syncDiff(current: PresenceState, diff: PresenceDiff, onJoin?: PresenceJoin, onLeave?: PresenceLeave): PresenceState;
+  static list<T = PresenceEntry>(state: PresenceState, chooser?: (key: string, presence: PresenceEntry) => T): T[];
 }
 
 /** `import Maze from "/maze.js"`: `new Maze.Socket(...)`, as pages written for Amber's client do. */
-declare const Maze: { Socket: typeof Socket; Channel: typeof Channel; Push: typeof Push };
+declare const Maze: { Socket: typeof Socket; Channel: typeof Channel; Push: typeof Push; Presence: typeof Presence };
 export default Maze;

@@ -243,6 +243,7 @@ export class Channel {
     this.joinPush = null;
     this.handlers = new Map();
     this.buffer = [];
+    this.joins = 0;
   }
 
   /** Joins the topic, once the socket is open; the Push settles with the server's answer. */
@@ -263,7 +264,13 @@ export class Channel {
     this.joinPush.settle("error", response);
   }
 
+  /** How many times the channel has sent its join: a Presence resyncs after each. */
+  joinCount() {
+    return this.joins;
+  }
+
   sendJoin() {
+    this.joins += 1;
     const frame = { event: "join", topic: this.topic };
     if (this.joinPayload != null) frame.payload = this.joinPayload;
     const answer = this.joinPush;
@@ -336,5 +343,167 @@ export class Channel {
   }
 }
 
+/**
+ * Who is on a channel's topic, kept in sync from the server's
+ * `presence_state` and `presence_diff` events (Phoenix's presence protocol).
+ * A key (a user) holds one meta per tracked client (a tab): `onJoin`'s
+ * `current` is undefined on a key's first join, and `onLeave`'s `current`
+ * has no metas left on its last leave. The syncing follows the `phoenix` npm
+ * client's Presence (MIT), so both behave the same.
+ */
+export class Presence {
+  /** @param {Channel} channel */
+  constructor(channel) {
+    /** @type {import("./maze").PresenceState} */
+    this.state = Object.create(null);
+    /** @type {import("./maze").PresenceDiff[]} */
+    this.pendingDiffs = [];
+    this.channel = channel;
+    /** The channel's join the state came with; diffs of a later join wait for its state. */
+    this.syncedJoin = -1;
+    this.caller = {
+      /** @type {import("./maze").PresenceJoin} */ onJoin: () => {},
+      /** @type {import("./maze").PresenceLeave} */ onLeave: () => {},
+      /** @type {() => void} */ onSync: () => {},
+    };
+    channel.on("presence_state", (/** @type {import("./maze").PresenceState} */ newState) => {
+      const { onJoin, onLeave, onSync } = this.caller;
+      this.syncedJoin = channel.joinCount();
+      this.state = Presence.syncState(this.state, newState, onJoin, onLeave);
+      this.pendingDiffs.splice(0).forEach((diff) => {
+        this.state = Presence.syncDiff(this.state, diff, onJoin, onLeave);
+      });
+      onSync();
+    });
+    channel.on("presence_diff", (/** @type {import("./maze").PresenceDiff} */ diff) => {
+      const { onJoin, onLeave, onSync } = this.caller;
+      if (this.syncedJoin !== channel.joinCount()) {
+        this.pendingDiffs.push(diff);
+      } else {
+        this.state = Presence.syncDiff(this.state, diff, onJoin, onLeave);
+        onSync();
+      }
+    });
+  }
+
+  /** @param {import("./maze").PresenceJoin} callback */
+  onJoin(callback) {
+    this.caller.onJoin = callback;
+  }
+
+  /** @param {import("./maze").PresenceLeave} callback */
+  onLeave(callback) {
+    this.caller.onLeave = callback;
+  }
+
+  /** @param {() => void} callback */
+  onSync(callback) {
+    this.caller.onSync = callback;
+  }
+
+  /**
+   * Every key's presence, or what `chooser(key, presence)` makes of each.
+   * @param {(key: string, presence: import("./maze").PresenceEntry) => any} [chooser]
+   */
+  list(chooser) {
+    return Presence.list(this.state, chooser);
+  }
+
+  /**
+   * The state after a full `presence_state`, calling back for what changed.
+   * @param {import("./maze").PresenceState} currentState
+   * @param {import("./maze").PresenceState} newState
+   * @param {import("./maze").PresenceJoin} [onJoin]
+   * @param {import("./maze").PresenceLeave} [onLeave]
+   * @returns {import("./maze").PresenceState}
+   */
+  static syncState(currentState, newState, onJoin, onLeave) {
+    const state = nullProto(clone(currentState));
+    const incoming = nullProto(newState);
+    /** @type {import("./maze").PresenceState} */
+    const joins = Object.create(null);
+    /** @type {import("./maze").PresenceState} */
+    const leaves = Object.create(null);
+    for (const key of Object.getOwnPropertyNames(state)) {
+      if (!incoming[key]) leaves[key] = state[key];
+    }
+    for (const key of Object.getOwnPropertyNames(incoming)) {
+      const current = state[key];
+      const next = incoming[key];
+      if (!current) {
+        joins[key] = next;
+        continue;
+      }
+      const newRefs = next.metas.map((meta) => meta.phx_ref);
+      const currentRefs = current.metas.map((meta) => meta.phx_ref);
+      const joined = next.metas.filter((meta) => !currentRefs.includes(meta.phx_ref));
+      const left = current.metas.filter((meta) => !newRefs.includes(meta.phx_ref));
+      if (joined.length > 0) joins[key] = { ...next, metas: joined };
+      if (left.length > 0) leaves[key] = { ...clone(current), metas: left };
+    }
+    return Presence.syncDiff(state, { joins, leaves }, onJoin, onLeave);
+  }
+
+  /**
+   * The state after a `presence_diff`, calling back for each join and leave.
+   * @param {import("./maze").PresenceState} currentState
+   * @param {import("./maze").PresenceDiff} diff
+   * @param {import("./maze").PresenceJoin} [onJoin]
+   * @param {import("./maze").PresenceLeave} [onLeave]
+   * @returns {import("./maze").PresenceState}
+   */
+  static syncDiff(currentState, diff, onJoin = () => {}, onLeave = () => {}) {
+    const state = nullProto(currentState);
+    const { joins, leaves } = clone(diff);
+    for (const key of Object.getOwnPropertyNames(joins)) {
+      const current = state[key];
+      state[key] = clone(joins[key]);
+      if (current) {
+        const joinedRefs = state[key].metas.map((meta) => meta.phx_ref);
+        state[key].metas.unshift(...current.metas.filter((meta) => !joinedRefs.includes(meta.phx_ref)));
+      }
+      onJoin(key, current, joins[key]);
+    }
+    for (const key of Object.getOwnPropertyNames(leaves)) {
+      const current = state[key];
+      if (!current) continue;
+      const gone = leaves[key].metas.map((meta) => meta.phx_ref);
+      current.metas = current.metas.filter((meta) => !gone.includes(meta.phx_ref));
+      onLeave(key, current, leaves[key]);
+      if (current.metas.length === 0) delete state[key];
+    }
+    return state;
+  }
+
+  /**
+   * @param {import("./maze").PresenceState} state
+   * @param {(key: string, presence: import("./maze").PresenceEntry) => any} [chooser]
+   */
+  static list(state, chooser = (key, presence) => presence) {
+    return Object.getOwnPropertyNames(state).map((key) => chooser(key, state[key]));
+  }
+}
+
+/**
+ * A copy without a prototype: presence keys come from the server and may be
+ * "__proto__" or "constructor".
+ * @template {object} T
+ * @param {T} object
+ * @returns {T}
+ */
+function nullProto(object) {
+  if (Object.getPrototypeOf(object) === null) return object;
+  return Object.assign(Object.create(null), object);
+}
+
+/**
+ * @template T
+ * @param {T} value
+ * @returns {T}
+ */
+function clone(value) {
+  return JSON.parse(JSON.stringify(value));
+}
+
 /** `import Maze from "/maze.js"` (pages written for Amber's client): `new Maze.Socket(...)`. */
-export default { Socket, Channel, Push };
+export default { Socket, Channel, Push, Presence };

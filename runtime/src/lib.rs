@@ -34,6 +34,8 @@ mod shutdown;
 pub mod testing;
 
 #[cfg(feature = "websockets")]
+pub mod presence;
+#[cfg(feature = "websockets")]
 pub mod pubsub;
 #[cfg(feature = "websockets")]
 pub mod socket;

@@ -16,7 +16,7 @@ pub fn plan(project: &Project, args: &ChannelArgs, mode: Mode) -> Result<Outcome
 
     let mut plan = Plan::new(&project.root);
     Generator::load("channel", Some(&project.root))?.apply(&mut plan, mode, &{
-        let mut context = variables::channel(&channel, &pattern, socket.as_ref());
+        let mut context = variables::channel(&channel, &pattern, socket.as_ref(), args.presence);
         context.extend(variables::app(project)?);
         context
     })?;

@@ -43,7 +43,8 @@ pub fn plan(project: &Project, args: &SocketArgs, mode: Mode) -> Result<Outcome>
     let channel_contexts: Vec<_> = channels
         .iter()
         .map(|name| {
-            let mut context = variables::channel(name, &format!("{}:*", name.base), Some(&socket));
+            let mut context =
+                variables::channel(name, &format!("{}:*", name.base), Some(&socket), args.presence);
             context.extend(app.clone());
             context
         })

@@ -25,8 +25,9 @@ pub fn socket(socket: &Name) -> Context {
 }
 
 /// A channel's template variables.
-pub fn channel(channel: &Name, pattern: &str, socket: Option<&Name>) -> Context {
+pub fn channel(channel: &Name, pattern: &str, socket: Option<&Name>, presence: bool) -> Context {
     let mut context = Context::new();
+    context.insert("presence", &presence);
     context.insert("channel_type", &channel.type_name);
     context.insert("channel_file", &channel.file);
     context.insert("channel_js", &channel.js);

@@ -368,6 +368,68 @@ impl<S> Context<'_, S> {
         self.broadcast(&message.subject, message.payload);
     }
 
+    /// Tracks this client's presence on the topic under `key` (a user, so
+    /// that two tabs are one key with two metas) with `meta` (an object:
+    /// a name, a status); true when `key` had no presence on the topic yet,
+    /// on any instance: the user's first tab. The client is sent
+    /// `presence_state` (after the join's reply, when tracking in `join`),
+    /// then `presence_diff`s; leaving or disconnecting untracks. See
+    /// [`crate::presence`].
+    ///
+    /// ```
+    /// use maze::prelude::*;
+    /// # #[derive(Default)] pub struct ChatSocket { user_id: Option<i64> }
+    /// # impl Socket for ChatSocket { fn channels(_: &mut Channels<Self>) {} }
+    /// # #[derive(Default)] struct RoomChannel;
+    /// impl Channel<ChatSocket> for RoomChannel {
+    ///     async fn join(&mut self, ctx: &mut Context<'_, ChatSocket>, payload: Value) -> Result<Value, String> {
+    ///         let Some(user_id) = ctx.socket().user_id else { return Err("sign in".into()) };
+    ///         ctx.track(&format!("user:{user_id}"), json!({"status": payload["status"]}));
+    ///         Ok(Value::Null)
+    ///     }
+    /// }
+    /// ```
+    pub fn track(&mut self, key: &str, meta: Value) -> bool {
+        let first = crate::presence::track(self.link.id, self.topic, key, meta);
+        self.push("presence_state", crate::presence::list(self.topic));
+        first
+    }
+
+    /// Stops tracking this client under `key` on the topic; true when `key`
+    /// has no presence left there (the user's last tab).
+    ///
+    /// ```
+    /// use maze::prelude::*;
+    /// # #[derive(Default)] struct AwayChannel;
+    /// impl<S: Socket> Channel<S> for AwayChannel {
+    ///     async fn message(&mut self, ctx: &mut Context<'_, S>, message: Message) {
+    ///         if message.subject == "away" {
+    ///             ctx.untrack("me");
+    ///         }
+    ///     }
+    /// }
+    /// ```
+    pub fn untrack(&mut self, key: &str) -> bool {
+        crate::presence::untrack(self.link.id, self.topic, key)
+    }
+
+    /// Replaces the meta this client tracks under `key` (a status change):
+    /// other clients see it leave and join again, with a new `phx_ref`.
+    ///
+    /// ```
+    /// use maze::prelude::*;
+    /// # #[derive(Default)] struct StatusChannel;
+    /// impl<S: Socket> Channel<S> for StatusChannel {
+    ///     async fn message(&mut self, ctx: &mut Context<'_, S>, message: Message) {
+    ///         ctx.update_presence("me", json!({"status": message.payload["status"]}));
+    ///     }
+    /// }
+    /// ```
+    pub fn update_presence(&mut self, key: &str, meta: Value) {
+        crate::presence::untrack(self.link.id, self.topic, key);
+        crate::presence::track(self.link.id, self.topic, key, meta);
+    }
+
     /// A handle to this client on this topic that outlives the callback:
     /// clone it, move it into a spawned task, push later.
     ///

@@ -404,14 +404,19 @@ impl<S: Socket> Reader<S> {
                 Ok(())
             }
             Ok(Err(reason)) => {
+                crate::presence::release(self.conn.link.id, topic);
                 self.conn.send(Outbound::error(inbound, &reason)).await;
                 Ok(())
             }
             Err(Panicked) if self.conn.serializer == Serializer::PhoenixV2 => {
+                crate::presence::release(self.conn.link.id, topic);
                 self.conn.send(Outbound::error(inbound, "join crashed")).await;
                 Ok(())
             }
-            Err(Panicked) => Err(Panicked),
+            Err(Panicked) => {
+                crate::presence::release(self.conn.link.id, topic);
+                Err(Panicked)
+            }
         }
     }
 
@@ -439,6 +444,7 @@ impl<S: Socket> Reader<S> {
             Err(Panicked) => {
                 let crashed = self.joined.remove(topic).map(|joined| joined.join_ref);
                 pubsub::global().unsubscribe(topic, self.conn.link.id);
+                crate::presence::release(self.conn.link.id, topic);
                 self.conn.crashed(topic, crashed.flatten()).await
             }
         }
@@ -501,9 +507,10 @@ impl<S: Socket> Conn<S> {
         }
     }
 
-    /// Unsubscribes, then runs the channel's `leave`.
+    /// Unsubscribes and untracks its presences, then runs the channel's `leave`.
     async fn close_channel(&self, topic: &str, mut joined: Joined<S>) -> Result<(), Panicked> {
         pubsub::global().unsubscribe(topic, self.link.id);
+        crate::presence::release(self.link.id, topic);
         let mut ctx = Context {
             topic,
             socket: &self.socket,

@@ -1,0 +1,539 @@
+//! Presence: who is on a topic, in Phoenix's own wire format.
+//!
+//! A channel tracks its client under a key (a user) with metadata
+//! ([`Context::track`](crate::socket::Context::track)); leaving the topic or
+//! disconnecting untracks it. Each tracked presence gets a `phx_ref`, so one
+//! key (a user in two tabs) holds several metas. Clients receive
+//! `presence_state` (the whole list) after they track, then `presence_diff`
+//! events (`{"joins": {...}, "leaves": {...}}`, each key mapping to
+//! `{"metas": [...]}`), which the `phoenix` npm client's `Presence` class and
+//! maze.js's `Presence` turn into `onJoin` / `onLeave` / `onSync`.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! // From anywhere: a controller can show "3 online".
+//! let here = maze::presence::list("chat_room:lobby");
+//! println!("{} online", here.as_object().map_or(0, |keys| keys.len()));
+//! # }
+//! ```
+//!
+//! # How instances agree
+//!
+//! Each instance owns the presences of its own clients and replicates them
+//! to the others through the pub/sub adapter (Redis), on an internal topic:
+//! batched deltas with a sequence number, a heartbeat every second, and the
+//! full state on request (on start, after a gap in the sequence, or when an
+//! unknown instance is heard). An instance silent for 3 seconds (killed, or
+//! cut off from Redis) is dropped: its users leave everywhere. After a Redis
+//! restart the heartbeats resume, each instance asks for the others' state,
+//! and the lists are rebuilt from what the live instances own: no ghosts,
+//! no duplicates.
+//!
+//! Changes reach clients in batches, every 50 ms at most per topic: a storm
+//! of joins becomes a few diffs, not one frame per join per client.
+
+use serde_json::{Map, Value, json};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+use tokio::sync::{Notify, mpsc};
+
+use crate::pubsub::{self, Broadcast, Outgoing, Subscriber};
+
+/// The internal topic instances replicate presence on. It starts with a
+/// control character: no client can join it.
+const REPLICATION_TOPIC: &str = "\u{1}presence";
+/// How often pending changes go out, to clients and to other instances.
+const FLUSH_EVERY: Duration = Duration::from_millis(50);
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
+/// An instance not heard from for this long is considered gone.
+const NODE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The presences on `topic`, from every instance, in Phoenix's shape:
+/// `{"user:42": {"metas": [{"phx_ref": "...", ...}, ...]}, ...}`.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let list = maze::presence::list("room:1");
+/// for (key, presence) in list.as_object().unwrap() {
+///     println!("{key} in {} tab(s)", presence["metas"].as_array().unwrap().len());
+/// }
+/// # }
+/// ```
+pub fn list(topic: &str) -> Value {
+    tracker().state().list(topic)
+}
+
+/// Metas by key, in order: one topic's presences on one instance.
+type Keys = HashMap<String, Vec<Value>>;
+/// Presences by topic.
+type Topics = HashMap<String, Keys>;
+
+/// The process's tracker: this instance's presences and its replicas of the others'.
+pub(crate) struct Tracker {
+    node: String,
+    next_ref: AtomicU64,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    local: Topics,
+    /// The refs each connection tracks on each topic, for untracking it.
+    owners: HashMap<(u64, String), Vec<(String, String)>>,
+    remotes: HashMap<String, Remote>,
+    /// Changes not yet sent to this instance's clients, by topic.
+    diffs: HashMap<String, Diff>,
+    /// Changes not yet sent to other instances.
+    outbound: Vec<Value>,
+    /// The sequence number of the last delta sent.
+    seq: u64,
+}
+
+struct Remote {
+    seq: u64,
+    last_seen: Instant,
+    topics: Topics,
+}
+
+#[derive(Default)]
+struct Diff {
+    joins: Keys,
+    leaves: Keys,
+}
+
+static TRACKER: OnceLock<&'static Tracker> = OnceLock::new();
+
+/// The tracker, started on first use.
+fn tracker() -> &'static Tracker {
+    TRACKER.get_or_init(Tracker::start)
+}
+
+impl Tracker {
+    /// Creates the tracker and its thread: flushes, heartbeats, expiry, and
+    /// what other instances send (it has a runtime of its own, so it outlives
+    /// any one runtime, as in tests).
+    fn start() -> &'static Tracker {
+        // Unique among the instances: the start time and the process id.
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let node = format!("{:x}-{:x}", now.as_nanos(), std::process::id());
+        let tracker: &'static Tracker =
+            Box::leak(Box::new(Tracker { node, next_ref: AtomicU64::new(1), state: Mutex::default() }));
+        let (queue, received) = mpsc::channel(4096);
+        let subscriber =
+            Subscriber::new(crate::socket::connection::next_id(), queue, Arc::new(Notify::new()));
+        pubsub::global().subscribe(REPLICATION_TOPIC, subscriber);
+        std::thread::Builder::new()
+            .name("maze-presence".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build();
+                runtime.expect("a runtime for presence").block_on(tracker.run(received));
+            })
+            .expect("a thread for presence");
+        tracker.send("state_request", json!({}));
+        tracker
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    async fn run(&'static self, mut received: mpsc::Receiver<Outgoing>) {
+        let mut flush = tokio::time::interval(FLUSH_EVERY);
+        let mut heartbeat = tokio::time::interval(HEARTBEAT_EVERY);
+        loop {
+            tokio::select! {
+                Some(Outgoing::Broadcast(message)) = received.recv() => self.receive(&message),
+                _ = flush.tick() => {
+                    self.expire();
+                    self.flush();
+                }
+                _ = heartbeat.tick() => {
+                    let seq = self.state().seq;
+                    self.send("heartbeat", json!({"seq": seq}));
+                }
+            }
+        }
+    }
+
+    /// Publishes a replication message to every instance.
+    fn send(&self, kind: &str, mut body: Value) {
+        body["node"] = json!(self.node);
+        pubsub::global().publish(Broadcast::new(REPLICATION_TOPIC, kind, body));
+    }
+
+    /// Tracks connection `conn` on `topic` under `key`; true when the key
+    /// had no presence on the topic before.
+    pub(crate) fn track(&self, conn: u64, topic: &str, key: &str, meta: Value) -> bool {
+        let phx_ref = format!("{}-{}", self.node, self.next_ref.fetch_add(1, Ordering::Relaxed));
+        let mut meta = match meta {
+            Value::Object(fields) => fields,
+            Value::Null => Map::new(),
+            other => Map::from_iter([("value".to_string(), other)]),
+        };
+        meta.insert("phx_ref".into(), json!(phx_ref));
+        let meta = Value::Object(meta);
+        let mut state = self.state();
+        let first = state.count(topic, key) == 0;
+        state.local.entry(topic.into()).or_default().entry(key.into()).or_default().push(meta.clone());
+        state.owners.entry((conn, topic.into())).or_default().push((key.into(), phx_ref));
+        state.diffs.entry(topic.into()).or_default().joins.entry(key.into()).or_default().push(meta.clone());
+        state.outbound.push(json!({"join": [topic, key, meta]}));
+        first
+    }
+
+    /// Untracks what `conn` tracks under `key` on `topic` (every key if
+    /// `None`); true when a key it held has no presence left on the topic.
+    pub(crate) fn untrack(&self, conn: u64, topic: &str, key: Option<&str>) -> bool {
+        let mut state = self.state();
+        let owned = state.owners.remove(&(conn, topic.to_string())).unwrap_or_default();
+        let (gone, kept): (Vec<_>, Vec<_>) =
+            owned.into_iter().partition(|(k, _)| key.is_none_or(|key| key == k));
+        if !kept.is_empty() {
+            state.owners.insert((conn, topic.to_string()), kept);
+        }
+        let mut emptied = false;
+        for (key, phx_ref) in gone {
+            let Some(meta) = remove_ref(&mut state.local, topic, &key, &phx_ref) else { continue };
+            state.diffs.entry(topic.into()).or_default().leaves.entry(key.clone()).or_default().push(meta);
+            state.outbound.push(json!({"leave": [topic, key, phx_ref]}));
+            emptied |= state.count(topic, &key) == 0;
+        }
+        emptied
+    }
+
+    /// Sends what changed since the last flush: diffs to this instance's
+    /// clients, one delta to the other instances.
+    fn flush(&self) {
+        let (diffs, delta) = {
+            let mut state = self.state();
+            let diffs = std::mem::take(&mut state.diffs);
+            let ops = std::mem::take(&mut state.outbound);
+            let delta = (!ops.is_empty()).then(|| {
+                state.seq += 1;
+                json!({"seq": state.seq, "ops": ops})
+            });
+            (diffs, delta)
+        };
+        if let Some(delta) = delta {
+            self.send("delta", delta);
+        }
+        let registry = pubsub::global().registry();
+        for (topic, diff) in diffs {
+            let payload = json!({"joins": phoenix_shape(diff.joins), "leaves": phoenix_shape(diff.leaves)});
+            registry.deliver(Arc::new(Broadcast::new(&topic, "presence_diff", payload)));
+        }
+    }
+
+    /// Drops the instances not heard from within [`NODE_TIMEOUT`]: their users leave.
+    fn expire(&self) {
+        let mut state = self.state();
+        let gone: Vec<String> = state
+            .remotes
+            .iter()
+            .filter(|(_, remote)| remote.last_seen.elapsed() > NODE_TIMEOUT)
+            .map(|(node, _)| node.clone())
+            .collect();
+        for node in gone {
+            let remote = state.remotes.remove(&node).expect("listed above");
+            state.replace_remote_topics(remote.topics, Topics::new());
+        }
+    }
+
+    /// A replication message from an instance (this one's own are ignored).
+    fn receive(&self, message: &Broadcast) {
+        let body = &message.payload;
+        let Some(node) = body["node"].as_str().filter(|node| *node != self.node) else { return };
+        let seq = body["seq"].as_u64().unwrap_or(0);
+        let mut state = self.state();
+        let known = state.remotes.get_mut(node).map(|remote| {
+            remote.last_seen = Instant::now();
+            remote.seq
+        });
+        let mut ask = false;
+        match message.subject.as_str() {
+            "heartbeat" => ask = known.is_none_or(|known| known < seq),
+            "delta" => match known {
+                Some(known) if seq == known + 1 => state.apply_delta(node, seq, &body["ops"]),
+                Some(known) if seq <= known => {}
+                _ => ask = true,
+            },
+            "state" if body["to"].as_str().is_none_or(|to| to == self.node) => {
+                let topics = topics_from_entries(&body["entries"]);
+                let old = state.remotes.remove(node).map(|remote| remote.topics).unwrap_or_default();
+                state.replace_remote_topics(old, topics.clone());
+                state.remotes.insert(node.to_string(), Remote { seq, last_seen: Instant::now(), topics });
+            }
+            "state_request" => {
+                let entries = state.local_entries();
+                let seq = state.seq;
+                drop(state);
+                self.send("state", json!({"seq": seq, "to": node, "entries": entries}));
+                return;
+            }
+            _ => {}
+        }
+        drop(state);
+        if ask {
+            self.send("state_request", json!({"from": node}));
+        }
+    }
+}
+
+impl State {
+    /// How many metas `key` has on `topic`, on every instance.
+    fn count(&self, topic: &str, key: &str) -> usize {
+        let local = self.local.get(topic).and_then(|keys| keys.get(key)).map_or(0, Vec::len);
+        let remote: usize = self
+            .remotes
+            .values()
+            .filter_map(|remote| remote.topics.get(topic).and_then(|keys| keys.get(key)))
+            .map(Vec::len)
+            .sum();
+        local + remote
+    }
+
+    fn list(&self, topic: &str) -> Value {
+        let mut merged = Keys::new();
+        let sources = std::iter::once(&self.local).chain(self.remotes.values().map(|remote| &remote.topics));
+        for topics in sources {
+            for (key, metas) in topics.get(topic).into_iter().flatten() {
+                merged.entry(key.clone()).or_default().extend(metas.iter().cloned());
+            }
+        }
+        phoenix_shape(merged)
+    }
+
+    fn apply_delta(&mut self, node: &str, seq: u64, ops: &Value) {
+        let Some(mut remote) = self.remotes.remove(node) else { return };
+        for op in ops.as_array().into_iter().flatten() {
+            if let Some([topic, key, meta]) = op["join"].as_array().map(Vec::as_slice) {
+                let (Some(topic), Some(key)) = (topic.as_str(), key.as_str()) else { continue };
+                remote
+                    .topics
+                    .entry(topic.into())
+                    .or_default()
+                    .entry(key.into())
+                    .or_default()
+                    .push(meta.clone());
+                self.diffs
+                    .entry(topic.into())
+                    .or_default()
+                    .joins
+                    .entry(key.into())
+                    .or_default()
+                    .push(meta.clone());
+            } else if let Some([topic, key, phx_ref]) = op["leave"].as_array().map(Vec::as_slice) {
+                let (Some(topic), Some(key), Some(phx_ref)) =
+                    (topic.as_str(), key.as_str(), phx_ref.as_str())
+                else {
+                    continue;
+                };
+                if let Some(meta) = remove_ref(&mut remote.topics, topic, key, phx_ref) {
+                    self.diffs
+                        .entry(topic.into())
+                        .or_default()
+                        .leaves
+                        .entry(key.into())
+                        .or_default()
+                        .push(meta);
+                }
+            }
+        }
+        remote.seq = seq;
+        self.remotes.insert(node.to_string(), remote);
+    }
+
+    /// Diffs for this instance's clients, as one instance's presences go from `old` to `new`.
+    fn replace_remote_topics(&mut self, old: Topics, new: Topics) {
+        let refs = |topics: &Topics| -> Vec<(String, String, Value)> {
+            let mut all = Vec::new();
+            for (topic, keys) in topics {
+                for (key, metas) in keys {
+                    all.extend(metas.iter().map(|meta| (topic.clone(), key.clone(), meta.clone())));
+                }
+            }
+            all
+        };
+        let (old, new) = (refs(&old), refs(&new));
+        let has = |list: &[(String, String, Value)], meta: &Value| {
+            list.iter().any(|(_, _, m)| m["phx_ref"] == meta["phx_ref"])
+        };
+        for (topic, key, meta) in &old {
+            if !has(&new, meta) {
+                self.diffs
+                    .entry(topic.clone())
+                    .or_default()
+                    .leaves
+                    .entry(key.clone())
+                    .or_default()
+                    .push(meta.clone());
+            }
+        }
+        for (topic, key, meta) in &new {
+            if !has(&old, meta) {
+                self.diffs
+                    .entry(topic.clone())
+                    .or_default()
+                    .joins
+                    .entry(key.clone())
+                    .or_default()
+                    .push(meta.clone());
+            }
+        }
+    }
+
+    /// This instance's presences, as `[topic, key, meta]` entries.
+    fn local_entries(&self) -> Vec<Value> {
+        let mut entries = Vec::new();
+        for (topic, keys) in &self.local {
+            for (key, metas) in keys {
+                entries.extend(metas.iter().map(|meta| json!([topic, key, meta])));
+            }
+        }
+        entries
+    }
+}
+
+fn topics_from_entries(entries: &Value) -> Topics {
+    let mut topics = Topics::new();
+    for entry in entries.as_array().into_iter().flatten() {
+        if let Some([Value::String(topic), Value::String(key), meta]) = entry.as_array().map(Vec::as_slice) {
+            topics.entry(topic.clone()).or_default().entry(key.clone()).or_default().push(meta.clone());
+        }
+    }
+    topics
+}
+
+/// Removes the meta with `phx_ref` from `topics`, dropping emptied keys and topics.
+fn remove_ref(topics: &mut Topics, topic: &str, key: &str, phx_ref: &str) -> Option<Value> {
+    let keys = topics.get_mut(topic)?;
+    let metas = keys.get_mut(key)?;
+    let at = metas.iter().position(|meta| meta["phx_ref"] == phx_ref)?;
+    let meta = metas.remove(at);
+    if metas.is_empty() {
+        keys.remove(key);
+        if keys.is_empty() {
+            topics.remove(topic);
+        }
+    }
+    Some(meta)
+}
+
+/// `{key: {"metas": [...]}}`.
+fn phoenix_shape(keys: Keys) -> Value {
+    Value::Object(keys.into_iter().map(|(key, metas)| (key, json!({"metas": metas}))).collect())
+}
+
+/// Tracks, for [`Context::track`](crate::socket::Context::track).
+pub(crate) fn track(conn: u64, topic: &str, key: &str, meta: Value) -> bool {
+    tracker().track(conn, topic, key, meta)
+}
+
+/// Untracks, for [`Context::untrack`](crate::socket::Context::untrack).
+pub(crate) fn untrack(conn: u64, topic: &str, key: &str) -> bool {
+    tracker().untrack(conn, topic, Some(key))
+}
+
+/// Whatever `conn` tracks on `topic`, untracked as it leaves the topic;
+/// nothing to do (and no tracker started) in an app that never tracked.
+pub(crate) fn release(conn: u64, topic: &str) {
+    if let Some(tracker) = TRACKER.get() {
+        tracker.untrack(conn, topic, None);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Replication between instances, with the messages another instance
+    //! would send handed straight to a tracker that is not the global one.
+
+    use super::*;
+
+    fn tracker() -> Tracker {
+        Tracker { node: "here".into(), next_ref: AtomicU64::new(1), state: Mutex::default() }
+    }
+
+    fn message(kind: &str, body: Value) -> Broadcast {
+        Broadcast::new(REPLICATION_TOPIC, kind, body)
+    }
+
+    fn meta(phx_ref: &str) -> Value {
+        json!({"phx_ref": phx_ref, "name": "ada"})
+    }
+
+    /// Keys joined and left in the diffs pending for `topic`, then cleared.
+    fn take_diff(tracker: &Tracker, topic: &str) -> (Vec<String>, Vec<String>) {
+        let diff = tracker.state().diffs.remove(topic).unwrap_or_default();
+        let keys = |keys: Keys| {
+            let mut keys: Vec<String> = keys.into_keys().collect();
+            keys.sort();
+            keys
+        };
+        (keys(diff.joins), keys(diff.leaves))
+    }
+
+    #[test]
+    fn a_full_state_then_deltas_in_order_build_the_remote_presences() {
+        let tracker = tracker();
+        let entries = json!([["room:1", "ada", meta("a1")]]);
+        tracker.receive(&message("state", json!({"node": "there", "seq": 4, "entries": entries})));
+        assert_eq!(take_diff(&tracker, "room:1"), (vec!["ada".into()], vec![]));
+
+        let ops = json!([{"join": ["room:1", "bob", meta("b1")]}, {"leave": ["room:1", "ada", "a1"]}]);
+        tracker.receive(&message("delta", json!({"node": "there", "seq": 5, "ops": ops})));
+        assert_eq!(take_diff(&tracker, "room:1"), (vec!["bob".into()], vec!["ada".into()]));
+        assert_eq!(tracker.state().list("room:1"), json!({"bob": {"metas": [meta("b1")]}}));
+
+        // A delta seen twice (or late) changes nothing.
+        tracker.receive(&message("delta", json!({"node": "there", "seq": 5, "ops": ops})));
+        assert_eq!(take_diff(&tracker, "room:1"), (vec![], vec![]));
+    }
+
+    #[test]
+    fn a_gap_in_the_sequence_is_not_applied() {
+        let tracker = tracker();
+        tracker.receive(&message("state", json!({"node": "there", "seq": 1, "entries": []})));
+        let ops = json!([{"join": ["room:1", "bob", meta("b1")]}]);
+        tracker.receive(&message("delta", json!({"node": "there", "seq": 3, "ops": ops})));
+        // Missing delta 2: the full state is asked for instead.
+        assert_eq!(tracker.state().list("room:1"), json!({}));
+    }
+
+    #[test]
+    fn a_new_state_replaces_the_old_one_with_the_difference_as_diffs() {
+        let tracker = tracker();
+        let before = json!([["room:1", "ada", meta("a1")], ["room:1", "bob", meta("b1")]]);
+        tracker.receive(&message("state", json!({"node": "there", "seq": 1, "entries": before})));
+        take_diff(&tracker, "room:1");
+        let after = json!([["room:1", "bob", meta("b1")], ["room:1", "cy", meta("c1")]]);
+        tracker.receive(&message("state", json!({"node": "there", "seq": 9, "entries": after})));
+        assert_eq!(take_diff(&tracker, "room:1"), (vec!["cy".into()], vec!["ada".into()]));
+    }
+
+    #[test]
+    fn a_silent_instance_expires_and_its_users_leave() {
+        let tracker = tracker();
+        let entries = json!([["room:1", "ada", meta("a1")]]);
+        tracker.receive(&message("state", json!({"node": "there", "seq": 1, "entries": entries})));
+        take_diff(&tracker, "room:1");
+        tracker.expire();
+        assert_eq!(tracker.state().remotes.len(), 1, "heard from just now");
+        tracker.state().remotes.get_mut("there").unwrap().last_seen -=
+            NODE_TIMEOUT + Duration::from_millis(1);
+        tracker.expire();
+        assert_eq!(take_diff(&tracker, "room:1"), (vec![], vec!["ada".into()]));
+        assert_eq!(tracker.state().list("room:1"), json!({}));
+    }
+
+    #[test]
+    fn this_instances_own_messages_are_ignored() {
+        let tracker = tracker();
+        let entries = json!([["room:1", "ada", meta("a1")]]);
+        tracker.receive(&message("state", json!({"node": "here", "seq": 1, "entries": entries})));
+        assert!(tracker.state().remotes.is_empty());
+    }
+}
