@@ -10,7 +10,8 @@
 mod common;
 
 use common::running::{
-    BuiltApp, Server, apps_target_dir, cargo, cargo_output, connect, http_get, receive, send,
+    BuiltApp, Server, apps_target_dir, cargo, cargo_output, connect, http_get, phoenix_presence, receive,
+    send,
 };
 use common::{maze, temp_dir};
 use serde_json::{Value, json};
@@ -32,6 +33,8 @@ fn app() -> &'static BuiltApp {
         let root = dir.join("chat");
         maze(&root).args(["g", "socket", "ChatSocket", "chat_room", "lobby"]).assert().success();
         maze(&root).args(["g", "channel", "Presence", "--topic", "presence"]).assert().success();
+        // Tracks who is on room:* (guests by the name their page makes up).
+        maze(&root).args(["g", "channel", "Room", "--presence"]).assert().success();
         maze(&root).args(["g", "controller", "Posts", "index", "show"]).assert().success();
         // Sorts before `home`: its `pub mod` must not upset rustfmt.
         maze(&root).args(["g", "controller", "About"]).assert().success();
@@ -161,12 +164,33 @@ fn on_connect_returning_false_closes_the_connection() {
     }
 }
 
-/// Headless Chromium driven over the DevTools protocol.
+/// Headless Chromium driven over the DevTools protocol: its first tab, and
+/// (`open_tab`) more, which share its cookies and storage as a user's tabs do.
 struct Browser {
     child: Child,
+    port: u16,
+    tab: Tab,
+    _profile: tempfile::TempDir,
+}
+
+/// One page of a [`Browser`].
+struct Tab {
     devtools: WebSocket<TcpStream>,
     next_id: u64,
-    _profile: tempfile::TempDir,
+    target: String,
+}
+
+impl std::ops::Deref for Browser {
+    type Target = Tab;
+    fn deref(&self) -> &Tab {
+        &self.tab
+    }
+}
+
+impl std::ops::DerefMut for Browser {
+    fn deref_mut(&mut self) -> &mut Tab {
+        &mut self.tab
+    }
 }
 
 impl Browser {
@@ -206,10 +230,31 @@ impl Browser {
         let port = port.expect("chromium did not print its DevTools address");
         let targets: Value = serde_json::from_str(&http_get(port, "/json/list")).unwrap();
         let page = targets.as_array().unwrap().iter().find(|t| t["type"] == "page").expect("a page target");
-        let devtools = connect(page["webSocketDebuggerUrl"].as_str().unwrap());
-        Browser { child, devtools, next_id: 1, _profile: profile }
+        let tab = Tab {
+            devtools: connect(page["webSocketDebuggerUrl"].as_str().unwrap()),
+            next_id: 1,
+            target: page["id"].as_str().unwrap().to_string(),
+        };
+        Browser { child, port, tab, _profile: profile }
     }
 
+    /// Another tab of this browser, at `url`.
+    fn open_tab(&mut self, url: &str) -> Tab {
+        let created = self.call("Target.createTarget", json!({"url": url}));
+        let target = created["targetId"].as_str().unwrap().to_string();
+        let targets: Value = serde_json::from_str(&http_get(self.port, "/json/list")).unwrap();
+        let page =
+            targets.as_array().unwrap().iter().find(|t| t["id"] == target.as_str()).expect("the new tab");
+        Tab { devtools: connect(page["webSocketDebuggerUrl"].as_str().unwrap()), next_id: 1, target }
+    }
+
+    /// Closes `tab`, as a user closing it.
+    fn close_tab(&mut self, tab: Tab) {
+        self.call("Target.closeTarget", json!({"targetId": tab.target}));
+    }
+}
+
+impl Tab {
     fn call(&mut self, method: &str, params: Value) -> Value {
         let id = self.next_id;
         self.next_id += 1;
@@ -358,6 +403,66 @@ fn in_headless_chromium_two_tabs_chat() {
     second.say("lobby:123", "tab two here");
     first.wait_for(said, json!("tab one here|tab two here"));
     second.wait_for(said, json!("tab one here|tab two here"));
+}
+
+#[test]
+fn the_official_phoenix_presence_class_works_on_a_maze_socket() {
+    let server = Server::start(app());
+    let checks = phoenix_presence(server.port, server.port);
+    assert_eq!(checks["both"], json!(["guest:ada", "guest:bob"]));
+    assert_eq!(checks["two_tabs"], json!({"keys": ["guest:ada", "guest:bob"], "bob_metas": 2}));
+    assert_eq!(checks["one_tab_closed"], json!(["guest:ada", "guest:bob"]));
+    assert_eq!(checks["bob_left"], json!(["guest:ada"]));
+    assert_eq!(
+        checks["events"],
+        json!([
+            ["join", "guest:bob", "first"],
+            ["join", "guest:bob", "another tab"],
+            ["leave", "guest:bob", "one tab"],
+            ["leave", "guest:bob", "last"]
+        ])
+    );
+}
+
+#[test]
+fn in_headless_chromium_the_page_shows_who_is_online() {
+    let server = Server::start(app());
+    let url = format!("http://127.0.0.1:{}/", server.port);
+    let online = r#"[...document.querySelectorAll('[data-topic="room:123"] .online li')].map(li => li.textContent).sort().join("|")"#;
+    let joined = r#"document.querySelector('[data-topic="room:123"]')?.dataset.state ?? null"#;
+    // Two browsers: two guests, each with the name its page made up.
+    let (mut ada, mut bob) = (Browser::launch(), Browser::launch());
+    let mut names = Vec::new();
+    for browser in [&mut ada, &mut bob] {
+        browser.call("Page.navigate", json!({"url": url}));
+        browser.wait_for(joined, json!("joined"));
+        names.push(browser.eval(r#"localStorage.getItem("maze-guest")"#).as_str().unwrap().to_string());
+    }
+    names.sort();
+    assert_ne!(names[0], names[1]);
+    let both = json!(names.join("|"));
+    ada.wait_for(online, both.clone());
+    bob.wait_for(online, both.clone());
+
+    // Bob's second tab: still one bob, with two tabs.
+    let bob_name = bob.eval(r#"localStorage.getItem("maze-guest")"#).as_str().unwrap().to_string();
+    let mut second = bob.open_tab(&url);
+    second.wait_for(joined, json!("joined"));
+    let with_tabs = |name: &str| {
+        let mut lines: Vec<String> =
+            names.iter().map(|n| if n == name { format!("{n} (2 tabs)") } else { n.clone() }).collect();
+        lines.sort();
+        json!(lines.join("|"))
+    };
+    ada.wait_for(online, with_tabs(&bob_name));
+    second.wait_for(online, with_tabs(&bob_name));
+
+    // Closing that tab, then the browser: bob's tabs, then bob, leave.
+    bob.close_tab(second);
+    ada.wait_for(online, both);
+    drop(bob);
+    let ada_name = ada.eval(r#"localStorage.getItem("maze-guest")"#);
+    ada.wait_for(online, ada_name);
 }
 
 #[test]

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::running::{BuiltApp, Server, apps_target_dir, cargo, receive, send};
+use common::running::{BuiltApp, Server, apps_target_dir, cargo, phoenix_presence, receive, send};
 use common::{maze, temp_dir};
 use serde_json::{Value, json};
 use std::net::{TcpListener, TcpStream};
@@ -25,7 +25,8 @@ fn edit(root: &Path, path: &str, from: &str, to: &str) {
 }
 
 /// `maze new chat_redis --redis` + `maze g socket ChatSocket chat_room` +
-/// `maze g controller Auth sign_in kick`, built once, with these changes:
+/// `maze g controller Auth sign_in kick` + `maze g channel Room --presence`
+/// (guests tracked on room:* by the name they join with), built once, with these changes:
 /// the socket's id is its signed-in user (`user:ID`); the channel panics
 /// when asked to (join payload `{"panic": true}`, subject `panic`, leaving a
 /// topic ending in `:leave`); `/auth/sign_in?id=ID` signs in and
@@ -38,6 +39,7 @@ fn app() -> &'static BuiltApp {
         let root = dir.join("chat_redis");
         maze(&root).args(["g", "socket", "ChatSocket", "chat_room"]).assert().success();
         maze(&root).args(["g", "controller", "Auth", "sign_in", "kick"]).assert().success();
+        maze(&root).args(["g", "channel", "Room", "--presence"]).assert().success();
         edit(
             &root,
             "src/sockets/chat_socket.rs",
@@ -421,4 +423,117 @@ fn a_stalled_redis_keeps_memory_bounded_and_delivery_resumes() {
         }
     }
     drop(two);
+}
+
+/// A maze JSON client on room:123 as guest `name`, keeping the presence list
+/// from the `presence_state` and `presence_diff` it receives.
+struct Present {
+    ws: WebSocket<TcpStream>,
+    /// phx_refs by key.
+    refs: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+impl Present {
+    fn join(server: &Server, name: &str) -> Present {
+        let mut ws = server.connect("/chat");
+        send(&mut ws, json!({"event": "join", "topic": "room:123", "payload": {"name": name}, "ref": "j"}));
+        assert_eq!(receive(&mut ws)["payload"]["status"], "ok");
+        Present { ws, refs: Default::default() }
+    }
+
+    /// Who is present, and in how many tabs.
+    fn counts(&self) -> Vec<(String, usize)> {
+        self.refs
+            .iter()
+            .filter(|(_, refs)| !refs.is_empty())
+            .map(|(key, refs)| (key.clone(), refs.len()))
+            .collect()
+    }
+
+    /// Reads presence events until the list is `expected` (`key:tabs`); fails at `deadline`.
+    fn wait_for(&mut self, expected: &[(&str, usize)], deadline: Instant) {
+        let expected: Vec<(String, usize)> = expected.iter().map(|(k, n)| (k.to_string(), *n)).collect();
+        while self.counts() != expected {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "presence stayed {:?}, expected {expected:?}", self.counts());
+            let Some(frame) = try_receive(&mut self.ws, left) else { continue };
+            let refs = |presences: &Value| -> Vec<(String, String)> {
+                let mut all = Vec::new();
+                for (key, presence) in presences.as_object().into_iter().flatten() {
+                    for meta in presence["metas"].as_array().into_iter().flatten() {
+                        all.push((key.clone(), meta["phx_ref"].as_str().unwrap().to_string()));
+                    }
+                }
+                all
+            };
+            match frame["subject"].as_str() {
+                Some("presence_state") => {
+                    self.refs.clear();
+                    for (key, phx_ref) in refs(&frame["payload"]) {
+                        self.refs.entry(key).or_default().push(phx_ref);
+                    }
+                }
+                Some("presence_diff") => {
+                    for (key, phx_ref) in refs(&frame["payload"]["joins"]) {
+                        let held = self.refs.entry(key).or_default();
+                        if !held.contains(&phx_ref) {
+                            held.push(phx_ref);
+                        }
+                    }
+                    for (key, phx_ref) in refs(&frame["payload"]["leaves"]) {
+                        self.refs.entry(key).or_default().retain(|r| *r != phx_ref);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+fn within(seconds: u64) -> Instant {
+    Instant::now() + Duration::from_secs(seconds)
+}
+
+#[test]
+fn the_phoenix_presence_class_sees_users_of_another_instance() {
+    let redis = Redis::start();
+    let (one, two) = (instance(&redis), instance(&redis));
+    // Ada on the first instance; bob, in two tabs, on the second.
+    let checks = phoenix_presence(one.port, two.port);
+    assert_eq!(checks["two_tabs"], json!({"keys": ["guest:ada", "guest:bob"], "bob_metas": 2}));
+    assert_eq!(checks["bob_left"], json!(["guest:ada"]));
+}
+
+#[test]
+fn the_users_of_a_killed_instance_leave_everywhere_within_5_seconds() {
+    let redis = Redis::start();
+    let (one, two) = (instance(&redis), instance(&redis));
+    let mut ada = Present::join(&one, "ada");
+    let _bob = Present::join(&two, "bob");
+    let _bob_again = Present::join(&two, "bob");
+    ada.wait_for(&[("guest:ada", 1), ("guest:bob", 2)], within(20));
+
+    drop(two); // SIGKILL: no goodbye
+    ada.wait_for(&[("guest:ada", 1)], within(5));
+}
+
+#[test]
+fn after_a_redis_restart_presence_is_rebuilt_without_ghosts_or_duplicates() {
+    let redis = Redis::start();
+    let port = redis.port;
+    let (one, two) = (instance(&redis), instance(&redis));
+    let mut ada = Present::join(&one, "ada");
+    let bob = Present::join(&two, "bob");
+    ada.wait_for(&[("guest:ada", 1), ("guest:bob", 1)], within(20));
+
+    drop(redis);
+    // Bob leaves while the instances cannot hear each other.
+    drop(bob);
+    let redis = Redis::start_on(port);
+    let _carol = Present::join(&two, "carol");
+    ada.wait_for(&[("guest:ada", 1), ("guest:carol", 1)], within(30));
+    // A newcomer on the other instance is told the same, once each.
+    let mut dave = Present::join(&two, "dave");
+    dave.wait_for(&[("guest:ada", 1), ("guest:carol", 1), ("guest:dave", 1)], within(20));
+    drop(redis);
 }

@@ -218,3 +218,22 @@ pub fn receive(ws: &mut WebSocket<TcpStream>) -> Value {
         }
     }
 }
+
+/// Runs tests/js/phoenix_presence.mjs (the official client's Presence) with
+/// ada on `ada_port` and bob on `bob_port`; returns its checks by name.
+pub fn phoenix_presence(ada_port: u16, bob_port: u16) -> Value {
+    let js = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js");
+    let output = Command::new("node")
+        .args(["phoenix_presence.mjs", &ada_port.to_string(), &bob_port.to_string()])
+        .current_dir(&js)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    stdout
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .map(|line| (line["check"].as_str().unwrap().to_string(), line["value"].clone()))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
