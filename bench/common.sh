@@ -26,7 +26,9 @@ build_maze() {
 build_bench_app() {
   build_maze
   rm -rf "$WORK/bench_app"
-  (cd "$WORK" && "$MAZE" -q new bench_app && cd bench_app && "$MAZE" -q g socket Bench bench)
+  # bench:* rebroadcasts (fan-out); room:* also tracks presence (bench/presence.sh).
+  (cd "$WORK" && "$MAZE" -q new bench_app && cd bench_app && "$MAZE" -q g socket Bench bench &&
+    "$MAZE" -q g channel Room --presence)
   # The workspace's Cargo.lock, so that a new crate release cannot change what
   # is measured: cargo adds the app's own entry without changing a version.
   cp "$ROOT/Cargo.lock" "$WORK/bench_app/Cargo.lock"

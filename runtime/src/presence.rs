@@ -89,6 +89,9 @@ struct State {
     diffs: HashMap<String, Diff>,
     /// Changes not yet sent to other instances.
     outbound: Vec<Value>,
+    /// Clients waiting for a topic's `presence_state`: built once per topic
+    /// per flush and shared, however many joined meanwhile.
+    state_wanted: HashMap<String, Vec<Subscriber>>,
     /// The sequence number of the last delta sent.
     seq: u64,
 }
@@ -208,18 +211,34 @@ impl Tracker {
     /// Sends what changed since the last flush: diffs to this instance's
     /// clients, one delta to the other instances.
     fn flush(&self) {
-        let (diffs, delta) = {
+        let (diffs, delta, states) = {
             let mut state = self.state();
+            let wanted = std::mem::take(&mut state.state_wanted);
+            let states: Vec<_> = wanted
+                .into_iter()
+                .map(|(topic, clients)| {
+                    let list = state.list(&topic);
+                    (Arc::new(Broadcast::new(&topic, "presence_state", list)), clients)
+                })
+                .collect();
             let diffs = std::mem::take(&mut state.diffs);
             let ops = std::mem::take(&mut state.outbound);
             let delta = (!ops.is_empty()).then(|| {
                 state.seq += 1;
                 json!({"seq": state.seq, "ops": ops})
             });
-            (diffs, delta)
+            (diffs, delta, states)
         };
         if let Some(delta) = delta {
             self.send("delta", delta);
+        }
+        // The state first: a client applies the diffs it gets before its
+        // state after it, in order, so either order converges; this one
+        // spares it the buffering.
+        for (state, clients) in states {
+            for client in clients {
+                client.offer(Outgoing::Broadcast(state.clone()));
+            }
         }
         let registry = pubsub::global().registry();
         for (topic, diff) in diffs {
@@ -431,6 +450,12 @@ fn phoenix_shape(keys: Keys) -> Value {
 /// Tracks, for [`Context::track`](crate::socket::Context::track).
 pub(crate) fn track(conn: u64, topic: &str, key: &str, meta: Value) -> bool {
     tracker().track(conn, topic, key, meta)
+}
+
+/// Sends `client` the presences of `topic` at the next flush (with whoever
+/// else asked meanwhile: the state is encoded once).
+pub(crate) fn send_state(topic: &str, client: Subscriber) {
+    tracker().state().state_wanted.entry(topic.to_string()).or_default().push(client);
 }
 
 /// Untracks, for [`Context::untrack`](crate::socket::Context::untrack).

@@ -10,7 +10,13 @@
 //! long after joining (for measuring the server's memory per connection),
 //! printing `joined` when they are all in.
 //!
-//! Usage: maze-loadgen URL TOPIC N M [--hold SECS]
+//! With `--presence` it measures presence instead (on a channel that tracks
+//! each client by the `name` it joins with): a watcher joins first; N
+//! clients then join at once, a storm the watcher sees as batched
+//! `presence_diff` frames; then one more client times its `presence_state`.
+//! `--hold SECS` then keeps them all connected, for measuring memory.
+//!
+//! Usage: maze-loadgen URL TOPIC N M [--hold SECS] [--presence]
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -27,6 +33,7 @@ struct Args {
     clients: usize,
     messages: usize,
     hold: Option<u64>,
+    presence: bool,
 }
 
 fn args() -> Args {
@@ -44,12 +51,17 @@ fn args() -> Args {
         clients: number(&argv[2]),
         messages: number(&argv[3]),
         hold,
+        presence: argv.iter().any(|a| a == "--presence"),
     }
 }
 
 async fn connect_and_join(url: &str, topic: &str) -> Socket {
+    connect_and_join_as(url, topic, json!({})).await
+}
+
+async fn connect_and_join_as(url: &str, topic: &str, payload: Value) -> Socket {
     let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("connect");
-    let join = json!({"event": "join", "topic": topic, "ref": "join"}).to_string();
+    let join = json!({"event": "join", "topic": topic, "payload": payload, "ref": "join"}).to_string();
     ws.send(Message::text(join)).await.expect("send join");
     loop {
         match ws.next().await.expect("join reply").expect("join reply") {
@@ -63,9 +75,89 @@ async fn connect_and_join(url: &str, topic: &str) -> Socket {
     }
 }
 
+/// The next presence event (`presence_state` or `presence_diff`) on `ws`, and its size.
+async fn presence_event(ws: &mut Socket) -> (Value, usize) {
+    loop {
+        let text = match ws.next().await {
+            Some(Ok(Message::Text(text))) => text,
+            Some(Ok(Message::Close(frame))) => panic!("the server closed the connection: {frame:?}"),
+            Some(Ok(_)) => continue,
+            other => panic!("the connection ended: {other:?}"),
+        };
+        let Ok(frame) = serde_json::from_str::<Value>(text.as_str()) else { continue };
+        if frame["subject"].as_str().is_some_and(|s| s.starts_with("presence_")) {
+            return (frame, text.len());
+        }
+    }
+}
+
+async fn presence(args: Args) {
+    let mut watcher = connect_and_join_as(&args.url, &args.topic, json!({"name": "watcher"})).await;
+    let (state, _) = presence_event(&mut watcher).await;
+    assert_eq!(state["subject"], "presence_state", "the channel tracks joiners: {state}");
+
+    let clock = Instant::now();
+    let gate = Arc::new(Semaphore::new(256));
+    let mut joining = Vec::with_capacity(args.clients);
+    for n in 0..args.clients {
+        let (url, topic, gate) = (args.url.clone(), args.topic.clone(), gate.clone());
+        joining.push(tokio::spawn(async move {
+            let _permit = gate.acquire().await.expect("semaphore");
+            let mut ws = connect_and_join_as(&url, &topic, json!({"name": format!("u{n}")})).await;
+            // Drained, as a browser would, so that no client is the slow one.
+            tokio::spawn(async move { while let Some(Ok(_)) = ws.next().await {} });
+        }));
+    }
+    let mut joined = std::collections::HashSet::new();
+    let mut frames = 0;
+    while joined.len() < args.clients {
+        let (diff, _) = presence_event(&mut watcher).await;
+        frames += 1;
+        joined.extend(diff["payload"]["joins"].as_object().into_iter().flatten().map(|(k, _)| k.clone()));
+    }
+    let storm = clock.elapsed();
+    for handle in joining {
+        handle.await.expect("join task");
+    }
+
+    // Newcomers once the storm's traffic has drained: the median of five.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (mut times, mut bytes, mut keys) = (Vec::new(), 0, 0);
+    for n in 0..5 {
+        let asked = Instant::now();
+        let mut newcomer = connect_and_join_as(&args.url, &args.topic, json!({"name": format!("new{n}")})).await;
+        let (state, size) = presence_event(&mut newcomer).await;
+        times.push(asked.elapsed().as_secs_f64() * 1e3);
+        (bytes, keys) = (size, state["payload"].as_object().map_or(0, |keys| keys.len()));
+        tokio::spawn(async move { while let Some(Ok(_)) = newcomer.next().await {} });
+    }
+    times.sort_by(f64::total_cmp);
+    let state_ms = times[2];
+    println!(
+        "{}",
+        json!({
+            "clients": args.clients,
+            "storm_seconds": storm.as_secs_f64(),
+            "diff_frames": frames,
+            "diff_frames_per_second": frames as f64 / storm.as_secs_f64(),
+            "joins_per_diff_frame": args.clients as f64 / frames as f64,
+            "state_keys": keys,
+            "state_bytes": bytes,
+            "join_to_state_ms_median": state_ms,
+        })
+    );
+    if let Some(seconds) = args.hold {
+        println!("joined");
+        tokio::time::sleep(Duration::from_secs(seconds)).await;
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let args = args();
+    if args.presence {
+        return presence(args).await;
+    }
     let clock = Instant::now();
     // Join with bounded concurrency, as a fleet of clients arriving would.
     let gate = Arc::new(Semaphore::new(256));

@@ -177,6 +177,9 @@ pub struct Context<'a, S> {
     pub(crate) joined: &'a Arc<()>,
     /// Pushes made during `join`: sent after the join's reply.
     pub(crate) held: Option<Vec<Outbound>>,
+    /// `track` was called during `join`: the client is sent `presence_state`
+    /// once the join's reply has gone.
+    pub(crate) wants_presence_state: bool,
 }
 
 impl<S> Context<'_, S> {
@@ -391,7 +394,11 @@ impl<S> Context<'_, S> {
     /// ```
     pub fn track(&mut self, key: &str, meta: Value) -> bool {
         let first = crate::presence::track(self.link.id, self.topic, key, meta);
-        self.push("presence_state", crate::presence::list(self.topic));
+        if self.held.is_some() {
+            self.wants_presence_state = true;
+        } else {
+            crate::presence::send_state(self.topic, self.link.clone());
+        }
         first
     }
 

@@ -386,9 +386,11 @@ impl<S: Socket> Reader<S> {
             link: &self.conn.link,
             joined: &token,
             held: Some(Vec::new()),
+            wants_presence_state: false,
         };
         let joined = contained(channel.join(&mut ctx, payload)).await;
         let held = ctx.held.take().unwrap_or_default();
+        let wants_presence_state = ctx.wants_presence_state;
         match joined {
             Ok(Ok(response)) => {
                 // The reply first, then what join pushed, then the topic's broadcasts.
@@ -399,6 +401,9 @@ impl<S: Socket> Reader<S> {
                     self.conn.send(frame).await;
                 }
                 pubsub::global().subscribe(topic, self.conn.link.clone());
+                if wants_presence_state {
+                    crate::presence::send_state(topic, self.conn.link.clone());
+                }
                 self.joined
                     .insert(topic.to_string(), Joined { channel, join_ref: inbound.join_ref.clone(), token });
                 Ok(())
@@ -433,6 +438,7 @@ impl<S: Socket> Reader<S> {
             link: &self.conn.link,
             joined: &joined.token,
             held: None,
+            wants_presence_state: false,
         };
         match contained(joined.channel.message(&mut ctx, message)).await {
             Ok(()) => {
@@ -518,6 +524,7 @@ impl<S: Socket> Conn<S> {
             link: &self.link,
             joined: &joined.token,
             held: None,
+            wants_presence_state: false,
         };
         contained(joined.channel.leave(&mut ctx)).await
     }
