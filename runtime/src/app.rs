@@ -105,6 +105,7 @@ impl<St: Clone + Send + Sync + 'static> App<St> {
     /// }
     /// ```
     pub fn run(self) -> Result<(), Error> {
+        crate::telemetry::init_from_env();
         let (config, root) = Config::load()?;
         if std::env::args().nth(1).as_deref() == Some("routes") {
             let table = self.route_table(config);
@@ -181,7 +182,8 @@ impl<St: Clone + Send + Sync + 'static> App<St> {
         let address: SocketAddr = listener.local_addr()?;
         // Tests and scripts read this line to find an ephemeral port.
         println!("maze: {name} listening on http://{address}");
-        axum::serve(listener, router)
+        // With the peer's address, for `[metrics]`'s access check.
+        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async move {
                 stop.await;
                 shutdown.close_all(SOCKET_GRACE).await;
@@ -203,13 +205,36 @@ impl<St: Clone + Send + Sync + 'static> App<St> {
         let shutdown = Shutdown::new();
         let mut routes = Routes::new(config.clone(), shutdown.clone(), Arc::new(state.clone()));
         (self.routes)(&mut routes);
+        if let Some(route) =
+            routes.table().iter().find(|route| Some(&route.path) == config.metrics.path.as_ref())
+        {
+            return Err(Error::Config(format!(
+                "[metrics] path {} is already routed to {}: choose another",
+                route.path, route.handler
+            )));
+        }
         let router = routes.into_router()?.with_state(state);
         #[cfg(feature = "websockets")]
         crate::pubsub::install_configured(&config).await?;
         let router = with_client(router)
+            .merge(metrics(&config)?)
             .fallback_service(ServeDir::new(root.join(&config.app.public_dir)))
             .layer(axum::middleware::from_fn_with_state(Arc::new(session), crate::session::middleware));
         Ok((router, shutdown))
+    }
+}
+
+/// The `[metrics]` route, when maze.toml names a path.
+fn metrics(config: &Config) -> Result<axum::Router, Error> {
+    match &config.metrics.path {
+        None => Ok(axum::Router::new()),
+        #[cfg(feature = "metrics")]
+        Some(path) => crate::metrics_endpoint::router(path, &config.metrics),
+        #[cfg(not(feature = "metrics"))]
+        Some(path) => Err(Error::Config(format!(
+            "[metrics] path = {path:?} needs the maze dependency's \"metrics\" feature: \
+             features = [\"metrics\"] in Cargo.toml"
+        ))),
     }
 }
 

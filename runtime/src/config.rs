@@ -36,6 +36,35 @@ pub struct Config {
     /// `[websockets]`: sockets, pub/sub and their limits.
     #[serde(default)]
     pub websockets: WebSocketsConfig,
+    /// `[metrics]`: the Prometheus endpoint, off unless it names a path.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+}
+
+/// `[metrics]` of `maze.toml` (the `metrics` feature of the maze
+/// dependency serves it). Scrapes must come from an address in `allow`
+/// (default: loopback only) or carry `Authorization: Bearer <token>`.
+///
+/// ```
+/// let config = maze::Config::parse(
+///     "[app]\nname = \"chat\"\n[metrics]\npath = \"/metrics\"\ntoken = \"scrape-me\"\n",
+/// )
+/// .unwrap();
+/// assert_eq!(config.metrics.path.as_deref(), Some("/metrics"));
+/// assert!(config.metrics.allow.is_empty());
+/// ```
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Where Prometheus scrapes, e.g. `"/metrics"`; none: no endpoint.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// A bearer token that lets any address scrape; `MAZE_METRICS_TOKEN` overrides it.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// Addresses (`"10.0.0.5"`) allowed to scrape without the token, besides loopback.
+    #[serde(default)]
+    pub allow: Vec<String>,
 }
 
 /// `[app]` of `maze.toml`.
@@ -229,6 +258,9 @@ impl Config {
         }
         if let Some(secret) = var("MAZE_SECRET_KEY") {
             self.session.secret = Some(secret);
+        }
+        if let Some(token) = var("MAZE_METRICS_TOKEN") {
+            self.metrics.token = Some(token);
         }
         if let Some(url) = var("REDIS_URL") {
             self.websockets.redis_url = Some(url);

@@ -26,12 +26,17 @@
 mod app;
 pub mod config;
 mod error;
+#[cfg(feature = "metrics")]
+mod metrics_endpoint;
 mod route_table;
 mod router;
 pub mod session;
 #[cfg_attr(not(feature = "websockets"), allow(dead_code))]
 mod shutdown;
+#[cfg_attr(not(feature = "websockets"), allow(dead_code))]
+mod telemetry;
 pub mod testing;
+pub mod token;
 
 #[cfg(feature = "websockets")]
 pub mod presence;

@@ -10,6 +10,7 @@ use maze::{App, Config};
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
 use std::net::TcpStream;
+use std::path::Path;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
@@ -179,8 +180,31 @@ async fn motto(axum::extract::State(state): axum::extract::State<TestState>) -> 
     state.motto
 }
 
+/// The secret `/token`'s sockets verify connect tokens with.
+const TOKEN_SECRET: &str = "the signing secret of this test, 32+ bytes";
+
+/// Admits connections whose `token` param `TOKEN_SECRET` signed within the last minute.
+#[derive(Default)]
+struct TokenSocket {
+    user_id: Option<i64>,
+}
+
+impl Socket for TokenSocket {
+    fn channels(channels: &mut Channels<Self>) {
+        channels.add::<Room>("room:*");
+    }
+
+    async fn on_connect(&mut self, conn: &Connect) -> bool {
+        let token = conn.params().get("token").unwrap_or_default();
+        self.user_id = maze::token::verify(TOKEN_SECRET, token, Duration::from_secs(60)).ok();
+        self.user_id.is_some()
+    }
+}
+
+impl Channel<TokenSocket> for Room {}
+
 fn routes(routes: &mut Routes<TestState>) {
-    routes.get("/motto", motto).socket::<TestSocket>("/socket");
+    routes.get("/motto", motto).socket::<TestSocket>("/socket").socket::<TokenSocket>("/token");
 }
 
 const CONFIG: &str = r#"
@@ -656,6 +680,44 @@ fn a_broadcast_to_others_skips_its_sender_with_the_phoenix_client_and_maze_js() 
         assert!(
             stdout.contains(&format!(r#""client":"{client}","receiver":{{"n":1}},"sender_heard":0"#)),
             "{stdout}"
+        );
+    }
+}
+
+#[test]
+fn signed_tokens_in_connect_params_admit_only_fresh_genuine_ones_with_both_clients() {
+    use std::time::SystemTime;
+    let fresh = maze::token::sign(TOKEN_SECRET, &42);
+    let expired = maze::token::sign_at(TOKEN_SECRET, &42, SystemTime::now() - Duration::from_secs(120));
+    let (body, signature) = fresh.split_once('.').unwrap();
+    let tampered = format!("{}.{signature}", body.replacen('e', "f", 1));
+    let foreign = maze::token::sign("another application's secret, 32+ bytes", &42);
+    let js = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/js");
+    let output = std::process::Command::new("node")
+        .arg("tokens.mjs")
+        .arg(Server::shared().to_string())
+        .args(
+            [("fresh", &fresh), ("expired", &expired), ("tampered", &tampered), ("foreign", &foreign)]
+                .map(|(name, token)| format!("{name}={token}")),
+        )
+        .current_dir(&js)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    let outcome = |token: &str| {
+        stdout
+            .lines()
+            .map(|line| serde_json::from_str::<Value>(line).unwrap())
+            .find(|line| line["token"] == token)
+            .unwrap_or_else(|| panic!("no outcome for {token}: {stdout}"))
+    };
+    assert_eq!(outcome("fresh"), json!({"token": "fresh", "phoenix": "joined", "maze.js": "joined"}));
+    for refused in ["expired", "tampered", "foreign"] {
+        assert_eq!(
+            outcome(refused),
+            json!({"token": refused, "phoenix": "closed 1008", "maze.js": "closed 1008"}),
+            "{refused}"
         );
     }
 }

@@ -184,6 +184,8 @@ async fn a_test_app_answers_requests_in_process() {
     assert_eq!((home.status.as_u16(), home.body.as_str()), (200, "<h1>Home</h1>"));
     assert_eq!(app.get("/missing").await.status, 404);
     assert!(app.get("/maze.js").await.body.contains("export class Socket"));
+    // No [metrics] path in the configuration: no metrics endpoint.
+    assert_eq!(app.get("/metrics").await.status, 404);
 }
 
 #[tokio::test]

@@ -182,11 +182,13 @@ impl Registry {
         let Some(subscribers) = topics.get(&broadcast.topic) else {
             return 0;
         };
-        subscribers
+        let reached = subscribers
             .values()
             .filter(|subscriber| Some(subscriber.id) != broadcast.exclude)
             .filter(|subscriber| subscriber.offer(Outgoing::Broadcast(broadcast.clone())))
-            .count()
+            .count();
+        crate::telemetry::broadcast(reached);
+        reached
     }
 
     /// Topics with at least one local subscriber.

@@ -104,6 +104,7 @@ impl Adapter for RedisAdapter {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(broadcast)) => {
                 self.dropped.total.fetch_add(1, Ordering::Relaxed);
+                crate::telemetry::redis_publish_dropped();
                 if self.dropped.run.fetch_add(1, Ordering::Relaxed) == 0 {
                     eprintln!(
                         "maze: Redis is not keeping up ({PUBLISH_QUEUE} broadcasts waiting): \
@@ -186,6 +187,7 @@ impl Worker {
                 Some(connected) => match self.serve(connected, &mut queues).await {
                     Served::Finished => return,
                     Served::Lost(error) => {
+                        crate::telemetry::redis_lost(&error);
                         eprintln!(
                             "maze: lost the Redis connection ({error}); local delivery goes on, reconnecting"
                         );
@@ -208,6 +210,7 @@ impl Worker {
                     }
                     match self.reopen().await {
                         Ok(link) => {
+                            crate::telemetry::redis_reconnected(self.live.len());
                             eprintln!(
                                 "maze: reconnected to Redis; resubscribed {} topic(s)",
                                 self.live.len()

@@ -32,6 +32,7 @@ use super::serializer::{DecodeError, Inbound, InboundKind, Outbound, Serializer}
 use super::topics::DynChannel;
 use super::{Connect, Context, DISCONNECT, Endpoint, Limits, Message, Socket, identity_topic};
 use crate::pubsub::{self, Outgoing, Subscriber};
+use crate::telemetry;
 
 /// Close codes (RFC 6455 and the registry).
 mod close {
@@ -64,6 +65,27 @@ async fn contained<F: Future>(callback: F) -> Result<F::Output, Panicked> {
     AssertUnwindSafe(callback).catch_unwind().await.map_err(|_| Panicked)
 }
 
+/// [`contained`], timed and reported: `callback` (`join`...) of `owner` (a
+/// channel or socket type).
+async fn run_callback<F: Future>(
+    callback: &'static str,
+    owner: &'static str,
+    future: F,
+) -> Result<F::Output, Panicked> {
+    let started = std::time::Instant::now();
+    let result = contained(future).await;
+    telemetry::callback(callback, owner, started.elapsed());
+    if result.is_err() {
+        telemetry::panic_contained(callback, owner);
+    }
+    result
+}
+
+/// The socket type `S`, as telemetry labels it.
+fn socket_type<S>() -> &'static str {
+    telemetry::short(std::any::type_name::<S>())
+}
+
 pub(crate) async fn run<S: Socket>(
     ws: WebSocket,
     connect: Connect,
@@ -83,17 +105,28 @@ pub(crate) async fn run<S: Socket>(
     let limits = endpoint.limits.clone();
     let started = start(socket, connect, endpoint, serializer, stream);
     let writer = Writer { sink, serializer, outgoing: started.outgoing };
-    writer.run(&limits, started.overflow, started.reader, started.stop, shutdown).await;
+    let closing = writer.run(&limits, started.overflow, started.reader, started.stop, shutdown).await;
+    telemetry::disconnected(socket_type::<S>(), closing);
 }
 
 /// A new connection's socket value, as `on_connect` left it; or, when it
 /// refused (or panicked), the close frame to send.
 pub(crate) async fn accept<S: Socket>(connect: &Connect) -> Result<S, (u16, &'static str)> {
     let mut socket = S::default();
-    match contained(socket.on_connect(connect)).await {
-        Ok(true) => Ok(socket),
-        Ok(false) => Err((close::POLICY, "refused by on_connect")),
-        Err(Panicked) => Err(CRASHED),
+    let owner = socket_type::<S>();
+    match run_callback("on_connect", owner, socket.on_connect(connect)).await {
+        Ok(true) => {
+            telemetry::connect_accepted(owner);
+            Ok(socket)
+        }
+        Ok(false) => {
+            telemetry::connect_refused(owner, "on_connect");
+            Err((close::POLICY, "refused by on_connect"))
+        }
+        Err(Panicked) => {
+            telemetry::connect_refused(owner, "panic");
+            Err(CRASHED)
+        }
     }
 }
 
@@ -185,7 +218,7 @@ impl Writer {
         mut reader: JoinHandle<Closing>,
         stop: oneshot::Sender<()>,
         mut shutdown: watch::Receiver<bool>,
-    ) {
+    ) -> Closing {
         let mut ping = interval_at(Instant::now() + limits.ping_interval, limits.ping_interval);
         let ending = loop {
             tokio::select! {
@@ -222,6 +255,7 @@ impl Writer {
         if let Some((code, reason)) = closing {
             let _ = self.sink.send(close_frame(code, reason)).await;
         }
+        closing
     }
 
     /// Writes `first` and what else is queued, then flushes once: a burst
@@ -245,6 +279,7 @@ impl Writer {
             written += 1;
             next = if written < WRITE_BATCH { self.outgoing.try_recv().ok() } else { None };
         }
+        telemetry::messages_out(written);
         self.sink.flush().await.err().map(|_| Ending::Stop(None))
     }
 
@@ -267,6 +302,7 @@ impl Writer {
 struct Joined<S> {
     channel: Box<dyn DynChannel<S>>,
     join_ref: Option<Value>,
+    channel_type: &'static str,
     /// Alive while the channel is joined: [`super::Client`] handles hold a weak reference.
     token: Arc<()>,
 }
@@ -320,7 +356,8 @@ impl<S: Socket> Reader<S> {
             }
         };
         self.leave_all().await;
-        let disconnected = contained(self.conn.socket.on_disconnect()).await;
+        let disconnected =
+            run_callback("on_disconnect", socket_type::<S>(), self.conn.socket.on_disconnect()).await;
         if let Some(topic) = &identity {
             pubsub::global().unsubscribe(topic, self.conn.link.id);
         }
@@ -337,6 +374,7 @@ impl<S: Socket> Reader<S> {
         if self.conn.serializer == Serializer::Maze && (text == "pong" || text == "ping") {
             return Ok(());
         }
+        telemetry::message_in();
         let mut inbound = match self.conn.serializer.decode(text) {
             Ok(inbound) => inbound,
             Err(error) => {
@@ -375,6 +413,7 @@ impl<S: Socket> Reader<S> {
             self.conn.send(Outbound::Close { join_ref, topic: topic.to_string() }).await;
             left?;
         } else if self.joined.len() >= self.conn.endpoint.limits.max_channels {
+            telemetry::limit_hit("max_channels");
             self.conn.send(Outbound::error(inbound, "too many channels on this connection")).await;
             return Ok(());
         }
@@ -388,11 +427,13 @@ impl<S: Socket> Reader<S> {
             held: Some(Vec::new()),
             wants_presence_state: false,
         };
-        let joined = contained(channel.join(&mut ctx, payload)).await;
+        let channel_type = route.channel_type();
+        let joined = run_callback("join", channel_type, channel.join(&mut ctx, payload)).await;
         let held = ctx.held.take().unwrap_or_default();
         let wants_presence_state = ctx.wants_presence_state;
         match joined {
             Ok(Ok(response)) => {
+                telemetry::joined(channel_type);
                 // The reply first, then what join pushed, then the topic's broadcasts.
                 if self.conn.wants_reply(inbound) {
                     self.conn.send(Outbound::ok_with(inbound, response)).await;
@@ -404,11 +445,14 @@ impl<S: Socket> Reader<S> {
                 if wants_presence_state {
                     crate::presence::send_state(topic, self.conn.link.clone());
                 }
-                self.joined
-                    .insert(topic.to_string(), Joined { channel, join_ref: inbound.join_ref.clone(), token });
+                self.joined.insert(
+                    topic.to_string(),
+                    Joined { channel, join_ref: inbound.join_ref.clone(), channel_type, token },
+                );
                 Ok(())
             }
             Ok(Err(reason)) => {
+                telemetry::join_refused(channel_type);
                 crate::presence::release(self.conn.link.id, topic);
                 self.conn.send(Outbound::error(inbound, &reason)).await;
                 Ok(())
@@ -440,7 +484,7 @@ impl<S: Socket> Reader<S> {
             held: None,
             wants_presence_state: false,
         };
-        match contained(joined.channel.message(&mut ctx, message)).await {
+        match run_callback("message", joined.channel_type, joined.channel.message(&mut ctx, message)).await {
             Ok(()) => {
                 if self.conn.wants_reply(inbound) {
                     self.conn.send(Outbound::ok(inbound)).await;
@@ -526,7 +570,8 @@ impl<S: Socket> Conn<S> {
             held: None,
             wants_presence_state: false,
         };
-        contained(joined.channel.leave(&mut ctx)).await
+        telemetry::left(joined.channel_type);
+        run_callback("leave", joined.channel_type, joined.channel.leave(&mut ctx)).await
     }
 }
 

@@ -488,13 +488,23 @@ impl<S: Socket> Endpoint<S> {
                   session: Session,
                   cookies: Cookies| async move {
                 if !origin_allowed(&headers, &self.limits.allowed_origins) {
+                    crate::telemetry::connect_refused(
+                        crate::telemetry::short(std::any::type_name::<S>()),
+                        "origin",
+                    );
                     return (StatusCode::FORBIDDEN, "this page's origin may not open the socket")
                         .into_response();
                 }
                 let serializer = match requested_version(&uri) {
                     None => Serializer::Maze,
                     Some("2.0.0") => Serializer::PhoenixV2,
-                    Some(other) => return unsupported_version(other),
+                    Some(other) => {
+                        crate::telemetry::connect_refused(
+                            crate::telemetry::short(std::any::type_name::<S>()),
+                            "version",
+                        );
+                        return unsupported_version(other);
+                    }
                 };
                 let connect = Connect {
                     session: session.snapshot(),

@@ -47,6 +47,11 @@ impl<S> ChannelRoute<S> {
     pub(crate) fn open(&self) -> Box<dyn DynChannel<S>> {
         (self.make)()
     }
+
+    /// The channel's type, as telemetry labels it.
+    pub(crate) fn channel_type(&self) -> &'static str {
+        crate::telemetry::short(self.channel_type)
+    }
 }
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

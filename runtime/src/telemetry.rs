@@ -1,0 +1,130 @@
+//! What the runtime tells an operator, one function per thing that happens:
+//! a `tracing` event (target `maze`, printed when `RUST_LOG` asks, e.g.
+//! `RUST_LOG=maze=debug`) and, with the `metrics` feature and a `[metrics]`
+//! path in maze.toml, a Prometheus metric. Each event has one name and one
+//! set of labels, defined here. Labels are bounded (socket and channel
+//! types, reasons): never a topic, a param or a token.
+
+use std::time::Duration;
+
+/// Increments a counter (with the `metrics` feature).
+macro_rules! count {
+    ($name:literal $(, $key:literal => $value:expr)* $(,)?) => {
+        #[cfg(feature = "metrics")]
+        metrics::counter!($name $(, $key => $value)*).increment(1);
+    };
+}
+
+/// `chat::sockets::chat_socket::ChatSocket` → `sockets::chat_socket::ChatSocket`.
+pub(crate) fn short(type_name: &'static str) -> &'static str {
+    type_name.split_once("::").map_or(type_name, |(_, rest)| rest)
+}
+
+pub(crate) fn connect_accepted(socket: &'static str) {
+    tracing::info!(target: "maze", socket, "connect accepted");
+    count!("maze_connects_total", "socket" => socket);
+    #[cfg(feature = "metrics")]
+    metrics::gauge!("maze_connections_open").increment(1.0);
+}
+
+/// `reason`: `on_connect` (it returned false), `panic`, `origin`, `version`.
+pub(crate) fn connect_refused(socket: &'static str, reason: &'static str) {
+    tracing::info!(target: "maze", socket, reason, "connect refused");
+    count!("maze_connects_refused_total", "socket" => socket, "reason" => reason);
+}
+
+/// An accepted connection ended, with `closing` (none: the client closed).
+pub(crate) fn disconnected(socket: &'static str, closing: Option<(u16, &'static str)>) {
+    let (code, reason) = closing.unwrap_or((1000, "closed by the client"));
+    tracing::info!(target: "maze", socket, code, reason, "disconnected");
+    #[cfg(feature = "metrics")]
+    metrics::gauge!("maze_connections_open").decrement(1.0);
+    match code {
+        1013 => {
+            tracing::warn!(target: "maze", socket, "slow consumer closed: its outbound queue was full");
+            count!("maze_slow_consumer_closes_total");
+        }
+        1009 => limit_hit("max_message_size"),
+        _ => {}
+    }
+}
+
+/// A channel callback ran: `callback` is `join`, `message`, `leave`,
+/// `on_connect` or `on_disconnect`; `channel` the channel (or socket) type.
+pub(crate) fn callback(callback: &'static str, channel: &'static str, took: Duration) {
+    tracing::debug!(target: "maze", callback, channel, took_us = took.as_micros() as u64, "callback");
+    #[cfg(feature = "metrics")]
+    metrics::histogram!("maze_callback_duration_seconds", "callback" => callback, "channel" => channel)
+        .record(took.as_secs_f64());
+}
+
+pub(crate) fn joined(channel: &'static str) {
+    tracing::info!(target: "maze", channel, "joined");
+    count!("maze_joins_total", "channel" => channel);
+}
+
+pub(crate) fn join_refused(channel: &'static str) {
+    tracing::info!(target: "maze", channel, "join refused");
+    count!("maze_joins_refused_total", "channel" => channel);
+}
+
+pub(crate) fn left(channel: &'static str) {
+    tracing::info!(target: "maze", channel, "left");
+    count!("maze_leaves_total", "channel" => channel);
+}
+
+/// A frame from a client.
+pub(crate) fn message_in() {
+    count!("maze_messages_in_total");
+}
+
+/// Frames written to a client, in one batch.
+pub(crate) fn messages_out(frames: usize) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!("maze_messages_out_total").increment(frames as u64);
+    let _ = frames;
+}
+
+/// A broadcast reached `reached` subscribers on this instance.
+pub(crate) fn broadcast(reached: usize) {
+    tracing::trace!(target: "maze", reached, "broadcast");
+    count!("maze_broadcasts_total");
+}
+
+/// `limit`: `max_channels`, `max_message_size`.
+pub(crate) fn limit_hit(limit: &'static str) {
+    tracing::warn!(target: "maze", limit, "limit hit");
+    count!("maze_limit_hits_total", "limit" => limit);
+}
+
+/// A panic in a callback was contained (the panic hook printed it).
+pub(crate) fn panic_contained(callback: &'static str, channel: &'static str) {
+    tracing::error!(target: "maze", callback, channel, "panic contained");
+    count!("maze_panics_total", "callback" => callback);
+}
+
+#[cfg(feature = "redis")]
+pub(crate) fn redis_lost(error: &str) {
+    tracing::warn!(target: "maze", error, "lost the Redis connection");
+    count!("maze_redis_disconnects_total");
+}
+
+#[cfg(feature = "redis")]
+pub(crate) fn redis_reconnected(topics: usize) {
+    tracing::info!(target: "maze", topics, "reconnected to Redis and resubscribed");
+    count!("maze_redis_reconnects_total");
+}
+
+#[cfg(feature = "redis")]
+pub(crate) fn redis_publish_dropped() {
+    count!("maze_redis_publish_errors_total");
+}
+
+/// Installs a tracing subscriber printing to stderr when `RUST_LOG` is set
+/// (and the app installed none of its own); quiet otherwise.
+pub(crate) fn init_from_env() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let filter = tracing_subscriber::EnvFilter::from_default_env();
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    }
+}
