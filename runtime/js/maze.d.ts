@@ -58,6 +58,11 @@ export class Channel {
   off(subject: string, callback?: (payload: any) => void): void;
   /** How many times the channel has sent its join (a Presence resyncs after each). */
   joinCount(): number;
+  /**
+   * Called when a rejoin could not recover every broadcast missed while
+   * disconnected (history trimmed, or restarted): reload what the page shows.
+   */
+  onRecoveryFailed(callback: (info: { epoch?: string; offset?: string }) => void): void;
 }
 
 /** One tracked client of a key: its `phx_ref` and the metadata the server tracked. */

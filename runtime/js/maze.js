@@ -210,7 +210,10 @@ export class Socket {
       return;
     }
     const channel = this.channels.get(frame.topic);
-    if (channel) channel.dispatch(frame.subject, frame.payload);
+    if (!channel) return;
+    if (frame.offset != null) channel.saw({ epoch: frame.epoch, offset: frame.offset });
+    if (frame.subject === "maze_recovery") channel.recovery(frame.payload);
+    channel.dispatch(frame.subject, frame.payload);
   }
 
   scheduleReconnect() {
@@ -244,6 +247,35 @@ export class Channel {
     this.handlers = new Map();
     this.buffer = [];
     this.joins = 0;
+    /** The last place in the topic's history this channel saw: where a rejoin recovers from. */
+    /** @type {{ epoch: string, offset: string } | null} */
+    this.position = null;
+    /** @type {((info: { epoch?: string, offset?: string }) => void)[]} */
+    this.recoveryFailedHooks = [];
+  }
+
+  /**
+   * Calls `callback` when a rejoin could not recover every broadcast missed
+   * while disconnected (the history was trimmed, or the server's history
+   * started again): reload what the page shows.
+   * @param {(info: { epoch?: string, offset?: string }) => void} callback
+   */
+  onRecoveryFailed(callback) {
+    this.recoveryFailedHooks.push(callback);
+  }
+
+  /** @param {{ epoch: string, offset: string }} position */
+  saw(position) {
+    this.position = position;
+  }
+
+  /** @param {{ recovered: boolean | null, epoch?: string, offset?: string }} status */
+  recovery(status) {
+    if (status.epoch != null && status.offset != null) {
+      // After a replay the server's position is the newest; on a first join, it is where we start.
+      this.position = { epoch: status.epoch, offset: status.offset };
+    }
+    if (status.recovered === false) this.recoveryFailedHooks.forEach((hook) => hook(status));
   }
 
   /** Joins the topic, once the socket is open; the Push settles with the server's answer. */
@@ -271,7 +303,8 @@ export class Channel {
 
   sendJoin() {
     this.joins += 1;
-    const frame = { event: "join", topic: this.topic };
+    // Asks for history: the topic's position on a first join, what was missed on a rejoin.
+    const frame = { event: "join", topic: this.topic, recover: this.position || {} };
     if (this.joinPayload != null) frame.payload = this.joinPayload;
     const answer = this.joinPush;
     this.socket

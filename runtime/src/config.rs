@@ -146,6 +146,15 @@ pub struct WebSocketsConfig {
     /// sockets besides the app's own; `"*"` allows any.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// Broadcasts kept per topic for clients that reconnect (0: no history).
+    #[serde(default = "default_history_size")]
+    pub history_size: usize,
+    /// Seconds a broadcast stays in its topic's history.
+    #[serde(default = "default_history_ttl")]
+    pub history_ttl: u64,
+    /// Topic patterns (`"typing:*"`) whose broadcasts are not kept.
+    #[serde(default)]
+    pub history_exclude: Vec<String>,
 }
 
 fn default_host() -> String {
@@ -168,6 +177,12 @@ fn default_outbound_queue() -> usize {
 }
 fn default_max_channels() -> usize {
     100
+}
+fn default_history_size() -> usize {
+    100
+}
+fn default_history_ttl() -> u64 {
+    300
 }
 fn default_cookie() -> String {
     "_maze_session".into()
@@ -193,6 +208,9 @@ impl Default for WebSocketsConfig {
             outbound_queue: default_outbound_queue(),
             max_channels: default_max_channels(),
             allowed_origins: Vec::new(),
+            history_size: default_history_size(),
+            history_ttl: default_history_ttl(),
+            history_exclude: Vec::new(),
         }
     }
 }

@@ -39,6 +39,8 @@ pub mod testing;
 pub mod token;
 
 #[cfg(feature = "websockets")]
+pub mod history;
+#[cfg(feature = "websockets")]
 pub mod presence;
 #[cfg(feature = "websockets")]
 pub mod pubsub;

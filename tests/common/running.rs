@@ -207,8 +207,21 @@ pub fn send(ws: &mut WebSocket<TcpStream>, frame: Value) {
     ws.send(Message::text(frame.to_string())).unwrap();
 }
 
-/// The next JSON frame, skipping the server's keep-alive pings.
+/// The next JSON frame, skipping the server's keep-alive pings. A
+/// broadcast's place in its topic's history (`epoch`, `offset`) is left out,
+/// so frames compare by what they say; the history tests check positions
+/// (`runtime/tests/history.rs`, [`receive_positioned`]).
 pub fn receive(ws: &mut WebSocket<TcpStream>) -> Value {
+    let mut frame = receive_positioned(ws);
+    if let Some(fields) = frame.as_object_mut() {
+        fields.remove("epoch");
+        fields.remove("offset");
+    }
+    frame
+}
+
+/// The next JSON frame as sent, skipping the server's keep-alive pings.
+pub fn receive_positioned(ws: &mut WebSocket<TcpStream>) -> Value {
     loop {
         match ws.read().expect("a frame within 10 s") {
             Message::Text(text) if text.as_str() == "ping" => continue,

@@ -19,9 +19,12 @@ mod redis_adapter;
 
 use serde_json::Value;
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, OnceLock, RwLock};
 use tokio::sync::{Notify, mpsc};
 
+use crate::history::{MemoryHistory, Position, Recovery};
 use crate::socket::serializer::{Outbound, Serializer};
 use crate::{Config, Error};
 
@@ -49,6 +52,8 @@ pub struct Broadcast {
     /// Its frame in each protocol, encoded once however many subscribers
     /// receive it (indexed by `Serializer as usize`).
     pub(crate) frames: [OnceLock<Arc<str>>; Serializer::COUNT],
+    /// Its place in the topic's history, when the topic keeps one.
+    pub(crate) position: OnceLock<Position>,
 }
 
 impl Broadcast {
@@ -66,7 +71,33 @@ impl Broadcast {
             payload,
             exclude: None,
             frames: Default::default(),
+            position: OnceLock::new(),
         }
+    }
+
+    /// Its place in its topic's history (see [`crate::history`]), once published
+    /// on a topic that keeps one.
+    ///
+    /// ```
+    /// let broadcast = maze::pubsub::Broadcast::new("room:1", "hi", serde_json::Value::Null);
+    /// assert!(broadcast.position().is_none(), "not published yet");
+    /// ```
+    pub fn position(&self) -> Option<&Position> {
+        self.position.get()
+    }
+
+    /// Gives the broadcast its place in its topic's history: for adapters
+    /// that keep history ([`Adapter::keeps_history`]), before delivering it.
+    /// A position is given once; later calls change nothing.
+    ///
+    /// ```
+    /// use maze::history::{Offset, Position};
+    /// let broadcast = maze::pubsub::Broadcast::new("room:1", "hi", serde_json::Value::Null);
+    /// broadcast.set_position(Position { epoch: "e".into(), offset: Offset(1, 0) });
+    /// assert_eq!(broadcast.position().unwrap().offset, Offset(1, 0));
+    /// ```
+    pub fn set_position(&self, position: Position) {
+        let _ = self.position.set(position);
     }
 
     /// The same broadcast for everyone but connection `id`.
@@ -83,6 +114,12 @@ pub(crate) enum Outgoing {
     Broadcast(Arc<Broadcast>),
     /// A frame for this client only: a reply, a push.
     Frame(Outbound),
+    /// Hold this topic's broadcasts: what a rejoining client missed is being
+    /// fetched, and goes first.
+    Hold(String),
+    /// What the client missed on the topic, then what was held, less what
+    /// the replay already sent.
+    Replay { topic: String, recovery: Recovery },
 }
 
 /// Where a connection receives what is sent to it: a bounded queue, and a
@@ -266,6 +303,33 @@ pub trait Adapter: Send + Sync + 'static {
     fn dropped(&self) -> u64 {
         0
     }
+
+    /// Whether the adapter keeps topics' history itself, shared by the
+    /// instances (and then implements [`Adapter::recover`]); otherwise each
+    /// instance keeps its own, in memory.
+    ///
+    /// ```
+    /// # use maze::pubsub::{Adapter, Memory};
+    /// assert!(!Memory.keeps_history());
+    /// ```
+    fn keeps_history(&self) -> bool {
+        false
+    }
+
+    /// What a client at `from` missed on `topic`, for adapters that keep
+    /// history.
+    ///
+    /// ```
+    /// # use maze::pubsub::{Adapter, Memory};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let recovery = Memory.recover("room:1", None).await;
+    /// assert!(recovery.missed.is_empty());
+    /// # }
+    /// ```
+    fn recover(&self, topic: &str, from: Option<Position>) -> Pin<Box<dyn Future<Output = Recovery> + Send>> {
+        let _ = (topic, from);
+        Box::pin(async { Recovery::default() })
+    }
 }
 
 /// One instance: broadcasts go straight to the local subscribers.
@@ -295,6 +359,8 @@ impl Adapter for Memory {
 pub struct PubSub {
     registry: Arc<Registry>,
     adapter: Box<dyn Adapter>,
+    /// Topics' history when the adapter keeps none.
+    history: MemoryHistory,
 }
 
 impl PubSub {
@@ -320,7 +386,7 @@ impl PubSub {
     /// assert!(std::ptr::eq(pubsub.registry(), &*registry));
     /// ```
     pub fn from_parts(registry: Arc<Registry>, adapter: impl Adapter) -> PubSub {
-        PubSub { registry, adapter: Box::new(adapter) }
+        PubSub { registry, adapter: Box::new(adapter), history: MemoryHistory::default() }
     }
 
     /// Sends `broadcast` to every subscriber of its topic, through the adapter.
@@ -330,7 +396,31 @@ impl PubSub {
     /// pubsub::global().publish(Broadcast::new("room:1", "hi", serde_json::json!({"n": 1})));
     /// ```
     pub fn publish(&self, broadcast: Broadcast) {
-        self.adapter.publish(Arc::new(broadcast), &self.registry);
+        let broadcast = Arc::new(broadcast);
+        if !self.adapter.keeps_history() && crate::history::policy().keeps(&broadcast.topic) {
+            let adapter = &self.adapter;
+            self.history
+                .publish(broadcast, &self.registry, |broadcast, local| adapter.publish(broadcast, local));
+        } else {
+            self.adapter.publish(broadcast, &self.registry);
+        }
+    }
+
+    /// What a client at `from` missed on `topic` (from the adapter's history,
+    /// or this instance's): see [`crate::history`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let recovery = maze::pubsub::global().recover("room:nothing", None).await;
+    /// assert_eq!(recovery.recovered, None, "a first join asks nothing");
+    /// # }
+    /// ```
+    pub async fn recover(&self, topic: &str, from: Option<Position>) -> Recovery {
+        if self.adapter.keeps_history() {
+            self.adapter.recover(topic, from).await
+        } else {
+            self.history.recover(topic, from.as_ref())
+        }
     }
 
     /// The connection behind `subscriber` receives `topic`'s broadcasts.
@@ -405,6 +495,7 @@ pub fn install(pubsub: PubSub) -> Result<(), &'static str> {
 /// `"redis"` (the default when `redis_url` or `REDIS_URL` is set and the
 /// `redis` feature is on).
 pub(crate) async fn install_configured(config: &Config) -> Result<(), Error> {
+    crate::history::install(config)?;
     let settings = &config.websockets;
     let default = if cfg!(feature = "redis") && settings.redis_url.is_some() { "redis" } else { "memory" };
     match settings.adapter.as_deref().unwrap_or(default) {

@@ -314,6 +314,7 @@ impl Worker {
                     payload: envelope.payload,
                     exclude: None,
                     frames: Default::default(),
+                    position: Default::default(),
                 };
                 self.registry.deliver(Arc::new(broadcast));
             }

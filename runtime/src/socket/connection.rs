@@ -31,7 +31,8 @@ use tokio::time::{Instant, interval_at};
 use super::serializer::{DecodeError, Inbound, InboundKind, Outbound, Serializer};
 use super::topics::DynChannel;
 use super::{Connect, Context, DISCONNECT, Endpoint, Limits, Message, Socket, identity_topic};
-use crate::pubsub::{self, Outgoing, Subscriber};
+use crate::history::Recovery;
+use crate::pubsub::{self, Broadcast, Outgoing, Subscriber};
 use crate::telemetry;
 
 /// Close codes (RFC 6455 and the registry).
@@ -50,6 +51,10 @@ mod close {
 pub(crate) type Closing = Option<(u16, &'static str)>;
 
 const CRASHED: (u16, &str) = (close::INTERNAL_ERROR, "internal error");
+
+/// The subject of the message that tells a client asking for history where
+/// the topic stands, and whether what it missed was recovered.
+pub(crate) const RECOVERY: &str = "maze_recovery";
 
 /// Frames the writer sends in one batch at most before flushing.
 const WRITE_BATCH: usize = 64;
@@ -104,7 +109,7 @@ pub(crate) async fn run<S: Socket>(
     };
     let limits = endpoint.limits.clone();
     let started = start(socket, connect, endpoint, serializer, stream);
-    let writer = Writer { sink, serializer, outgoing: started.outgoing };
+    let writer = Writer { sink, serializer, outgoing: started.outgoing, holding: HashMap::new() };
     let closing = writer.run(&limits, started.overflow, started.reader, started.stop, shutdown).await;
     telemetry::disconnected(socket_type::<S>(), closing);
 }
@@ -192,6 +197,8 @@ struct Writer {
     sink: SplitSink<WebSocket, WsMessage>,
     serializer: Serializer,
     outgoing: mpsc::Receiver<Outgoing>,
+    /// Topics whose broadcasts wait for a replay (see [`Outgoing::Hold`]).
+    holding: HashMap<String, Vec<Arc<Broadcast>>>,
 }
 
 /// How the writer's loop ended.
@@ -205,6 +212,7 @@ enum Ending {
 /// What one queued item becomes on the wire.
 enum Written {
     Frame(WsMessage),
+    Frames(Vec<WsMessage>),
     Nothing,
     /// [`super::disconnect`] named this connection.
     Disconnect,
@@ -270,6 +278,13 @@ impl Writer {
                         return Some(Ending::Stop(None));
                     }
                 }
+                Written::Frames(frames) => {
+                    for frame in frames {
+                        if self.sink.feed(frame).await.is_err() {
+                            return Some(Ending::Stop(None));
+                        }
+                    }
+                }
                 Written::Nothing => {}
                 Written::Disconnect => {
                     let _ = self.sink.flush().await;
@@ -283,19 +298,55 @@ impl Writer {
         self.sink.flush().await.err().map(|_| Ending::Stop(None))
     }
 
-    fn frame(&self, item: Outgoing) -> Written {
+    fn frame(&mut self, item: Outgoing) -> Written {
         match item {
             Outgoing::Broadcast(broadcast) if broadcast.topic.starts_with('\u{1}') => {
                 if broadcast.subject == DISCONNECT { Written::Disconnect } else { Written::Nothing }
             }
-            Outgoing::Broadcast(broadcast) => {
-                Written::Frame(WsMessage::Text(self.serializer.broadcast(&broadcast).as_ref().into()))
-            }
+            Outgoing::Broadcast(broadcast) => match self.holding.get_mut(&broadcast.topic) {
+                Some(held) => {
+                    held.push(broadcast);
+                    Written::Nothing
+                }
+                None => Written::Frame(self.broadcast_frame(&broadcast)),
+            },
             Outgoing::Frame(frame) => match self.serializer.encode(&frame) {
                 Some(text) => Written::Frame(WsMessage::Text(text.into())),
                 None => Written::Nothing,
             },
+            Outgoing::Hold(topic) => {
+                self.holding.insert(topic, Vec::new());
+                Written::Nothing
+            }
+            Outgoing::Replay { topic, recovery } => Written::Frames(self.replay(topic, recovery)),
         }
+    }
+
+    fn broadcast_frame(&self, broadcast: &Broadcast) -> WsMessage {
+        WsMessage::Text(self.serializer.broadcast(broadcast).as_ref().into())
+    }
+
+    /// What the client missed, its position (`maze_recovery`), then the
+    /// broadcasts held meanwhile: each once, in order. After a recovery, a
+    /// held broadcast the replay already sent is not sent again.
+    fn replay(&mut self, topic: String, recovery: Recovery) -> Vec<WsMessage> {
+        let mut frames: Vec<WsMessage> = recovery.missed.iter().map(|b| self.broadcast_frame(b)).collect();
+        let status =
+            Outbound::Message { topic: topic.clone(), subject: RECOVERY.into(), payload: recovery.payload() };
+        frames.extend(self.serializer.encode(&status).map(|text| WsMessage::Text(text.into())));
+        let replayed_up_to = recovery.position.filter(|_| recovery.recovered == Some(true));
+        for broadcast in self.holding.remove(&topic).unwrap_or_default() {
+            let sent = match (broadcast.position(), &replayed_up_to) {
+                (Some(position), Some(up_to)) => {
+                    position.epoch == up_to.epoch && position.offset <= up_to.offset
+                }
+                _ => false,
+            };
+            if !sent {
+                frames.push(self.broadcast_frame(&broadcast));
+            }
+        }
+        frames
     }
 }
 
@@ -383,7 +434,7 @@ impl<S: Socket> Reader<S> {
             }
         };
         match std::mem::replace(&mut inbound.kind, InboundKind::Heartbeat) {
-            InboundKind::Join { payload } => self.join(&inbound, payload).await,
+            InboundKind::Join { payload, recover } => self.join(&inbound, payload, recover).await,
             InboundKind::Message { subject, payload } => {
                 self.message(&inbound, Message { subject, payload }).await
             }
@@ -395,7 +446,12 @@ impl<S: Socket> Reader<S> {
         }
     }
 
-    async fn join(&mut self, inbound: &Inbound, payload: Value) -> Result<(), Panicked> {
+    async fn join(
+        &mut self,
+        inbound: &Inbound,
+        payload: Value,
+        recover: Option<Option<crate::history::Position>>,
+    ) -> Result<(), Panicked> {
         let topic = inbound.topic.as_str();
         // Topics with control characters are the runtime's own (see `identity_topic`).
         let route = match self.conn.endpoint.channels.find(topic) {
@@ -441,7 +497,15 @@ impl<S: Socket> Reader<S> {
                 for frame in held {
                     self.conn.send(frame).await;
                 }
+                let history = recover.filter(|_| crate::history::policy().keeps(topic));
+                if history.is_some() {
+                    self.conn.link.send(Outgoing::Hold(topic.to_string())).await;
+                }
                 pubsub::global().subscribe(topic, self.conn.link.clone());
+                if let Some(from) = history {
+                    let recovery = pubsub::global().recover(topic, from).await;
+                    self.conn.link.send(Outgoing::Replay { topic: topic.to_string(), recovery }).await;
+                }
                 if wants_presence_state {
                     crate::presence::send_state(topic, self.conn.link.clone());
                 }
@@ -644,6 +708,7 @@ mod tests {
                     Outgoing::Broadcast(broadcast) => {
                         Some(self.reader.conn.serializer.broadcast(&broadcast).to_string())
                     }
+                    Outgoing::Hold(_) | Outgoing::Replay { .. } => None,
                 };
                 if let Some(text) = text {
                     sent.push(serde_json::from_str(&text).expect("frames are JSON"));

@@ -16,6 +16,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
+use crate::history::Position;
 use crate::pubsub::Broadcast;
 
 /// Which protocol a connection speaks.
@@ -36,8 +37,17 @@ pub(crate) struct Inbound {
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum InboundKind {
-    Join { payload: Value },
-    Message { subject: String, payload: Value },
+    /// `recover`: the client asks for history: `Some(None)` on a first join
+    /// (it wants to know the topic's position), `Some(Some(last seen))` on a
+    /// rejoin (it wants what it missed); `None`: it does not.
+    Join {
+        payload: Value,
+        recover: Option<Option<Position>>,
+    },
+    Message {
+        subject: String,
+        payload: Value,
+    },
     Leave,
     Heartbeat,
 }
@@ -125,6 +135,10 @@ struct MazeFrame {
     payload: Value,
     #[serde(default, rename = "ref")]
     reference: Option<Value>,
+    /// On a join: `{"epoch", "offset"}`, the last broadcast the client saw,
+    /// or `{}` on a first join.
+    #[serde(default)]
+    recover: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -179,11 +193,33 @@ impl Serializer {
     /// maze JSON `{"event":"message","topic","subject","payload"}`, Phoenix
     /// `[null, null, topic, subject, payload]`.
     fn encode_message(self, topic: &str, subject: &str, payload: &Value) -> String {
+        self.encode_positioned(topic, subject, payload, None)
+    }
+
+    /// A message, with its place in the topic's history when it has one:
+    /// `"epoch"` and `"offset"` fields in maze JSON, `"epoch/offset"` in the
+    /// (otherwise empty) ref slot of a Phoenix broadcast.
+    fn encode_positioned(
+        self,
+        topic: &str,
+        subject: &str,
+        payload: &Value,
+        position: Option<&Position>,
+    ) -> String {
         match self {
             Serializer::Maze => {
-                json!({"event": "message", "topic": topic, "subject": subject, "payload": payload})
+                let mut frame =
+                    json!({"event": "message", "topic": topic, "subject": subject, "payload": payload});
+                if let Some(position) = position {
+                    frame["epoch"] = json!(&*position.epoch);
+                    frame["offset"] = json!(position.offset.to_string());
+                }
+                frame
             }
-            Serializer::PhoenixV2 => json!([null, null, topic, subject, payload]),
+            Serializer::PhoenixV2 => {
+                let reference = position.map(|position| format!("{}/{}", position.epoch, position.offset));
+                json!([null, reference, topic, subject, payload])
+            }
         }
         .to_string()
     }
@@ -192,7 +228,13 @@ impl Serializer {
     pub fn broadcast(self, broadcast: &Broadcast) -> Arc<str> {
         broadcast.frames[self as usize]
             .get_or_init(|| {
-                self.encode_message(&broadcast.topic, &broadcast.subject, &broadcast.payload).into()
+                self.encode_positioned(
+                    &broadcast.topic,
+                    &broadcast.subject,
+                    &broadcast.payload,
+                    broadcast.position(),
+                )
+                .into()
             })
             .clone()
     }
@@ -210,7 +252,10 @@ fn decode_maze(text: &str) -> Result<Inbound, DecodeError> {
     let frame: MazeFrame =
         serde_json::from_str(text).map_err(|error| invalid(format!("invalid frame: {error}")))?;
     let kind = match frame.event {
-        MazeEvent::Join => InboundKind::Join { payload: frame.payload },
+        MazeEvent::Join => InboundKind::Join {
+            payload: frame.payload,
+            recover: frame.recover.as_ref().map(Position::from_json),
+        },
         MazeEvent::Leave => InboundKind::Leave,
         MazeEvent::Message => match frame.subject {
             Some(subject) => InboundKind::Message { subject, payload: frame.payload },
@@ -233,7 +278,12 @@ fn decode_phoenix(text: &str) -> Result<Inbound, DecodeError> {
         })?;
     let kind = match event.as_str() {
         "heartbeat" if topic == "phoenix" => InboundKind::Heartbeat,
-        "phx_join" => InboundKind::Join { payload },
+        "phx_join" => {
+            // Phoenix clients opt in with `{"recover": {"epoch", "offset"}}` in their join params.
+            let mut payload = payload;
+            let recover = payload.as_object_mut().and_then(|params| params.remove("recover"));
+            InboundKind::Join { payload, recover: recover.as_ref().map(Position::from_json) }
+        }
         "phx_leave" => InboundKind::Leave,
         _ if event.starts_with("phx_") => {
             return Err(DecodeError { reference, topic, reason: format!("clients cannot send {event}") });
@@ -251,7 +301,7 @@ mod tests {
     fn decodes_amber_frames() {
         let join = Serializer::Maze.decode(r#"{"event":"join","topic":"chat_room:123"}"#).unwrap();
         assert_eq!(join.topic, "chat_room:123");
-        assert_eq!(join.kind, InboundKind::Join { payload: Value::Null });
+        assert_eq!(join.kind, InboundKind::Join { payload: Value::Null, recover: None });
         let message = Serializer::Maze
             .decode(r#"{"event":"message","topic":"chat_room:123","subject":"message_new","payload":{"message":"hi"},"ref":"7"}"#)
             .unwrap();
@@ -297,7 +347,7 @@ mod tests {
     fn phoenix_frames_round_trip() {
         let join =
             Serializer::PhoenixV2.decode(r#"["1","1","room:lobby","phx_join",{"token":"t"}]"#).unwrap();
-        assert_eq!(join.kind, InboundKind::Join { payload: json!({"token": "t"}) });
+        assert_eq!(join.kind, InboundKind::Join { payload: json!({"token": "t"}), recover: None });
         let reply = Serializer::PhoenixV2.encode(&Outbound::ok(&join)).unwrap();
         assert_eq!(reply, r#"["1","1","room:lobby","phx_reply",{"response":{},"status":"ok"}]"#);
         let beat = Serializer::PhoenixV2.decode(r#"[null,"5","phoenix","heartbeat",{}]"#).unwrap();

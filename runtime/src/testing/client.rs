@@ -478,7 +478,7 @@ impl TestClient {
             Outgoing::Frame(Outbound::Message { topic, subject, payload }) => {
                 self.received.push_back(Received { topic, subject, payload })
             }
-            Outgoing::Frame(_) => {}
+            Outgoing::Frame(_) | Outgoing::Hold(_) | Outgoing::Replay { .. } => {}
         }
     }
 

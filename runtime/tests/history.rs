@@ -1,0 +1,200 @@
+//! Per-topic history and recovery on one instance (memory), in the maze
+//! JSON protocol: positions on broadcasts, what a rejoin is sent, trimming,
+//! epochs, exclusions, and exactly once while broadcasts race the replay.
+//! (Across instances through Redis, and in a browser: tests/app.rs and
+//! tests/redis.rs at the workspace's root.) Each test uses topics of its own.
+
+use maze::prelude::*;
+use maze::{App, Config};
+use serde_json::json;
+use std::net::TcpStream;
+use std::sync::OnceLock;
+use std::time::Duration;
+use tungstenite::{Message as Frame, WebSocket};
+
+#[derive(Default)]
+struct HistorySocket;
+
+impl Socket for HistorySocket {
+    fn channels(channels: &mut Channels<Self>) {
+        channels.add::<Echo>("room:*").add::<Echo>("typing:*");
+    }
+}
+
+#[derive(Default)]
+struct Echo;
+
+impl Channel<HistorySocket> for Echo {
+    async fn message(&mut self, ctx: &mut Context<'_, HistorySocket>, message: Message) {
+        ctx.rebroadcast(message);
+    }
+}
+
+fn routes(routes: &mut Routes) {
+    routes.socket::<HistorySocket>("/socket");
+}
+
+const CONFIG: &str = r#"
+[app]
+name = "history"
+[session]
+secret = "a test secret that is long enough to sign cookies"
+[websockets]
+history_size = 200
+history_exclude = ["typing:*"]
+"#;
+
+fn port() -> u16 {
+    static PORT: OnceLock<u16> = OnceLock::new();
+    *PORT.get_or_init(|| {
+        let (port_tx, port_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Runtime::new().unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                port_tx.send(listener.local_addr().unwrap().port()).unwrap();
+                let config = Config::parse(CONFIG).unwrap();
+                App::new(routes)
+                    .serve_until(listener, config, ".".into(), std::future::pending())
+                    .await
+                    .unwrap();
+            });
+        });
+        port_rx.recv().unwrap()
+    })
+}
+
+fn connect() -> WebSocket<TcpStream> {
+    let stream = TcpStream::connect(("127.0.0.1", port())).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    tungstenite::client(format!("ws://127.0.0.1:{}/socket", port()), stream).unwrap().0
+}
+
+fn send(ws: &mut WebSocket<TcpStream>, frame: Value) {
+    ws.send(Frame::text(frame.to_string())).unwrap();
+}
+
+fn receive(ws: &mut WebSocket<TcpStream>) -> Value {
+    loop {
+        match ws.read().unwrap() {
+            Frame::Text(text) if text.as_str() != "ping" => {
+                return serde_json::from_str(text.as_str()).unwrap();
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Joins `topic` asking for history (`recover`: `{}` on a first join) and
+/// returns the `maze_recovery` status, after the frames before it (a replay).
+fn join(ws: &mut WebSocket<TcpStream>, topic: &str, recover: Value) -> (Vec<Value>, Value) {
+    send(ws, json!({"event": "join", "topic": topic, "recover": recover, "ref": "j"}));
+    assert_eq!(receive(ws)["payload"]["status"], "ok");
+    let mut replayed = Vec::new();
+    loop {
+        let frame = receive(ws);
+        if frame["subject"] == "maze_recovery" {
+            return (replayed, frame["payload"].clone());
+        }
+        replayed.push(frame);
+    }
+}
+
+fn position(frame: &Value) -> Value {
+    json!({"epoch": frame["epoch"], "offset": frame["offset"]})
+}
+
+fn say(topic: &str, n: usize) {
+    maze::broadcast(topic, "say", json!({"n": n}));
+}
+
+#[test]
+fn a_first_join_learns_the_position_and_broadcasts_carry_theirs() {
+    let mut ws = connect();
+    let (replayed, status) = join(&mut ws, "room:first", json!({}));
+    assert!(replayed.is_empty());
+    assert_eq!(status["recovered"], Value::Null);
+    assert_eq!(status["offset"], "0-0", "nothing broadcast yet");
+    say("room:first", 1);
+    let frame = receive(&mut ws);
+    assert_eq!((frame["payload"]["n"].clone(), frame["offset"].clone()), (json!(1), json!("1-0")));
+    assert_eq!(frame["epoch"], status["epoch"]);
+}
+
+#[test]
+fn a_rejoin_gets_what_it_missed_in_order_once_then_live_broadcasts() {
+    let mut ws = connect();
+    join(&mut ws, "room:missed", json!({}));
+    say("room:missed", 0);
+    let last_seen = position(&receive(&mut ws));
+    drop(ws);
+    for n in 1..=5 {
+        say("room:missed", n);
+    }
+    let mut again = connect();
+    let (replayed, status) = join(&mut again, "room:missed", last_seen);
+    let numbers: Vec<_> = replayed.iter().map(|frame| frame["payload"]["n"].clone()).collect();
+    assert_eq!(numbers, [1, 2, 3, 4, 5].map(|n| json!(n)));
+    assert_eq!(status["recovered"], true);
+    assert_eq!(status["offset"], replayed[4]["offset"]);
+    say("room:missed", 6);
+    assert_eq!(receive(&mut again)["payload"]["n"], 6, "then live, nothing twice");
+}
+
+#[test]
+fn recovery_fails_explicitly_past_the_history_or_from_another_epoch() {
+    let mut ws = connect();
+    join(&mut ws, "room:trimmed", json!({}));
+    say("room:trimmed", 0);
+    let last_seen = position(&receive(&mut ws));
+    drop(ws);
+    // history_size is 200: 201 missed broadcasts cannot all be replayed.
+    for n in 1..=201 {
+        say("room:trimmed", n);
+    }
+    let mut again = connect();
+    let (replayed, status) = join(&mut again, "room:trimmed", last_seen.clone());
+    assert!(replayed.is_empty(), "no partial replay: {replayed:?}");
+    assert_eq!(status["recovered"], false);
+
+    let foreign = json!({"epoch": "another-epoch", "offset": last_seen["offset"]});
+    let (_, status) = join(&mut connect(), "room:trimmed", foreign);
+    assert_eq!(status["recovered"], false);
+}
+
+#[test]
+fn excluded_topics_keep_no_history() {
+    let mut ws = connect();
+    send(&mut ws, json!({"event": "join", "topic": "typing:1", "recover": {}, "ref": "j"}));
+    assert_eq!(receive(&mut ws)["payload"]["status"], "ok");
+    say("typing:1", 1);
+    let frame = receive(&mut ws);
+    assert_eq!(frame["subject"], "say", "no maze_recovery for a topic without history");
+    assert!(frame.get("offset").is_none(), "{frame}");
+}
+
+#[test]
+fn a_replay_racing_live_broadcasts_shows_each_exactly_once_in_order() {
+    let topic = "room:race";
+    let mut ws = connect();
+    join(&mut ws, topic, json!({}));
+    say(topic, 0);
+    let last_seen = position(&receive(&mut ws));
+    drop(ws);
+    // Broadcasts keep coming while the client rejoins: some are missed, some
+    // land between its subscription and its replay, some after.
+    let flood = std::thread::spawn(move || {
+        for n in 1..=150 {
+            say(topic, n);
+        }
+    });
+    let mut again = connect();
+    let (replayed, _) = join(&mut again, topic, last_seen);
+    flood.join().unwrap();
+    let mut seen: Vec<u64> = replayed.iter().map(|frame| frame["payload"]["n"].as_u64().unwrap()).collect();
+    while seen.last() != Some(&150) {
+        seen.push(receive(&mut again)["payload"]["n"].as_u64().unwrap());
+    }
+    // Fewer than history_size: all recoverable, so every one arrives, once, in order.
+    assert_eq!(seen, (1..=150).collect::<Vec<_>>(), "replayed {} of them", replayed.len());
+}
