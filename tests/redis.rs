@@ -6,6 +6,7 @@
 
 mod common;
 
+use common::browser::Browser;
 use common::running::{BuiltApp, Server, apps_target_dir, cargo, phoenix_presence, receive, send};
 use common::{maze, temp_dir};
 use serde_json::{Value, json};
@@ -68,6 +69,8 @@ pub async fn kick(Query(query): Query<HashMap<String, i64>>) -> &'static str {
 "#,
         )
         .unwrap();
+        // A history short enough to overflow in a test.
+        edit(&root, "maze.toml", "ping_interval = 30\n", "ping_interval = 30\nhistory_size = 30\n");
         cargo(&root, &["build", "--quiet"]);
         BuiltApp { binary: apps_target_dir().join("debug/chat_redis"), root }
     })
@@ -536,4 +539,67 @@ fn after_a_redis_restart_presence_is_rebuilt_without_ghosts_or_duplicates() {
     let mut dave = Present::join(&two, "dave");
     dave.wait_for(&[("guest:ada", 1), ("guest:carol", 1), ("guest:dave", 1)], within(20));
     drop(redis);
+}
+
+/// Pushes `count` messages `<prefix>1`.. to chat_room:123 through `server`, each acknowledged.
+fn push_messages(server: &Server, prefix: &str, count: usize) {
+    let mut sender = server.connect("/chat");
+    join(&mut sender, "chat_room:123");
+    for n in 1..=count {
+        let message = json!({"message": format!("{prefix}{n}")});
+        send(
+            &mut sender,
+            json!({"event": "message", "topic": "chat_room:123", "subject": "message_new", "payload": message, "ref": "m"}),
+        );
+        loop {
+            let frame = receive(&mut sender);
+            if frame["event"] == "reply" {
+                break;
+            }
+        }
+    }
+}
+
+#[test]
+fn in_headless_chromium_the_page_recovers_what_it_missed_while_its_instance_was_down() {
+    let redis = Redis::start();
+    let env = [("REDIS_URL", redis.url())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let one = Server::start_with(app(), 0, &env);
+    let port = one.port;
+    let two = instance(&redis);
+    let mut page = Browser::launch();
+    page.call("Page.navigate", json!({"url": format!("http://127.0.0.1:{port}/")}));
+    let joined = r#"document.querySelector('[data-topic="chat_room:123"]')?.dataset.state ?? null"#;
+    page.wait_for(joined, json!("joined"));
+    let shown = |prefix: &str| {
+        format!(
+            r#"[...document.querySelectorAll('[data-topic="chat_room:123"] .messages li')].map(li => li.textContent).filter(t => t.startsWith("{prefix}")).join("|")"#
+        )
+    };
+
+    // A visit's broadcast reaching the page: its position in the history is known.
+    two.get("/");
+    page.wait_for(&shown("A new visitor!"), json!("A new visitor!"));
+
+    // Its instance dies; 20 messages go out through the other; it comes back.
+    drop(one);
+    push_messages(&two, "missed ", 20);
+    let one = Server::start_with(app(), port, &env);
+    let all: Vec<String> = (1..=20).map(|n| format!("missed {n}")).collect();
+    page.wait_for(&shown("missed "), json!(all.join("|")));
+    assert_eq!(
+        page.eval(r#"document.querySelector('[data-topic="chat_room:123"]').dataset.recovery ?? null"#),
+        Value::Null
+    );
+
+    // Once more, missing more than the history holds (30): told, not a silent gap.
+    drop(one);
+    push_messages(&two, "lost ", 40);
+    let _one = Server::start_with(app(), port, &env);
+    page.wait_for(
+        r#"document.querySelector('[data-topic="chat_room:123"]').dataset.recovery ?? null"#,
+        json!("failed"),
+    );
+    assert_eq!(page.eval(&shown("lost ")), json!(""), "no partial replay");
 }

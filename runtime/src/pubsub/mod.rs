@@ -54,6 +54,10 @@ pub struct Broadcast {
     pub(crate) frames: [OnceLock<Arc<str>>; Serializer::COUNT],
     /// Its place in the topic's history, when the topic keeps one.
     pub(crate) position: OnceLock<Position>,
+    /// A permit once this instance's subscribers have it: a channel's reply
+    /// waits for what its callback broadcast (with Redis history, that takes
+    /// a round trip).
+    pub(crate) delivered: tokio::sync::Semaphore,
 }
 
 impl Broadcast {
@@ -72,6 +76,7 @@ impl Broadcast {
             exclude: None,
             frames: Default::default(),
             position: OnceLock::new(),
+            delivered: tokio::sync::Semaphore::const_new(0),
         }
     }
 
@@ -225,6 +230,7 @@ impl Registry {
             .filter(|subscriber| subscriber.offer(Outgoing::Broadcast(broadcast.clone())))
             .count();
         crate::telemetry::broadcast(reached);
+        broadcast.delivered.add_permits(1);
         reached
     }
 
@@ -396,7 +402,11 @@ impl PubSub {
     /// pubsub::global().publish(Broadcast::new("room:1", "hi", serde_json::json!({"n": 1})));
     /// ```
     pub fn publish(&self, broadcast: Broadcast) {
-        let broadcast = Arc::new(broadcast);
+        self.publish_shared(Arc::new(broadcast));
+    }
+
+    /// [`PubSub::publish`], keeping a handle on the broadcast.
+    pub(crate) fn publish_shared(&self, broadcast: Arc<Broadcast>) {
         if !self.adapter.keeps_history() && crate::history::policy().keeps(&broadcast.topic) {
             let adapter = &self.adapter;
             self.history

@@ -8,6 +8,16 @@
 //! reconnects by itself, resubscribes every live topic and publishes what
 //! waited meanwhile.
 //!
+//! Topics with history (see [`crate::history`]) keep it in a Redis stream
+//! per topic (`maze:<app>:history:<topic>`), shared by the instances: one
+//! script adds a broadcast to the stream (trimmed, exactly, to `history_size`
+//! entries and `history_ttl`) and publishes it with its stream id, its offset, in
+//! one round trip; this instance delivers it locally once Redis has given
+//! it its place. The epoch is a key (`maze:<app>:epoch`): a Redis restart
+//! without persistence loses it with the streams, and clients are told
+//! their recovery failed. While Redis is away, broadcasts reach local
+//! subscribers at once, without a position.
+//!
 //! Publishing never blocks the caller: broadcasts for other instances wait in
 //! a bounded queue ([`PUBLISH_QUEUE`]). When Redis is slower than the app
 //! (stalled, or far away), the queue fills and further broadcasts reach the
@@ -19,13 +29,16 @@ use redis::aio::{MultiplexedConnection, PubSubSink, PubSubStream};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::HashSet;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::{Adapter, Broadcast, Registry};
 use crate::Error;
+use crate::history::{self, Offset, Position, Recovery};
 
 /// How long startup waits for Redis before giving up with an error.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -35,16 +48,28 @@ const MAX_RETRY: Duration = Duration::from_secs(2);
 pub(crate) const PUBLISH_QUEUE: usize = 4096;
 
 pub(crate) struct RedisAdapter {
-    publishes: mpsc::Sender<Arc<Broadcast>>,
+    publishes: mpsc::Sender<Publish>,
+    /// Whether the worker is connected: if not, broadcasts with history are
+    /// delivered locally at once rather than after Redis gives them a place.
+    connected: Arc<AtomicBool>,
     /// Subscriptions change with joins and leaves, at most one pending
     /// change per topic and connection: never dropped, so never bounded here.
     subscriptions: mpsc::UnboundedSender<Subscription>,
     dropped: Arc<Dropped>,
 }
 
+/// A broadcast for Redis, and whether this instance's subscribers have it already.
+struct Publish {
+    broadcast: Arc<Broadcast>,
+    delivered: bool,
+}
+
+/// Queued in order with subscriptions: a recovery is read once the topic's
+/// subscription (queued before it) is in place, so nothing falls between.
 enum Subscription {
     Subscribe(String),
     Unsubscribe(String),
+    Recover { topic: String, from: Option<Position>, reply: tokio::sync::oneshot::Sender<Recovery> },
 }
 
 /// Broadcasts that did not reach Redis because its queue was full.
@@ -84,6 +109,7 @@ impl RedisAdapter {
         let (publishes, publish_queue) = mpsc::channel(PUBLISH_QUEUE);
         let (subscriptions, subscription_queue) = mpsc::unbounded_channel();
         let dropped = Arc::new(Dropped::default());
+        let connected = Arc::new(AtomicBool::new(true));
         let worker = Worker {
             client,
             prefix: format!("maze:{app}:"),
@@ -91,18 +117,32 @@ impl RedisAdapter {
             registry,
             live: HashSet::new(),
             dropped: dropped.clone(),
+            connected: connected.clone(),
+            epoch: RwLock::new("".into()),
         };
+        let mut link = link;
+        worker
+            .refresh_epoch(&mut link)
+            .await
+            .map_err(|error| Error::Config(format!("cannot reach Redis at {url}: {error}")))?;
         tokio::spawn(worker.run(link, publish_queue, subscription_queue));
-        Ok(RedisAdapter { publishes, subscriptions, dropped })
+        Ok(RedisAdapter { publishes, connected, subscriptions, dropped })
     }
 }
 
 impl Adapter for RedisAdapter {
     fn publish(&self, broadcast: Arc<Broadcast>, local: &Registry) {
-        local.deliver(broadcast.clone());
-        match self.publishes.try_send(broadcast) {
+        // With history, the worker delivers once Redis has placed it (if connected).
+        let deferred = history::policy().keeps(&broadcast.topic) && self.connected.load(Ordering::Relaxed);
+        if !deferred {
+            local.deliver(broadcast.clone());
+        }
+        match self.publishes.try_send(Publish { broadcast, delivered: !deferred }) {
             Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(broadcast)) => {
+            Err(mpsc::error::TrySendError::Full(Publish { broadcast, delivered })) => {
+                if !delivered {
+                    local.deliver(broadcast.clone());
+                }
                 self.dropped.total.fetch_add(1, Ordering::Relaxed);
                 crate::telemetry::redis_publish_dropped();
                 if self.dropped.run.fetch_add(1, Ordering::Relaxed) == 0 {
@@ -130,7 +170,29 @@ impl Adapter for RedisAdapter {
     fn dropped(&self) -> u64 {
         self.dropped.total.load(Ordering::Relaxed)
     }
+
+    fn keeps_history(&self) -> bool {
+        true
+    }
+
+    fn recover(&self, topic: &str, from: Option<Position>) -> Pin<Box<dyn Future<Output = Recovery> + Send>> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let failed = Recovery { recovered: from.as_ref().map(|_| false), ..Recovery::default() };
+        let _ = self.subscriptions.send(Subscription::Recover { topic: topic.to_string(), from, reply });
+        Box::pin(async move { answer.await.unwrap_or(failed) })
+    }
 }
+
+/// Adds a broadcast to its topic's stream, trims the stream by length and
+/// age, and publishes `<stream id> <envelope>`: one round trip, and the
+/// stream's order is the order subscribers receive.
+const PUBLISH_WITH_HISTORY: &str = r"
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], '*', 'm', ARGV[2])
+redis.call('XTRIM', KEYS[1], 'MINID', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('PUBLISH', KEYS[2], id .. ' ' .. ARGV[2])
+return id
+";
 
 /// A random id for this process's adapter.
 fn instance_id() -> u64 {
@@ -164,11 +226,14 @@ struct Worker {
     /// Topics with local subscribers: what to resubscribe after a reconnect.
     live: HashSet<String>,
     dropped: Arc<Dropped>,
+    connected: Arc<AtomicBool>,
+    /// The history's epoch, as Redis keeps it.
+    epoch: RwLock<Arc<str>>,
 }
 
 /// The worker's two queues.
 struct Queues {
-    publishes: mpsc::Receiver<Arc<Broadcast>>,
+    publishes: mpsc::Receiver<Publish>,
     subscriptions: mpsc::UnboundedReceiver<Subscription>,
 }
 
@@ -176,7 +241,7 @@ impl Worker {
     async fn run(
         mut self,
         link: Link,
-        publishes: mpsc::Receiver<Arc<Broadcast>>,
+        publishes: mpsc::Receiver<Publish>,
         subscriptions: mpsc::UnboundedReceiver<Subscription>,
     ) {
         let mut queues = Queues { publishes, subscriptions };
@@ -187,6 +252,7 @@ impl Worker {
                 Some(connected) => match self.serve(connected, &mut queues).await {
                     Served::Finished => return,
                     Served::Lost(error) => {
+                        self.connected.store(false, Ordering::Relaxed);
                         crate::telemetry::redis_lost(&error);
                         eprintln!(
                             "maze: lost the Redis connection ({error}); local delivery goes on, reconnecting"
@@ -203,13 +269,14 @@ impl Worker {
                         tokio::select! {
                             subscription = queues.subscriptions.recv() => match subscription {
                                 None => return,
-                                Some(subscription) => self.track(&subscription),
+                                Some(subscription) => self.track(subscription),
                             },
                             _ = &mut reconnect => break,
                         }
                     }
                     match self.reopen().await {
                         Ok(link) => {
+                            self.connected.store(true, Ordering::Relaxed);
                             crate::telemetry::redis_reconnected(self.live.len());
                             eprintln!(
                                 "maze: reconnected to Redis; resubscribed {} topic(s)",
@@ -230,6 +297,8 @@ impl Worker {
 
     async fn reopen(&self) -> redis::RedisResult<Link> {
         let mut link = Link::open(&self.client).await?;
+        // Redis may have restarted, without the epoch: a new one begins.
+        self.refresh_epoch(&mut link).await?;
         if !self.live.is_empty() {
             let channels: Vec<String> = self.live.iter().map(|topic| self.channel(topic)).collect();
             link.sink.subscribe(channels).await?;
@@ -237,15 +306,141 @@ impl Worker {
         Ok(link)
     }
 
-    fn track(&mut self, subscription: &Subscription) {
+    /// Follows a subscription change while disconnected; a recovery then fails.
+    fn track(&mut self, subscription: Subscription) {
         match subscription {
             Subscription::Subscribe(topic) => {
-                self.live.insert(topic.clone());
+                self.live.insert(topic);
             }
             Subscription::Unsubscribe(topic) => {
-                self.live.remove(topic);
+                self.live.remove(&topic);
+            }
+            Subscription::Recover { from, reply, .. } => {
+                let _ = reply.send(Recovery { recovered: from.map(|_| false), ..Recovery::default() });
             }
         }
+    }
+
+    /// Reads the epoch, creating it when Redis has none.
+    async fn refresh_epoch(&self, link: &mut Link) -> redis::RedisResult<()> {
+        let key = format!("{}epoch", self.prefix);
+        redis::cmd("SET")
+            .arg(&key)
+            .arg(&*history::new_epoch())
+            .arg("NX")
+            .query_async::<()>(&mut link.publisher)
+            .await?;
+        let epoch: String = redis::cmd("GET").arg(&key).query_async(&mut link.publisher).await?;
+        *self.epoch.write().unwrap_or_else(|e| e.into_inner()) = epoch.into();
+        Ok(())
+    }
+
+    fn epoch(&self) -> Arc<str> {
+        self.epoch.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn stream(&self, topic: &str) -> String {
+        format!("{}history:{topic}", self.prefix)
+    }
+
+    /// Publishes `publish`: through the history script when its topic keeps
+    /// history, delivering it locally with its position if it waited.
+    async fn publish(&self, link: &mut Link, publish: Publish) -> redis::RedisResult<()> {
+        let Publish { broadcast, delivered } = publish;
+        let policy = history::policy();
+        if !policy.keeps(&broadcast.topic) {
+            return redis::cmd("PUBLISH")
+                .arg(self.channel(&broadcast.topic))
+                .arg(self.encode(&broadcast))
+                .query_async::<()>(&mut link.publisher)
+                .await;
+        }
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis();
+        let ttl_ms = policy.ttl.as_millis();
+        let placed: redis::RedisResult<String> = redis::cmd("EVAL")
+            .arg(PUBLISH_WITH_HISTORY)
+            .arg(2)
+            .arg(self.stream(&broadcast.topic))
+            .arg(self.channel(&broadcast.topic))
+            .arg(policy.size)
+            .arg(self.encode(&broadcast))
+            .arg(format!("{}-0", now_ms.saturating_sub(ttl_ms)))
+            .arg(ttl_ms as u64)
+            .query_async(&mut link.publisher)
+            .await;
+        if let Some(offset) = placed.as_deref().ok().and_then(Offset::parse) {
+            broadcast.set_position(Position { epoch: self.epoch(), offset });
+        }
+        if !delivered {
+            // Placed, or (Redis failing) not: this instance's subscribers get it either way.
+            self.registry.deliver(broadcast);
+        }
+        placed.map(|_| ())
+    }
+
+    /// What a client at `from` missed on `topic`, from its stream.
+    async fn recover(
+        &self,
+        link: &mut Link,
+        topic: &str,
+        from: Option<Position>,
+    ) -> redis::RedisResult<Recovery> {
+        let stream = self.stream(topic);
+        let epoch = self.epoch();
+        let last: Vec<(String, Vec<(String, String)>)> = redis::cmd("XREVRANGE")
+            .arg(&stream)
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(1)
+            .query_async(&mut link.publisher)
+            .await?;
+        let top = last.first().and_then(|(id, _)| Offset::parse(id)).unwrap_or(Offset(0, 0));
+        let position = Some(Position { epoch: epoch.clone(), offset: top });
+        let Some(from) = from else { return Ok(Recovery { missed: Vec::new(), position, recovered: None }) };
+        let failed = Ok(Recovery { missed: Vec::new(), position: position.clone(), recovered: Some(false) });
+        if *from.epoch != *epoch || from.offset > top {
+            return failed;
+        }
+        if from.offset == top {
+            return Ok(Recovery { missed: Vec::new(), position, recovered: Some(true) });
+        }
+        // Recoverable only if nothing after `from` was trimmed away: the
+        // stream still starts at or before it (trimming drops the oldest).
+        let first: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+            .arg(&stream)
+            .arg("-")
+            .arg("+")
+            .arg("COUNT")
+            .arg(1)
+            .query_async(&mut link.publisher)
+            .await?;
+        let first = first.first().and_then(|(id, _)| Offset::parse(id));
+        if first.is_none_or(|first| first > from.offset) {
+            return failed;
+        }
+        let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+            .arg(&stream)
+            .arg(format!("({}", from.offset))
+            .arg("+")
+            .query_async(&mut link.publisher)
+            .await?;
+        let missed = entries
+            .into_iter()
+            .filter_map(|(id, fields)| {
+                let offset = Offset::parse(&id)?;
+                let (_, text) = fields.into_iter().find(|(name, _)| name == "m")?;
+                let envelope: Envelope = serde_json::from_str(&text).ok()?;
+                let broadcast = Broadcast::new(&envelope.topic, &envelope.subject, envelope.payload);
+                broadcast.set_position(Position { epoch: epoch.clone(), offset });
+                Some(Arc::new(broadcast))
+            })
+            .collect::<Vec<_>>();
+        let position = missed.last().and_then(|broadcast| broadcast.position().cloned()).or(position);
+        Ok(Recovery { missed, position, recovered: Some(true) })
     }
 
     fn channel(&self, topic: &str) -> String {
@@ -260,10 +455,22 @@ impl Worker {
                 biased;
                 subscription = queues.subscriptions.recv() => {
                     let Some(subscription) = subscription else { return Served::Finished };
-                    self.track(&subscription);
                     match subscription {
-                        Subscription::Subscribe(topic) => link.sink.subscribe(self.channel(&topic)).await,
-                        Subscription::Unsubscribe(topic) => link.sink.unsubscribe(self.channel(&topic)).await,
+                        Subscription::Subscribe(topic) => {
+                            self.live.insert(topic.clone());
+                            link.sink.subscribe(self.channel(&topic)).await
+                        }
+                        Subscription::Unsubscribe(topic) => {
+                            self.live.remove(&topic);
+                            link.sink.unsubscribe(self.channel(&topic)).await
+                        }
+                        Subscription::Recover { topic, from, reply } => {
+                            let failed = Recovery { recovered: from.as_ref().map(|_| false), ..Recovery::default() };
+                            let recovered = self.recover(&mut link, &topic, from).await;
+                            let result = recovered.as_ref().map(|_| ()).map_err(|error| error.to_string());
+                            let _ = reply.send(recovered.unwrap_or(failed));
+                            result.map_err(|error| redis::RedisError::from((redis::ErrorKind::Io, "recovery", error)))
+                        }
                     }
                 }
                 message = link.stream.next() => {
@@ -271,13 +478,9 @@ impl Worker {
                     self.receive(message.get_payload_bytes());
                     Ok(())
                 }
-                broadcast = queues.publishes.recv() => {
-                    let Some(broadcast) = broadcast else { return Served::Finished };
-                    let published = redis::cmd("PUBLISH")
-                        .arg(self.channel(&broadcast.topic))
-                        .arg(self.encode(&broadcast))
-                        .query_async::<()>(&mut link.publisher)
-                        .await;
+                publish = queues.publishes.recv() => {
+                    let Some(publish) = publish else { return Served::Finished };
+                    let published = self.publish(&mut link, publish).await;
                     if queues.publishes.len() < PUBLISH_QUEUE / 2 {
                         let run = self.dropped.run.swap(0, Ordering::Relaxed);
                         if run > 0 {
@@ -304,6 +507,14 @@ impl Worker {
     }
 
     fn receive(&self, bytes: &[u8]) {
+        // `<stream id> <envelope>` for a topic with history, else the envelope.
+        let (offset, bytes) =
+            match bytes.iter().position(|b| *b == b' ').filter(|_| bytes.first() != Some(&b'{')) {
+                Some(space) => {
+                    (std::str::from_utf8(&bytes[..space]).ok().and_then(Offset::parse), &bytes[space + 1..])
+                }
+                None => (None, bytes),
+            };
         match serde_json::from_slice::<Envelope>(bytes) {
             // Our own broadcast, already delivered locally.
             Ok(envelope) if envelope.instance == self.instance => {}
@@ -315,7 +526,11 @@ impl Worker {
                     exclude: None,
                     frames: Default::default(),
                     position: Default::default(),
+                    delivered: tokio::sync::Semaphore::const_new(0),
                 };
+                if let Some(offset) = offset {
+                    broadcast.set_position(Position { epoch: self.epoch(), offset });
+                }
                 self.registry.deliver(Arc::new(broadcast));
             }
             Err(error) => {

@@ -180,6 +180,8 @@ pub struct Context<'a, S> {
     /// `track` was called during `join`: the client is sent `presence_state`
     /// once the join's reply has gone.
     pub(crate) wants_presence_state: bool,
+    /// What the callback broadcast, for its reply to follow.
+    pub(crate) sent: std::sync::Mutex<Vec<Arc<Broadcast>>>,
 }
 
 impl<S> Context<'_, S> {
@@ -333,7 +335,15 @@ impl<S> Context<'_, S> {
     /// }
     /// ```
     pub fn broadcast(&self, subject: &str, payload: Value) {
-        pubsub::global().publish(Broadcast::new(self.topic, subject, payload));
+        self.publish(Broadcast::new(self.topic, subject, payload));
+    }
+
+    /// Publishes, remembering the broadcast: the reply to the client's push
+    /// waits until this instance's subscribers have it.
+    fn publish(&self, broadcast: Broadcast) {
+        let broadcast = Arc::new(broadcast);
+        pubsub::global().publish_shared(broadcast.clone());
+        self.sent.lock().unwrap_or_else(|e| e.into_inner()).push(broadcast);
     }
 
     /// Sends `subject` to every subscriber of this topic but this client.
@@ -350,7 +360,7 @@ impl<S> Context<'_, S> {
     /// }
     /// ```
     pub fn broadcast_from(&self, subject: &str, payload: Value) {
-        pubsub::global().publish(Broadcast::new(self.topic, subject, payload).excluding(self.link.id));
+        self.publish(Broadcast::new(self.topic, subject, payload).excluding(self.link.id));
     }
 
     /// Sends a client's message on to every subscriber of this topic,

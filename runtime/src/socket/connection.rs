@@ -482,6 +482,7 @@ impl<S: Socket> Reader<S> {
             joined: &token,
             held: Some(Vec::new()),
             wants_presence_state: false,
+            sent: Default::default(),
         };
         let channel_type = route.channel_type();
         let joined = run_callback("join", channel_type, channel.join(&mut ctx, payload)).await;
@@ -547,9 +548,16 @@ impl<S: Socket> Reader<S> {
             joined: &joined.token,
             held: None,
             wants_presence_state: false,
+            sent: Default::default(),
         };
         match run_callback("message", joined.channel_type, joined.channel.message(&mut ctx, message)).await {
             Ok(()) => {
+                // The reply follows what the callback broadcast (a round trip with Redis history).
+                let sent = std::mem::take(&mut *ctx.sent.lock().unwrap_or_else(|e| e.into_inner()));
+                for broadcast in sent {
+                    let delivered = broadcast.delivered.acquire();
+                    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), delivered).await;
+                }
                 if self.conn.wants_reply(inbound) {
                     self.conn.send(Outbound::ok(inbound)).await;
                 }
@@ -633,6 +641,7 @@ impl<S: Socket> Conn<S> {
             joined: &joined.token,
             held: None,
             wants_presence_state: false,
+            sent: Default::default(),
         };
         telemetry::left(joined.channel_type);
         run_callback("leave", joined.channel_type, joined.channel.leave(&mut ctx)).await
