@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# What per-topic history costs (one instance, memory adapter): fan-out with
+# history on (the default, 100 per topic) and off (history_size = 0), and the
+# memory one retained message takes.
+#
+#   bash bench/history.sh
+#
+# Writes bench/results/history.json.
+source "$(dirname "$0")/common.sh"
+ulimit -n "$(ulimit -Hn)"
+
+build_bench_app
+build_loadgen
+
+PORT=3230
+RESULTS="$ROOT/bench/results/history.json"
+
+start_maze() { # history_size
+  sed "s/^\[websockets\]$/[websockets]\nhistory_size = $1/" "$WORK/bench_app/maze.toml" > "$WORK/history.toml"
+  (cd "$WORK/bench_app" && MAZE_CONFIG="$WORK/history.toml" MAZE_PORT=$PORT exec "$BENCH_APP" > "$WORK/maze.log" 2>&1) &
+  SERVER=$!
+  wait_for_port $PORT
+}
+
+stop_server() {
+  kill "$SERVER" 2>/dev/null || true
+  wait "$SERVER" 2>/dev/null || true
+}
+
+echo "{\"machine\": \"$(machine)\", \"runs\": [" > "$RESULTS.tmp"
+first=1
+record() {
+  [ $first = 1 ] || echo "," >> "$RESULTS.tmp"
+  first=0
+  echo "$1" >> "$RESULTS.tmp"
+  echo "$1"
+}
+
+for size in 100 0; do
+  start_maze "$size"
+  result=$("$LOADGEN" "ws://127.0.0.1:$PORT/bench" bench:1 1000 1000)
+  stop_server
+  record "{\"test\": \"fanout-1000x1000\", \"history_size\": $size, \"result\": $result}"
+done
+
+# One topic, one subscriber, 100,000 broadcasts: all kept, or none.
+for size in 100000 0; do
+  start_maze "$size"
+  before=$(rss_kib "$SERVER")
+  "$LOADGEN" "ws://127.0.0.1:$PORT/bench" bench:kept 1 100000 > /dev/null
+  after=$(rss_kib "$SERVER")
+  stop_server
+  record "{\"test\": \"retained-100000\", \"history_size\": $size, \"rss_growth_kib\": $((after - before))}"
+done
+
+echo "]}" >> "$RESULTS.tmp"
+mv "$RESULTS.tmp" "$RESULTS"
+echo "written: $RESULTS"
