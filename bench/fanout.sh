@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Fan-out and memory per connection: a generated maze app against a Node `ws`
-# broadcast server doing the same job (bench/node/server.mjs), same machine,
-# same run, same load generator (bench/loadgen).
+# Fan-out and memory per connection: a generated maze app against Bun's
+# WebSocket server (uWebSockets, bench/node/bun_server.mjs) and a Node `ws`
+# server (bench/node/server.mjs) doing the same job, same machine, same run,
+# same load generator (bench/loadgen).
 #
 #   bash bench/fanout.sh            # N = 1,000 and 10,000 clients
 #
@@ -16,6 +17,8 @@ install_node_peers
 
 MAZE_PORT=3210
 NODE_PORT=3310
+BUN_PORT=3410
+BUN="$ROOT/bench/node/node_modules/@oven/bun-linux-x64/bin/bun"
 RESULTS="$ROOT/bench/results/fanout.json"
 echo "{\"machine\": \"$(machine)\", \"runs\": [" > "$RESULTS.tmp"
 first=1
@@ -30,6 +33,12 @@ start_node() {
   node "$ROOT/bench/node/server.mjs" $NODE_PORT > "$WORK/node.log" 2>&1 &
   SERVER=$!
   wait_for_port $NODE_PORT
+}
+
+start_bun() {
+  "$BUN" "$ROOT/bench/node/bun_server.mjs" $BUN_PORT > "$WORK/bun.log" 2>&1 &
+  SERVER=$!
+  wait_for_port $BUN_PORT
 }
 
 stop_server() {
@@ -65,9 +74,11 @@ idle_memory() { # server port path
 for run in "1000 1000" "10000 100"; do
   set -- $run
   start_maze; fanout maze $MAZE_PORT bench "$1" "$2"; stop_server
+  start_bun; fanout bun $BUN_PORT "" "$1" "$2"; stop_server
   start_node; fanout node-ws $NODE_PORT "" "$1" "$2"; stop_server
 done
 start_maze; idle_memory maze $MAZE_PORT bench; stop_server
+start_bun; idle_memory bun $BUN_PORT ""; stop_server
 start_node; idle_memory node-ws $NODE_PORT ""; stop_server
 
 echo "]}" >> "$RESULTS.tmp"

@@ -119,6 +119,7 @@ impl RedisAdapter {
             dropped: dropped.clone(),
             connected: connected.clone(),
             epoch: RwLock::new("".into()),
+            backlog: Default::default(),
         };
         let mut link = link;
         worker
@@ -229,6 +230,8 @@ struct Worker {
     connected: Arc<AtomicBool>,
     /// The history's epoch, as Redis keeps it.
     epoch: RwLock<Arc<str>>,
+    /// Broadcasts taken from the queue when the link was lost: published first on reconnect.
+    backlog: std::collections::VecDeque<Publish>,
 }
 
 /// The worker's two queues.
@@ -253,6 +256,14 @@ impl Worker {
                     Served::Finished => return,
                     Served::Lost(error) => {
                         self.connected.store(false, Ordering::Relaxed);
+                        // What waited for Redis to place it reaches local subscribers now,
+                        // and Redis once reconnected (first, before anything newer).
+                        while let Ok(publish) = queues.publishes.try_recv() {
+                            if !publish.delivered {
+                                self.registry.deliver(publish.broadcast.clone());
+                            }
+                            self.backlog.push_back(Publish { broadcast: publish.broadcast, delivered: true });
+                        }
                         crate::telemetry::redis_lost(&error);
                         eprintln!(
                             "maze: lost the Redis connection ({error}); local delivery goes on, reconnecting"
@@ -374,6 +385,10 @@ impl Worker {
         if let Some(offset) = placed.as_deref().ok().and_then(Offset::parse) {
             broadcast.set_position(Position { epoch: self.epoch(), offset });
         }
+        if placed.is_err() {
+            // Before delivering: from now on broadcasts are delivered at once.
+            self.connected.store(false, Ordering::Relaxed);
+        }
         if !delivered {
             // Placed, or (Redis failing) not: this instance's subscribers get it either way.
             self.registry.deliver(broadcast);
@@ -449,6 +464,11 @@ impl Worker {
 
     /// Publishes, follows subscriptions and delivers Redis messages until the link fails.
     async fn serve(&mut self, mut link: Link, queues: &mut Queues) -> Served {
+        while let Some(publish) = self.backlog.pop_front() {
+            if let Err(error) = self.publish(&mut link, publish).await {
+                return Served::Lost(error.to_string());
+            }
+        }
         loop {
             let sent = tokio::select! {
                 // Subscriptions first: a join's subscription should not wait behind a burst.
