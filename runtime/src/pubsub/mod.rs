@@ -117,14 +117,15 @@ impl Broadcast {
 pub(crate) enum Outgoing {
     /// A broadcast on a topic the connection joined.
     Broadcast(Arc<Broadcast>),
-    /// A frame for this client only: a reply, a push.
-    Frame(Outbound),
+    /// A frame for this client only: a reply, a push. (Boxed, as is a
+    /// replay: every connection's queue is sized for its largest variant.)
+    Frame(Box<Outbound>),
     /// Hold this topic's broadcasts: what a rejoining client missed is being
     /// fetched, and goes first.
     Hold(String),
     /// What the client missed on the topic, then what was held, less what
     /// the replay already sent.
-    Replay { topic: String, recovery: Recovery },
+    Replay(Box<(String, Recovery)>),
 }
 
 /// Where a connection receives what is sent to it: a bounded queue, and a

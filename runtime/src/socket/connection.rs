@@ -232,7 +232,7 @@ impl Writer {
             tokio::select! {
                 finished = &mut reader => break Ending::ReaderDone(finished.unwrap_or(Some(CRASHED))),
                 Some(first) = self.outgoing.recv() => {
-                    if let Some(ending) = self.write_batch(first).await {
+                    if let Some(ending) = Box::pin(self.write_batch(first)).await {
                         break ending;
                     }
                 }
@@ -318,7 +318,10 @@ impl Writer {
                 self.holding.insert(topic, Vec::new());
                 Written::Nothing
             }
-            Outgoing::Replay { topic, recovery } => Written::Frames(self.replay(topic, recovery)),
+            Outgoing::Replay(replay) => {
+                let (topic, recovery) = *replay;
+                Written::Frames(self.replay(topic, recovery))
+            }
         }
     }
 
@@ -395,7 +398,8 @@ impl<S: Socket> Reader<S> {
                 Err(_elapsed) => break Some((close::NORMAL, "idle timeout")),
                 Ok(None | Some(Ok(WsMessage::Close(_)))) => break None,
                 Ok(Some(Err(error))) => break read_error(error),
-                Ok(Some(Ok(WsMessage::Text(text)))) => self.handle(text.as_str()).await,
+                // Boxed: an idle connection's task holds no room for a callback's state.
+                Ok(Some(Ok(WsMessage::Text(text)))) => Box::pin(self.handle(text.as_str())).await,
                 Ok(Some(Ok(WsMessage::Binary(_)))) => {
                     self.conn.reply_error("binary frames are not supported").await;
                     Ok(())
@@ -505,7 +509,7 @@ impl<S: Socket> Reader<S> {
                 pubsub::global().subscribe(topic, self.conn.link.clone());
                 if let Some(from) = history {
                     let recovery = pubsub::global().recover(topic, from).await;
-                    self.conn.link.send(Outgoing::Replay { topic: topic.to_string(), recovery }).await;
+                    self.conn.link.send(Outgoing::Replay(Box::new((topic.to_string(), recovery)))).await;
                 }
                 if wants_presence_state {
                     crate::presence::send_state(topic, self.conn.link.clone());
@@ -602,7 +606,7 @@ impl<S: Socket> Reader<S> {
 impl<S: Socket> Conn<S> {
     /// Queues a frame for the writer, waiting for room.
     async fn send(&self, frame: Outbound) {
-        self.link.send(Outgoing::Frame(frame)).await;
+        self.link.send(Outgoing::Frame(Box::new(frame))).await;
     }
 
     /// An error reply to a frame that names no topic or ref.
@@ -717,7 +721,7 @@ mod tests {
                     Outgoing::Broadcast(broadcast) => {
                         Some(self.reader.conn.serializer.broadcast(&broadcast).to_string())
                     }
-                    Outgoing::Hold(_) | Outgoing::Replay { .. } => None,
+                    Outgoing::Hold(_) | Outgoing::Replay(_) => None,
                 };
                 if let Some(text) = text {
                     sent.push(serde_json::from_str(&text).expect("frames are JSON"));

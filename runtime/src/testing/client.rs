@@ -416,15 +416,18 @@ impl TestClient {
         let deadline = Instant::now() + self.timeout;
         loop {
             match self.next_outgoing(deadline).await {
-                Some(Outgoing::Frame(Outbound::Reply { reference: Some(got), ok, response, .. }))
-                    if got.as_str() == Some(reference.as_str()) =>
-                {
-                    return if ok {
-                        Ok(response)
-                    } else {
-                        Err(response["reason"].as_str().unwrap_or_default().to_string())
-                    };
-                }
+                Some(Outgoing::Frame(frame)) => match *frame {
+                    Outbound::Reply { reference: Some(got), ok, response, .. }
+                        if got.as_str() == Some(reference.as_str()) =>
+                    {
+                        return if ok {
+                            Ok(response)
+                        } else {
+                            Err(response["reason"].as_str().unwrap_or_default().to_string())
+                        };
+                    }
+                    other => self.keep(Outgoing::Frame(Box::new(other))),
+                },
                 Some(other) => self.keep(other),
                 None => {
                     let timeout = self.timeout;
@@ -475,10 +478,12 @@ impl TestClient {
                 subject: broadcast.subject.clone(),
                 payload: broadcast.payload.clone(),
             }),
-            Outgoing::Frame(Outbound::Message { topic, subject, payload }) => {
-                self.received.push_back(Received { topic, subject, payload })
+            Outgoing::Frame(frame) => {
+                if let Outbound::Message { topic, subject, payload } = *frame {
+                    self.received.push_back(Received { topic, subject, payload })
+                }
             }
-            Outgoing::Frame(_) | Outgoing::Hold(_) | Outgoing::Replay { .. } => {}
+            Outgoing::Hold(_) | Outgoing::Replay(_) => {}
         }
     }
 
