@@ -51,7 +51,7 @@ pub struct Broadcast {
     pub(crate) exclude: Option<u64>,
     /// Its frame in each protocol, encoded once however many subscribers
     /// receive it (indexed by `Serializer as usize`).
-    pub(crate) frames: [OnceLock<Arc<str>>; Serializer::COUNT],
+    pub(crate) frames: [OnceLock<axum::extract::ws::Utf8Bytes>; Serializer::COUNT],
     /// Its place in the topic's history, when the topic keeps one.
     pub(crate) position: OnceLock<Position>,
     /// A permit once this instance's subscribers have it: a channel's reply

@@ -326,7 +326,7 @@ impl Writer {
     }
 
     fn broadcast_frame(&self, broadcast: &Broadcast) -> WsMessage {
-        WsMessage::Text(self.serializer.broadcast(broadcast).as_ref().into())
+        WsMessage::Text(self.serializer.broadcast(broadcast))
     }
 
     /// What the client missed, its position (`maze_recovery`), then the
@@ -719,7 +719,7 @@ mod tests {
                 let text = match item {
                     Outgoing::Frame(frame) => self.reader.conn.serializer.encode(&frame),
                     Outgoing::Broadcast(broadcast) => {
-                        Some(self.reader.conn.serializer.broadcast(&broadcast).to_string())
+                        Some(self.reader.conn.serializer.broadcast(&broadcast).as_str().to_string())
                     }
                     Outgoing::Hold(_) | Outgoing::Replay(_) => None,
                 };

@@ -12,9 +12,9 @@
 //! `phx_reply`, `phx_close` and the `phoenix`/`heartbeat` keep-alive. The
 //! seed's `subject` is Phoenix's `event`.
 
+use axum::extract::ws::Utf8Bytes;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::sync::Arc;
 
 use crate::history::Position;
 use crate::pubsub::Broadcast;
@@ -224,17 +224,19 @@ impl Serializer {
         .to_string()
     }
 
-    /// A broadcast's frame, encoded once per protocol however many receive it.
-    pub fn broadcast(self, broadcast: &Broadcast) -> Arc<str> {
+    /// A broadcast's frame, encoded once per protocol however many receive
+    /// it, as reference-counted bytes: each subscriber's WebSocket gets the
+    /// same bytes, not a copy.
+    pub fn broadcast(self, broadcast: &Broadcast) -> Utf8Bytes {
         broadcast.frames[self as usize]
             .get_or_init(|| {
-                self.encode_positioned(
+                let text = self.encode_positioned(
                     &broadcast.topic,
                     &broadcast.subject,
                     &broadcast.payload,
                     broadcast.position(),
-                )
-                .into()
+                );
+                Utf8Bytes::from(text)
             })
             .clone()
     }
@@ -359,7 +361,7 @@ mod tests {
         );
         let broadcast = Broadcast::new("room:lobby", "new_msg", json!({"body": "hi"}));
         assert_eq!(
-            &*Serializer::PhoenixV2.broadcast(&broadcast),
+            Serializer::PhoenixV2.broadcast(&broadcast).as_str(),
             r#"[null,null,"room:lobby","new_msg",{"body":"hi"}]"#
         );
     }
@@ -368,8 +370,9 @@ mod tests {
     fn encodes_a_broadcast_once_per_protocol() {
         let broadcast = Broadcast::new("t:1", "s", json!({"a": 1}));
         let first = Serializer::Maze.broadcast(&broadcast);
-        assert!(Arc::ptr_eq(&first, &Serializer::Maze.broadcast(&broadcast)));
-        let frame: Value = serde_json::from_str(&first).unwrap();
+        let again = Serializer::Maze.broadcast(&broadcast);
+        assert_eq!(first.as_str().as_ptr(), again.as_str().as_ptr(), "the same bytes, not a copy");
+        let frame: Value = serde_json::from_str(first.as_str()).unwrap();
         assert_eq!(frame, json!({"event": "message", "topic": "t:1", "subject": "s", "payload": {"a": 1}}));
     }
 
