@@ -4,12 +4,13 @@
 //! (Across instances through Redis, and in a browser: tests/app.rs and
 //! tests/redis.rs at the workspace's root.) Each test uses topics of its own.
 
+mod common;
+
+use maze::App;
 use maze::prelude::*;
-use maze::{App, Config};
 use serde_json::json;
 use std::net::TcpStream;
 use std::sync::OnceLock;
-use std::time::Duration;
 use tungstenite::{Message as Frame, WebSocket};
 
 #[derive(Default)]
@@ -46,28 +47,11 @@ history_exclude = ["typing:*"]
 
 fn port() -> u16 {
     static PORT: OnceLock<u16> = OnceLock::new();
-    *PORT.get_or_init(|| {
-        let (port_tx, port_rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Runtime::new().unwrap();
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                port_tx.send(listener.local_addr().unwrap().port()).unwrap();
-                let config = Config::parse(CONFIG).unwrap();
-                App::new(routes)
-                    .serve_until(listener, config, ".".into(), std::future::pending())
-                    .await
-                    .unwrap();
-            });
-        });
-        port_rx.recv().unwrap()
-    })
+    *PORT.get_or_init(|| common::serve(App::new(routes), CONFIG))
 }
 
 fn connect() -> WebSocket<TcpStream> {
-    let stream = TcpStream::connect(("127.0.0.1", port())).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    tungstenite::client(format!("ws://127.0.0.1:{}/socket", port()), stream).unwrap().0
+    common::connect(port(), "/socket").unwrap()
 }
 
 fn send(ws: &mut WebSocket<TcpStream>, frame: Value) {

@@ -4,16 +4,16 @@
 //! client must see the missed ones, then the rest, each once, in order.
 //! In its own binary: it installs the process's pub/sub adapter.
 
+mod common;
+
+use maze::App;
 use maze::history::{Offset, Position, Recovery};
 use maze::prelude::*;
 use maze::pubsub::{self, Adapter, Broadcast, PubSub, Registry};
-use maze::{App, Config};
 use serde_json::json;
 use std::future::Future;
-use std::net::TcpStream;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use tungstenite::Message as Frame;
 
 /// Keeps every broadcast; `recover` races: see the module's documentation.
@@ -77,24 +77,13 @@ fn held_broadcasts_follow_the_replay_once_each() {
     let registry = Arc::new(Registry::default());
     let adapter = Racing { registry: registry.clone(), kept: Mutex::default() };
     pubsub::install(PubSub::from_parts(registry, adapter)).unwrap();
-    let (port_tx, port_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        tokio::runtime::Runtime::new().unwrap().block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            port_tx.send(listener.local_addr().unwrap().port()).unwrap();
-            let config = Config::parse("[app]\nname = \"race\"\n").unwrap();
-            App::new(routes).serve_until(listener, config, ".".into(), std::future::pending()).await.unwrap();
-        });
-    });
-    let port = port_rx.recv().unwrap();
+    let port = common::serve(App::new(routes), "[app]\nname = \"race\"\n");
 
     // Missed while away: two broadcasts after position 1.
     for n in ["seen", "missed 1", "missed 2"] {
         maze::broadcast("room:race", "say", json!({"n": n}));
     }
-    let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let (mut ws, _) = tungstenite::client(format!("ws://127.0.0.1:{port}/socket"), stream).unwrap();
+    let mut ws = common::connect(port, "/socket").unwrap();
     let rejoin = json!({"event": "join", "topic": "room:race", "recover": {"epoch": "race", "offset": "1-0"}, "ref": "j"});
     ws.send(Frame::text(rejoin.to_string())).unwrap();
     let mut seen = Vec::new();

@@ -3,14 +3,15 @@
 //! binary: the tracing subscriber and the metrics recorder are per process,
 //! so nothing else may count here.
 
+mod common;
+
+use maze::App;
 use maze::prelude::*;
-use maze::{App, Config};
 use serde_json::json;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tungstenite::client::IntoClientRequest;
 use tungstenite::{Message as Frame, WebSocket};
 
 #[derive(Default)]
@@ -76,28 +77,8 @@ impl Captured {
     }
 }
 
-fn serve() -> u16 {
-    let (port_tx, port_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Runtime::new().unwrap();
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            port_tx.send(listener.local_addr().unwrap().port()).unwrap();
-            let config = Config::parse(CONFIG).unwrap();
-            App::new(routes).serve_until(listener, config, ".".into(), std::future::pending()).await.unwrap();
-        });
-    });
-    port_rx.recv().unwrap()
-}
-
 fn connect(port: u16, query: &str) -> Result<WebSocket<TcpStream>, tungstenite::Error> {
-    let request = format!("ws://127.0.0.1:{port}/socket{query}").into_client_request().unwrap();
-    let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    tungstenite::client(request, stream).map(|(ws, _)| ws).map_err(|error| match error {
-        tungstenite::HandshakeError::Failure(error) => error,
-        tungstenite::HandshakeError::Interrupted(_) => panic!("handshake interrupted"),
-    })
+    common::connect(port, &format!("/socket{query}"))
 }
 
 fn send(ws: &mut WebSocket<TcpStream>, frame: Value) {
@@ -144,7 +125,7 @@ fn events_and_metrics_tell_what_happened() {
         .with_writer(move || writer.clone())
         .with_ansi(false)
         .init();
-    let port = serve();
+    let port = common::serve(App::new(routes), CONFIG);
 
     // Two clients join room:1 and exchange three messages.
     let (mut alice, mut bob) =
