@@ -34,7 +34,7 @@
 //! of joins becomes a few diffs, not one frame per join per client.
 
 use serde_json::{Map, Value, json};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
@@ -181,9 +181,9 @@ impl Tracker {
         let meta = Value::Object(meta);
         let mut state = self.state();
         let first = state.count(topic, key) == 0;
-        state.local.entry(topic.into()).or_default().entry(key.into()).or_default().push(meta.clone());
+        add_meta(&mut state.local, topic, key, meta.clone());
         state.owners.entry((conn, topic.into())).or_default().push((key.into(), phx_ref));
-        state.diffs.entry(topic.into()).or_default().joins.entry(key.into()).or_default().push(meta.clone());
+        state.joined(topic, key, meta.clone());
         state.outbound.push(json!({"join": [topic, key, meta]}));
         first
     }
@@ -201,7 +201,7 @@ impl Tracker {
         let mut emptied = false;
         for (key, phx_ref) in gone {
             let Some(meta) = remove_ref(&mut state.local, topic, &key, &phx_ref) else { continue };
-            state.diffs.entry(topic.into()).or_default().leaves.entry(key.clone()).or_default().push(meta);
+            state.left(topic, &key, meta);
             state.outbound.push(json!({"leave": [topic, key, phx_ref]}));
             emptied |= state.count(topic, &key) == 0;
         }
@@ -331,20 +331,8 @@ impl State {
         for op in ops.as_array().into_iter().flatten() {
             if let Some([topic, key, meta]) = op["join"].as_array().map(Vec::as_slice) {
                 let (Some(topic), Some(key)) = (topic.as_str(), key.as_str()) else { continue };
-                remote
-                    .topics
-                    .entry(topic.into())
-                    .or_default()
-                    .entry(key.into())
-                    .or_default()
-                    .push(meta.clone());
-                self.diffs
-                    .entry(topic.into())
-                    .or_default()
-                    .joins
-                    .entry(key.into())
-                    .or_default()
-                    .push(meta.clone());
+                add_meta(&mut remote.topics, topic, key, meta.clone());
+                self.joined(topic, key, meta.clone());
             } else if let Some([topic, key, phx_ref]) = op["leave"].as_array().map(Vec::as_slice) {
                 let (Some(topic), Some(key), Some(phx_ref)) =
                     (topic.as_str(), key.as_str(), phx_ref.as_str())
@@ -352,13 +340,7 @@ impl State {
                     continue;
                 };
                 if let Some(meta) = remove_ref(&mut remote.topics, topic, key, phx_ref) {
-                    self.diffs
-                        .entry(topic.into())
-                        .or_default()
-                        .leaves
-                        .entry(key.into())
-                        .or_default()
-                        .push(meta);
+                    self.left(topic, key, meta);
                 }
             }
         }
@@ -378,31 +360,32 @@ impl State {
             all
         };
         let (old, new) = (refs(&old), refs(&new));
-        let has = |list: &[(String, String, Value)], meta: &Value| {
-            list.iter().any(|(_, _, m)| m["phx_ref"] == meta["phx_ref"])
+        let phx_refs = |list: &[(String, String, Value)]| -> HashSet<String> {
+            list.iter().filter_map(|(_, _, meta)| meta["phx_ref"].as_str().map(str::to_string)).collect()
         };
+        let (old_refs, new_refs) = (phx_refs(&old), phx_refs(&new));
+        let has =
+            |refs: &HashSet<String>, meta: &Value| meta["phx_ref"].as_str().is_some_and(|r| refs.contains(r));
         for (topic, key, meta) in &old {
-            if !has(&new, meta) {
-                self.diffs
-                    .entry(topic.clone())
-                    .or_default()
-                    .leaves
-                    .entry(key.clone())
-                    .or_default()
-                    .push(meta.clone());
+            if !has(&new_refs, meta) {
+                self.left(topic, key, meta.clone());
             }
         }
         for (topic, key, meta) in &new {
-            if !has(&old, meta) {
-                self.diffs
-                    .entry(topic.clone())
-                    .or_default()
-                    .joins
-                    .entry(key.clone())
-                    .or_default()
-                    .push(meta.clone());
+            if !has(&old_refs, meta) {
+                self.joined(topic, key, meta.clone());
             }
         }
+    }
+
+    /// `meta` joined `key` on `topic`: in the next diff for this instance's clients.
+    fn joined(&mut self, topic: &str, key: &str, meta: Value) {
+        self.diffs.entry(topic.into()).or_default().joins.entry(key.into()).or_default().push(meta);
+    }
+
+    /// `meta` left `key` on `topic`: in the next diff for this instance's clients.
+    fn left(&mut self, topic: &str, key: &str, meta: Value) {
+        self.diffs.entry(topic.into()).or_default().leaves.entry(key.into()).or_default().push(meta);
     }
 
     /// This instance's presences, as `[topic, key, meta]` entries.
@@ -421,10 +404,15 @@ fn topics_from_entries(entries: &Value) -> Topics {
     let mut topics = Topics::new();
     for entry in entries.as_array().into_iter().flatten() {
         if let Some([Value::String(topic), Value::String(key), meta]) = entry.as_array().map(Vec::as_slice) {
-            topics.entry(topic.clone()).or_default().entry(key.clone()).or_default().push(meta.clone());
+            add_meta(&mut topics, topic, key, meta.clone());
         }
     }
     topics
+}
+
+/// Adds `meta` under `key` on `topic`.
+fn add_meta(topics: &mut Topics, topic: &str, key: &str, meta: Value) {
+    topics.entry(topic.into()).or_default().entry(key.into()).or_default().push(meta);
 }
 
 /// Removes the meta with `phx_ref` from `topics`, dropping emptied keys and topics.
