@@ -182,13 +182,11 @@ impl<St: Clone + Send + Sync + 'static> App<St> {
         let address: SocketAddr = listener.local_addr()?;
         // Tests and scripts read this line to find an ephemeral port.
         println!("maze: {name} listening on http://{address}");
-        // With the peer's address, for `[metrics]`'s access check.
-        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move {
-                stop.await;
-                shutdown.close_all(SOCKET_GRACE).await;
-            })
-            .await?;
+        crate::server::serve(listener, router, async move {
+            stop.await;
+            shutdown.close_all(SOCKET_GRACE).await;
+        })
+        .await;
         Ok(())
     }
 

@@ -30,6 +30,7 @@ mod error;
 mod metrics_endpoint;
 mod route_table;
 mod router;
+mod server;
 pub mod session;
 #[cfg_attr(not(feature = "websockets"), allow(dead_code))]
 mod shutdown;

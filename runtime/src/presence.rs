@@ -38,9 +38,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 
-use crate::pubsub::{self, Broadcast, Outgoing, Subscriber};
+use crate::pubsub::{self, Broadcast, Outgoing, Subscriber, mailbox};
 
 /// The internal topic instances replicate presence on. It starts with a
 /// control character: no client can join it.
@@ -125,7 +125,7 @@ impl Tracker {
         let node = format!("{:x}-{:x}", now.as_nanos(), std::process::id());
         let tracker: &'static Tracker =
             Box::leak(Box::new(Tracker { node, next_ref: AtomicU64::new(1), state: Mutex::default() }));
-        let (queue, received) = mpsc::channel(4096);
+        let (queue, received) = mailbox::bounded(4096);
         let subscriber =
             Subscriber::new(crate::socket::connection::next_id(), queue, Arc::new(Notify::new()));
         pubsub::global().subscribe(REPLICATION_TOPIC, subscriber);
@@ -144,7 +144,7 @@ impl Tracker {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    async fn run(&'static self, mut received: mpsc::Receiver<Outgoing>) {
+    async fn run(&'static self, mut received: mailbox::Receiver<Outgoing>) {
         let mut flush = tokio::time::interval(FLUSH_EVERY);
         let mut heartbeat = tokio::time::interval(HEARTBEAT_EVERY);
         loop {

@@ -14,6 +14,7 @@
 //! pubsub::global().publish(Broadcast::new("chat_room:lobby", "message_new", json!({"body": "hi"})));
 //! ```
 
+pub(crate) mod mailbox;
 #[cfg(feature = "redis")]
 mod redis_adapter;
 
@@ -22,10 +23,11 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock, RwLock};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 
 use crate::history::{MemoryHistory, Position, Recovery};
 use crate::socket::serializer::{Outbound, Serializer};
+use crate::socket::websocket::Frame;
 use crate::{Config, Error};
 
 /// One message for every subscriber of a topic.
@@ -49,9 +51,9 @@ pub struct Broadcast {
     /// The connection that sent it and does not receive it ("to others").
     /// Connection ids are local to an instance, so this only matters here.
     pub(crate) exclude: Option<u64>,
-    /// Its frame in each protocol, encoded once however many subscribers
-    /// receive it (indexed by `Serializer as usize`).
-    pub(crate) frames: [OnceLock<axum::extract::ws::Utf8Bytes>; Serializer::COUNT],
+    /// Its WebSocket frame in each protocol, encoded once however many
+    /// subscribers receive it (indexed by `Serializer as usize`).
+    pub(crate) frames: [OnceLock<Frame>; Serializer::COUNT],
     /// Its place in the topic's history, when the topic keeps one.
     pub(crate) position: OnceLock<Position>,
     /// A permit once this instance's subscribers have it: a channel's reply
@@ -126,6 +128,8 @@ pub(crate) enum Outgoing {
     /// What the client missed on the topic, then what was held, less what
     /// the replay already sent.
     Replay(Box<(String, Recovery)>),
+    /// The answer to the client's WebSocket ping.
+    Pong(Box<Frame>),
 }
 
 /// Where a connection receives what is sent to it: a bounded queue, and a
@@ -135,13 +139,13 @@ pub(crate) enum Outgoing {
 pub(crate) struct Subscriber {
     /// The connection's id, unique within this instance.
     pub(crate) id: u64,
-    queue: mpsc::Sender<Outgoing>,
+    queue: mailbox::Sender<Outgoing>,
     overflow: Arc<Notify>,
 }
 
 impl Subscriber {
     /// Connection `id`, fed through `queue`; `overflow` rings when the queue is full.
-    pub(crate) fn new(id: u64, queue: mpsc::Sender<Outgoing>, overflow: Arc<Notify>) -> Subscriber {
+    pub(crate) fn new(id: u64, queue: mailbox::Sender<Outgoing>, overflow: Arc<Notify>) -> Subscriber {
         Subscriber { id, queue, overflow }
     }
 
@@ -149,18 +153,18 @@ impl Subscriber {
     pub(crate) fn offer(&self, outgoing: Outgoing) -> bool {
         match self.queue.try_send(outgoing) {
             Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Err(mailbox::Refused::Full) => {
                 self.overflow.notify_one();
                 false
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            Err(mailbox::Refused::Closed) => false,
         }
     }
 
     /// Queues `outgoing`, waiting for room: for replies, so that a client
     /// that does not read stops being read rather than being dropped.
     pub(crate) async fn send(&self, outgoing: Outgoing) -> bool {
-        self.queue.send(outgoing).await.is_ok()
+        self.queue.send(outgoing).await
     }
 
     /// Whether the connection still reads its queue.
@@ -539,8 +543,8 @@ pub(crate) async fn install_configured(config: &Config) -> Result<(), Error> {
 mod tests {
     use super::*;
 
-    fn subscriber(id: u64, size: usize) -> (Subscriber, mpsc::Receiver<Outgoing>) {
-        let (tx, rx) = mpsc::channel(size);
+    fn subscriber(id: u64, size: usize) -> (Subscriber, mailbox::Receiver<Outgoing>) {
+        let (tx, rx) = mailbox::bounded(size);
         (Subscriber::new(id, tx, Arc::default()), rx)
     }
 
@@ -554,7 +558,7 @@ mod tests {
     #[test]
     fn a_full_queue_rings_the_overflow_bell() {
         let pubsub = PubSub::new(Memory);
-        let (tx, _rx) = mpsc::channel(1);
+        let (tx, _rx) = mailbox::bounded(1);
         let overflow = Arc::new(Notify::new());
         pubsub.subscribe("t", Subscriber::new(1, tx, overflow.clone()));
         assert_eq!(pubsub.registry().deliver(Arc::new(Broadcast::new("t", "a", Value::Null))), 1);
@@ -575,7 +579,7 @@ mod tests {
         pubsub.subscribe("chat_room:2", b);
         pubsub.publish(Broadcast::new("chat_room:1", "hi", Value::Null));
         assert_eq!(subject(a_rx.try_recv().unwrap()), "hi");
-        assert!(b_rx.try_recv().is_err());
+        assert!(b_rx.try_recv().is_none());
     }
 
     #[test]
@@ -587,7 +591,7 @@ mod tests {
         pubsub.subscribe("t", other);
         pubsub.publish(Broadcast::new("t", "hi", Value::Null).excluding(1));
         assert_eq!(subject(other_rx.try_recv().unwrap()), "hi");
-        assert!(sender_rx.try_recv().is_err(), "the sender is skipped");
+        assert!(sender_rx.try_recv().is_none(), "the sender is skipped");
     }
 
     #[test]

@@ -15,11 +15,10 @@
 //! each channel's `leave`, the socket's `on_disconnect`, every subscription
 //! released.
 
-use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket};
-use futures_util::stream::SplitSink;
-use futures_util::{FutureExt, SinkExt, Stream, StreamExt};
+use futures_util::FutureExt;
+use futures_util::future::OptionFuture;
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -30,9 +29,10 @@ use tokio::time::{Instant, interval_at};
 
 use super::serializer::{DecodeError, Inbound, InboundKind, Outbound, Serializer};
 use super::topics::DynChannel;
+use super::websocket::{self, Frame, FrameReader, FrameWriter, Incoming, ReadError};
 use super::{Connect, Context, DISCONNECT, Endpoint, Limits, Message, Socket, identity_topic};
 use crate::history::Recovery;
-use crate::pubsub::{self, Broadcast, Outgoing, Subscriber};
+use crate::pubsub::{self, Broadcast, Outgoing, Subscriber, mailbox};
 use crate::telemetry;
 
 /// Close codes (RFC 6455 and the registry).
@@ -40,6 +40,7 @@ mod close {
     pub const NORMAL: u16 = 1000;
     pub const GOING_AWAY: u16 = 1001;
     pub const PROTOCOL_ERROR: u16 = 1002;
+    pub const INVALID_PAYLOAD: u16 = 1007;
     pub const POLICY: u16 = 1008;
     pub const TOO_BIG: u16 = 1009;
     pub const INTERNAL_ERROR: u16 = 1011;
@@ -56,8 +57,9 @@ const CRASHED: (u16, &str) = (close::INTERNAL_ERROR, "internal error");
 /// the topic stands, and whether what it missed was recovered.
 pub(crate) const RECOVERY: &str = "maze_recovery";
 
-/// Frames the writer sends in one batch at most before flushing.
-const WRITE_BATCH: usize = 64;
+/// A writer keeps the buffers of its last batch for the next one, up to
+/// this many items; larger ones are freed (an idle connection holds little).
+const KEPT_BATCH: usize = 64;
 
 static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -91,27 +93,57 @@ fn socket_type<S>() -> &'static str {
     telemetry::short(std::any::type_name::<S>())
 }
 
-pub(crate) async fn run<S: Socket>(
-    ws: WebSocket,
+pub(crate) fn run<S: Socket>(
+    connection: websocket::Connection,
     connect: Connect,
     endpoint: Endpoint<S>,
     serializer: Serializer,
-) {
-    let _tracked = endpoint.shutdown.track();
+) -> impl Future<Output = ()> + Send {
+    // Boxed: `on_connect` and what opening needs are gone from the task once
+    // the connection runs, which is most of its life.
+    // (A combinator, not an async block: that would hold the writer twice.)
+    Box::pin(open(connection, connect, endpoint, serializer))
+        .then(|writer| OptionFuture::from(writer.map(Writer::run)))
+        .map(drop)
+}
+
+/// Runs `on_connect`; when it accepts, starts the reader and returns the
+/// writer; when not, sends the close frame.
+async fn open<S: Socket>(
+    connection: websocket::Connection,
+    connect: Connect,
+    endpoint: Endpoint<S>,
+    serializer: Serializer,
+) -> Option<Writer> {
+    let tracked = endpoint.shutdown.track();
     let shutdown = endpoint.shutdown.signalled();
-    let (mut sink, stream) = ws.split();
+    let websocket::Connection { reader, writer: mut sink } = connection;
     let socket = match accept::<S>(&connect).await {
         Ok(socket) => socket,
         Err((code, reason)) => {
-            let _ = sink.send(close_frame(code, reason)).await;
-            return;
+            let _ = sink.write(&[Frame::close(code, reason).as_bytes()]).await;
+            sink.shutdown().await;
+            return None;
         }
     };
     let limits = endpoint.limits.clone();
-    let started = start(socket, connect, endpoint, serializer, stream);
-    let writer = Writer { sink, serializer, outgoing: started.outgoing, holding: HashMap::new() };
-    let closing = writer.run(&limits, started.overflow, started.reader, started.stop, shutdown).await;
-    telemetry::disconnected(socket_type::<S>(), closing);
+    let frames = ClientFrames::WebSocket(reader.max_message_size(limits.max_message_size));
+    let started = start(socket, connect, endpoint, serializer, frames);
+    Some(Writer {
+        sink,
+        serializer,
+        outgoing: started.outgoing,
+        holding: HashMap::new(),
+        batch: VecDeque::new(),
+        frames: Vec::new(),
+        reader: started.reader,
+        stop: started.stop,
+        overflow: started.overflow,
+        shutdown,
+        limits,
+        socket_type: socket_type::<S>(),
+        _tracked: tracked,
+    })
 }
 
 /// A new connection's socket value, as `on_connect` left it; or, when it
@@ -135,11 +167,28 @@ pub(crate) async fn accept<S: Socket>(connect: &Connect) -> Result<S, (u16, &'st
     }
 }
 
+/// Where a connection's reader gets the client's messages.
+pub(crate) enum ClientFrames {
+    /// A client over the network.
+    WebSocket(FrameReader),
+    /// The in-process test client (`crate::testing`).
+    InProcess(mpsc::UnboundedReceiver<Incoming>),
+}
+
+impl ClientFrames {
+    async fn next(&mut self) -> Option<Result<Incoming, ReadError>> {
+        match self {
+            ClientFrames::WebSocket(reader) => reader.next().await,
+            ClientFrames::InProcess(frames) => frames.recv().await.map(Ok),
+        }
+    }
+}
+
 /// An accepted connection whose reader runs: what its writer (or the
 /// in-process test client, `crate::testing`) works with.
 pub(crate) struct Started {
     /// Replies, pushes and broadcasts for the client, in order.
-    pub(crate) outgoing: mpsc::Receiver<Outgoing>,
+    pub(crate) outgoing: mailbox::Receiver<Outgoing>,
     /// Rung when `outgoing` is full: the client is too slow.
     pub(crate) overflow: Arc<Notify>,
     /// The reader: it ends with the close frame to send.
@@ -148,25 +197,21 @@ pub(crate) struct Started {
     pub(crate) stop: oneshot::Sender<()>,
 }
 
-/// Spawns the reader of an accepted connection, reading client frames from `stream`.
-pub(crate) fn start<S, St>(
+/// Spawns the reader of an accepted connection, reading the client's messages from `frames`.
+pub(crate) fn start<S: Socket>(
     socket: S,
     connect: Connect,
     endpoint: Endpoint<S>,
     serializer: Serializer,
-    stream: St,
-) -> Started
-where
-    S: Socket,
-    St: Stream<Item = Result<WsMessage, axum::Error>> + Unpin + Send + 'static,
-{
-    let (queue, outgoing) = mpsc::channel(endpoint.limits.outbound_queue);
+    frames: ClientFrames,
+) -> Started {
+    let (queue, outgoing) = mailbox::bounded(endpoint.limits.outbound_queue);
     let overflow = Arc::new(Notify::new());
     let link = Subscriber::new(next_id(), queue, overflow.clone());
     let (stop, stopped) = oneshot::channel();
     let reader =
         Reader { conn: Conn { socket, connect, endpoint, serializer, link }, joined: HashMap::new() };
-    let reader = tokio::spawn(reader.run(stream, stopped));
+    let reader = tokio::spawn(reader.run(frames, stopped));
     Started { outgoing, overflow, reader, stop }
 }
 
@@ -175,30 +220,40 @@ pub(crate) fn next_id() -> u64 {
     NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed)
 }
 
-fn close_frame(code: u16, reason: &str) -> WsMessage {
-    WsMessage::Close(Some(CloseFrame { code, reason: reason.into() }))
-}
-
-/// Why reading failed, as a close frame. tungstenite reports an oversized
-/// message as a capacity error.
-fn read_error(error: axum::Error) -> Closing {
-    match error.into_inner().downcast_ref::<tungstenite::Error>() {
-        Some(tungstenite::Error::Capacity(_)) => Some((close::TOO_BIG, "message too big")),
-        Some(
-            tungstenite::Error::ConnectionClosed
-            | tungstenite::Error::AlreadyClosed
-            | tungstenite::Error::Io(_),
-        ) => None,
-        _ => Some((close::PROTOCOL_ERROR, "protocol error")),
+/// Why reading failed, as the close frame to send.
+fn read_error(error: ReadError) -> Closing {
+    match error {
+        ReadError::TooBig => Some((close::TOO_BIG, "message too big")),
+        ReadError::Protocol(reason) => Some((close::PROTOCOL_ERROR, reason)),
+        ReadError::NotUtf8 => Some((close::INVALID_PAYLOAD, "text messages must be UTF-8")),
+        ReadError::Io => None,
     }
 }
 
+/// A connection's writing half, and what decides when the connection ends.
 struct Writer {
-    sink: SplitSink<WebSocket, WsMessage>,
+    sink: FrameWriter,
     serializer: Serializer,
-    outgoing: mpsc::Receiver<Outgoing>,
+    outgoing: mailbox::Receiver<Outgoing>,
     /// Topics whose broadcasts wait for a replay (see [`Outgoing::Hold`]).
     holding: HashMap<String, Vec<Arc<Broadcast>>>,
+    /// What the queue held when the writer last took it.
+    batch: VecDeque<Outgoing>,
+    /// The frames of `batch`, in order, until they are written.
+    frames: Vec<Written>,
+    /// The reader: it ends with the close frame to send.
+    reader: JoinHandle<Closing>,
+    /// Tells the reader to stop.
+    stop: oneshot::Sender<()>,
+    /// Rung when the queue is full: the client is too slow.
+    overflow: Arc<Notify>,
+    /// Changes when the server shuts down.
+    shutdown: watch::Receiver<bool>,
+    limits: Arc<Limits>,
+    /// The socket's type, for telemetry.
+    socket_type: &'static str,
+    /// Counts the connection as open until the writer is dropped.
+    _tracked: crate::shutdown::Tracked,
 }
 
 /// How the writer's loop ended.
@@ -209,135 +264,145 @@ enum Ending {
     Stop(Closing),
 }
 
-/// What one queued item becomes on the wire.
+/// A frame to write: a broadcast's, shared by every subscriber (written
+/// from the broadcast itself, not copied), or one of this connection's.
 enum Written {
-    Frame(WsMessage),
-    Frames(Vec<WsMessage>),
-    Nothing,
-    /// [`super::disconnect`] named this connection.
-    Disconnect,
+    Broadcast(Arc<Broadcast>),
+    Own(Frame),
 }
 
 impl Writer {
-    async fn run(
-        mut self,
-        limits: &Limits,
-        overflow: Arc<Notify>,
-        mut reader: JoinHandle<Closing>,
-        stop: oneshot::Sender<()>,
-        mut shutdown: watch::Receiver<bool>,
-    ) -> Closing {
-        let mut ping = interval_at(Instant::now() + limits.ping_interval, limits.ping_interval);
+    async fn run(mut self) -> Closing {
+        let every = self.limits.ping_interval;
+        let mut ping = interval_at(Instant::now() + every, every);
         let ending = loop {
             tokio::select! {
-                finished = &mut reader => break Ending::ReaderDone(finished.unwrap_or(Some(CRASHED))),
-                Some(first) = self.outgoing.recv() => {
-                    if let Some(ending) = Box::pin(self.write_batch(first)).await {
+                finished = &mut self.reader => break Ending::ReaderDone(finished.unwrap_or(Some(CRASHED))),
+                true = self.outgoing.drain(&mut self.batch) => {
+                    // Boxed, as the rarer writes below: an idle connection's
+                    // task holds no room for a write in progress.
+                    if let Some(ending) = Box::pin(self.write_batch()).await {
                         break ending;
                     }
                 }
                 _ = ping.tick() => {
-                    // A WebSocket ping every client answers by itself, plus Amber's text "ping".
-                    let mut frames = vec![WsMessage::Ping(Default::default())];
-                    if self.serializer == Serializer::Maze {
-                        frames.push(WsMessage::Text("ping".into()));
-                    }
-                    if self.sink.send_all(&mut futures_util::stream::iter(frames.into_iter().map(Ok))).await.is_err() {
+                    if Box::pin(self.ping()).await.is_err() {
                         break Ending::Stop(None);
                     }
                 }
-                _ = overflow.notified() => break Ending::Stop(Some((close::TRY_AGAIN_LATER, "too slow: outbound queue full"))),
-                _ = shutdown.changed() => break Ending::Stop(Some((close::GOING_AWAY, "server shutting down"))),
+                _ = self.overflow.notified() => break Ending::Stop(Some((close::TRY_AGAIN_LATER, "too slow: outbound queue full"))),
+                _ = self.shutdown.changed() => break Ending::Stop(Some((close::GOING_AWAY, "server shutting down"))),
             }
         };
+        Box::pin(self.close(ending)).await
+    }
+
+    /// A WebSocket ping every client answers by itself, plus Amber's text "ping".
+    async fn ping(&mut self) -> std::io::Result<()> {
+        let ping = Frame::ping();
+        let amber = (self.serializer == Serializer::Maze).then(|| Frame::text("ping"));
+        let frames: Vec<&[u8]> =
+            [Some(&ping), amber.as_ref()].into_iter().flatten().map(Frame::as_bytes).collect();
+        self.sink.write(&frames).await
+    }
+
+    /// Stops the reader if it runs, waits for its cleanup, then sends the
+    /// close frame: the server's reason, or (the client closed) the echo
+    /// RFC 6455 asks for, best-effort (the client may be gone).
+    async fn close(mut self, ending: Ending) -> Closing {
         let closing = match ending {
             Ending::ReaderDone(closing) => closing,
             Ending::Stop(closing) => {
-                let _ = stop.send(());
+                let _ = self.stop.send(());
                 // The reader's pending sends fail at once; it runs its cleanup and ends.
                 self.outgoing.close();
-                let _ = reader.await;
+                let _ = (&mut self.reader).await;
                 closing
             }
         };
-        if let Some((code, reason)) = closing {
-            let _ = self.sink.send(close_frame(code, reason)).await;
-        }
+        let (code, reason) = closing.unwrap_or((close::NORMAL, ""));
+        let _ = self.sink.write(&[Frame::close(code, reason).as_bytes()]).await;
+        self.sink.shutdown().await;
+        telemetry::disconnected(self.socket_type, closing);
         closing
     }
 
-    /// Writes `first` and what else is queued, then flushes once: a burst
-    /// of broadcasts becomes one write.
-    async fn write_batch(&mut self, first: Outgoing) -> Option<Ending> {
-        let mut next = Some(first);
-        let mut written = 0;
-        while let Some(item) = next {
-            match self.frame(item) {
-                Written::Frame(frame) => {
-                    if self.sink.feed(frame).await.is_err() {
-                        return Some(Ending::Stop(None));
-                    }
-                }
-                Written::Frames(frames) => {
-                    for frame in frames {
-                        if self.sink.feed(frame).await.is_err() {
-                            return Some(Ending::Stop(None));
-                        }
-                    }
-                }
-                Written::Nothing => {}
-                Written::Disconnect => {
-                    let _ = self.sink.flush().await;
+    /// Writes everything the queue held, in one go: a burst of broadcasts
+    /// becomes one system call.
+    async fn write_batch(&mut self) -> Option<Ending> {
+        let mut ending = None;
+        let taken = self.batch.len();
+        while let Some(item) = self.batch.pop_front() {
+            if let Some(stop) = self.frame(item) {
+                ending = Some(stop);
+                self.batch.clear();
+            }
+        }
+        telemetry::messages_out(taken);
+        let serializer = self.serializer;
+        let frames: Vec<&[u8]> = self
+            .frames
+            .iter()
+            .map(|written| match written {
+                Written::Broadcast(broadcast) => serializer.broadcast(broadcast).as_bytes(),
+                Written::Own(frame) => frame.as_bytes(),
+            })
+            .collect();
+        let result = self.sink.write(&frames).await;
+        drop(frames);
+        self.frames.clear();
+        // Keep the buffers of a usual batch; free those of a burst.
+        if self.frames.capacity() > KEPT_BATCH {
+            self.frames = Vec::new();
+        }
+        if self.batch.capacity() > KEPT_BATCH {
+            self.batch = VecDeque::new();
+        }
+        match result {
+            Err(_) => Some(Ending::Stop(None)),
+            Ok(()) => ending,
+        }
+    }
+
+    /// Adds what `item` becomes on the wire to `self.frames`; `Some` when the
+    /// connection must end after what came before it.
+    fn frame(&mut self, item: Outgoing) -> Option<Ending> {
+        match item {
+            Outgoing::Broadcast(broadcast) if broadcast.topic.starts_with('\u{1}') => {
+                if broadcast.subject == DISCONNECT {
                     return Some(Ending::Stop(Some((close::NORMAL, "disconnected by the server"))));
                 }
             }
-            written += 1;
-            next = if written < WRITE_BATCH { self.outgoing.try_recv().ok() } else { None };
-        }
-        telemetry::messages_out(written);
-        self.sink.flush().await.err().map(|_| Ending::Stop(None))
-    }
-
-    fn frame(&mut self, item: Outgoing) -> Written {
-        match item {
-            Outgoing::Broadcast(broadcast) if broadcast.topic.starts_with('\u{1}') => {
-                if broadcast.subject == DISCONNECT { Written::Disconnect } else { Written::Nothing }
-            }
             Outgoing::Broadcast(broadcast) => match self.holding.get_mut(&broadcast.topic) {
-                Some(held) => {
-                    held.push(broadcast);
-                    Written::Nothing
+                Some(held) => held.push(broadcast),
+                None => self.frames.push(Written::Broadcast(broadcast)),
+            },
+            Outgoing::Frame(frame) => {
+                if let Some(text) = self.serializer.encode(&frame) {
+                    self.frames.push(Written::Own(Frame::text(&text)));
                 }
-                None => Written::Frame(self.broadcast_frame(&broadcast)),
-            },
-            Outgoing::Frame(frame) => match self.serializer.encode(&frame) {
-                Some(text) => Written::Frame(WsMessage::Text(text.into())),
-                None => Written::Nothing,
-            },
+            }
             Outgoing::Hold(topic) => {
                 self.holding.insert(topic, Vec::new());
-                Written::Nothing
             }
             Outgoing::Replay(replay) => {
                 let (topic, recovery) = *replay;
-                Written::Frames(self.replay(topic, recovery))
+                self.replay(topic, recovery);
             }
+            Outgoing::Pong(pong) => self.frames.push(Written::Own(*pong)),
         }
-    }
-
-    fn broadcast_frame(&self, broadcast: &Broadcast) -> WsMessage {
-        WsMessage::Text(self.serializer.broadcast(broadcast))
+        None
     }
 
     /// What the client missed, its position (`maze_recovery`), then the
     /// broadcasts held meanwhile: each once, in order. After a recovery, a
     /// held broadcast the replay already sent is not sent again.
-    fn replay(&mut self, topic: String, recovery: Recovery) -> Vec<WsMessage> {
-        let mut frames: Vec<WsMessage> = recovery.missed.iter().map(|b| self.broadcast_frame(b)).collect();
+    fn replay(&mut self, topic: String, recovery: Recovery) {
+        let replayed_up_to = recovery.position.clone().filter(|_| recovery.recovered == Some(true));
         let status =
             Outbound::Message { topic: topic.clone(), subject: RECOVERY.into(), payload: recovery.payload() };
-        frames.extend(self.serializer.encode(&status).map(|text| WsMessage::Text(text.into())));
-        let replayed_up_to = recovery.position.filter(|_| recovery.recovered == Some(true));
+        self.frames.extend(recovery.missed.into_iter().map(Written::Broadcast));
+        self.frames.extend(self.serializer.encode(&status).map(|text| Written::Own(Frame::text(&text))));
         for broadcast in self.holding.remove(&topic).unwrap_or_default() {
             let sent = match (broadcast.position(), &replayed_up_to) {
                 (Some(position), Some(up_to)) => {
@@ -346,10 +411,9 @@ impl Writer {
                 _ => false,
             };
             if !sent {
-                frames.push(self.broadcast_frame(&broadcast));
+                self.frames.push(Written::Broadcast(broadcast));
             }
         }
-        frames
     }
 }
 
@@ -379,10 +443,7 @@ struct Conn<S> {
 }
 
 impl<S: Socket> Reader<S> {
-    async fn run<St>(mut self, mut stream: St, mut stop: oneshot::Receiver<()>) -> Closing
-    where
-        St: Stream<Item = Result<WsMessage, axum::Error>> + Unpin,
-    {
+    async fn run(mut self, mut frames: ClientFrames, mut stop: oneshot::Receiver<()>) -> Closing {
         let identity = self.conn.socket.id().map(|id| identity_topic(&id));
         if let Some(topic) = &identity {
             pubsub::global().subscribe(topic, self.conn.link.clone());
@@ -392,24 +453,35 @@ impl<S: Socket> Reader<S> {
             let incoming = tokio::select! {
                 // The writer decided how the connection ends.
                 _ = &mut stop => break None,
-                incoming = tokio::time::timeout(idle_timeout, stream.next()) => incoming,
+                incoming = tokio::time::timeout(idle_timeout, frames.next()) => incoming,
             };
             let handled = match incoming {
                 Err(_elapsed) => break Some((close::NORMAL, "idle timeout")),
-                Ok(None | Some(Ok(WsMessage::Close(_)))) => break None,
+                Ok(None | Some(Ok(Incoming::Close))) => break None,
                 Ok(Some(Err(error))) => break read_error(error),
                 // Boxed: an idle connection's task holds no room for a callback's state.
-                Ok(Some(Ok(WsMessage::Text(text)))) => Box::pin(self.handle(text.as_str())).await,
-                Ok(Some(Ok(WsMessage::Binary(_)))) => {
-                    self.conn.reply_error("binary frames are not supported").await;
+                Ok(Some(Ok(Incoming::Text(text)))) => Box::pin(self.handle(&text)).await,
+                Ok(Some(Ok(Incoming::Binary))) => {
+                    Box::pin(self.conn.reply_error("binary frames are not supported")).await;
                     Ok(())
                 }
-                Ok(Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_)))) => Ok(()),
+                Ok(Some(Ok(Incoming::Ping(payload)))) => {
+                    Box::pin(self.conn.link.send(Outgoing::Pong(Box::new(Frame::pong(&payload))))).await;
+                    Ok(())
+                }
+                Ok(Some(Ok(Incoming::Pong))) => Ok(()),
             };
             if handled.is_err() {
                 break Some(CRASHED);
             }
         };
+        // Boxed, as the callbacks above: no room for them in an idle connection's task.
+        Box::pin(self.end(closing, identity)).await
+    }
+
+    /// The cleanup every ending runs: each channel's `leave`, the socket's
+    /// `on_disconnect`, the identity topic released.
+    async fn end(&mut self, closing: Closing, identity: Option<String>) -> Closing {
         self.leave_all().await;
         let disconnected =
             run_callback("on_disconnect", socket_type::<S>(), self.conn.socket.on_disconnect()).await;
@@ -682,14 +754,14 @@ mod tests {
     /// A reader whose frames for the client can be read back, encoded.
     struct Harness {
         reader: Reader<TestSocket>,
-        outgoing: mpsc::Receiver<Outgoing>,
+        outgoing: mailbox::Receiver<Outgoing>,
         runtime: tokio::runtime::Runtime,
     }
 
     impl Harness {
         fn new(serializer: Serializer) -> Harness {
             let config = Config::parse("[app]\nname = \"t\"\n").unwrap();
-            let (queue, outgoing) = mpsc::channel(64);
+            let (queue, outgoing) = mailbox::bounded(64);
             let endpoint = Endpoint::new(&config, crate::shutdown::Shutdown::new(), Arc::new(()))
                 .expect("valid patterns");
             let connect = Connect {
@@ -715,13 +787,13 @@ mod tests {
 
         fn sent(&mut self) -> Vec<Value> {
             let mut sent = Vec::new();
-            while let Ok(item) = self.outgoing.try_recv() {
+            while let Some(item) = self.outgoing.try_recv() {
                 let text = match item {
                     Outgoing::Frame(frame) => self.reader.conn.serializer.encode(&frame),
                     Outgoing::Broadcast(broadcast) => {
-                        Some(self.reader.conn.serializer.broadcast(&broadcast).as_str().to_string())
+                        Some(self.reader.conn.serializer.broadcast(&broadcast).text_payload().to_string())
                     }
-                    Outgoing::Hold(_) | Outgoing::Replay(_) => None,
+                    Outgoing::Hold(_) | Outgoing::Replay(_) | Outgoing::Pong(_) => None,
                 };
                 if let Some(text) = text {
                     sent.push(serde_json::from_str(&text).expect("frames are JSON"));

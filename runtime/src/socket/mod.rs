@@ -62,11 +62,11 @@ mod channel;
 pub(crate) mod connection;
 pub(crate) mod serializer;
 mod topics;
+pub(crate) mod websocket;
 
 pub use channel::{Channel, Client, ClientGone, Context, Message};
 pub use topics::Channels;
 
-use axum::extract::ws::WebSocketUpgrade;
 use axum::http::header::{HOST, ORIGIN};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -440,14 +440,6 @@ pub(crate) struct Limits {
     allowed_origins: Vec<String>,
 }
 
-/// Read and write buffers per connection: small, since most messages are
-/// small and idle connections should cost little (tungstenite's default
-/// read buffer is 128 KiB). A larger message is read in several reads. The
-/// read buffer is allocated with the connection: 1 KiB of the ~8 KiB an idle
-/// joined connection costs (bench/fanout.sh), where 4 KiB measured 3 KiB more.
-const READ_BUFFER: usize = 1024;
-const WRITE_BUFFER: usize = 4 * 1024;
-
 impl<S: Socket> Endpoint<S> {
     /// The endpoint of socket `S`, or why its channels cannot be used.
     pub(crate) fn new(
@@ -484,7 +476,7 @@ impl<S: Socket> Endpoint<S> {
     /// Phoenix V2), limits, then one [`connection::run`] per client.
     pub(crate) fn into_method_router<St: Clone + Send + Sync + 'static>(self) -> MethodRouter<St> {
         axum::routing::get(
-            move |upgrade: WebSocketUpgrade,
+            move |upgrade: websocket::Upgrade,
                   headers: HeaderMap,
                   uri: Uri,
                   session: Session,
@@ -515,11 +507,7 @@ impl<S: Socket> Endpoint<S> {
                     state: self.state.clone(),
                 };
                 upgrade
-                    .max_message_size(self.limits.max_message_size)
-                    .max_frame_size(self.limits.max_message_size)
-                    .read_buffer_size(READ_BUFFER)
-                    .write_buffer_size(WRITE_BUFFER)
-                    .on_upgrade(move |ws| connection::run::<S>(ws, connect, self, serializer))
+                    .on_upgrade(move |connection| connection::run::<S>(connection, connect, self, serializer))
             },
         )
     }

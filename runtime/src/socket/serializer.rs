@@ -12,7 +12,7 @@
 //! `phx_reply`, `phx_close` and the `phoenix`/`heartbeat` keep-alive. The
 //! seed's `subject` is Phoenix's `event`.
 
-use axum::extract::ws::Utf8Bytes;
+use super::websocket::Frame;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -224,21 +224,19 @@ impl Serializer {
         .to_string()
     }
 
-    /// A broadcast's frame, encoded once per protocol however many receive
-    /// it, as reference-counted bytes: each subscriber's WebSocket gets the
-    /// same bytes, not a copy.
-    pub fn broadcast(self, broadcast: &Broadcast) -> Utf8Bytes {
-        broadcast.frames[self as usize]
-            .get_or_init(|| {
-                let text = self.encode_positioned(
-                    &broadcast.topic,
-                    &broadcast.subject,
-                    &broadcast.payload,
-                    broadcast.position(),
-                );
-                Utf8Bytes::from(text)
-            })
-            .clone()
+    /// A broadcast's WebSocket frame, encoded and framed once per protocol
+    /// however many receive it: every subscriber's connection writes these
+    /// same bytes.
+    pub(crate) fn broadcast(self, broadcast: &Broadcast) -> &Frame {
+        broadcast.frames[self as usize].get_or_init(|| {
+            let text = self.encode_positioned(
+                &broadcast.topic,
+                &broadcast.subject,
+                &broadcast.payload,
+                broadcast.position(),
+            );
+            Frame::text(&text)
+        })
     }
 }
 
@@ -361,7 +359,7 @@ mod tests {
         );
         let broadcast = Broadcast::new("room:lobby", "new_msg", json!({"body": "hi"}));
         assert_eq!(
-            Serializer::PhoenixV2.broadcast(&broadcast).as_str(),
+            Serializer::PhoenixV2.broadcast(&broadcast).text_payload(),
             r#"[null,null,"room:lobby","new_msg",{"body":"hi"}]"#
         );
     }
@@ -371,8 +369,8 @@ mod tests {
         let broadcast = Broadcast::new("t:1", "s", json!({"a": 1}));
         let first = Serializer::Maze.broadcast(&broadcast);
         let again = Serializer::Maze.broadcast(&broadcast);
-        assert_eq!(first.as_str().as_ptr(), again.as_str().as_ptr(), "the same bytes, not a copy");
-        let frame: Value = serde_json::from_str(first.as_str()).unwrap();
+        assert_eq!(first.as_bytes().as_ptr(), again.as_bytes().as_ptr(), "the same bytes, not a copy");
+        let frame: Value = serde_json::from_str(first.text_payload()).unwrap();
         assert_eq!(frame, json!({"event": "message", "topic": "t:1", "subject": "s", "payload": {"a": 1}}));
     }
 

@@ -1,6 +1,5 @@
 //! [`connect`] and [`TestClient`]: a socket's connection driven in-process.
 
-use axum::extract::ws::Message as WsMessage;
 use serde_json::{Value, json};
 use std::any::Any;
 use std::collections::{HashMap, VecDeque};
@@ -15,11 +14,12 @@ use tokio::time::Instant;
 
 use super::DEFAULT_TIMEOUT;
 use crate::Config;
-use crate::pubsub::{self, Broadcast, Outgoing, Subscriber};
+use crate::pubsub::{self, Broadcast, Outgoing, Subscriber, mailbox};
 use crate::session::{Cookies, Session};
 use crate::shutdown::Shutdown;
-use crate::socket::connection::{self, Closing};
+use crate::socket::connection::{self, ClientFrames, Closing};
 use crate::socket::serializer::{Outbound, Serializer};
+use crate::socket::websocket::Incoming;
 use crate::socket::{Connect, DISCONNECT, Endpoint, Params, Socket};
 
 /// Starts connecting to socket `S` as a client would; `.await` it, after
@@ -160,12 +160,10 @@ impl<S: Socket> ConnectTest<S> {
         );
         let socket =
             connection::accept::<S>(&connect).await.map_err(|(code, reason)| Refused { code, reason })?;
-        let (frames, inbound) = mpsc::unbounded_channel::<WsMessage>();
-        let stream = Box::pin(futures_util::stream::unfold(inbound, |mut inbound| async move {
-            inbound.recv().await.map(|frame| (Ok(frame), inbound))
-        }));
-        let started = connection::start(socket, connect, endpoint, Serializer::Maze, stream);
-        let (observer_queue, observed) = mpsc::channel(1024);
+        let (frames, inbound) = mpsc::unbounded_channel::<Incoming>();
+        let started =
+            connection::start(socket, connect, endpoint, Serializer::Maze, ClientFrames::InProcess(inbound));
+        let (observer_queue, observed) = mailbox::bounded(1024);
         Ok(TestClient {
             frames: Some(frames),
             outgoing: started.outgoing,
@@ -220,9 +218,9 @@ struct Received {
 /// One connected client. Dropping it disconnects it.
 pub struct TestClient {
     /// Frames to the connection; dropping it is the client going away.
-    frames: Option<mpsc::UnboundedSender<WsMessage>>,
+    frames: Option<mpsc::UnboundedSender<Incoming>>,
     /// What the connection sends the client.
-    outgoing: mpsc::Receiver<Outgoing>,
+    outgoing: mailbox::Receiver<Outgoing>,
     reader: Option<JoinHandle<Closing>>,
     stop: Option<oneshot::Sender<()>>,
     /// How the connection ended, once it has.
@@ -230,7 +228,7 @@ pub struct TestClient {
     /// Subscribed to each topic the client joined, so that broadcasts to
     /// others (`broadcast_from`) can be asserted too.
     observer: Subscriber,
-    observed: mpsc::Receiver<Outgoing>,
+    observed: mailbox::Receiver<Outgoing>,
     observed_topics: Vec<String>,
     /// Received but not yet asserted.
     received: VecDeque<Received>,
@@ -406,10 +404,8 @@ impl TestClient {
         let reference = self.next_ref.to_string();
         frame["ref"] = json!(reference);
         let what = format!("{} {}", frame["event"], frame["topic"]);
-        let sent = self
-            .frames
-            .as_ref()
-            .is_some_and(|frames| frames.send(WsMessage::Text(frame.to_string().into())).is_ok());
+        let sent =
+            self.frames.as_ref().is_some_and(|frames| frames.send(Incoming::Text(frame.to_string())).is_ok());
         if !sent {
             panic!("cannot send {what}: the connection is closed ({:?})", self.closed());
         }
@@ -455,7 +451,7 @@ impl TestClient {
                 self.reader = None;
                 self.closed = Some(closing);
                 // What it sent before closing is still queued.
-                self.outgoing.try_recv().ok()
+                self.outgoing.try_recv()
             }
             _ = tokio::time::sleep_until(deadline) => None,
         }
@@ -483,7 +479,7 @@ impl TestClient {
                     self.received.push_back(Received { topic, subject, payload })
                 }
             }
-            Outgoing::Hold(_) | Outgoing::Replay(_) => {}
+            Outgoing::Hold(_) | Outgoing::Replay(_) | Outgoing::Pong(_) => {}
         }
     }
 

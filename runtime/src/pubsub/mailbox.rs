@@ -1,0 +1,224 @@
+//! A connection's outbound queue: many senders (the pub/sub fan-out, the
+//! connection's own reader, [`crate::socket::Client`] handles), one receiver
+//! (the connection's writer).
+//!
+//! Why not `tokio::sync::mpsc`: a broadcast is offered to every subscriber
+//! of its topic, so the cost of one offer is paid N times per message. Here
+//! an offer is one uncontended lock and a push, and wakes the writer only
+//! when it is waiting (not once per item); the writer takes everything
+//! queued in one step ([`Receiver::drain`]) and writes it as one batch. An
+//! empty queue holds no allocation.
+//!
+//! Bounded: [`Sender::try_send`] refuses when `capacity` items wait (the
+//! fan-out then drops the slow client), [`Sender::send`] waits for room
+//! (replies: a client that does not read stops being read).
+
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Poll, Waker};
+use tokio::sync::Notify;
+
+/// Why [`Sender::try_send`] refused an item (it is dropped).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// `capacity` items wait: the receiver is too slow.
+    Full,
+    /// The receiver is gone.
+    Closed,
+}
+
+struct Shared<T> {
+    state: Mutex<State<T>>,
+    capacity: usize,
+    /// Live [`Sender`]s: at zero, the receiver sees the end.
+    senders: AtomicUsize,
+    /// Rung when a full queue gets room, for [`Sender::send`].
+    room: Notify,
+}
+
+struct State<T> {
+    items: VecDeque<T>,
+    /// The receiver, when it waits for an item.
+    waiting: Option<Waker>,
+    closed: bool,
+}
+
+impl<T> Shared<T> {
+    fn lock(&self) -> MutexGuard<'_, State<T>> {
+        // Nothing here panics while holding the lock; a poisoned queue is still consistent.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A queue holding at most `capacity` items (at least 1).
+pub(crate) fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
+    let shared = Arc::new(Shared {
+        state: Mutex::new(State { items: VecDeque::new(), waiting: None, closed: false }),
+        capacity: capacity.max(1),
+        senders: AtomicUsize::new(1),
+        room: Notify::new(),
+    });
+    (Sender { shared: shared.clone() }, Receiver { shared })
+}
+
+/// The sending side; cheap to clone.
+pub(crate) struct Sender<T> {
+    shared: Arc<Shared<T>>,
+}
+
+impl<T> Clone for Sender<T> {
+    fn clone(&self) -> Self {
+        self.shared.senders.fetch_add(1, Ordering::Relaxed);
+        Sender { shared: self.shared.clone() }
+    }
+}
+
+impl<T> Drop for Sender<T> {
+    fn drop(&mut self) {
+        if self.shared.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let waiting = self.shared.lock().waiting.take();
+            if let Some(waker) = waiting {
+                waker.wake();
+            }
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Sender<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sender").field("capacity", &self.shared.capacity).finish_non_exhaustive()
+    }
+}
+
+impl<T> Sender<T> {
+    /// Queues `item` unless the queue is full or closed (then it is dropped).
+    pub(crate) fn try_send(&self, item: T) -> Result<(), Refused> {
+        self.push(item).map_err(|(refused, _item)| refused)
+    }
+
+    /// Queues `item`, waiting for room; false when the receiver is gone.
+    pub(crate) async fn send(&self, mut item: T) -> bool {
+        loop {
+            let room = self.shared.room.notified();
+            tokio::pin!(room);
+            // Registered before trying, so room made in between is not missed.
+            room.as_mut().enable();
+            match self.push(item) {
+                Ok(()) => return true,
+                Err((Refused::Closed, _)) => return false,
+                Err((Refused::Full, refused)) => item = refused,
+            }
+            room.await;
+        }
+    }
+
+    fn push(&self, item: T) -> Result<(), (Refused, T)> {
+        let mut state = self.shared.lock();
+        if state.closed {
+            return Err((Refused::Closed, item));
+        }
+        if state.items.len() >= self.shared.capacity {
+            return Err((Refused::Full, item));
+        }
+        state.items.push_back(item);
+        let waiting = state.waiting.take();
+        drop(state);
+        // The receiver is woken once per batch: later items find no waker
+        // until it waits again.
+        if let Some(waker) = waiting {
+            waker.wake();
+        }
+        Ok(())
+    }
+
+    /// Whether the receiver still takes items.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.shared.lock().closed
+    }
+}
+
+/// The receiving side: the connection's writer.
+pub(crate) struct Receiver<T> {
+    shared: Arc<Shared<T>>,
+}
+
+impl<T> Receiver<T> {
+    /// The next item; `None` once every sender is gone and nothing is left.
+    pub(crate) async fn recv(&mut self) -> Option<T> {
+        poll_fn(|cx| {
+            let mut state = self.shared.lock();
+            if let Some(item) = state.items.pop_front() {
+                let was_full = state.items.len() + 1 >= self.shared.capacity;
+                drop(state);
+                if was_full {
+                    self.shared.room.notify_waiters();
+                }
+                return Poll::Ready(Some(item));
+            }
+            if self.shared.senders.load(Ordering::Acquire) == 0 {
+                return Poll::Ready(None);
+            }
+            if !state.waiting.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                state.waiting = Some(cx.waker().clone());
+            }
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// The next item if one is queued.
+    pub(crate) fn try_recv(&mut self) -> Option<T> {
+        let mut state = self.shared.lock();
+        let was_full = state.items.len() >= self.shared.capacity;
+        let item = state.items.pop_front();
+        drop(state);
+        if was_full {
+            self.shared.room.notify_waiters();
+        }
+        item
+    }
+
+    /// Waits for at least one item, then moves everything queued into
+    /// `batch` (which should be empty: its allocation is swapped in for the
+    /// queue's). False once every sender is gone and nothing is left.
+    pub(crate) async fn drain(&mut self, batch: &mut VecDeque<T>) -> bool {
+        poll_fn(|cx| {
+            let mut state = self.shared.lock();
+            if !state.items.is_empty() {
+                std::mem::swap(&mut state.items, batch);
+                drop(state);
+                if batch.len() >= self.shared.capacity {
+                    self.shared.room.notify_waiters();
+                }
+                return Poll::Ready(true);
+            }
+            if self.shared.senders.load(Ordering::Acquire) == 0 {
+                return Poll::Ready(false);
+            }
+            if !state.waiting.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                state.waiting = Some(cx.waker().clone());
+            }
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// Refuses every later item and drops those queued; waiting senders return.
+    pub(crate) fn close(&mut self) {
+        let items = {
+            let mut state = self.shared.lock();
+            state.closed = true;
+            std::mem::take(&mut state.items)
+        };
+        drop(items);
+        self.shared.room.notify_waiters();
+    }
+}
+
+impl<T> Drop for Receiver<T> {
+    fn drop(&mut self) {
+        self.close();
+    }
+}

@@ -1,0 +1,79 @@
+//! The HTTP/1.1 server: accepts TCP connections and serves the app's router
+//! on each with hyper, until told to stop.
+//!
+//! Not `axum::serve`: it serves through hyper-util's HTTP/1-or-2 detection,
+//! which wraps each connection in a private type, so an upgraded WebSocket
+//! could only be read through a buffer that every idle connection holds.
+//! Served here, an upgrade hands back the `TcpStream` itself
+//! (`socket::websocket`). The rest is what `axum::serve` does: the peer's
+//! address for `ConnectInfo`, errors that do not stop the server, a graceful
+//! end.
+
+use axum::Router;
+use axum::extract::{ConnectInfo, Request};
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tower::ServiceExt;
+
+/// Serves `router` on `listener` until `stop` completes; then stops
+/// accepting, lets each connection finish the request it is on, and returns
+/// once all have.
+pub(crate) async fn serve(listener: TcpListener, router: Router, stop: impl Future<Output = ()>) {
+    // Receivers are the open connections; sending `true` asks them to finish.
+    let (finish, connections) = watch::channel(false);
+    tokio::pin!(stop);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of descriptors, say: wait rather than spin; the server goes on.
+                    tracing::error!(target: "maze", %error, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut stop => break,
+        };
+        tokio::spawn(serve_connection(stream, peer, router.clone(), connections.clone()));
+    }
+    drop(listener);
+    drop(connections);
+    let _ = finish.send(true);
+    finish.closed().await;
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    router: Router,
+    mut finish: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
+        let mut request = request.map(axum::body::Body::new);
+        request.extensions_mut().insert(ConnectInfo(peer));
+        router.clone().oneshot(request)
+    });
+    let connection = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    tokio::pin!(connection);
+    loop {
+        tokio::select! {
+            result = connection.as_mut() => {
+                if let Err(error) = result {
+                    tracing::debug!(target: "maze", %error, %peer, "HTTP connection ended with an error");
+                }
+                return;
+            }
+            Ok(()) = finish.changed() => connection.as_mut().graceful_shutdown(),
+        }
+    }
+}
