@@ -37,6 +37,18 @@ build_bench_app() {
   BENCH_APP="$ROOT/target/bench/release/bench_app"
 }
 
+# The same app made with `maze new --redis`: broadcasts go through Redis, so
+# that several instances share them (bench/redis.sh).
+build_redis_bench_app() {
+  build_maze
+  rm -rf "$WORK/bench_redis"
+  (cd "$WORK" && "$MAZE" -q new bench_redis --redis && cd bench_redis && "$MAZE" -q g socket Bench bench)
+  cp "$ROOT/Cargo.lock" "$WORK/bench_redis/Cargo.lock"
+  (cd "$WORK/bench_redis" && cargo update --workspace --offline --quiet &&
+    CARGO_TARGET_DIR="$ROOT/target/bench" cargo build --release --quiet --locked)
+  REDIS_BENCH_APP="$ROOT/target/bench/release/bench_redis"
+}
+
 build_loadgen() {
   (cd "$ROOT/bench/loadgen" && cargo build --release --quiet --locked)
   LOADGEN="$ROOT/bench/loadgen/target/release/maze-loadgen"

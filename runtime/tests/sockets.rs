@@ -405,6 +405,70 @@ fn a_slow_consumer_is_disconnected_with_1013() {
 }
 
 #[test]
+fn the_websocket_protocol_pings_fragments_and_closes_as_rfc_6455_says() {
+    use tungstenite::protocol::frame::coding::{Data, OpCode};
+    use tungstenite::protocol::frame::{Frame as RawFrame, FrameHeader};
+    let mut ws = connect("/socket");
+    // A ping is answered with a pong carrying its payload.
+    ws.send(Frame::Ping(b"are you there".to_vec().into())).unwrap();
+    loop {
+        match ws.read().expect("a frame") {
+            Frame::Pong(payload) => break assert_eq!(&payload[..], b"are you there"),
+            Frame::Text(_) => {}
+            other => panic!("expected the pong, got {other:?}"),
+        }
+    }
+    // A message sent in fragments is one message.
+    let join = json!({"event": "join", "topic": "room:fragments", "ref": "f"}).to_string();
+    let (head, tail) = join.as_bytes().split_at(10);
+    let fragment = |is_final, opcode, data: &[u8]| {
+        let header = FrameHeader { is_final, opcode, ..FrameHeader::default() };
+        Frame::Frame(RawFrame::from_payload(header, data.to_vec().into()))
+    };
+    ws.send(fragment(false, OpCode::Data(Data::Text), head)).unwrap();
+    ws.send(fragment(true, OpCode::Data(Data::Continue), tail)).unwrap();
+    let reply = receive(&mut ws);
+    assert_eq!((reply["ref"].as_str(), reply["payload"]["status"].as_str()), (Some("f"), Some("ok")));
+    // The client closes: the server answers with a close frame of its own.
+    ws.close(None).unwrap();
+    loop {
+        match ws.read() {
+            Ok(Frame::Close(_)) | Err(tungstenite::Error::ConnectionClosed) => break,
+            Ok(_) => {}
+            Err(error) => panic!("expected the server's close frame, got {error:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_client_that_stops_reading_is_dropped_mid_write() {
+    let mut stalled = connect("/socket");
+    join(&mut stalled, "room:stalled");
+    // More than the socket buffers hold: the server's write waits for a
+    // client that does not read...
+    let big = "x".repeat(12 << 20);
+    for n in 0..2 {
+        maze::broadcast("room:stalled", "big", json!({"n": n, "pad": big}));
+    }
+    let mut first = [0; 1];
+    wait_until("the server is writing", || stalled.get_ref().peek(&mut first).is_ok_and(|n| n > 0));
+    // ...while its queue overflows: the server drops the connection there and
+    // then (waiting for the write to end would wait for the client).
+    for n in 0..20 {
+        maze::broadcast("room:stalled", "flood", json!({"n": n}));
+    }
+    // What was written arrives, cut short; no closing handshake can follow a partial frame.
+    loop {
+        match stalled.read() {
+            Ok(Frame::Close(frame)) => panic!("the server finished its write and closed normally: {frame:?}"),
+            Ok(_) => {}
+            Err(_cut_short) => break,
+        }
+    }
+    wait_until("room:stalled left", || left("room:stalled") == 1);
+}
+
+#[test]
 fn only_allowed_origins_may_connect() {
     let port = Server::shared();
     match connect_to(port, "/socket", Some("https://evil.example")) {

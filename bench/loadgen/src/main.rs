@@ -16,7 +16,11 @@
 //! `presence_diff` frames; then one more client times its `presence_state`.
 //! `--hold SECS` then keeps them all connected, for measuring memory.
 //!
-//! Usage: maze-loadgen URL TOPIC N M [--hold SECS] [--presence]
+//! URL may list several servers separated by commas (instances of one app
+//! sharing a broker): subscribers are spread over them in turn and the
+//! publisher uses the first, so every message crosses the broker.
+//!
+//! Usage: maze-loadgen URL[,URL...] TOPIC N M [--hold SECS] [--presence]
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -54,7 +58,7 @@ struct Args {
 
 fn args() -> Args {
     let argv: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: maze-loadgen URL TOPIC CLIENTS MESSAGES [--hold SECS]";
+    let usage = "usage: maze-loadgen URL[,URL...] TOPIC CLIENTS MESSAGES [--hold SECS] [--presence]";
     if argv.len() < 4 {
         eprintln!("{usage}");
         std::process::exit(2);
@@ -141,7 +145,8 @@ async fn presence(args: Args) {
     let (mut times, mut bytes, mut keys) = (Vec::new(), 0, 0);
     for n in 0..5 {
         let asked = Instant::now();
-        let mut newcomer = connect_and_join_as(&args.url, &args.topic, json!({"name": format!("new{n}")})).await;
+        let mut newcomer =
+            connect_and_join_as(&args.url, &args.topic, json!({"name": format!("new{n}")})).await;
         let (state, size) = presence_event(&mut newcomer).await;
         times.push(asked.elapsed().as_secs_f64() * 1e3);
         (bytes, keys) = (size, state["payload"].as_object().map_or(0, |keys| keys.len()));
@@ -178,8 +183,9 @@ async fn main() {
     // Join with bounded concurrency, as a fleet of clients arriving would.
     let gate = Arc::new(Semaphore::new(256));
     let mut joining = Vec::with_capacity(args.clients);
-    for _ in 0..args.clients {
-        let (url, topic, gate) = (args.url.clone(), args.topic.clone(), gate.clone());
+    let urls: Vec<&str> = args.url.split(',').collect();
+    for n in 0..args.clients {
+        let (url, topic, gate) = (urls[n % urls.len()].to_string(), args.topic.clone(), gate.clone());
         joining.push(tokio::spawn(async move {
             let _permit = gate.acquire().await.expect("semaphore");
             connect_and_join(&url, &topic).await
@@ -225,7 +231,7 @@ async fn main() {
 
     // The publisher joins the topic too (servers accept messages only from
     // members) and drains what it gets back, so it is never the slow one.
-    let (mut publisher, mut echoes) = connect_and_join(&args.url, &args.topic).await.split();
+    let (mut publisher, mut echoes) = connect_and_join(urls[0], &args.topic).await.split();
     tokio::spawn(async move { while let Some(Ok(_)) = echoes.next().await {} });
     let started = clock.elapsed();
     for _ in 0..args.messages {

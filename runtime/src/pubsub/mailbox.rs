@@ -205,6 +205,15 @@ impl<T> Receiver<T> {
         .await
     }
 
+    /// Frees the queue's buffer if it is empty (it keeps its size between
+    /// batches otherwise).
+    pub(crate) fn release_memory(&mut self) {
+        let mut state = self.shared.lock();
+        if state.items.is_empty() {
+            state.items = VecDeque::new();
+        }
+    }
+
     /// Refuses every later item and drops those queued; waiting senders return.
     pub(crate) fn close(&mut self) {
         let items = {
@@ -220,5 +229,93 @@ impl<T> Receiver<T> {
 impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
         self.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_full_queue_refuses_and_a_closed_one_too() {
+        let (sender, mut receiver) = bounded(2);
+        assert_eq!(sender.try_send(1), Ok(()));
+        assert_eq!(sender.try_send(2), Ok(()));
+        assert_eq!(sender.try_send(3), Err(Refused::Full));
+        assert_eq!(receiver.try_recv(), Some(1));
+        assert_eq!(sender.try_send(3), Ok(()));
+        receiver.close();
+        assert_eq!(sender.try_send(4), Err(Refused::Closed));
+        assert!(sender.is_closed());
+        assert_eq!(receiver.try_recv(), None, "closing dropped what was queued");
+    }
+
+    #[tokio::test]
+    async fn drain_takes_everything_queued_in_order() {
+        let (sender, mut receiver) = bounded(8);
+        for item in 0..5 {
+            sender.try_send(item).unwrap();
+        }
+        let mut batch = VecDeque::new();
+        assert!(receiver.drain(&mut batch).await);
+        assert_eq!(batch, [0, 1, 2, 3, 4]);
+        assert_eq!(receiver.try_recv(), None);
+    }
+
+    #[tokio::test]
+    async fn a_waiting_receiver_is_woken_by_a_send() {
+        let (sender, mut receiver) = bounded(8);
+        let waiting = tokio::spawn(async move {
+            let mut batch = VecDeque::new();
+            receiver.drain(&mut batch).await;
+            batch
+        });
+        tokio::task::yield_now().await;
+        sender.try_send("hello").unwrap();
+        let batch = tokio::time::timeout(Duration::from_secs(5), waiting).await.expect("woken").unwrap();
+        assert_eq!(batch, ["hello"]);
+    }
+
+    #[tokio::test]
+    async fn send_waits_for_room_and_returns_once_there_is_some() {
+        let (sender, mut receiver) = bounded(1);
+        sender.try_send(1).unwrap();
+        let waiting = tokio::spawn({
+            let sender = sender.clone();
+            async move { sender.send(2).await }
+        });
+        // Single-threaded: once this task yields, the sender is waiting.
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished(), "no room yet");
+        assert_eq!(receiver.recv().await, Some(1));
+        assert!(tokio::time::timeout(Duration::from_secs(5), waiting).await.expect("room made").unwrap());
+        assert_eq!(receiver.recv().await, Some(2));
+    }
+
+    #[tokio::test]
+    async fn send_to_a_closed_queue_returns_false() {
+        let (sender, mut receiver) = bounded(1);
+        sender.try_send(1).unwrap();
+        let waiting = tokio::spawn({
+            let sender = sender.clone();
+            async move { sender.send(2).await }
+        });
+        tokio::task::yield_now().await;
+        receiver.close();
+        assert!(!tokio::time::timeout(Duration::from_secs(5), waiting).await.expect("released").unwrap());
+    }
+
+    #[tokio::test]
+    async fn the_receiver_sees_the_end_once_every_sender_is_gone() {
+        let (sender, mut receiver) = bounded(4);
+        let other = sender.clone();
+        sender.try_send(1).unwrap();
+        drop(sender);
+        assert_eq!(receiver.recv().await, Some(1));
+        let ending = tokio::spawn(async move { receiver.recv().await });
+        tokio::task::yield_now().await;
+        drop(other);
+        assert_eq!(tokio::time::timeout(Duration::from_secs(5), ending).await.expect("ended").unwrap(), None);
     }
 }

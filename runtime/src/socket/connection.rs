@@ -53,13 +53,11 @@ pub(crate) type Closing = Option<(u16, &'static str)>;
 
 const CRASHED: (u16, &str) = (close::INTERNAL_ERROR, "internal error");
 
+const TOO_SLOW: Closing = Some((close::TRY_AGAIN_LATER, "too slow: outbound queue full"));
+
 /// The subject of the message that tells a client asking for history where
 /// the topic stands, and whether what it missed was recovered.
 pub(crate) const RECOVERY: &str = "maze_recovery";
-
-/// A writer keeps the buffers of its last batch for the next one, up to
-/// this many items; larger ones are freed (an idle connection holds little).
-const KEPT_BATCH: usize = 64;
 
 static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -262,6 +260,9 @@ enum Ending {
     ReaderDone(Closing),
     /// The writer decides: the reader must stop.
     Stop(Closing),
+    /// As `Stop`, but a write was cut short (the client does not read): a
+    /// close frame cannot follow a partial frame, so the connection is dropped.
+    Abort(Closing),
 }
 
 /// A frame to write: a broadcast's, shared by every subscriber (written
@@ -275,13 +276,22 @@ impl Writer {
     async fn run(mut self) -> Closing {
         let every = self.limits.ping_interval;
         let mut ping = interval_at(Instant::now() + every, every);
+        let overflow = self.overflow.clone();
         let ending = loop {
             tokio::select! {
                 finished = &mut self.reader => break Ending::ReaderDone(finished.unwrap_or(Some(CRASHED))),
                 true = self.outgoing.drain(&mut self.batch) => {
+                    let stalled = tokio::time::sleep(self.limits.idle_timeout);
                     // Boxed, as the rarer writes below: an idle connection's
                     // task holds no room for a write in progress.
-                    if let Some(ending) = Box::pin(self.write_batch()).await {
+                    let written = tokio::select! {
+                        ending = Box::pin(self.write_batch()) => ending,
+                        // A client that stopped reading: its queue fills up
+                        // while the write waits, or the write never ends.
+                        _ = overflow.notified() => Some(Ending::Abort(TOO_SLOW)),
+                        _ = stalled => Some(Ending::Abort(TOO_SLOW)),
+                    };
+                    if let Some(ending) = written {
                         break ending;
                     }
                 }
@@ -290,15 +300,20 @@ impl Writer {
                         break Ending::Stop(None);
                     }
                 }
-                _ = self.overflow.notified() => break Ending::Stop(Some((close::TRY_AGAIN_LATER, "too slow: outbound queue full"))),
+                _ = overflow.notified() => break Ending::Stop(TOO_SLOW),
                 _ = self.shutdown.changed() => break Ending::Stop(Some((close::GOING_AWAY, "server shutting down"))),
             }
         };
         Box::pin(self.close(ending)).await
     }
 
-    /// A WebSocket ping every client answers by itself, plus Amber's text "ping".
+    /// A WebSocket ping every client answers by itself, plus Amber's text
+    /// "ping". Also frees the batch buffers a connection that went quiet
+    /// still holds: idle connections cost as little as they can.
     async fn ping(&mut self) -> std::io::Result<()> {
+        self.batch = VecDeque::new();
+        self.frames = Vec::new();
+        self.outgoing.release_memory();
         let ping = Frame::ping();
         let amber = (self.serializer == Serializer::Maze).then(|| Frame::text("ping"));
         let frames: Vec<&[u8]> =
@@ -310,19 +325,21 @@ impl Writer {
     /// close frame: the server's reason, or (the client closed) the echo
     /// RFC 6455 asks for, best-effort (the client may be gone).
     async fn close(mut self, ending: Ending) -> Closing {
-        let closing = match ending {
-            Ending::ReaderDone(closing) => closing,
-            Ending::Stop(closing) => {
+        let (closing, write_it) = match ending {
+            Ending::ReaderDone(closing) => (closing, true),
+            Ending::Stop(closing) | Ending::Abort(closing) => {
                 let _ = self.stop.send(());
                 // The reader's pending sends fail at once; it runs its cleanup and ends.
                 self.outgoing.close();
                 let _ = (&mut self.reader).await;
-                closing
+                (closing, matches!(ending, Ending::Stop(_)))
             }
         };
-        let (code, reason) = closing.unwrap_or((close::NORMAL, ""));
-        let _ = self.sink.write(&[Frame::close(code, reason).as_bytes()]).await;
-        self.sink.shutdown().await;
+        if write_it {
+            let (code, reason) = closing.unwrap_or((close::NORMAL, ""));
+            let _ = self.sink.write(&[Frame::close(code, reason).as_bytes()]).await;
+            self.sink.shutdown().await;
+        }
         telemetry::disconnected(self.socket_type, closing);
         closing
     }
@@ -350,14 +367,9 @@ impl Writer {
             .collect();
         let result = self.sink.write(&frames).await;
         drop(frames);
+        // The buffers are kept for the next batch, and freed at the next
+        // ping if none comes (see `ping`).
         self.frames.clear();
-        // Keep the buffers of a usual batch; free those of a burst.
-        if self.frames.capacity() > KEPT_BATCH {
-            self.frames = Vec::new();
-        }
-        if self.batch.capacity() > KEPT_BATCH {
-            self.batch = VecDeque::new();
-        }
         match result {
             Err(_) => Some(Ending::Stop(None)),
             Ok(()) => ending,
