@@ -205,6 +205,17 @@ impl<T> Receiver<T> {
         .await
     }
 
+    /// Appends everything queued to `batch`, without waiting.
+    pub(crate) fn take_queued(&mut self, batch: &mut VecDeque<T>) {
+        let mut state = self.shared.lock();
+        let was_full = state.items.len() >= self.shared.capacity;
+        batch.extend(state.items.drain(..));
+        drop(state);
+        if was_full {
+            self.shared.room.notify_waiters();
+        }
+    }
+
     /// Frees the queue's buffer if it is empty (it keeps its size between
     /// batches otherwise).
     pub(crate) fn release_memory(&mut self) {

@@ -130,6 +130,10 @@ pub(crate) enum Outgoing {
     Replay(Box<(String, Recovery)>),
     /// The answer to the client's WebSocket ping.
     Pong(Box<Frame>),
+    /// A reply that must reach the client after the broadcasts its
+    /// callback made (with Redis history, this instance delivers them after
+    /// a round trip): the writer waits for them, so the reader does not.
+    AfterBroadcasts(Box<(Vec<Arc<Broadcast>>, Outbound)>),
 }
 
 /// Where a connection receives what is sent to it: a bounded queue, and a

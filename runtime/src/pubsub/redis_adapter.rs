@@ -47,6 +47,10 @@ const MAX_RETRY: Duration = Duration::from_secs(2);
 /// Broadcasts waiting to be published; past this they reach local subscribers only.
 pub(crate) const PUBLISH_QUEUE: usize = 4096;
 
+/// Broadcasts sent to Redis in one pipeline at most: a burst costs a round
+/// trip per this many, not one per broadcast.
+const PUBLISH_BATCH: usize = 256;
+
 pub(crate) struct RedisAdapter {
     publishes: mpsc::Sender<Publish>,
     /// Whether the worker is connected: if not, broadcasts with history are
@@ -354,46 +358,55 @@ impl Worker {
         format!("{}history:{topic}", self.prefix)
     }
 
-    /// Publishes `publish`: through the history script when its topic keeps
-    /// history, delivering it locally with its position if it waited.
-    async fn publish(&self, link: &mut Link, publish: Publish) -> redis::RedisResult<()> {
-        let Publish { broadcast, delivered } = publish;
+    /// Publishes `batch` in one round trip: a pipeline, which Redis runs in
+    /// order, so stream ids follow the order of the batch. A topic with
+    /// history goes through the history script; a broadcast that waited for
+    /// its position is delivered locally with it (or, Redis failing, without).
+    async fn publish(&self, link: &mut Link, batch: Vec<Publish>) -> redis::RedisResult<()> {
         let policy = history::policy();
-        if !policy.keeps(&broadcast.topic) {
-            return redis::cmd("PUBLISH")
-                .arg(self.channel(&broadcast.topic))
-                .arg(self.encode(&broadcast))
-                .query_async::<()>(&mut link.publisher)
-                .await;
-        }
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default()
             .as_millis();
         let ttl_ms = policy.ttl.as_millis();
-        let placed: redis::RedisResult<String> = redis::cmd("EVAL")
-            .arg(PUBLISH_WITH_HISTORY)
-            .arg(2)
-            .arg(self.stream(&broadcast.topic))
-            .arg(self.channel(&broadcast.topic))
-            .arg(policy.size)
-            .arg(self.encode(&broadcast))
-            .arg(format!("{}-0", now_ms.saturating_sub(ttl_ms)))
-            .arg(ttl_ms as u64)
-            .query_async(&mut link.publisher)
-            .await;
-        if let Some(offset) = placed.as_deref().ok().and_then(Offset::parse) {
-            broadcast.set_position(Position { epoch: self.epoch(), offset });
+        let mut pipeline = redis::pipe();
+        for Publish { broadcast, .. } in &batch {
+            if policy.keeps(&broadcast.topic) {
+                pipeline
+                    .cmd("EVAL")
+                    .arg(PUBLISH_WITH_HISTORY)
+                    .arg(2)
+                    .arg(self.stream(&broadcast.topic))
+                    .arg(self.channel(&broadcast.topic))
+                    .arg(policy.size)
+                    .arg(self.encode(broadcast))
+                    .arg(format!("{}-0", now_ms.saturating_sub(ttl_ms)))
+                    .arg(ttl_ms as u64);
+            } else {
+                pipeline.cmd("PUBLISH").arg(self.channel(&broadcast.topic)).arg(self.encode(broadcast));
+            }
         }
-        if placed.is_err() {
+        let replies: redis::RedisResult<Vec<redis::Value>> = pipeline.query_async(&mut link.publisher).await;
+        match &replies {
+            Ok(replies) => {
+                let epoch = self.epoch();
+                for (Publish { broadcast, .. }, reply) in batch.iter().zip(replies) {
+                    let id = <String as redis::FromRedisValue>::from_redis_value_ref(reply).ok();
+                    if let Some(offset) = id.as_deref().and_then(Offset::parse) {
+                        broadcast.set_position(Position { epoch: epoch.clone(), offset });
+                    }
+                }
+            }
             // Before delivering: from now on broadcasts are delivered at once.
-            self.connected.store(false, Ordering::Relaxed);
+            Err(_) => self.connected.store(false, Ordering::Relaxed),
         }
-        if !delivered {
-            // Placed, or (Redis failing) not: this instance's subscribers get it either way.
-            self.registry.deliver(broadcast);
+        for Publish { broadcast, delivered } in batch {
+            if !delivered {
+                // Placed, or (Redis failing) not: this instance's subscribers get it either way.
+                self.registry.deliver(broadcast);
+            }
         }
-        placed.map(|_| ())
+        replies.map(|_| ())
     }
 
     /// What a client at `from` missed on `topic`, from its stream.
@@ -464,8 +477,10 @@ impl Worker {
 
     /// Publishes, follows subscriptions and delivers Redis messages until the link fails.
     async fn serve(&mut self, mut link: Link, queues: &mut Queues) -> Served {
-        while let Some(publish) = self.backlog.pop_front() {
-            if let Err(error) = self.publish(&mut link, publish).await {
+        while !self.backlog.is_empty() {
+            let take = self.backlog.len().min(PUBLISH_BATCH);
+            let batch = self.backlog.drain(..take).collect();
+            if let Err(error) = self.publish(&mut link, batch).await {
                 return Served::Lost(error.to_string());
             }
         }
@@ -500,7 +515,15 @@ impl Worker {
                 }
                 publish = queues.publishes.recv() => {
                     let Some(publish) = publish else { return Served::Finished };
-                    let published = self.publish(&mut link, publish).await;
+                    // With what queued up during the last round trip: one pipeline.
+                    let mut batch = vec![publish];
+                    while batch.len() < PUBLISH_BATCH {
+                        match queues.publishes.try_recv() {
+                            Ok(publish) => batch.push(publish),
+                            Err(_) => break,
+                        }
+                    }
+                    let published = self.publish(&mut link, batch).await;
                     if queues.publishes.len() < PUBLISH_QUEUE / 2 {
                         let run = self.dropped.run.swap(0, Ordering::Relaxed);
                         if run > 0 {

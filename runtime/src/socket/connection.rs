@@ -53,6 +53,18 @@ pub(crate) type Closing = Option<(u16, &'static str)>;
 
 const CRASHED: (u16, &str) = (close::INTERNAL_ERROR, "internal error");
 
+/// How long a reply waits for its callback's broadcasts to be delivered
+/// (Redis unreachable: then they are delivered locally anyway).
+const REPLY_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Broadcasts a connection's callbacks made that may wait for delivery at
+/// once, before its reader waits too.
+const IN_FLIGHT: usize = 64;
+
+/// How long a write in progress may go on once the client is known to be
+/// too slow (its queue is full), so that it ends with a whole frame.
+const FINISH_WRITE: std::time::Duration = std::time::Duration::from_secs(1);
+
 const TOO_SLOW: Closing = Some((close::TRY_AGAIN_LATER, "too slow: outbound queue full"));
 
 /// The subject of the message that tells a client asking for history where
@@ -207,8 +219,11 @@ pub(crate) fn start<S: Socket>(
     let overflow = Arc::new(Notify::new());
     let link = Subscriber::new(next_id(), queue, overflow.clone());
     let (stop, stopped) = oneshot::channel();
-    let reader =
-        Reader { conn: Conn { socket, connect, endpoint, serializer, link }, joined: HashMap::new() };
+    let reader = Reader {
+        conn: Conn { socket, connect, endpoint, serializer, link },
+        joined: HashMap::new(),
+        in_flight: VecDeque::new(),
+    };
     let reader = tokio::spawn(reader.run(frames, stopped));
     Started { outgoing, overflow, reader, stop }
 }
@@ -284,13 +299,19 @@ impl Writer {
                     let stalled = tokio::time::sleep(self.limits.idle_timeout);
                     // Boxed, as the rarer writes below: an idle connection's
                     // task holds no room for a write in progress.
+                    let mut write = Box::pin(self.write_batch());
                     let written = tokio::select! {
-                        ending = Box::pin(self.write_batch()) => ending,
-                        // A client that stopped reading: its queue fills up
-                        // while the write waits, or the write never ends.
-                        _ = overflow.notified() => Some(Ending::Abort(TOO_SLOW)),
+                        ending = &mut write => ending,
+                        // The queue filled up while the write waits: a slow
+                        // client gets the rest of this write and a close
+                        // frame; one that stopped reading is dropped.
+                        _ = overflow.notified() => match tokio::time::timeout(FINISH_WRITE, &mut write).await {
+                            Ok(_) => Some(Ending::Stop(TOO_SLOW)),
+                            Err(_) => Some(Ending::Abort(TOO_SLOW)),
+                        },
                         _ = stalled => Some(Ending::Abort(TOO_SLOW)),
                     };
+                    drop(write);
                     if let Some(ending) = written {
                         break ending;
                     }
@@ -350,6 +371,17 @@ impl Writer {
         let mut ending = None;
         let taken = self.batch.len();
         while let Some(item) = self.batch.pop_front() {
+            if let Outgoing::AfterBroadcasts(after) = item {
+                let (broadcasts, reply) = *after;
+                for broadcast in &broadcasts {
+                    let _ = tokio::time::timeout(REPLY_WAIT, broadcast.delivered.acquire()).await;
+                }
+                // Delivered: what they are for this client is queued by now,
+                // in this batch or still in the queue. All of it goes first.
+                self.outgoing.take_queued(&mut self.batch);
+                self.batch.push_back(Outgoing::Frame(Box::new(reply)));
+                continue;
+            }
             if let Some(stop) = self.frame(item) {
                 ending = Some(stop);
                 self.batch.clear();
@@ -402,6 +434,12 @@ impl Writer {
                 self.replay(topic, recovery);
             }
             Outgoing::Pong(pong) => self.frames.push(Written::Own(*pong)),
+            // Taken apart by `write_batch`.
+            Outgoing::AfterBroadcasts(after) => {
+                if let Some(text) = self.serializer.encode(&after.1) {
+                    self.frames.push(Written::Own(Frame::text(&text)));
+                }
+            }
         }
         None
     }
@@ -442,6 +480,8 @@ struct Reader<S> {
     /// Joined topics and their channels. Apart from the rest, so that
     /// awaiting with `&Conn` borrowed never needs the channels to be `Sync`.
     joined: HashMap<String, Joined<S>>,
+    /// Broadcasts its callbacks made that are not delivered yet (see `message`).
+    in_flight: VecDeque<Arc<Broadcast>>,
 }
 
 /// The connection as its callbacks see it.
@@ -640,14 +680,25 @@ impl<S: Socket> Reader<S> {
         };
         match run_callback("message", joined.channel_type, joined.channel.message(&mut ctx, message)).await {
             Ok(()) => {
-                // The reply follows what the callback broadcast (a round trip with Redis history).
+                // The reply follows what the callback broadcast. With Redis
+                // history that is a round trip: the writer waits for it, and
+                // the reader goes on, with at most IN_FLIGHT broadcasts not
+                // yet delivered (room is left in the queue for them).
                 let sent = std::mem::take(&mut *ctx.sent.lock().unwrap_or_else(|e| e.into_inner()));
-                for broadcast in sent {
-                    let delivered = broadcast.delivered.acquire();
-                    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), delivered).await;
+                self.in_flight.retain(|broadcast| broadcast.delivered.available_permits() == 0);
+                self.in_flight.extend(sent.iter().filter(|b| b.delivered.available_permits() == 0).cloned());
+                while self.in_flight.len() > IN_FLIGHT {
+                    if let Some(oldest) = self.in_flight.pop_front() {
+                        let _ = tokio::time::timeout(REPLY_WAIT, oldest.delivered.acquire()).await;
+                    }
                 }
                 if self.conn.wants_reply(inbound) {
-                    self.conn.send(Outbound::ok(inbound)).await;
+                    let reply = Outbound::ok(inbound);
+                    if sent.iter().all(|broadcast| broadcast.delivered.available_permits() > 0) {
+                        self.conn.send(reply).await;
+                    } else {
+                        self.conn.link.send(Outgoing::AfterBroadcasts(Box::new((sent, reply)))).await;
+                    }
                 }
                 Ok(())
             }
@@ -785,7 +836,7 @@ mod tests {
             let link =
                 Subscriber::new(NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed), queue, Arc::default());
             let conn = Conn { socket: TestSocket, connect, endpoint, serializer, link };
-            let reader = Reader { conn, joined: HashMap::new() };
+            let reader = Reader { conn, joined: HashMap::new(), in_flight: VecDeque::new() };
             let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
             Harness { reader, outgoing, runtime }
         }
@@ -805,6 +856,7 @@ mod tests {
                     Outgoing::Broadcast(broadcast) => {
                         Some(self.reader.conn.serializer.broadcast(&broadcast).text_payload().to_string())
                     }
+                    Outgoing::AfterBroadcasts(after) => self.reader.conn.serializer.encode(&after.1),
                     Outgoing::Hold(_) | Outgoing::Replay(_) | Outgoing::Pong(_) => None,
                 };
                 if let Some(text) = text {

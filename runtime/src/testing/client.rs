@@ -446,7 +446,11 @@ impl TestClient {
         };
         tokio::select! {
             biased;
-            item = self.outgoing.recv() => item,
+            item = self.outgoing.recv() => match item {
+                // The broadcasts went first (in memory, at once): the reply is a frame like any other.
+                Some(Outgoing::AfterBroadcasts(after)) => Some(Outgoing::Frame(Box::new(after.1))),
+                item => item,
+            },
             closing = reader_done => {
                 self.reader = None;
                 self.closed = Some(closing);
@@ -479,7 +483,7 @@ impl TestClient {
                     self.received.push_back(Received { topic, subject, payload })
                 }
             }
-            Outgoing::Hold(_) | Outgoing::Replay(_) | Outgoing::Pong(_) => {}
+            Outgoing::Hold(_) | Outgoing::Replay(_) | Outgoing::Pong(_) | Outgoing::AfterBroadcasts(_) => {}
         }
     }
 
