@@ -221,7 +221,7 @@ pub(crate) fn start<S: Socket>(
     let (stop, stopped) = oneshot::channel();
     let reader = Reader {
         conn: Conn { socket, connect, endpoint, serializer, link },
-        joined: HashMap::new(),
+        joined: JoinedTopics::default(),
         in_flight: VecDeque::new(),
     };
     let reader = tokio::spawn(reader.run(frames, stopped));
@@ -475,11 +475,43 @@ struct Joined<S> {
     token: Arc<()>,
 }
 
+/// A connection's joined channels, by topic. Few per connection (at most
+/// `max_channels`): a list searched in order, sized to what it holds, costs
+/// an idle connection less than a map.
+struct JoinedTopics<S>(Vec<(String, Joined<S>)>);
+
+impl<S> Default for JoinedTopics<S> {
+    fn default() -> Self {
+        JoinedTopics(Vec::new())
+    }
+}
+
+impl<S> JoinedTopics<S> {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn get_mut(&mut self, topic: &str) -> Option<&mut Joined<S>> {
+        self.0.iter_mut().find(|(joined, _)| joined == topic).map(|(_, joined)| joined)
+    }
+
+    fn remove(&mut self, topic: &str) -> Option<Joined<S>> {
+        let at = self.0.iter().position(|(joined, _)| joined == topic)?;
+        Some(self.0.swap_remove(at).1)
+    }
+
+    /// Adds a channel; its topic must not be joined already.
+    fn insert(&mut self, topic: String, joined: Joined<S>) {
+        self.0.reserve_exact(1);
+        self.0.push((topic, joined));
+    }
+}
+
 struct Reader<S> {
     conn: Conn<S>,
     /// Joined topics and their channels. Apart from the rest, so that
     /// awaiting with `&Conn` borrowed never needs the channels to be `Sync`.
-    joined: HashMap<String, Joined<S>>,
+    joined: JoinedTopics<S>,
     /// Broadcasts its callbacks made that are not delivered yet (see `message`).
     in_flight: VecDeque<Arc<Broadcast>>,
 }
@@ -732,7 +764,7 @@ impl<S: Socket> Reader<S> {
     /// Runs every channel's `leave` when the connection ends, however it
     /// ends; a panic in one does not keep the others from leaving.
     async fn leave_all(&mut self) {
-        for (topic, joined) in std::mem::take(&mut self.joined) {
+        for (topic, joined) in std::mem::take(&mut self.joined.0) {
             let _ = self.conn.close_channel(&topic, joined).await;
         }
     }
@@ -836,7 +868,7 @@ mod tests {
             let link =
                 Subscriber::new(NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed), queue, Arc::default());
             let conn = Conn { socket: TestSocket, connect, endpoint, serializer, link };
-            let reader = Reader { conn, joined: HashMap::new(), in_flight: VecDeque::new() };
+            let reader = Reader { conn, joined: JoinedTopics::default(), in_flight: VecDeque::new() };
             let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
             Harness { reader, outgoing, runtime }
         }
