@@ -131,7 +131,7 @@ async fn open<S: Socket>(
     let socket = match accept::<S>(&connect).await {
         Ok(socket) => socket,
         Err((code, reason)) => {
-            let _ = sink.write(&[Frame::close(code, reason).as_bytes()]).await;
+            let _ = sink.write([Frame::close(code, reason).as_bytes()]).await;
             sink.shutdown().await;
             return None;
         }
@@ -296,11 +296,14 @@ impl Writer {
             tokio::select! {
                 finished = &mut self.reader => break Ending::ReaderDone(finished.unwrap_or(Some(CRASHED))),
                 true = self.outgoing.drain(&mut self.batch) => {
-                    let stalled = tokio::time::sleep(self.limits.idle_timeout);
+                    let stall_limit = self.limits.idle_timeout;
                     // Boxed, as the rarer writes below: an idle connection's
                     // task holds no room for a write in progress.
                     let mut write = Box::pin(self.write_batch());
-                    let written = tokio::select! {
+                    // Most writes end at once (the socket has room): no timer then.
+                    let written = match (&mut write).now_or_never() {
+                        Some(ending) => ending,
+                        None => tokio::select! {
                         ending = &mut write => ending,
                         // The queue filled up while the write waits: a slow
                         // client gets the rest of this write and a close
@@ -309,8 +312,8 @@ impl Writer {
                             Ok(_) => Some(Ending::Stop(TOO_SLOW)),
                             Err(_) => Some(Ending::Abort(TOO_SLOW)),
                         },
-                        _ = stalled => Some(Ending::Abort(TOO_SLOW)),
-                    };
+                        _ = tokio::time::sleep(stall_limit) => Some(Ending::Abort(TOO_SLOW)),
+                    }};
                     drop(write);
                     if let Some(ending) = written {
                         break ending;
@@ -337,9 +340,7 @@ impl Writer {
         self.outgoing.release_memory();
         let ping = Frame::ping();
         let amber = (self.serializer == Serializer::Maze).then(|| Frame::text("ping"));
-        let frames: Vec<&[u8]> =
-            [Some(&ping), amber.as_ref()].into_iter().flatten().map(Frame::as_bytes).collect();
-        self.sink.write(&frames).await
+        self.sink.write([Some(&ping), amber.as_ref()].into_iter().flatten().map(Frame::as_bytes)).await
     }
 
     /// Stops the reader if it runs, waits for its cleanup, then sends the
@@ -358,7 +359,7 @@ impl Writer {
         };
         if write_it {
             let (code, reason) = closing.unwrap_or((close::NORMAL, ""));
-            let _ = self.sink.write(&[Frame::close(code, reason).as_bytes()]).await;
+            let _ = self.sink.write([Frame::close(code, reason).as_bytes()]).await;
             self.sink.shutdown().await;
         }
         telemetry::disconnected(self.socket_type, closing);
@@ -389,16 +390,11 @@ impl Writer {
         }
         telemetry::messages_out(taken);
         let serializer = self.serializer;
-        let frames: Vec<&[u8]> = self
-            .frames
-            .iter()
-            .map(|written| match written {
-                Written::Broadcast(broadcast) => serializer.broadcast(broadcast).as_bytes(),
-                Written::Own(frame) => frame.as_bytes(),
-            })
-            .collect();
-        let result = self.sink.write(&frames).await;
-        drop(frames);
+        let frames = self.frames.iter().map(|written| match written {
+            Written::Broadcast(broadcast) => serializer.broadcast(broadcast).as_bytes(),
+            Written::Own(frame) => frame.as_bytes(),
+        });
+        let result = self.sink.write(frames).await;
         // The buffers are kept for the next batch, and freed at the next
         // ping if none comes (see `ping`).
         self.frames.clear();

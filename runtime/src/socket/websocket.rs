@@ -473,8 +473,8 @@ pub(crate) struct FrameWriter {
 
 impl FrameWriter {
     /// Writes `frames` in order, many per system call.
-    pub(crate) async fn write(&mut self, frames: &[&[u8]]) -> io::Result<()> {
-        let mut slices: Vec<IoSlice<'_>> = frames.iter().map(|frame| IoSlice::new(frame)).collect();
+    pub(crate) async fn write<'a>(&mut self, frames: impl IntoIterator<Item = &'a [u8]>) -> io::Result<()> {
+        let mut slices: Vec<IoSlice<'a>> = frames.into_iter().map(IoSlice::new).collect();
         let mut rest = &mut slices[..];
         while !rest.is_empty() {
             let window = rest.len().min(MAX_SLICES);
