@@ -441,6 +441,30 @@ fn the_websocket_protocol_pings_fragments_and_closes_as_rfc_6455_says() {
 }
 
 #[test]
+fn a_client_sending_faster_than_it_reads_is_slowed_down_not_dropped() {
+    let mut ws = connect("/socket");
+    join(&mut ws, "room:flood");
+    // Each message brings back its rebroadcast and a reply: far more than the
+    // queue of 8 holds while the client reads nothing.
+    for n in 0..200 {
+        send(
+            &mut ws,
+            json!({"event": "message", "topic": "room:flood", "subject": "n", "payload": n, "ref": n}),
+        );
+    }
+    let (mut echoes, mut replies) = (Vec::new(), 0);
+    while echoes.len() < 200 || replies < 200 {
+        let frame = receive(&mut ws);
+        match frame["event"].as_str() {
+            Some("message") => echoes.push(frame["payload"].as_u64().unwrap()),
+            Some("reply") => replies += 1,
+            _ => panic!("unexpected {frame}"),
+        }
+    }
+    assert_eq!(echoes, (0..200).collect::<Vec<_>>(), "every message, once, in order");
+}
+
+#[test]
 fn a_client_that_stops_reading_is_dropped_mid_write() {
     let mut stalled = connect("/socket");
     join(&mut stalled, "room:stalled");

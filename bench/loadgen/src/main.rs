@@ -232,7 +232,21 @@ async fn main() {
     // The publisher joins the topic too (servers accept messages only from
     // members) and drains what it gets back, so it is never the slow one.
     let (mut publisher, mut echoes) = connect_and_join(urls[0], &args.topic).await.split();
-    tokio::spawn(async move { while let Some(Ok(_)) = echoes.next().await {} });
+    let messages = args.messages;
+    let echoed = tokio::spawn(async move {
+        // Counted: with no subscribers, the run ends once the publisher has
+        // its own last message back (the server has handled them all).
+        let mut count = 0;
+        while let Some(Ok(frame)) = echoes.next().await {
+            let Message::Text(text) = frame else { continue };
+            if serde_json::from_str::<Delivery>(text.as_str()).is_ok_and(|d| d.subject == Some("bench")) {
+                count += 1;
+                if count == messages {
+                    break;
+                }
+            }
+        }
+    });
     let started = clock.elapsed();
     for _ in 0..args.messages {
         let sent = clock.elapsed().as_nanos() as u64;
@@ -247,7 +261,14 @@ async fn main() {
             all.extend(batch);
         }
     };
-    let timed_out = tokio::time::timeout(Duration::from_secs(120), collecting).await.is_err();
+    let timed_out = tokio::time::timeout(Duration::from_secs(120), async {
+        collecting.await;
+        if args.clients == 0 {
+            let _ = echoed.await;
+        }
+    })
+    .await
+    .is_err();
     let elapsed = clock.elapsed() - started;
     all.sort_unstable();
     let percentile =

@@ -34,7 +34,8 @@ struct Shared<T> {
     capacity: usize,
     /// Live [`Sender`]s: at zero, the receiver sees the end.
     senders: AtomicUsize,
-    /// Rung when a full queue gets room, for [`Sender::send`].
+    /// Rung when a queue at least half full gets room, for [`Sender::send`]
+    /// and [`Sender::wait_for_room`].
     room: Notify,
 }
 
@@ -46,6 +47,12 @@ struct State<T> {
 }
 
 impl<T> Shared<T> {
+    /// Whether a queue of `len` items is at least half full: taking from
+    /// it then rings `room`.
+    fn busy(&self, len: usize) -> bool {
+        len >= self.capacity.div_ceil(2)
+    }
+
     fn lock(&self) -> MutexGuard<'_, State<T>> {
         // Nothing here panics while holding the lock; a poisoned queue is still consistent.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
@@ -133,6 +140,25 @@ impl<T> Sender<T> {
         Ok(())
     }
 
+    /// Waits until the queue is less than half full (or closed): a
+    /// connection's reader waits so before it reads what its client sends
+    /// next, so that a client sending faster than it reads is slowed down
+    /// rather than overflow its own queue with the answers.
+    pub(crate) async fn wait_for_room(&self) {
+        loop {
+            let room = self.shared.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            {
+                let state = self.shared.lock();
+                if state.closed || !self.shared.busy(state.items.len()) {
+                    return;
+                }
+            }
+            room.await;
+        }
+    }
+
     /// Whether the receiver still takes items.
     pub(crate) fn is_closed(&self) -> bool {
         self.shared.lock().closed
@@ -150,9 +176,9 @@ impl<T> Receiver<T> {
         poll_fn(|cx| {
             let mut state = self.shared.lock();
             if let Some(item) = state.items.pop_front() {
-                let was_full = state.items.len() + 1 >= self.shared.capacity;
+                let was_busy = self.shared.busy(state.items.len() + 1);
                 drop(state);
-                if was_full {
+                if was_busy {
                     self.shared.room.notify_waiters();
                 }
                 return Poll::Ready(Some(item));
@@ -171,10 +197,10 @@ impl<T> Receiver<T> {
     /// The next item if one is queued.
     pub(crate) fn try_recv(&mut self) -> Option<T> {
         let mut state = self.shared.lock();
-        let was_full = state.items.len() >= self.shared.capacity;
+        let was_busy = self.shared.busy(state.items.len());
         let item = state.items.pop_front();
         drop(state);
-        if was_full {
+        if was_busy {
             self.shared.room.notify_waiters();
         }
         item
@@ -189,7 +215,7 @@ impl<T> Receiver<T> {
             if !state.items.is_empty() {
                 std::mem::swap(&mut state.items, batch);
                 drop(state);
-                if batch.len() >= self.shared.capacity {
+                if self.shared.busy(batch.len()) {
                     self.shared.room.notify_waiters();
                 }
                 return Poll::Ready(true);
@@ -208,10 +234,10 @@ impl<T> Receiver<T> {
     /// Appends everything queued to `batch`, without waiting.
     pub(crate) fn take_queued(&mut self, batch: &mut VecDeque<T>) {
         let mut state = self.shared.lock();
-        let was_full = state.items.len() >= self.shared.capacity;
+        let was_busy = self.shared.busy(state.items.len());
         batch.extend(state.items.drain(..));
         drop(state);
-        if was_full {
+        if was_busy {
             self.shared.room.notify_waiters();
         }
     }

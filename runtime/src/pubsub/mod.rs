@@ -171,6 +171,12 @@ impl Subscriber {
         self.queue.send(outgoing).await
     }
 
+    /// Waits until the queue is less than half full (see
+    /// [`mailbox::Sender::wait_for_room`]).
+    pub(crate) async fn wait_for_room(&self) {
+        self.queue.wait_for_room().await
+    }
+
     /// Whether the connection still reads its queue.
     pub(crate) fn is_open(&self) -> bool {
         !self.queue.is_closed()

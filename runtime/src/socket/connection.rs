@@ -530,10 +530,17 @@ impl<S: Socket> Reader<S> {
         }
         let idle_timeout = self.conn.endpoint.limits.idle_timeout;
         let closing = loop {
+            // A client's next message waits for room for what it will bring
+            // back: one that sends faster than it reads is slowed down (its
+            // socket is not read), not dropped for overflowing its own queue.
+            let next = async {
+                self.conn.link.wait_for_room().await;
+                tokio::time::timeout(idle_timeout, frames.next()).await
+            };
             let incoming = tokio::select! {
                 // The writer decided how the connection ends.
                 _ = &mut stop => break None,
-                incoming = tokio::time::timeout(idle_timeout, frames.next()) => incoming,
+                incoming = next => incoming,
             };
             let handled = match incoming {
                 Err(_elapsed) => break Some((close::NORMAL, "idle timeout")),
