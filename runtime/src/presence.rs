@@ -38,7 +38,6 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
-use tokio::sync::Notify;
 
 use crate::pubsub::{self, Broadcast, Outgoing, Subscriber, mailbox};
 
@@ -126,8 +125,7 @@ impl Tracker {
         let tracker: &'static Tracker =
             Box::leak(Box::new(Tracker { node, next_ref: AtomicU64::new(1), state: Mutex::default() }));
         let (queue, received) = mailbox::bounded(4096);
-        let subscriber =
-            Subscriber::new(crate::socket::connection::next_id(), queue, Arc::new(Notify::new()));
+        let subscriber = Subscriber::new(crate::socket::connection::next_id(), queue);
         pubsub::global().subscribe(REPLICATION_TOPIC, subscriber);
         std::thread::Builder::new()
             .name("maze-presence".into())

@@ -9,9 +9,11 @@
 //! queued in one step ([`Receiver::drain`]) and writes it as one batch. An
 //! empty queue holds no allocation.
 //!
-//! Bounded: [`Sender::try_send`] refuses when `capacity` items wait (the
-//! fan-out then drops the slow client), [`Sender::send`] waits for room
-//! (replies: a client that does not read stops being read).
+//! Bounded: [`Sender::try_send`] refuses when `capacity` items wait and
+//! marks the queue overflowed, which its receiver sees ([`Drained`],
+//! [`Receiver::overflowed`]): the connection drops a client that cannot keep
+//! up. [`Sender::send`] waits for room instead (replies: a client that does
+//! not read stops being read).
 
 use std::collections::VecDeque;
 use std::future::poll_fn;
@@ -43,10 +45,23 @@ struct State<T> {
     items: VecDeque<T>,
     /// The receiver, when it waits for an item.
     waiting: Option<Waker>,
+    /// A sender in [`Sender::wait_for_room`] (the connection's reader).
+    waiting_for_room: Option<Waker>,
+    /// An item was refused for want of room.
+    overflowed: bool,
     closed: bool,
 }
 
 impl<T> Shared<T> {
+    /// Rings everyone waiting for room.
+    fn made_room(&self) {
+        self.room.notify_waiters();
+        let waiting = self.lock().waiting_for_room.take();
+        if let Some(waker) = waiting {
+            waker.wake();
+        }
+    }
+
     /// Whether a queue of `len` items is at least half full: taking from
     /// it then rings `room`.
     fn busy(&self, len: usize) -> bool {
@@ -62,7 +77,13 @@ impl<T> Shared<T> {
 /// A queue holding at most `capacity` items (at least 1).
 pub(crate) fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
     let shared = Arc::new(Shared {
-        state: Mutex::new(State { items: VecDeque::new(), waiting: None, closed: false }),
+        state: Mutex::new(State {
+            items: VecDeque::new(),
+            waiting: None,
+            waiting_for_room: None,
+            overflowed: false,
+            closed: false,
+        }),
         capacity: capacity.max(1),
         senders: AtomicUsize::new(1),
         room: Notify::new(),
@@ -127,6 +148,12 @@ impl<T> Sender<T> {
             return Err((Refused::Closed, item));
         }
         if state.items.len() >= self.shared.capacity {
+            state.overflowed = true;
+            let waiting = state.waiting.take();
+            drop(state);
+            if let Some(waker) = waiting {
+                waker.wake();
+            }
             return Err((Refused::Full, item));
         }
         state.items.push_back(item);
@@ -144,25 +171,58 @@ impl<T> Sender<T> {
     /// connection's reader waits so before it reads what its client sends
     /// next, so that a client sending faster than it reads is slowed down
     /// rather than overflow its own queue with the answers.
+    /// (Poll-based: a reader waiting for its client holds no state for it.)
     pub(crate) async fn wait_for_room(&self) {
-        loop {
-            let room = self.shared.room.notified();
-            tokio::pin!(room);
-            room.as_mut().enable();
-            {
-                let state = self.shared.lock();
-                if state.closed || !self.shared.busy(state.items.len()) {
-                    return;
-                }
+        poll_fn(|cx| {
+            let mut state = self.shared.lock();
+            if state.closed || !self.shared.busy(state.items.len()) {
+                return Poll::Ready(());
             }
-            room.await;
-        }
+            if !state.waiting_for_room.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                state.waiting_for_room = Some(cx.waker().clone());
+            }
+            Poll::Pending
+        })
+        .await
     }
 
     /// Whether the receiver still takes items.
     pub(crate) fn is_closed(&self) -> bool {
         self.shared.lock().closed
     }
+}
+
+/// See [`Receiver::overflow_watch`].
+pub(crate) struct OverflowWatch<T> {
+    shared: Arc<Shared<T>>,
+}
+
+impl<T> OverflowWatch<T> {
+    /// Resolves once an item has been refused for want of room.
+    pub(crate) async fn overflowed(&self) {
+        poll_fn(|cx| {
+            let mut state = self.shared.lock();
+            if state.overflowed {
+                return Poll::Ready(());
+            }
+            if !state.waiting.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                state.waiting = Some(cx.waker().clone());
+            }
+            Poll::Pending
+        })
+        .await
+    }
+}
+
+/// What [`Receiver::drain`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Drained {
+    /// Items, now in the batch.
+    Items,
+    /// An item was refused for want of room: the receiver is too slow.
+    Overflowed,
+    /// Every sender is gone and nothing is left.
+    Ended,
 }
 
 /// The receiving side: the connection's writer.
@@ -179,7 +239,7 @@ impl<T> Receiver<T> {
                 let was_busy = self.shared.busy(state.items.len() + 1);
                 drop(state);
                 if was_busy {
-                    self.shared.room.notify_waiters();
+                    self.shared.made_room();
                 }
                 return Poll::Ready(Some(item));
             }
@@ -201,27 +261,30 @@ impl<T> Receiver<T> {
         let item = state.items.pop_front();
         drop(state);
         if was_busy {
-            self.shared.room.notify_waiters();
+            self.shared.made_room();
         }
         item
     }
 
     /// Waits for at least one item, then moves everything queued into
     /// `batch` (which should be empty: its allocation is swapped in for the
-    /// queue's). False once every sender is gone and nothing is left.
-    pub(crate) async fn drain(&mut self, batch: &mut VecDeque<T>) -> bool {
+    /// queue's); or reports an overflow, or the end.
+    pub(crate) async fn drain(&mut self, batch: &mut VecDeque<T>) -> Drained {
         poll_fn(|cx| {
             let mut state = self.shared.lock();
+            if state.overflowed {
+                return Poll::Ready(Drained::Overflowed);
+            }
             if !state.items.is_empty() {
                 std::mem::swap(&mut state.items, batch);
                 drop(state);
                 if self.shared.busy(batch.len()) {
-                    self.shared.room.notify_waiters();
+                    self.shared.made_room();
                 }
-                return Poll::Ready(true);
+                return Poll::Ready(Drained::Items);
             }
             if self.shared.senders.load(Ordering::Acquire) == 0 {
-                return Poll::Ready(false);
+                return Poll::Ready(Drained::Ended);
             }
             if !state.waiting.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
                 state.waiting = Some(cx.waker().clone());
@@ -231,14 +294,20 @@ impl<T> Receiver<T> {
         .await
     }
 
-    /// Appends everything queued to `batch`, without waiting.
+    /// What tells a receiver busy elsewhere than in [`Receiver::drain`]
+    /// (writing) that the queue overflowed meanwhile.
+    pub(crate) fn overflow_watch(&self) -> OverflowWatch<T> {
+        OverflowWatch { shared: self.shared.clone() }
+    }
+
+    /// Appends everything queued to `batch` (without waiting).
     pub(crate) fn take_queued(&mut self, batch: &mut VecDeque<T>) {
         let mut state = self.shared.lock();
         let was_busy = self.shared.busy(state.items.len());
         batch.extend(state.items.drain(..));
         drop(state);
         if was_busy {
-            self.shared.room.notify_waiters();
+            self.shared.made_room();
         }
     }
 
@@ -259,7 +328,7 @@ impl<T> Receiver<T> {
             std::mem::take(&mut state.items)
         };
         drop(items);
-        self.shared.room.notify_waiters();
+        self.shared.made_room();
     }
 }
 
@@ -280,6 +349,10 @@ mod tests {
         assert_eq!(sender.try_send(1), Ok(()));
         assert_eq!(sender.try_send(2), Ok(()));
         assert_eq!(sender.try_send(3), Err(Refused::Full));
+        let mut batch = VecDeque::new();
+        let overflow = futures_util::FutureExt::now_or_never(receiver.drain(&mut batch));
+        assert_eq!(overflow, Some(Drained::Overflowed), "the refusal is reported");
+        assert!(batch.is_empty());
         assert_eq!(receiver.try_recv(), Some(1));
         assert_eq!(sender.try_send(3), Ok(()));
         receiver.close();
@@ -295,7 +368,7 @@ mod tests {
             sender.try_send(item).unwrap();
         }
         let mut batch = VecDeque::new();
-        assert!(receiver.drain(&mut batch).await);
+        assert_eq!(receiver.drain(&mut batch).await, Drained::Items);
         assert_eq!(batch, [0, 1, 2, 3, 4]);
         assert_eq!(receiver.try_recv(), None);
     }

@@ -23,7 +23,6 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock, RwLock};
-use tokio::sync::Notify;
 
 use crate::history::{MemoryHistory, Position, Recovery};
 use crate::socket::serializer::{Outbound, Serializer};
@@ -144,23 +143,19 @@ pub(crate) struct Subscriber {
     /// The connection's id, unique within this instance.
     pub(crate) id: u64,
     queue: mailbox::Sender<Outgoing>,
-    overflow: Arc<Notify>,
 }
 
 impl Subscriber {
-    /// Connection `id`, fed through `queue`; `overflow` rings when the queue is full.
-    pub(crate) fn new(id: u64, queue: mailbox::Sender<Outgoing>, overflow: Arc<Notify>) -> Subscriber {
-        Subscriber { id, queue, overflow }
+    /// Connection `id`, fed through `queue` (which tells its receiver when it overflows).
+    pub(crate) fn new(id: u64, queue: mailbox::Sender<Outgoing>) -> Subscriber {
+        Subscriber { id, queue }
     }
 
     /// Queues `outgoing`; false when the connection is gone or too slow.
     pub(crate) fn offer(&self, outgoing: Outgoing) -> bool {
         match self.queue.try_send(outgoing) {
             Ok(()) => true,
-            Err(mailbox::Refused::Full) => {
-                self.overflow.notify_one();
-                false
-            }
+            Err(mailbox::Refused::Full) => false,
             Err(mailbox::Refused::Closed) => false,
         }
     }
@@ -555,7 +550,7 @@ mod tests {
 
     fn subscriber(id: u64, size: usize) -> (Subscriber, mailbox::Receiver<Outgoing>) {
         let (tx, rx) = mailbox::bounded(size);
-        (Subscriber::new(id, tx, Arc::default()), rx)
+        (Subscriber::new(id, tx), rx)
     }
 
     fn subject(outgoing: Outgoing) -> String {
@@ -566,18 +561,14 @@ mod tests {
     }
 
     #[test]
-    fn a_full_queue_rings_the_overflow_bell() {
+    fn a_full_queue_tells_its_connection() {
         let pubsub = PubSub::new(Memory);
-        let (tx, _rx) = mailbox::bounded(1);
-        let overflow = Arc::new(Notify::new());
-        pubsub.subscribe("t", Subscriber::new(1, tx, overflow.clone()));
+        let (tx, rx) = mailbox::bounded(1);
+        pubsub.subscribe("t", Subscriber::new(1, tx));
         assert_eq!(pubsub.registry().deliver(Arc::new(Broadcast::new("t", "a", Value::Null))), 1);
         assert_eq!(pubsub.registry().deliver(Arc::new(Broadcast::new("t", "b", Value::Null))), 0);
-        let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
-        let rang = rt.block_on(async {
-            tokio::time::timeout(std::time::Duration::from_secs(1), overflow.notified()).await
-        });
-        assert!(rang.is_ok(), "the slow subscriber is told");
+        let told = futures_util::FutureExt::now_or_never(rx.overflow_watch().overflowed());
+        assert!(told.is_some(), "the slow subscriber is told");
     }
 
     #[test]

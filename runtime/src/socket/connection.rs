@@ -23,7 +23,7 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use tokio::sync::{Notify, mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, interval_at};
 
@@ -32,7 +32,8 @@ use super::topics::DynChannel;
 use super::websocket::{self, Frame, FrameReader, FrameWriter, Incoming, ReadError};
 use super::{Connect, Context, DISCONNECT, Endpoint, Limits, Message, Socket, identity_topic};
 use crate::history::Recovery;
-use crate::pubsub::{self, Broadcast, Outgoing, Subscriber, mailbox};
+use crate::pubsub::mailbox::{self, Drained};
+use crate::pubsub::{self, Broadcast, Outgoing, Subscriber};
 use crate::telemetry;
 
 /// Close codes (RFC 6455 and the registry).
@@ -148,7 +149,6 @@ async fn open<S: Socket>(
         frames: Vec::new(),
         reader: started.reader,
         stop: started.stop,
-        overflow: started.overflow,
         shutdown,
         limits,
         socket_type: socket_type::<S>(),
@@ -199,8 +199,6 @@ impl ClientFrames {
 pub(crate) struct Started {
     /// Replies, pushes and broadcasts for the client, in order.
     pub(crate) outgoing: mailbox::Receiver<Outgoing>,
-    /// Rung when `outgoing` is full: the client is too slow.
-    pub(crate) overflow: Arc<Notify>,
     /// The reader: it ends with the close frame to send.
     pub(crate) reader: JoinHandle<Closing>,
     /// Tells the reader to stop (then it runs its cleanup).
@@ -216,8 +214,7 @@ pub(crate) fn start<S: Socket>(
     frames: ClientFrames,
 ) -> Started {
     let (queue, outgoing) = mailbox::bounded(endpoint.limits.outbound_queue);
-    let overflow = Arc::new(Notify::new());
-    let link = Subscriber::new(next_id(), queue, overflow.clone());
+    let link = Subscriber::new(next_id(), queue);
     let (stop, stopped) = oneshot::channel();
     let reader = Reader {
         conn: Conn { socket, connect, endpoint, serializer, link },
@@ -225,7 +222,7 @@ pub(crate) fn start<S: Socket>(
         in_flight: VecDeque::new(),
     };
     let reader = tokio::spawn(reader.run(frames, stopped));
-    Started { outgoing, overflow, reader, stop }
+    Started { outgoing, reader, stop }
 }
 
 /// A connection id, unique within this process.
@@ -258,8 +255,6 @@ struct Writer {
     reader: JoinHandle<Closing>,
     /// Tells the reader to stop.
     stop: oneshot::Sender<()>,
-    /// Rung when the queue is full: the client is too slow.
-    overflow: Arc<Notify>,
     /// Changes when the server shuts down.
     shutdown: watch::Receiver<bool>,
     limits: Arc<Limits>,
@@ -291,44 +286,50 @@ impl Writer {
     async fn run(mut self) -> Closing {
         let every = self.limits.ping_interval;
         let mut ping = interval_at(Instant::now() + every, every);
-        let overflow = self.overflow.clone();
         let ending = loop {
             tokio::select! {
                 finished = &mut self.reader => break Ending::ReaderDone(finished.unwrap_or(Some(CRASHED))),
-                true = self.outgoing.drain(&mut self.batch) => {
-                    let stall_limit = self.limits.idle_timeout;
+                drained = self.outgoing.drain(&mut self.batch) => match drained {
                     // Boxed, as the rarer writes below: an idle connection's
                     // task holds no room for a write in progress.
-                    let mut write = Box::pin(self.write_batch());
-                    // Most writes end at once (the socket has room): no timer then.
-                    let written = match (&mut write).now_or_never() {
-                        Some(ending) => ending,
-                        None => tokio::select! {
-                        ending = &mut write => ending,
-                        // The queue filled up while the write waits: a slow
-                        // client gets the rest of this write and a close
-                        // frame; one that stopped reading is dropped.
-                        _ = overflow.notified() => match tokio::time::timeout(FINISH_WRITE, &mut write).await {
-                            Ok(_) => Some(Ending::Stop(TOO_SLOW)),
-                            Err(_) => Some(Ending::Abort(TOO_SLOW)),
-                        },
-                        _ = tokio::time::sleep(stall_limit) => Some(Ending::Abort(TOO_SLOW)),
-                    }};
-                    drop(write);
-                    if let Some(ending) = written {
+                    Drained::Items => if let Some(ending) = Box::pin(self.write_within_limits()).await {
                         break ending;
-                    }
-                }
+                    },
+                    Drained::Overflowed => break Ending::Stop(TOO_SLOW),
+                    // The reader holds a sender until it ends: it is ending.
+                    Drained::Ended => break Ending::ReaderDone((&mut self.reader).await.unwrap_or(Some(CRASHED))),
+                },
                 _ = ping.tick() => {
                     if Box::pin(self.ping()).await.is_err() {
                         break Ending::Stop(None);
                     }
                 }
-                _ = overflow.notified() => break Ending::Stop(TOO_SLOW),
                 _ = self.shutdown.changed() => break Ending::Stop(Some((close::GOING_AWAY, "server shutting down"))),
             }
         };
         Box::pin(self.close(ending)).await
+    }
+
+    /// [`Writer::write_batch`], for a client that may have stopped reading:
+    /// when its queue fills up meanwhile, a slow client gets the rest of this
+    /// write and a close frame, one that stopped reading is dropped; so is
+    /// one whose write has not ended after `idle_timeout`.
+    async fn write_within_limits(&mut self) -> Option<Ending> {
+        let stall_limit = self.limits.idle_timeout;
+        let overflow = self.outgoing.overflow_watch();
+        let mut write = std::pin::pin!(self.write_batch());
+        // Most writes end at once (the socket has room): no timer then.
+        if let Some(ending) = (&mut write).now_or_never() {
+            return ending;
+        }
+        tokio::select! {
+            ending = &mut write => ending,
+            _ = overflow.overflowed() => match tokio::time::timeout(FINISH_WRITE, &mut write).await {
+                Ok(_) => Some(Ending::Stop(TOO_SLOW)),
+                Err(_) => Some(Ending::Abort(TOO_SLOW)),
+            },
+            _ = tokio::time::sleep(stall_limit) => Some(Ending::Abort(TOO_SLOW)),
+        }
     }
 
     /// A WebSocket ping every client answers by itself, plus Amber's text
@@ -868,8 +869,7 @@ mod tests {
                 params: Default::default(),
                 state: Arc::new(()),
             };
-            let link =
-                Subscriber::new(NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed), queue, Arc::default());
+            let link = Subscriber::new(NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed), queue);
             let conn = Conn { socket: TestSocket, connect, endpoint, serializer, link };
             let reader = Reader { conn, joined: JoinedTopics::default(), in_flight: VecDeque::new() };
             let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();

@@ -22,7 +22,8 @@ use hyper_util::rt::TokioIo;
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedReadHalf;
 
@@ -219,24 +220,29 @@ impl FrameReader {
     }
 
     /// The next message; `None` once the client is gone. Cancel-safe:
-    /// dropping the future loses nothing.
+    /// dropping the future loses nothing. (Poll-based: a connection waiting
+    /// for its client's next message holds no future state for it.)
     pub(crate) async fn next(&mut self) -> Option<Result<Incoming, ReadError>> {
+        std::future::poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Incoming, ReadError>>> {
         loop {
             match self.parse() {
-                Ok(Some(incoming)) => return Some(Ok(incoming)),
+                Ok(Some(incoming)) => return Poll::Ready(Some(Ok(incoming))),
                 Ok(None) => {}
-                Err(error) => return Some(Err(error)),
+                Err(error) => return Poll::Ready(Some(Err(error))),
             }
-            match self.fill().await {
-                Ok(0) => return None,
+            match std::task::ready!(self.poll_fill(cx)) {
+                Ok(0) => return Poll::Ready(None),
                 Ok(_) => {}
-                Err(_) => return Some(Err(ReadError::Io)),
+                Err(_) => return Poll::Ready(Some(Err(ReadError::Io))),
             }
         }
     }
 
     /// Reads more bytes into the buffer; 0 at the end of the stream.
-    async fn fill(&mut self) -> io::Result<usize> {
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         if self.start > 0 {
             self.buffer.drain(..self.start);
             self.start = 0;
@@ -244,7 +250,7 @@ impl FrameReader {
         match &mut self.source {
             Source::Tcp(read) => loop {
                 // Wait first, allocate after: an idle connection holds no buffer.
-                read.readable().await?;
+                std::task::ready!(read.as_ref().poll_read_ready(cx))?;
                 self.buffer.reserve(READ_CHUNK);
                 match read.try_read_buf(&mut self.buffer) {
                     Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
@@ -253,12 +259,17 @@ impl FrameReader {
                             self.buffer = Vec::new();
                         }
                     }
-                    result => return result,
+                    result => return Poll::Ready(result),
                 }
             },
             Source::Other(read) => {
-                self.buffer.reserve(READ_CHUNK);
-                read.read_buf(&mut self.buffer).await
+                let filled = self.buffer.len();
+                self.buffer.resize(filled + READ_CHUNK, 0);
+                let mut space = ReadBuf::new(&mut self.buffer[filled..]);
+                let result = Pin::new(read).poll_read(cx, &mut space);
+                let read = space.filled().len();
+                self.buffer.truncate(filled + read);
+                result.map_ok(|()| read)
             }
         }
     }

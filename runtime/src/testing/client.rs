@@ -8,7 +8,7 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -170,7 +170,7 @@ impl<S: Socket> ConnectTest<S> {
             reader: Some(started.reader),
             stop: Some(started.stop),
             closed: None,
-            observer: Subscriber::new(connection::next_id(), observer_queue, Arc::new(Notify::new())),
+            observer: Subscriber::new(connection::next_id(), observer_queue),
             observed,
             observed_topics: Vec::new(),
             received: VecDeque::new(),
