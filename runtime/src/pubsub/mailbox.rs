@@ -17,7 +17,7 @@
 
 use std::collections::VecDeque;
 use std::future::poll_fn;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Poll, Waker};
 use tokio::sync::Notify;
@@ -36,6 +36,10 @@ struct Shared<T> {
     capacity: usize,
     /// Live [`Sender`]s: at zero, the receiver sees the end.
     senders: AtomicUsize,
+    /// When the connection last heard from its client, in milliseconds of
+    /// [`clock_ms`]: the reader marks it, the writer closes a connection
+    /// silent for too long. (Here because the queue is what the two share.)
+    heard: AtomicU64,
     /// Rung when a queue at least half full gets room, for [`Sender::send`]
     /// and [`Sender::wait_for_room`].
     room: Notify,
@@ -74,6 +78,12 @@ impl<T> Shared<T> {
     }
 }
 
+/// Milliseconds on a clock that starts with the process's first use of it.
+fn clock_ms() -> u64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START.get_or_init(std::time::Instant::now).elapsed().as_millis() as u64
+}
+
 /// A queue holding at most `capacity` items (at least 1).
 pub(crate) fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
     let shared = Arc::new(Shared {
@@ -85,6 +95,7 @@ pub(crate) fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
             closed: false,
         }),
         capacity: capacity.max(1),
+        heard: AtomicU64::new(clock_ms()),
         senders: AtomicUsize::new(1),
         room: Notify::new(),
     });
@@ -184,6 +195,11 @@ impl<T> Sender<T> {
             Poll::Pending
         })
         .await
+    }
+
+    /// Marks the connection's client as heard from just now.
+    pub(crate) fn heard_from_client(&self) {
+        self.shared.heard.store(clock_ms(), Ordering::Relaxed);
     }
 
     /// Whether the receiver still takes items.
@@ -292,6 +308,12 @@ impl<T> Receiver<T> {
             Poll::Pending
         })
         .await
+    }
+
+    /// How long since a sender last marked the client as heard from.
+    pub(crate) fn client_silent_for(&self) -> std::time::Duration {
+        let heard = self.shared.heard.load(Ordering::Relaxed);
+        std::time::Duration::from_millis(clock_ms().saturating_sub(heard))
     }
 
     /// What tells a receiver busy elsewhere than in [`Receiver::drain`]

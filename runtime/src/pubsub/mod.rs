@@ -172,6 +172,12 @@ impl Subscriber {
         self.queue.wait_for_room().await
     }
 
+    /// Marks the connection's client as heard from just now (see
+    /// [`mailbox::Receiver::client_silent_for`]).
+    pub(crate) fn heard_from_client(&self) {
+        self.queue.heard_from_client()
+    }
+
     /// Whether the connection still reads its queue.
     pub(crate) fn is_open(&self) -> bool {
         !self.queue.is_closed()

@@ -284,8 +284,12 @@ enum Written {
 
 impl Writer {
     async fn run(mut self) -> Closing {
-        let every = self.limits.ping_interval;
-        let mut ping = interval_at(Instant::now() + every, every);
+        // One timer for the pings and for closing a client silent for
+        // `idle_timeout` (what it sends, pongs included, counts).
+        let (ping_every, idle_timeout) = (self.limits.ping_interval, self.limits.idle_timeout);
+        let every = ping_every.min(idle_timeout / 4).max(std::time::Duration::from_millis(10));
+        let mut tick = interval_at(Instant::now() + every, every);
+        let mut pinged = Instant::now();
         let ending = loop {
             tokio::select! {
                 finished = &mut self.reader => break Ending::ReaderDone(finished.unwrap_or(Some(CRASHED))),
@@ -299,9 +303,15 @@ impl Writer {
                     // The reader holds a sender until it ends: it is ending.
                     Drained::Ended => break Ending::ReaderDone((&mut self.reader).await.unwrap_or(Some(CRASHED))),
                 },
-                _ = ping.tick() => {
-                    if Box::pin(self.ping()).await.is_err() {
-                        break Ending::Stop(None);
+                _ = tick.tick() => {
+                    if self.outgoing.client_silent_for() >= idle_timeout {
+                        break Ending::Stop(Some((close::NORMAL, "idle timeout")));
+                    }
+                    if pinged.elapsed() >= ping_every {
+                        pinged = Instant::now();
+                        if Box::pin(self.ping()).await.is_err() {
+                            break Ending::Stop(None);
+                        }
                     }
                 }
                 _ = self.shutdown.changed() => break Ending::Stop(Some((close::GOING_AWAY, "server shutting down"))),
@@ -529,35 +539,37 @@ impl<S: Socket> Reader<S> {
         if let Some(topic) = &identity {
             pubsub::global().subscribe(topic, self.conn.link.clone());
         }
-        let idle_timeout = self.conn.endpoint.limits.idle_timeout;
         let closing = loop {
             // A client's next message waits for room for what it will bring
             // back: one that sends faster than it reads is slowed down (its
             // socket is not read), not dropped for overflowing its own queue.
             let next = async {
                 self.conn.link.wait_for_room().await;
-                tokio::time::timeout(idle_timeout, frames.next()).await
+                frames.next().await
             };
             let incoming = tokio::select! {
-                // The writer decided how the connection ends.
+                // The writer decided how the connection ends (it also times
+                // out a silent client: see `Writer::run`).
                 _ = &mut stop => break None,
                 incoming = next => incoming,
             };
+            if let Some(Ok(_)) = incoming {
+                self.conn.link.heard_from_client();
+            }
             let handled = match incoming {
-                Err(_elapsed) => break Some((close::NORMAL, "idle timeout")),
-                Ok(None | Some(Ok(Incoming::Close))) => break None,
-                Ok(Some(Err(error))) => break read_error(error),
+                None | Some(Ok(Incoming::Close)) => break None,
+                Some(Err(error)) => break read_error(error),
                 // Boxed: an idle connection's task holds no room for a callback's state.
-                Ok(Some(Ok(Incoming::Text(text)))) => Box::pin(self.handle(&text)).await,
-                Ok(Some(Ok(Incoming::Binary))) => {
+                Some(Ok(Incoming::Text(text))) => Box::pin(self.handle(&text)).await,
+                Some(Ok(Incoming::Binary)) => {
                     Box::pin(self.conn.reply_error("binary frames are not supported")).await;
                     Ok(())
                 }
-                Ok(Some(Ok(Incoming::Ping(payload)))) => {
+                Some(Ok(Incoming::Ping(payload))) => {
                     Box::pin(self.conn.link.send(Outgoing::Pong(Box::new(Frame::pong(&payload))))).await;
                     Ok(())
                 }
-                Ok(Some(Ok(Incoming::Pong))) => Ok(()),
+                Some(Ok(Incoming::Pong)) => Ok(()),
             };
             if handled.is_err() {
                 break Some(CRASHED);
