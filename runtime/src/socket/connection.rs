@@ -1,19 +1,22 @@
-//! One WebSocket connection, as two tasks:
+//! One WebSocket connection, served by one task, in two halves:
 //!
 //! - the **reader** owns the connection's socket value and joined channels:
 //!   it reads the client's frames and runs the callbacks, one at a time and
 //!   each contained (a panic ends this connection, or one Phoenix channel,
 //!   never the server);
 //! - the **writer** owns the sending half: replies, pushes and broadcasts
-//!   arrive through one bounded queue and are written in batches (one flush
-//!   per burst), with the pings and the closing frame.
+//!   arrive through one bounded queue and are written in batches (one
+//!   `writev` per burst), with the pings, the idle timeout and the closing
+//!   frame.
 //!
-//! A callback that awaits therefore never delays what other connections
+//! While a callback runs (and awaits), the task goes on writing
+//! (`handle_while_writing`): a callback never delays what other connections
 //! receive, nor the broadcasts and pings of its own. Every way a connection
 //! ends (client close, error, idle timeout, slow consumer, oversized
 //! message, panic, server shutdown, disconnect by id) runs the same cleanup:
 //! each channel's `leave`, the socket's `on_disconnect`, every subscription
-//! released.
+//! released. The in-process test client (`crate::testing`) runs the same
+//! reader on a task of its own and reads the queue itself.
 
 use futures_util::FutureExt;
 use futures_util::future::OptionFuture;
@@ -112,20 +115,28 @@ pub(crate) fn run<S: Socket>(
 ) -> impl Future<Output = ()> + Send {
     // Boxed: `on_connect` and what opening needs are gone from the task once
     // the connection runs, which is most of its life.
-    // (A combinator, not an async block: that would hold the writer twice.)
+    // (A combinator, not an async block: that would hold the connection twice.)
     Box::pin(open(connection, connect, endpoint, serializer))
-        .then(|writer| OptionFuture::from(writer.map(Writer::run)))
+        .then(|opened| OptionFuture::from(opened.map(Opened::serve)))
         .map(drop)
 }
 
-/// Runs `on_connect`; when it accepts, starts the reader and returns the
-/// writer; when not, sends the close frame.
+/// An accepted connection: its reader (callbacks, channels) and its writer,
+/// served by one task.
+struct Opened<S> {
+    reader: Reader<S>,
+    frames: ClientFrames,
+    writer: Writer,
+}
+
+/// Runs `on_connect`; when it accepts, returns the connection to serve;
+/// when not, sends the close frame.
 async fn open<S: Socket>(
     connection: websocket::Connection,
     connect: Connect,
     endpoint: Endpoint<S>,
     serializer: Serializer,
-) -> Option<Writer> {
+) -> Option<Opened<S>> {
     let tracked = endpoint.shutdown.track();
     let shutdown = endpoint.shutdown.signalled();
     let websocket::Connection { reader, writer: mut sink } = connection;
@@ -139,21 +150,87 @@ async fn open<S: Socket>(
     };
     let limits = endpoint.limits.clone();
     let frames = ClientFrames::WebSocket(reader.max_message_size(limits.max_message_size));
-    let started = start(socket, connect, endpoint, serializer, frames);
-    Some(Writer {
+    let (reader, outgoing) = Reader::new(socket, connect, endpoint, serializer);
+    let writer = Writer {
         sink,
         serializer,
-        outgoing: started.outgoing,
+        outgoing,
         holding: HashMap::new(),
         batch: VecDeque::new(),
         frames: Vec::new(),
-        reader: started.reader,
-        stop: started.stop,
         shutdown,
         limits,
         socket_type: socket_type::<S>(),
         _tracked: tracked,
-    })
+    };
+    Some(Opened { reader, frames, writer })
+}
+
+impl<S: Socket> Opened<S> {
+    /// The connection's life: the client's messages are handled one at a
+    /// time, and while a callback runs (it may await) what is queued for the
+    /// client is still written, pings sent and limits enforced. One task per
+    /// connection, whose state while idle is this loop's.
+    async fn serve(self) {
+        let Opened { mut reader, mut frames, mut writer } = self;
+        let identity = reader.begin();
+        let mut timer = writer.timer();
+        let ending = loop {
+            tokio::select! {
+                incoming = reader.next_incoming(&mut frames) => {
+                    // Boxed: no room for a callback's state in an idle connection's task.
+                    if let Some(ending) = Box::pin(handle_while_writing(&mut reader, &mut writer, &mut timer, incoming)).await {
+                        break ending;
+                    }
+                }
+                duty = writer.duty(&mut timer) => {
+                    // Boxed, as above: no room for a write in progress either.
+                    if let Some(ending) = Box::pin(writer.perform(duty, &mut timer)).await {
+                        break ending;
+                    }
+                }
+            }
+        };
+        let (closing, write_it) = match ending {
+            Ending::ReaderDone(closing) => (closing, true),
+            Ending::Stop(closing) | Ending::Abort(closing) => {
+                // Sends of the cleanup below fail at once.
+                writer.outgoing.close();
+                (closing, matches!(ending, Ending::Stop(_)))
+            }
+        };
+        let closing = Box::pin(reader.end(closing, identity)).await;
+        Box::pin(writer.close(closing, write_it)).await;
+    }
+}
+
+/// Handles one thing the client sent while going on writing; `Some` when the
+/// connection ends. Once the writer has decided that it ends, the callback
+/// still runs to its end (its sends fail at once), then the writer's reason
+/// stands.
+async fn handle_while_writing<S: Socket>(
+    reader: &mut Reader<S>,
+    writer: &mut Writer,
+    timer: &mut Timer,
+    incoming: Option<Result<Incoming, ReadError>>,
+) -> Option<Ending> {
+    let handling = reader.on_incoming(incoming);
+    tokio::pin!(handling);
+    let mut decided = None;
+    loop {
+        tokio::select! {
+            finished = &mut handling => {
+                return decided.or(finished.map(Ending::ReaderDone));
+            }
+            duty = writer.duty(timer), if decided.is_none() => {
+                // While it is written, the callback waits (in the same task).
+                if let Some(ending) = writer.perform(duty, timer).await {
+                    writer.outgoing.close();
+                    decided = Some(ending);
+                }
+            }
+        }
+    }
 }
 
 /// A new connection's socket value, as `on_connect` left it; or, when it
@@ -213,14 +290,8 @@ pub(crate) fn start<S: Socket>(
     serializer: Serializer,
     frames: ClientFrames,
 ) -> Started {
-    let (queue, outgoing) = mailbox::bounded(endpoint.limits.outbound_queue);
-    let link = Subscriber::new(next_id(), queue);
+    let (reader, outgoing) = Reader::new(socket, connect, endpoint, serializer);
     let (stop, stopped) = oneshot::channel();
-    let reader = Reader {
-        conn: Conn { socket, connect, endpoint, serializer, link },
-        joined: JoinedTopics::default(),
-        in_flight: VecDeque::new(),
-    };
     let reader = tokio::spawn(reader.run(frames, stopped));
     Started { outgoing, reader, stop }
 }
@@ -251,10 +322,6 @@ struct Writer {
     batch: VecDeque<Outgoing>,
     /// The frames of `batch`, in order, until they are written.
     frames: Vec<Written>,
-    /// The reader: it ends with the close frame to send.
-    reader: JoinHandle<Closing>,
-    /// Tells the reader to stop.
-    stop: oneshot::Sender<()>,
     /// Changes when the server shuts down.
     shutdown: watch::Receiver<bool>,
     limits: Arc<Limits>,
@@ -264,15 +331,29 @@ struct Writer {
     _tracked: crate::shutdown::Tracked,
 }
 
-/// How the writer's loop ended.
+/// How a connection ends.
 enum Ending {
-    /// The reader finished (the client closed, or a callback crashed).
+    /// The client's side: it closed, its frames broke the protocol, or a
+    /// callback crashed.
     ReaderDone(Closing),
-    /// The writer decides: the reader must stop.
+    /// The writer decides: too slow, idle, shutting down, disconnected.
     Stop(Closing),
     /// As `Stop`, but a write was cut short (the client does not read): a
     /// close frame cannot follow a partial frame, so the connection is dropped.
     Abort(Closing),
+}
+
+/// What a writer has to do (see [`Writer::duty`]).
+enum Duty {
+    Queued(Drained),
+    Tick,
+    ShuttingDown,
+}
+
+/// The writer's timer (see [`Writer::timer`]).
+struct Timer {
+    tick: tokio::time::Interval,
+    pinged: Instant,
 }
 
 /// A frame to write: a broadcast's, shared by every subscriber (written
@@ -283,41 +364,47 @@ enum Written {
 }
 
 impl Writer {
-    async fn run(mut self) -> Closing {
-        // One timer for the pings and for closing a client silent for
-        // `idle_timeout` (what it sends, pongs included, counts).
+    /// One timer for the pings and for closing a client silent for
+    /// `idle_timeout` (what it sends, pongs included, counts).
+    fn timer(&self) -> Timer {
         let (ping_every, idle_timeout) = (self.limits.ping_interval, self.limits.idle_timeout);
         let every = ping_every.min(idle_timeout / 4).max(std::time::Duration::from_millis(10));
-        let mut tick = interval_at(Instant::now() + every, every);
-        let mut pinged = Instant::now();
-        let ending = loop {
-            tokio::select! {
-                finished = &mut self.reader => break Ending::ReaderDone(finished.unwrap_or(Some(CRASHED))),
-                drained = self.outgoing.drain(&mut self.batch) => match drained {
-                    // Boxed, as the rarer writes below: an idle connection's
-                    // task holds no room for a write in progress.
-                    Drained::Items => if let Some(ending) = Box::pin(self.write_within_limits()).await {
-                        break ending;
-                    },
-                    Drained::Overflowed => break Ending::Stop(TOO_SLOW),
-                    // The reader holds a sender until it ends: it is ending.
-                    Drained::Ended => break Ending::ReaderDone((&mut self.reader).await.unwrap_or(Some(CRASHED))),
-                },
-                _ = tick.tick() => {
-                    if self.outgoing.client_silent_for() >= idle_timeout {
-                        break Ending::Stop(Some((close::NORMAL, "idle timeout")));
-                    }
-                    if pinged.elapsed() >= ping_every {
-                        pinged = Instant::now();
-                        if Box::pin(self.ping()).await.is_err() {
-                            break Ending::Stop(None);
-                        }
+        Timer { tick: interval_at(Instant::now() + every, every), pinged: Instant::now() }
+    }
+
+    /// Waits for something to do: what is queued for the client, the
+    /// timer, the server shutting down. Cancel-safe (it only waits: see
+    /// [`Writer::perform`]).
+    async fn duty(&mut self, timer: &mut Timer) -> Duty {
+        tokio::select! {
+            drained = self.outgoing.drain(&mut self.batch) => Duty::Queued(drained),
+            _ = timer.tick.tick() => Duty::Tick,
+            _ = self.shutdown.changed() => Duty::ShuttingDown,
+        }
+    }
+
+    /// Does `duty`; `Some` when the connection must end. Not to be
+    /// cancelled: it may be writing.
+    async fn perform(&mut self, duty: Duty, timer: &mut Timer) -> Option<Ending> {
+        match duty {
+            Duty::Queued(Drained::Items) => self.write_within_limits().await,
+            Duty::Queued(Drained::Overflowed) => Some(Ending::Stop(TOO_SLOW)),
+            // Every sender is gone: the connection is ending anyway.
+            Duty::Queued(Drained::Ended) => Some(Ending::ReaderDone(None)),
+            Duty::Tick => {
+                if self.outgoing.client_silent_for() >= self.limits.idle_timeout {
+                    return Some(Ending::Stop(Some((close::NORMAL, "idle timeout"))));
+                }
+                if timer.pinged.elapsed() >= self.limits.ping_interval {
+                    timer.pinged = Instant::now();
+                    if self.ping().await.is_err() {
+                        return Some(Ending::Stop(None));
                     }
                 }
-                _ = self.shutdown.changed() => break Ending::Stop(Some((close::GOING_AWAY, "server shutting down"))),
+                None
             }
-        };
-        Box::pin(self.close(ending)).await
+            Duty::ShuttingDown => Some(Ending::Stop(Some((close::GOING_AWAY, "server shutting down")))),
+        }
     }
 
     /// [`Writer::write_batch`], for a client that may have stopped reading:
@@ -354,27 +441,16 @@ impl Writer {
         self.sink.write([Some(&ping), amber.as_ref()].into_iter().flatten().map(Frame::as_bytes)).await
     }
 
-    /// Stops the reader if it runs, waits for its cleanup, then sends the
-    /// close frame: the server's reason, or (the client closed) the echo
-    /// RFC 6455 asks for, best-effort (the client may be gone).
-    async fn close(mut self, ending: Ending) -> Closing {
-        let (closing, write_it) = match ending {
-            Ending::ReaderDone(closing) => (closing, true),
-            Ending::Stop(closing) | Ending::Abort(closing) => {
-                let _ = self.stop.send(());
-                // The reader's pending sends fail at once; it runs its cleanup and ends.
-                self.outgoing.close();
-                let _ = (&mut self.reader).await;
-                (closing, matches!(ending, Ending::Stop(_)))
-            }
-        };
+    /// Sends the close frame (unless a write was cut short): the server's
+    /// reason, or (the client closed) the echo RFC 6455 asks for,
+    /// best-effort (the client may be gone).
+    async fn close(&mut self, closing: Closing, write_it: bool) {
         if write_it {
             let (code, reason) = closing.unwrap_or((close::NORMAL, ""));
             let _ = self.sink.write([Frame::close(code, reason).as_bytes()]).await;
             self.sink.shutdown().await;
         }
         telemetry::disconnected(self.socket_type, closing);
-        closing
     }
 
     /// Writes everything the queue held, in one go: a burst of broadcasts
@@ -534,49 +610,80 @@ struct Conn<S> {
 }
 
 impl<S: Socket> Reader<S> {
+    /// The reader of an accepted connection, and the queue its writer reads.
+    fn new(
+        socket: S,
+        connect: Connect,
+        endpoint: Endpoint<S>,
+        serializer: Serializer,
+    ) -> (Reader<S>, mailbox::Receiver<Outgoing>) {
+        let (queue, outgoing) = mailbox::bounded(endpoint.limits.outbound_queue);
+        let link = Subscriber::new(next_id(), queue);
+        let reader = Reader {
+            conn: Conn { socket, connect, endpoint, serializer, link },
+            joined: JoinedTopics::default(),
+            in_flight: VecDeque::new(),
+        };
+        (reader, outgoing)
+    }
+
+    /// The in-process connection (`crate::testing`): the reader alone, its
+    /// queue read by the test client; `stop` ends it.
     async fn run(mut self, mut frames: ClientFrames, mut stop: oneshot::Receiver<()>) -> Closing {
+        let identity = self.begin();
+        let closing = loop {
+            let incoming = tokio::select! {
+                _ = &mut stop => break None,
+                incoming = self.next_incoming(&mut frames) => incoming,
+            };
+            if let Some(closing) = Box::pin(self.on_incoming(incoming)).await {
+                break closing;
+            }
+        };
+        Box::pin(self.end(closing, identity)).await
+    }
+
+    /// Subscribes the socket's identity topic, if it has an id (see
+    /// [`crate::socket::disconnect`]); returns it, for [`Reader::end`].
+    fn begin(&mut self) -> Option<String> {
         let identity = self.conn.socket.id().map(|id| identity_topic(&id));
         if let Some(topic) = &identity {
             pubsub::global().subscribe(topic, self.conn.link.clone());
         }
-        let closing = loop {
-            // A client's next message waits for room for what it will bring
-            // back: one that sends faster than it reads is slowed down (its
-            // socket is not read), not dropped for overflowing its own queue.
-            let next = async {
-                self.conn.link.wait_for_room().await;
-                frames.next().await
-            };
-            let incoming = tokio::select! {
-                // The writer decided how the connection ends (it also times
-                // out a silent client: see `Writer::run`).
-                _ = &mut stop => break None,
-                incoming = next => incoming,
-            };
-            if let Some(Ok(_)) = incoming {
-                self.conn.link.heard_from_client();
+        identity
+    }
+
+    /// What the client sent next. It waits for room for what it will bring
+    /// back first: a client that sends faster than it reads is slowed down
+    /// (its socket is not read), not dropped for overflowing its own queue.
+    async fn next_incoming(&mut self, frames: &mut ClientFrames) -> Option<Result<Incoming, ReadError>> {
+        self.conn.link.wait_for_room().await;
+        let incoming = frames.next().await;
+        if let Some(Ok(_)) = incoming {
+            // The writer times out a silent client.
+            self.conn.link.heard_from_client();
+        }
+        incoming
+    }
+
+    /// Handles what the client sent; `Some` (with the close frame to send)
+    /// when the connection ends.
+    async fn on_incoming(&mut self, incoming: Option<Result<Incoming, ReadError>>) -> Option<Closing> {
+        let handled = match incoming {
+            None | Some(Ok(Incoming::Close)) => return Some(None),
+            Some(Err(error)) => return Some(read_error(error)),
+            Some(Ok(Incoming::Text(text))) => self.handle(&text).await,
+            Some(Ok(Incoming::Binary)) => {
+                self.conn.reply_error("binary frames are not supported").await;
+                Ok(())
             }
-            let handled = match incoming {
-                None | Some(Ok(Incoming::Close)) => break None,
-                Some(Err(error)) => break read_error(error),
-                // Boxed: an idle connection's task holds no room for a callback's state.
-                Some(Ok(Incoming::Text(text))) => Box::pin(self.handle(&text)).await,
-                Some(Ok(Incoming::Binary)) => {
-                    Box::pin(self.conn.reply_error("binary frames are not supported")).await;
-                    Ok(())
-                }
-                Some(Ok(Incoming::Ping(payload))) => {
-                    Box::pin(self.conn.link.send(Outgoing::Pong(Box::new(Frame::pong(&payload))))).await;
-                    Ok(())
-                }
-                Some(Ok(Incoming::Pong)) => Ok(()),
-            };
-            if handled.is_err() {
-                break Some(CRASHED);
+            Some(Ok(Incoming::Ping(payload))) => {
+                self.conn.link.send(Outgoing::Pong(Box::new(Frame::pong(&payload)))).await;
+                Ok(())
             }
+            Some(Ok(Incoming::Pong)) => Ok(()),
         };
-        // Boxed, as the callbacks above: no room for them in an idle connection's task.
-        Box::pin(self.end(closing, identity)).await
+        handled.err().map(|Panicked| Some(CRASHED))
     }
 
     /// The cleanup every ending runs: each channel's `leave`, the socket's
