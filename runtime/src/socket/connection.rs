@@ -117,7 +117,9 @@ pub(crate) fn run<S: Socket>(
     // the connection runs, which is most of its life.
     // (A combinator, not an async block: that would hold the connection twice.)
     Box::pin(open(connection, connect, endpoint, serializer))
-        .then(|opened| OptionFuture::from(opened.map(Opened::serve)))
+        .then(|opened| {
+            OptionFuture::from(opened.map(|Opened { reader, frames, writer }| serve(reader, frames, writer)))
+        })
         .map(drop)
 }
 
@@ -166,42 +168,40 @@ async fn open<S: Socket>(
     Some(Opened { reader, frames, writer })
 }
 
-impl<S: Socket> Opened<S> {
-    /// The connection's life: the client's messages are handled one at a
-    /// time, and while a callback runs (it may await) what is queued for the
-    /// client is still written, pings sent and limits enforced. One task per
-    /// connection, whose state while idle is this loop's.
-    async fn serve(self) {
-        let Opened { mut reader, mut frames, mut writer } = self;
-        let identity = reader.begin();
-        let mut timer = writer.timer();
-        let ending = loop {
-            tokio::select! {
-                incoming = reader.next_incoming(&mut frames) => {
-                    // Boxed: no room for a callback's state in an idle connection's task.
-                    if let Some(ending) = Box::pin(handle_while_writing(&mut reader, &mut writer, &mut timer, incoming)).await {
-                        break ending;
-                    }
-                }
-                duty = writer.duty(&mut timer) => {
-                    // Boxed, as above: no room for a write in progress either.
-                    if let Some(ending) = Box::pin(writer.perform(duty, &mut timer)).await {
-                        break ending;
-                    }
+/// The connection's life: the client's messages are handled one at a time,
+/// and while a callback runs (it may await) what is queued for the client is
+/// still written, pings sent and limits enforced. One task per connection,
+/// whose state while idle is this loop's. (The parts are arguments, used in
+/// place: taking `Opened` and moving them out would hold them twice.)
+async fn serve<S: Socket>(mut reader: Reader<S>, mut frames: ClientFrames, mut writer: Writer) {
+    let identity = reader.begin();
+    let mut timer = writer.timer();
+    let ending = loop {
+        tokio::select! {
+            incoming = reader.next_incoming(&mut frames) => {
+                // Boxed: no room for a callback's state in an idle connection's task.
+                if let Some(ending) = Box::pin(handle_while_writing(&mut reader, &mut writer, &mut timer, incoming)).await {
+                    break ending;
                 }
             }
-        };
-        let (closing, write_it) = match ending {
-            Ending::ReaderDone(closing) => (closing, true),
-            Ending::Stop(closing) | Ending::Abort(closing) => {
-                // Sends of the cleanup below fail at once.
-                writer.outgoing.close();
-                (closing, matches!(ending, Ending::Stop(_)))
+            duty = writer.duty(&mut timer) => {
+                // Boxed, as above: no room for a write in progress either.
+                if let Some(ending) = Box::pin(writer.perform(duty, &mut timer)).await {
+                    break ending;
+                }
             }
-        };
-        let closing = Box::pin(reader.end(closing, identity)).await;
-        Box::pin(writer.close(closing, write_it)).await;
-    }
+        }
+    };
+    let (closing, write_it) = match ending {
+        Ending::ReaderDone(closing) => (closing, true),
+        Ending::Stop(closing) | Ending::Abort(closing) => {
+            // Sends of the cleanup below fail at once.
+            writer.outgoing.close();
+            (closing, matches!(ending, Ending::Stop(_)))
+        }
+    };
+    let closing = Box::pin(reader.end(closing, identity)).await;
+    Box::pin(writer.close(closing, write_it)).await;
 }
 
 /// Handles one thing the client sent while going on writing; `Some` when the
