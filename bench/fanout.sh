@@ -54,7 +54,7 @@ stop_server() {
 record() { # server clients json
   [ $first = 1 ] || echo "," >> "$RESULTS.tmp"
   first=0
-  echo "{\"server\": \"$1\", \"test\": \"$2\", \"result\": $3}" >> "$RESULTS.tmp"
+  echo "{\"server\": \"$1\", \"test\": \"$2\", \"run\": ${rep:-1}, \"result\": $3}" >> "$RESULTS.tmp"
   echo "$1 $2: $3"
 }
 
@@ -76,12 +76,16 @@ idle_memory() { # server port path
   record "$1" "idle-memory" "{\"connections\": 10000, \"rss_before_kib\": $before, \"rss_after_kib\": $after, \"kib_per_connection\": $(awk "BEGIN {printf \"%.2f\", ($after - $before) / 10000}")}"
 }
 
+# Each size REPEAT times (default 3), the peers taking turns: this shared
+# machine's noise is several percent from one run to the next.
+for rep in $(seq "${REPEAT:-3}"); do
 for run in "1000 1000" "10000 100"; do
   set -- $run
   start_maze; fanout maze $MAZE_PORT bench "$1" "$2"; stop_server
   start_maze no-history.toml; fanout maze-no-history $MAZE_PORT bench "$1" "$2"; stop_server
   start_bun; fanout bun $BUN_PORT "" "$1" "$2"; stop_server
   start_node; fanout node-ws $NODE_PORT "" "$1" "$2"; stop_server
+done
 done
 start_maze; idle_memory maze $MAZE_PORT bench; stop_server
 start_bun; idle_memory bun $BUN_PORT ""; stop_server
