@@ -161,10 +161,15 @@ pub(crate) fn install(config: &Config) -> Result<(), crate::Error> {
     Ok(())
 }
 
-/// A random-enough epoch: unique per start.
+/// A new epoch: 40 random bits (from the standard library's randomly keyed
+/// hasher, over the time and the process id), as 10 hex digits: short,
+/// because every broadcast frame on a topic with history carries it.
 pub(crate) fn new_epoch() -> Arc<str> {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    format!("{:x}{:x}", now.as_nanos(), std::process::id()).into()
+    use std::hash::{BuildHasher, Hash, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    std::time::SystemTime::now().hash(&mut hasher);
+    std::process::id().hash(&mut hasher);
+    format!("{:010x}", hasher.finish() & 0xFF_FFFF_FFFF).into()
 }
 
 /// This instance's history, in memory: a ring per topic.
@@ -238,5 +243,18 @@ impl MemoryHistory {
             .map(|(_, broadcast)| broadcast.clone())
             .collect();
         Recovery { missed, position, recovered: Some(true) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epochs_are_short_and_differ_between_starts() {
+        let (first, second) = (new_epoch(), new_epoch());
+        assert_eq!(first.len(), 10);
+        assert!(first.chars().all(|c| c.is_ascii_hexdigit()), "no '/' (the Phoenix ref slot splits on it)");
+        assert_ne!(first, second);
     }
 }
