@@ -409,16 +409,19 @@ mod tests {
         assert_eq!(batch, ["hello"]);
     }
 
+    /// A queue of one, full, and a task sending a second item; once this
+    /// (single-threaded) test yields, that sender is waiting for room.
+    async fn full_with_a_waiting_sender() -> (Receiver<u32>, tokio::task::JoinHandle<bool>) {
+        let (sender, receiver) = bounded(1);
+        sender.try_send(1).unwrap();
+        let waiting = tokio::spawn(async move { sender.send(2).await });
+        tokio::task::yield_now().await;
+        (receiver, waiting)
+    }
+
     #[tokio::test]
     async fn send_waits_for_room_and_returns_once_there_is_some() {
-        let (sender, mut receiver) = bounded(1);
-        sender.try_send(1).unwrap();
-        let waiting = tokio::spawn({
-            let sender = sender.clone();
-            async move { sender.send(2).await }
-        });
-        // Single-threaded: once this task yields, the sender is waiting.
-        tokio::task::yield_now().await;
+        let (mut receiver, waiting) = full_with_a_waiting_sender().await;
         assert!(!waiting.is_finished(), "no room yet");
         assert_eq!(receiver.recv().await, Some(1));
         assert!(tokio::time::timeout(Duration::from_secs(5), waiting).await.expect("room made").unwrap());
@@ -427,13 +430,7 @@ mod tests {
 
     #[tokio::test]
     async fn send_to_a_closed_queue_returns_false() {
-        let (sender, mut receiver) = bounded(1);
-        sender.try_send(1).unwrap();
-        let waiting = tokio::spawn({
-            let sender = sender.clone();
-            async move { sender.send(2).await }
-        });
-        tokio::task::yield_now().await;
+        let (mut receiver, waiting) = full_with_a_waiting_sender().await;
         receiver.close();
         assert!(!tokio::time::timeout(Duration::from_secs(5), waiting).await.expect("released").unwrap());
     }
