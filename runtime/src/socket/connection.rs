@@ -517,12 +517,8 @@ impl Writer {
                 self.replay(topic, recovery);
             }
             Outgoing::Pong(pong) => self.frames.push(Written::Own(*pong)),
-            // Taken apart by `write_batch`.
-            Outgoing::AfterBroadcasts(after) => {
-                if let Some(text) = self.serializer.encode(&after.1) {
-                    self.frames.push(Written::Own(Frame::text(&text)));
-                }
-            }
+            // `write_batch` waits for the broadcasts first; the reply is a frame like any other.
+            Outgoing::AfterBroadcasts(after) => return self.frame(Outgoing::Frame(Box::new(after.1))),
         }
         None
     }
