@@ -5,46 +5,89 @@
 //! (going away), running its channels' `leave` and `on_disconnect`, and waits
 //! a moment for them to finish.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
-use tokio::sync::{Notify, watch};
+use tokio::sync::Notify;
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct Shutdown {
-    signal: watch::Sender<bool>,
-    active: AtomicUsize,
+    signalled: AtomicBool,
+    connections: Mutex<Connections>,
     drained: Notify,
 }
 
+/// The live connections, each a slot (see [`Tracked`]) holding the waker
+/// to wake when shutdown begins. A slot per connection rather than a
+/// future each waits on: an idle connection's task holds nothing for it.
+#[derive(Debug, Default)]
+struct Connections {
+    slots: Vec<Option<Waker>>,
+    /// Slots no connection holds, for the next ones.
+    free: Vec<usize>,
+}
+
 /// Held by a live connection; dropping it counts the connection as finished.
-pub(crate) struct Tracked(Arc<Shutdown>);
+pub(crate) struct Tracked {
+    shutdown: Arc<Shutdown>,
+    slot: usize,
+    /// Its slot holds the waker of the task polling it.
+    registered: bool,
+}
 
 impl Drop for Tracked {
     fn drop(&mut self) {
-        if self.0.active.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.0.drained.notify_waiters();
+        let mut connections = self.shutdown.lock();
+        connections.slots[self.slot] = None;
+        connections.free.push(self.slot);
+        if connections.free.len() == connections.slots.len() {
+            self.shutdown.drained.notify_waiters();
         }
+    }
+}
+
+impl Tracked {
+    /// Ready once shutdown has begun. To be polled by one task, the
+    /// connection's: its waker is kept the first time, later polls only
+    /// read a flag.
+    pub(crate) fn poll_signalled(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.shutdown.signalled.load(Ordering::Acquire) {
+            return Poll::Ready(());
+        }
+        if !self.registered {
+            self.shutdown.lock().slots[self.slot] = Some(cx.waker().clone());
+            self.registered = true;
+            // Signalled meanwhile: `close_all` may have woken the slots before this one was filled.
+            if self.shutdown.signalled.load(Ordering::Acquire) {
+                return Poll::Ready(());
+            }
+        }
+        Poll::Pending
     }
 }
 
 impl Shutdown {
     pub(crate) fn new() -> Arc<Shutdown> {
-        Arc::new(Shutdown {
-            signal: watch::Sender::new(false),
-            active: AtomicUsize::new(0),
-            drained: Notify::new(),
-        })
+        Arc::new(Shutdown::default())
     }
 
+    fn lock(&self) -> MutexGuard<'_, Connections> {
+        // Nothing panics while holding it: a poisoned list is still consistent.
+        self.connections.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Counts a connection as live until the returned `Tracked` is dropped.
     pub(crate) fn track(self: &Arc<Self>) -> Tracked {
-        self.active.fetch_add(1, Ordering::AcqRel);
-        Tracked(self.clone())
-    }
-
-    /// Resolves when shutdown begins.
-    pub(crate) fn signalled(&self) -> watch::Receiver<bool> {
-        self.signal.subscribe()
+        let mut connections = self.lock();
+        let slot = match connections.free.pop() {
+            Some(slot) => slot,
+            None => {
+                connections.slots.push(None);
+                connections.slots.len() - 1
+            }
+        };
+        Tracked { shutdown: self.clone(), slot, registered: false }
     }
 
     /// Tells every connection to close and waits up to `grace` for them.
@@ -52,8 +95,14 @@ impl Shutdown {
         let drained = self.drained.notified();
         tokio::pin!(drained);
         drained.as_mut().enable();
-        self.signal.send_replace(true);
-        if self.active.load(Ordering::Acquire) > 0 {
+        self.signalled.store(true, Ordering::Release);
+        let (wakers, active) = {
+            let mut connections = self.lock();
+            let wakers: Vec<Waker> = connections.slots.iter_mut().filter_map(Option::take).collect();
+            (wakers, connections.slots.len() - connections.free.len())
+        };
+        wakers.into_iter().for_each(Waker::wake);
+        if active > 0 {
             let _ = tokio::time::timeout(grace, drained).await;
         }
     }

@@ -230,6 +230,10 @@ struct Server {
 
 impl Server {
     fn start() -> Server {
+        Server::start_with(CONFIG.to_string())
+    }
+
+    fn start_with(config: String) -> Server {
         let (port_tx, port_rx) = std::sync::mpsc::channel();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
@@ -237,7 +241,7 @@ impl Server {
             runtime.block_on(async move {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
                 port_tx.send(listener.local_addr().unwrap().port()).unwrap();
-                let config = Config::parse(CONFIG).unwrap();
+                let config = Config::parse(&config).unwrap();
                 App::new(routes)
                     .with_state(TestState { motto: "stay curious" })
                     .serve_until(listener, config, ".".into(), async move {
@@ -505,7 +509,9 @@ fn only_allowed_origins_may_connect() {
 
 #[test]
 fn shutdown_closes_sockets_with_1001_after_cleanup() {
-    let server = Server::start();
+    // A connection's timer ticks far apart here (every 15 s, after the
+    // shutdown's 5 s of grace): what closes it is the shutdown itself.
+    let server = Server::start_with(CONFIG.replace("idle_timeout = 2", "idle_timeout = 60"));
     let mut ws = connect_to(server.port, "/socket", None).unwrap();
     join(&mut ws, "room:shutdown");
     let stopping = std::thread::spawn(move || server.stop());

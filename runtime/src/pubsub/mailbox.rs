@@ -6,7 +6,7 @@
 //! of its topic, so the cost of one offer is paid N times per message. Here
 //! an offer is one uncontended lock and a push, and wakes the writer only
 //! when it is waiting (not once per item); the writer takes everything
-//! queued in one step ([`Receiver::drain`]) and writes it as one batch. An
+//! queued in one step ([`Receiver::poll_drain`]) and writes it as one batch. An
 //! empty queue holds no allocation.
 //!
 //! Bounded: [`Sender::try_send`] refuses when `capacity` items wait and
@@ -19,7 +19,7 @@ use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Poll, Waker};
+use std::task::{Context, Poll, Waker};
 use tokio::sync::Notify;
 
 /// Why [`Sender::try_send`] refused an item (it is dropped).
@@ -41,7 +41,7 @@ struct Shared<T> {
     /// silent for too long. (Here because the queue is what the two share.)
     heard: AtomicU64,
     /// Rung when a queue at least half full gets room, for [`Sender::send`]
-    /// and [`Sender::wait_for_room`].
+    /// and [`Sender::poll_wait_for_room`].
     room: Notify,
 }
 
@@ -49,7 +49,7 @@ struct State<T> {
     items: VecDeque<T>,
     /// The receiver, when it waits for an item.
     waiting: Option<Waker>,
-    /// A sender in [`Sender::wait_for_room`] (the connection's reader).
+    /// A sender in [`Sender::poll_wait_for_room`] (the connection's reader).
     waiting_for_room: Option<Waker>,
     /// An item was refused for want of room.
     overflowed: bool,
@@ -178,23 +178,19 @@ impl<T> Sender<T> {
         Ok(())
     }
 
-    /// Waits until the queue is less than half full (or closed): a
+    /// Ready when the queue is less than half full (or closed): a
     /// connection's reader waits so before it reads what its client sends
     /// next, so that a client sending faster than it reads is slowed down
     /// rather than overflow its own queue with the answers.
-    /// (Poll-based: a reader waiting for its client holds no state for it.)
-    pub(crate) async fn wait_for_room(&self) {
-        poll_fn(|cx| {
-            let mut state = self.shared.lock();
-            if state.closed || !self.shared.busy(state.items.len()) {
-                return Poll::Ready(());
-            }
-            if !state.waiting_for_room.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                state.waiting_for_room = Some(cx.waker().clone());
-            }
-            Poll::Pending
-        })
-        .await
+    pub(crate) fn poll_wait_for_room(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut state = self.shared.lock();
+        if state.closed || !self.shared.busy(state.items.len()) {
+            return Poll::Ready(());
+        }
+        if !state.waiting_for_room.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            state.waiting_for_room = Some(cx.waker().clone());
+        }
+        Poll::Pending
     }
 
     /// Marks the connection's client as heard from just now.
@@ -230,7 +226,7 @@ impl<T> OverflowWatch<T> {
     }
 }
 
-/// What [`Receiver::drain`] found.
+/// What [`Receiver::poll_drain`] found.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Drained {
     /// Items, now in the batch.
@@ -282,32 +278,29 @@ impl<T> Receiver<T> {
         item
     }
 
-    /// Waits for at least one item, then moves everything queued into
-    /// `batch` (which should be empty: its allocation is swapped in for the
-    /// queue's); or reports an overflow, or the end.
-    pub(crate) async fn drain(&mut self, batch: &mut VecDeque<T>) -> Drained {
-        poll_fn(|cx| {
-            let mut state = self.shared.lock();
-            if state.overflowed {
-                return Poll::Ready(Drained::Overflowed);
+    /// Ready once there is at least one item: then moves everything queued
+    /// into `batch` (which should be empty: its allocation is swapped in for
+    /// the queue's); or reports an overflow, or the end.
+    pub(crate) fn poll_drain(&mut self, cx: &mut Context<'_>, batch: &mut VecDeque<T>) -> Poll<Drained> {
+        let mut state = self.shared.lock();
+        if state.overflowed {
+            return Poll::Ready(Drained::Overflowed);
+        }
+        if !state.items.is_empty() {
+            std::mem::swap(&mut state.items, batch);
+            drop(state);
+            if self.shared.busy(batch.len()) {
+                self.shared.made_room();
             }
-            if !state.items.is_empty() {
-                std::mem::swap(&mut state.items, batch);
-                drop(state);
-                if self.shared.busy(batch.len()) {
-                    self.shared.made_room();
-                }
-                return Poll::Ready(Drained::Items);
-            }
-            if self.shared.senders.load(Ordering::Acquire) == 0 {
-                return Poll::Ready(Drained::Ended);
-            }
-            if !state.waiting.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                state.waiting = Some(cx.waker().clone());
-            }
-            Poll::Pending
-        })
-        .await
+            return Poll::Ready(Drained::Items);
+        }
+        if self.shared.senders.load(Ordering::Acquire) == 0 {
+            return Poll::Ready(Drained::Ended);
+        }
+        if !state.waiting.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            state.waiting = Some(cx.waker().clone());
+        }
+        Poll::Pending
     }
 
     /// How long since a sender last marked the client as heard from.
@@ -316,7 +309,7 @@ impl<T> Receiver<T> {
         std::time::Duration::from_millis(clock_ms().saturating_sub(heard))
     }
 
-    /// What tells a receiver busy elsewhere than in [`Receiver::drain`]
+    /// What tells a receiver busy elsewhere than in [`Receiver::poll_drain`]
     /// (writing) that the queue overflowed meanwhile.
     pub(crate) fn overflow_watch(&self) -> OverflowWatch<T> {
         OverflowWatch { shared: self.shared.clone() }
@@ -365,6 +358,11 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    /// Waits for [`Receiver::poll_drain`], as a connection's task does.
+    async fn drain<T>(receiver: &mut Receiver<T>, batch: &mut VecDeque<T>) -> Drained {
+        poll_fn(|cx| receiver.poll_drain(cx, batch)).await
+    }
+
     #[test]
     fn a_full_queue_refuses_and_a_closed_one_too() {
         let (sender, mut receiver) = bounded(2);
@@ -372,7 +370,7 @@ mod tests {
         assert_eq!(sender.try_send(2), Ok(()));
         assert_eq!(sender.try_send(3), Err(Refused::Full));
         let mut batch = VecDeque::new();
-        let overflow = futures_util::FutureExt::now_or_never(receiver.drain(&mut batch));
+        let overflow = futures_util::FutureExt::now_or_never(drain(&mut receiver, &mut batch));
         assert_eq!(overflow, Some(Drained::Overflowed), "the refusal is reported");
         assert!(batch.is_empty());
         assert_eq!(receiver.try_recv(), Some(1));
@@ -390,7 +388,7 @@ mod tests {
             sender.try_send(item).unwrap();
         }
         let mut batch = VecDeque::new();
-        assert_eq!(receiver.drain(&mut batch).await, Drained::Items);
+        assert_eq!(drain(&mut receiver, &mut batch).await, Drained::Items);
         assert_eq!(batch, [0, 1, 2, 3, 4]);
         assert_eq!(receiver.try_recv(), None);
     }
@@ -400,7 +398,7 @@ mod tests {
         let (sender, mut receiver) = bounded(8);
         let waiting = tokio::spawn(async move {
             let mut batch = VecDeque::new();
-            receiver.drain(&mut batch).await;
+            drain(&mut receiver, &mut batch).await;
             batch
         });
         tokio::task::yield_now().await;

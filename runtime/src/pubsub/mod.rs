@@ -166,10 +166,10 @@ impl Subscriber {
         self.queue.send(outgoing).await
     }
 
-    /// Waits until the queue is less than half full (see
-    /// [`mailbox::Sender::wait_for_room`]).
-    pub(crate) async fn wait_for_room(&self) {
-        self.queue.wait_for_room().await
+    /// Ready when the queue is less than half full (see
+    /// [`mailbox::Sender::poll_wait_for_room`]).
+    pub(crate) fn poll_wait_for_room(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        self.queue.poll_wait_for_room(cx)
     }
 
     /// Marks the connection's client as heard from just now (see

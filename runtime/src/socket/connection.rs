@@ -21,12 +21,13 @@
 use futures_util::FutureExt;
 use futures_util::future::OptionFuture;
 use serde_json::Value;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use tokio::sync::{mpsc, oneshot, watch};
+use std::task::{Poll, ready};
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, interval_at};
 
@@ -117,9 +118,7 @@ pub(crate) fn run<S: Socket>(
     // the connection runs, which is most of its life.
     // (A combinator, not an async block: that would hold the connection twice.)
     Box::pin(open(connection, connect, endpoint, serializer))
-        .then(|opened| {
-            OptionFuture::from(opened.map(|Opened { reader, frames, writer }| serve(reader, frames, writer)))
-        })
+        .then(|opened| OptionFuture::from(opened.map(Opened::serve)))
         .map(drop)
 }
 
@@ -140,7 +139,6 @@ async fn open<S: Socket>(
     serializer: Serializer,
 ) -> Option<Opened<S>> {
     let tracked = endpoint.shutdown.track();
-    let shutdown = endpoint.shutdown.signalled();
     let websocket::Connection { reader, writer: mut sink } = connection;
     let socket = match accept::<S>(&connect).await {
         Ok(socket) => socket,
@@ -157,51 +155,62 @@ async fn open<S: Socket>(
         sink,
         serializer,
         outgoing,
-        holding: HashMap::new(),
+        holding: Vec::new(),
         batch: VecDeque::new(),
         frames: Vec::new(),
-        shutdown,
         limits,
         socket_type: socket_type::<S>(),
-        _tracked: tracked,
+        tracked,
     };
     Some(Opened { reader, frames, writer })
 }
 
-/// The connection's life: the client's messages are handled one at a time,
-/// and while a callback runs (it may await) what is queued for the client is
-/// still written, pings sent and limits enforced. One task per connection,
-/// whose state while idle is this loop's. (The parts are arguments, used in
-/// place: taking `Opened` and moving them out would hold them twice.)
-async fn serve<S: Socket>(mut reader: Reader<S>, mut frames: ClientFrames, mut writer: Writer) {
-    let identity = reader.begin();
-    let mut timer = writer.timer();
-    let ending = loop {
-        tokio::select! {
-            incoming = reader.next_incoming(&mut frames) => {
+impl<S: Socket> Opened<S> {
+    /// The connection's life: the client's messages are handled one at a
+    /// time, and while a callback runs (it may await) what is queued for the
+    /// client is still written, pings sent and limits enforced. One task per
+    /// connection, whose state while idle is this loop's.
+    fn serve(mut self) -> impl Future<Output = ()> + Send {
+        // The parts are used in place, in the block that owns them: an
+        // `async fn` taking them by value would keep a second copy of them
+        // in the task for as long as the connection lives.
+        async move { self.serve_in_place().await }
+    }
+
+    async fn serve_in_place(&mut self) {
+        let Opened { reader, frames, writer } = self;
+        let identity = reader.begin();
+        let mut timer = writer.timer();
+        let ending = loop {
+            // Polled, not a `select!` of futures: waiting, an idle
+            // connection's task holds nothing but the connection.
+            let next = std::future::poll_fn(|cx| match writer.poll_duty(cx, &mut timer) {
+                Poll::Ready(duty) => Poll::Ready(Next::Duty(duty)),
+                Poll::Pending => reader.poll_next_incoming(cx, frames).map(Next::Incoming),
+            });
+            let ended = match next.await {
                 // Boxed: no room for a callback's state in an idle connection's task.
-                if let Some(ending) = Box::pin(handle_while_writing(&mut reader, &mut writer, &mut timer, incoming)).await {
-                    break ending;
+                Next::Incoming(incoming) => {
+                    Box::pin(handle_while_writing(reader, writer, &mut timer, incoming)).await
                 }
-            }
-            duty = writer.duty(&mut timer) => {
                 // Boxed, as above: no room for a write in progress either.
-                if let Some(ending) = Box::pin(writer.perform(duty, &mut timer)).await {
-                    break ending;
-                }
+                Next::Duty(duty) => Box::pin(writer.perform(duty, &mut timer)).await,
+            };
+            if let Some(ending) = ended {
+                break ending;
             }
-        }
-    };
-    let (closing, write_it) = match ending {
-        Ending::ReaderDone(closing) => (closing, true),
-        Ending::Stop(closing) | Ending::Abort(closing) => {
-            // Sends of the cleanup below fail at once.
-            writer.outgoing.close();
-            (closing, matches!(ending, Ending::Stop(_)))
-        }
-    };
-    let closing = Box::pin(reader.end(closing, identity)).await;
-    Box::pin(writer.close(closing, write_it)).await;
+        };
+        let (closing, write_it) = match ending {
+            Ending::ReaderDone(closing) => (closing, true),
+            Ending::Stop(closing) | Ending::Abort(closing) => {
+                // Sends of the cleanup below fail at once.
+                writer.outgoing.close();
+                (closing, matches!(ending, Ending::Stop(_)))
+            }
+        };
+        let closing = Box::pin(reader.end(closing, identity)).await;
+        Box::pin(writer.close(closing, write_it)).await;
+    }
 }
 
 /// Handles one thing the client sent while going on writing; `Some` when the
@@ -222,7 +231,7 @@ async fn handle_while_writing<S: Socket>(
             finished = &mut handling => {
                 return decided.or(finished.map(Ending::ReaderDone));
             }
-            duty = writer.duty(timer), if decided.is_none() => {
+            duty = std::future::poll_fn(|cx| writer.poll_duty(cx, timer)), if decided.is_none() => {
                 // While it is written, the callback waits (in the same task).
                 if let Some(ending) = writer.perform(duty, timer).await {
                     writer.outgoing.close();
@@ -263,10 +272,10 @@ pub(crate) enum ClientFrames {
 }
 
 impl ClientFrames {
-    async fn next(&mut self) -> Option<Result<Incoming, ReadError>> {
+    fn poll_next(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Option<Result<Incoming, ReadError>>> {
         match self {
-            ClientFrames::WebSocket(reader) => reader.next().await,
-            ClientFrames::InProcess(frames) => frames.recv().await.map(Ok),
+            ClientFrames::WebSocket(reader) => reader.poll_next(cx),
+            ClientFrames::InProcess(frames) => frames.poll_recv(cx).map(|frame| frame.map(Ok)),
         }
     }
 }
@@ -317,18 +326,25 @@ struct Writer {
     serializer: Serializer,
     outgoing: mailbox::Receiver<Outgoing>,
     /// Topics whose broadcasts wait for a replay (see [`Outgoing::Hold`]).
-    holding: HashMap<String, Vec<Arc<Broadcast>>>,
+    /// (A list, not a map: there are as many as joins being replayed, few,
+    /// and every connection's task holds this field.)
+    holding: Vec<(String, Vec<Arc<Broadcast>>)>,
     /// What the queue held when the writer last took it.
     batch: VecDeque<Outgoing>,
     /// The frames of `batch`, in order, until they are written.
     frames: Vec<Written>,
-    /// Changes when the server shuts down.
-    shutdown: watch::Receiver<bool>,
     limits: Arc<Limits>,
     /// The socket's type, for telemetry.
     socket_type: &'static str,
-    /// Counts the connection as open until the writer is dropped.
-    _tracked: crate::shutdown::Tracked,
+    /// Counts the connection as open until the writer is dropped; tells it
+    /// when the server shuts down.
+    tracked: crate::shutdown::Tracked,
+}
+
+/// What woke a connection's task.
+enum Next {
+    Duty(Duty),
+    Incoming(Option<Result<Incoming, ReadError>>),
 }
 
 /// How a connection ends.
@@ -343,7 +359,7 @@ enum Ending {
     Abort(Closing),
 }
 
-/// What a writer has to do (see [`Writer::duty`]).
+/// What a writer has to do (see [`Writer::poll_duty`]).
 enum Duty {
     Queued(Drained),
     Tick,
@@ -372,15 +388,18 @@ impl Writer {
         Timer { tick: interval_at(Instant::now() + every, every), pinged: Instant::now() }
     }
 
-    /// Waits for something to do: what is queued for the client, the
-    /// timer, the server shutting down. Cancel-safe (it only waits: see
-    /// [`Writer::perform`]).
-    async fn duty(&mut self, timer: &mut Timer) -> Duty {
-        tokio::select! {
-            drained = self.outgoing.drain(&mut self.batch) => Duty::Queued(drained),
-            _ = timer.tick.tick() => Duty::Tick,
-            _ = self.shutdown.changed() => Duty::ShuttingDown,
+    /// Ready with something to do: the timer, the server shutting down,
+    /// what is queued for the client (in that order: a tick is due at most
+    /// once per period, while a busy queue would always be ready). Only
+    /// waits (see [`Writer::perform`]).
+    fn poll_duty(&mut self, cx: &mut std::task::Context<'_>, timer: &mut Timer) -> Poll<Duty> {
+        if timer.tick.poll_tick(cx).is_ready() {
+            return Poll::Ready(Duty::Tick);
         }
+        if self.tracked.poll_signalled(cx).is_ready() {
+            return Poll::Ready(Duty::ShuttingDown);
+        }
+        self.outgoing.poll_drain(cx, &mut self.batch).map(Duty::Queued)
     }
 
     /// Does `duty`; `Some` when the connection must end. Not to be
@@ -500,17 +519,20 @@ impl Writer {
                     return Some(Ending::Stop(Some((close::NORMAL, "disconnected by the server"))));
                 }
             }
-            Outgoing::Broadcast(broadcast) => match self.holding.get_mut(&broadcast.topic) {
-                Some(held) => held.push(broadcast),
-                None => self.frames.push(Written::Broadcast(broadcast)),
-            },
+            Outgoing::Broadcast(broadcast) => {
+                match self.holding.iter_mut().find(|(topic, _)| *topic == broadcast.topic) {
+                    Some((_, held)) => held.push(broadcast),
+                    None => self.frames.push(Written::Broadcast(broadcast)),
+                }
+            }
             Outgoing::Frame(frame) => {
                 if let Some(text) = self.serializer.encode(&frame) {
                     self.frames.push(Written::Own(Frame::text(&text)));
                 }
             }
             Outgoing::Hold(topic) => {
-                self.holding.insert(topic, Vec::new());
+                self.holding.retain(|(held, _)| *held != topic);
+                self.holding.push((topic, Vec::new()));
             }
             Outgoing::Replay(replay) => {
                 let (topic, recovery) = *replay;
@@ -532,7 +554,11 @@ impl Writer {
             Outbound::Message { topic: topic.clone(), subject: RECOVERY.into(), payload: recovery.payload() };
         self.frames.extend(recovery.missed.into_iter().map(Written::Broadcast));
         self.frames.extend(self.serializer.encode(&status).map(|text| Written::Own(Frame::text(&text))));
-        for broadcast in self.holding.remove(&topic).unwrap_or_default() {
+        let held = match self.holding.iter().position(|(held, _)| *held == topic) {
+            Some(at) => self.holding.swap_remove(at).1,
+            None => Vec::new(),
+        };
+        for broadcast in held {
             let sent = match (broadcast.position(), &replayed_up_to) {
                 (Some(position), Some(up_to)) => {
                     position.epoch == up_to.epoch && position.offset <= up_to.offset
@@ -653,13 +679,22 @@ impl<S: Socket> Reader<S> {
     /// back first: a client that sends faster than it reads is slowed down
     /// (its socket is not read), not dropped for overflowing its own queue.
     async fn next_incoming(&mut self, frames: &mut ClientFrames) -> Option<Result<Incoming, ReadError>> {
-        self.conn.link.wait_for_room().await;
-        let incoming = frames.next().await;
+        std::future::poll_fn(|cx| self.poll_next_incoming(cx, frames)).await
+    }
+
+    /// [`Reader::next_incoming`], for a task polling it with other things.
+    fn poll_next_incoming(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        frames: &mut ClientFrames,
+    ) -> Poll<Option<Result<Incoming, ReadError>>> {
+        ready!(self.conn.link.poll_wait_for_room(cx));
+        let incoming = ready!(frames.poll_next(cx));
         if let Some(Ok(_)) = incoming {
             // The writer times out a silent client.
             self.conn.link.heard_from_client();
         }
-        incoming
+        Poll::Ready(incoming)
     }
 
     /// Handles what the client sent; `Some` (with the close frame to send)

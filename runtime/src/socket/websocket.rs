@@ -204,7 +204,8 @@ pub(crate) struct FrameReader {
     buffer: Vec<u8>,
     start: usize,
     /// A fragmented message being reassembled: its opcode and data so far.
-    partial: Option<(u8, Vec<u8>)>,
+    /// (Boxed: rare, and every connection's task holds this field.)
+    partial: Option<Box<(u8, Vec<u8>)>>,
     max_message: usize,
 }
 
@@ -219,14 +220,9 @@ impl FrameReader {
         self
     }
 
-    /// The next message; `None` once the client is gone. Cancel-safe:
-    /// dropping the future loses nothing. (Poll-based: a connection waiting
-    /// for its client's next message holds no future state for it.)
-    pub(crate) async fn next(&mut self) -> Option<Result<Incoming, ReadError>> {
-        std::future::poll_fn(|cx| self.poll_next(cx)).await
-    }
-
-    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Incoming, ReadError>>> {
+    /// Ready with the next message; `None` once the client is gone.
+    /// Nothing is lost between polls: what was read stays in the buffer.
+    pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Incoming, ReadError>>> {
         loop {
             match self.parse() {
                 Ok(Some(incoming)) => return Poll::Ready(Some(Ok(incoming))),
@@ -284,14 +280,14 @@ impl FrameReader {
             let incoming = match frame.opcode {
                 opcode::TEXT | opcode::BINARY if frame.fin => Some(complete(frame.opcode, payload.to_vec())?),
                 opcode::TEXT | opcode::BINARY => {
-                    self.partial = Some((frame.opcode, payload.to_vec()));
+                    self.partial = Some(Box::new((frame.opcode, payload.to_vec())));
                     None
                 }
                 opcode::CONTINUATION => {
-                    let (_, data) = self.partial.as_mut().expect("checked by frame_at_start");
+                    let data = &mut self.partial.as_mut().expect("checked by frame_at_start").1;
                     data.extend_from_slice(payload);
                     if frame.fin {
-                        let (opcode, data) = self.partial.take().expect("checked above");
+                        let (opcode, data) = *self.partial.take().expect("checked above");
                         Some(complete(opcode, data)?)
                     } else {
                         None
@@ -324,7 +320,7 @@ impl FrameReader {
             (Some(_), opcode::TEXT | opcode::BINARY) => {
                 return Err(ReadError::Protocol("new message inside a fragmented one"));
             }
-            (Some((_, data)), opcode::CONTINUATION) => data.len(),
+            (Some(partial), opcode::CONTINUATION) => partial.1.len(),
             _ => 0,
         };
         if header.opcode < opcode::CLOSE && so_far.saturating_add(header.length) > self.max_message {
