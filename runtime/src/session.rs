@@ -22,7 +22,7 @@ use axum::response::Response;
 use cookie::{Cookie, CookieJar, Key, SameSite};
 use serde_json::{Map, Value};
 use std::convert::Infallible;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 
 use crate::Error;
 use crate::config::SessionConfig;
@@ -128,7 +128,11 @@ impl Session {
     /// assert_eq!(snapshot.get("user_id"), Some(&42.into()));
     /// ```
     pub fn snapshot(&self) -> SessionSnapshot {
-        SessionSnapshot(Arc::new(self.state().values.clone()))
+        let state = self.state();
+        if state.values.is_empty() {
+            return SessionSnapshot::default();
+        }
+        SessionSnapshot(Arc::new(state.values.clone()))
     }
 
     fn take_changes(&self) -> Option<String> {
@@ -156,8 +160,16 @@ impl Session {
 ///     session.remove("user_id"); // no such method: the session is read-only here
 /// }
 /// ```
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct SessionSnapshot(Arc<Map<String, Value>>);
+
+/// The empty snapshot, shared: a guest's connection holds none of its own.
+impl Default for SessionSnapshot {
+    fn default() -> Self {
+        static EMPTY: LazyLock<Arc<Map<String, Value>>> = LazyLock::new(Arc::default);
+        SessionSnapshot(EMPTY.clone())
+    }
+}
 
 impl SessionSnapshot {
     /// The value stored under `key`.
@@ -193,8 +205,16 @@ impl SessionSnapshot {
 ///     format!("theme: {}", cookies.get("theme").unwrap_or("light"))
 /// }
 /// ```
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Cookies(Arc<CookieJar>);
+
+/// No cookies, shared: a connection without any holds no jar of its own.
+impl Default for Cookies {
+    fn default() -> Self {
+        static EMPTY: LazyLock<Arc<CookieJar>> = LazyLock::new(Arc::default);
+        Cookies(EMPTY.clone())
+    }
+}
 
 impl Cookies {
     /// The value of cookie `name`, percent-decoded.
@@ -208,6 +228,9 @@ impl Cookies {
     }
 
     pub(crate) fn parse(headers: &HeaderMap) -> Cookies {
+        if !headers.contains_key(COOKIE) {
+            return Cookies::default();
+        }
         let mut jar = CookieJar::new();
         for header in headers.get_all(COOKIE) {
             let Ok(text) = header.to_str() else { continue };

@@ -40,6 +40,10 @@ use crate::pubsub::mailbox::{self, Drained};
 use crate::pubsub::{self, Broadcast, Outgoing, Subscriber};
 use crate::telemetry;
 
+/// A batch of at least this many items is a burst: the writer keeps its
+/// buffers for the next one rather than allocate them again.
+const BURST: usize = 32;
+
 /// Close codes (RFC 6455 and the registry).
 mod close {
     pub const NORMAL: u16 = 1000;
@@ -501,9 +505,17 @@ impl Writer {
             Written::Own(frame) => frame.as_bytes(),
         });
         let result = self.sink.write(frames).await;
-        // The buffers are kept for the next batch, and freed at the next
-        // ping if none comes (see `ping`).
-        self.frames.clear();
+        if taken < BURST {
+            // Freed: a connection that goes quiet after a few messages holds
+            // no buffer. (The queue's turn comes at the next batch, which
+            // swaps this empty one in.)
+            self.batch = VecDeque::new();
+            self.frames = Vec::new();
+        } else {
+            // Kept for the burst that may follow; freed at the next ping
+            // if none does (see `ping`).
+            self.frames.clear();
+        }
         match result {
             Err(_) => Some(Ending::Stop(None)),
             Ok(()) => ending,
