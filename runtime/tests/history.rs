@@ -106,6 +106,20 @@ fn a_first_join_learns_the_position_and_broadcasts_carry_theirs() {
 }
 
 #[test]
+fn only_clients_that_ask_for_recovery_are_sent_positions() {
+    let mut asking = connect();
+    join(&mut asking, "room:asking", json!({}));
+    let mut plain = connect();
+    send(&mut plain, json!({"event": "join", "topic": "room:asking", "ref": "j"}));
+    assert_eq!(receive(&mut plain)["payload"]["status"], "ok");
+    say("room:asking", 1);
+    let frame = receive(&mut plain);
+    assert_eq!(frame["payload"]["n"], 1);
+    assert!(frame.get("offset").is_none() && frame.get("epoch").is_none(), "{frame}");
+    assert_eq!(receive(&mut asking)["offset"], "1-0", "the same broadcast, with its position");
+}
+
+#[test]
 fn a_rejoin_gets_what_it_missed_in_order_once_then_live_broadcasts() {
     let mut ws = connect();
     join(&mut ws, "room:missed", json!({}));

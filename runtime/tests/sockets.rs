@@ -529,11 +529,9 @@ fn phoenix_v2_clients_join_push_and_heartbeat() {
         json!(["1", "1", "room:phx", "phx_reply", {"status": "ok", "response": {"name": null, "motto": "stay curious"}}])
     );
     send(&mut ws, json!(["1", "2", "room:phx", "new_msg", {"body": "hi"}]));
-    // A broadcast: no join_ref; its place in the topic's history ("epoch/offset") in the ref slot.
-    let mut broadcast = receive(&mut ws);
-    let position = broadcast[1].take();
-    assert!(position.as_str().is_some_and(|p| p.split_once('/').is_some()), "{position}");
-    assert_eq!(broadcast, json!([null, null, "room:phx", "new_msg", {"body": "hi"}]));
+    // A broadcast: no join_ref, and no position in the ref slot (this client
+    // did not ask for recovery: see `phoenix_clients_that_ask_for_recovery_get_positions`).
+    assert_eq!(receive(&mut ws), json!([null, null, "room:phx", "new_msg", {"body": "hi"}]));
     assert_eq!(
         receive(&mut ws),
         json!(["1", "2", "room:phx", "phx_reply", {"status": "ok", "response": {}}])
@@ -559,6 +557,21 @@ fn phoenix_v2_clients_join_push_and_heartbeat() {
     );
     send(&mut ws, json!(["5", "7", "room:phx", "new_msg", {}]));
     assert_eq!(receive(&mut ws)[4]["response"]["reason"], "not joined");
+}
+
+#[test]
+fn phoenix_clients_that_ask_for_recovery_get_positions() {
+    let mut ws = connect("/socket/websocket?vsn=2.0.0");
+    send(&mut ws, json!(["1", "1", "room:phx-recover", "phx_join", {"recover": {}}]));
+    assert_eq!(receive(&mut ws)[3], "phx_reply");
+    let status = receive(&mut ws);
+    assert_eq!(status[3], "maze_recovery");
+    send(&mut ws, json!(["1", "2", "room:phx-recover", "new_msg", {"body": "hi"}]));
+    // The broadcast's place in the topic's history ("epoch/offset") in the ref slot.
+    let broadcast = receive(&mut ws);
+    assert_eq!(broadcast[3], "new_msg");
+    let position = format!("{}/1-0", status[4]["epoch"].as_str().expect("an epoch"));
+    assert_eq!(broadcast[1], json!(position));
 }
 
 #[test]

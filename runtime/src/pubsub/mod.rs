@@ -50,9 +50,10 @@ pub struct Broadcast {
     /// The connection that sent it and does not receive it ("to others").
     /// Connection ids are local to an instance, so this only matters here.
     pub(crate) exclude: Option<u64>,
-    /// Its WebSocket frame in each protocol, encoded once however many
-    /// subscribers receive it (indexed by `Serializer as usize`).
-    pub(crate) frames: [OnceLock<Frame>; Serializer::COUNT],
+    /// Its WebSocket frames, each encoded once however many subscribers
+    /// receive it: one per protocol, with its position and without (see
+    /// [`Serializer::broadcast`]).
+    pub(crate) frames: [OnceLock<Frame>; Serializer::COUNT * 2],
     /// Its place in the topic's history, when the topic keeps one.
     pub(crate) position: OnceLock<Position>,
     /// A permit once this instance's subscribers have it: a channel's reply

@@ -159,6 +159,7 @@ async fn open<S: Socket>(
         sink,
         serializer,
         outgoing,
+        positions: false,
         holding: Vec::new(),
         batch: VecDeque::new(),
         frames: Vec::new(),
@@ -329,6 +330,10 @@ struct Writer {
     sink: FrameWriter,
     serializer: Serializer,
     outgoing: mailbox::Receiver<Outgoing>,
+    /// Whether broadcast frames carry their position: once the client has
+    /// joined a topic asking for recovery (a join that asks holds the
+    /// topic first, see [`Outgoing::Hold`]). Others have no use for it.
+    positions: bool,
     /// Topics whose broadcasts wait for a replay (see [`Outgoing::Hold`]).
     /// (A list, not a map: there are as many as joins being replayed, few,
     /// and every connection's task holds this field.)
@@ -499,9 +504,9 @@ impl Writer {
             }
         }
         telemetry::messages_out(taken);
-        let serializer = self.serializer;
+        let (serializer, positions) = (self.serializer, self.positions);
         let frames = self.frames.iter().map(|written| match written {
-            Written::Broadcast(broadcast) => serializer.broadcast(broadcast).as_bytes(),
+            Written::Broadcast(broadcast) => serializer.broadcast(broadcast, positions).as_bytes(),
             Written::Own(frame) => frame.as_bytes(),
         });
         let result = self.sink.write(frames).await;
@@ -543,6 +548,7 @@ impl Writer {
                 }
             }
             Outgoing::Hold(topic) => {
+                self.positions = true;
                 self.holding.retain(|(held, _)| *held != topic);
                 self.holding.push((topic, Vec::new()));
             }
@@ -1050,9 +1056,9 @@ mod tests {
             while let Some(item) = self.outgoing.try_recv() {
                 let text = match item {
                     Outgoing::Frame(frame) => self.reader.conn.serializer.encode(&frame),
-                    Outgoing::Broadcast(broadcast) => {
-                        Some(self.reader.conn.serializer.broadcast(&broadcast).text_payload().to_string())
-                    }
+                    Outgoing::Broadcast(broadcast) => Some(
+                        self.reader.conn.serializer.broadcast(&broadcast, true).text_payload().to_string(),
+                    ),
                     Outgoing::AfterBroadcasts(after) => self.reader.conn.serializer.encode(&after.1),
                     Outgoing::Hold(_) | Outgoing::Replay(_) | Outgoing::Pong(_) => None,
                 };

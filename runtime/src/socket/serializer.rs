@@ -226,15 +226,15 @@ impl Serializer {
 
     /// A broadcast's WebSocket frame, encoded and framed once per protocol
     /// however many receive it: every subscriber's connection writes these
-    /// same bytes.
-    pub(crate) fn broadcast(self, broadcast: &Broadcast) -> &Frame {
-        broadcast.frames[self as usize].get_or_init(|| {
-            let text = self.encode_positioned(
-                &broadcast.topic,
-                &broadcast.subject,
-                &broadcast.payload,
-                broadcast.position(),
-            );
+    /// same bytes. With its position in the topic's history when
+    /// `with_position` (the client asked for recovery) and it has one;
+    /// other clients are not sent what they have no use for.
+    pub(crate) fn broadcast(self, broadcast: &Broadcast, with_position: bool) -> &Frame {
+        let position = broadcast.position().filter(|_| with_position);
+        let slot = self as usize * 2 + usize::from(position.is_some());
+        broadcast.frames[slot].get_or_init(|| {
+            let text =
+                self.encode_positioned(&broadcast.topic, &broadcast.subject, &broadcast.payload, position);
             Frame::text(&text)
         })
     }
@@ -359,7 +359,7 @@ mod tests {
         );
         let broadcast = Broadcast::new("room:lobby", "new_msg", json!({"body": "hi"}));
         assert_eq!(
-            Serializer::PhoenixV2.broadcast(&broadcast).text_payload(),
+            Serializer::PhoenixV2.broadcast(&broadcast, false).text_payload(),
             r#"[null,null,"room:lobby","new_msg",{"body":"hi"}]"#
         );
     }
@@ -367,8 +367,8 @@ mod tests {
     #[test]
     fn encodes_a_broadcast_once_per_protocol() {
         let broadcast = Broadcast::new("t:1", "s", json!({"a": 1}));
-        let first = Serializer::Maze.broadcast(&broadcast);
-        let again = Serializer::Maze.broadcast(&broadcast);
+        let first = Serializer::Maze.broadcast(&broadcast, true);
+        let again = Serializer::Maze.broadcast(&broadcast, true);
         assert_eq!(first.as_bytes().as_ptr(), again.as_bytes().as_ptr(), "the same bytes, not a copy");
         let frame: Value = serde_json::from_str(first.text_payload()).unwrap();
         assert_eq!(frame, json!({"event": "message", "topic": "t:1", "subject": "s", "payload": {"a": 1}}));
