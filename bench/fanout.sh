@@ -23,16 +23,11 @@ RESULTS="$ROOT/bench/results/fanout.json"
 echo "{\"machine\": \"$(machine)\", \"runs\": [" > "$RESULTS.tmp"
 first=1
 
-start_maze() { # [config file]
-  (cd "$WORK/bench_app" && MAZE_PORT=$MAZE_PORT MAZE_CONFIG="${1:-maze.toml}" exec "$BENCH_APP" > "$WORK/maze.log" 2>&1) &
+start_maze() {
+  (cd "$WORK/bench_app" && MAZE_PORT=$MAZE_PORT exec "$BENCH_APP" > "$WORK/maze.log" 2>&1) &
   SERVER=$!
   wait_for_port $MAZE_PORT
 }
-
-# The same app keeping no history (as the peers keep none): frames carry no
-# position, broadcasts take no per-topic lock. Shows what history costs here.
-sed 's/^adapter = "memory"/adapter = "memory"\nhistory_size = 0/' "$WORK/bench_app/maze.toml" > "$WORK/bench_app/no-history.toml"
-grep -q '^history_size = 0' "$WORK/bench_app/no-history.toml"
 
 start_node() {
   node "$ROOT/bench/node/server.mjs" $NODE_PORT > "$WORK/node.log" 2>&1 &
@@ -58,9 +53,9 @@ record() { # server clients json
   echo "$1 $2: $3"
 }
 
-fanout() { # server port path clients messages
+fanout() { # server port path clients messages [loadgen flags]
   local result
-  result=$("$LOADGEN" "ws://127.0.0.1:$2/$3" "bench:1" "$4" "$5")
+  result=$("$LOADGEN" "ws://127.0.0.1:$2/$3" "bench:1" "$4" "$5" "${@:6}")
   record "$1" "fanout-$4" "$result"
 }
 
@@ -82,7 +77,9 @@ for rep in $(seq "${REPEAT:-3}"); do
 for run in "1000 1000" "10000 100"; do
   set -- $run
   start_maze; fanout maze $MAZE_PORT bench "$1" "$2"; stop_server
-  start_maze no-history.toml; fanout maze-no-history $MAZE_PORT bench "$1" "$2"; stop_server
+  # Clients asking for recovery, as maze.js does: each frame carries its
+  # position in the topic's history. Shows what recovery costs.
+  start_maze; fanout maze-recovering $MAZE_PORT bench "$1" "$2" --recover; stop_server
   start_bun; fanout bun $BUN_PORT "" "$1" "$2"; stop_server
   start_node; fanout node-ws $NODE_PORT "" "$1" "$2"; stop_server
 done

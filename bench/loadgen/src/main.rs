@@ -16,11 +16,15 @@
 //! `presence_diff` frames; then one more client times its `presence_state`.
 //! `--hold SECS` then keeps them all connected, for measuring memory.
 //!
+//! With `--recover` subscribers join asking for the topic's history, as
+//! maze.js does (`"recover": {}`): a maze server then sends each broadcast
+//! with its position, the bytes a recovering client pays for.
+//!
 //! URL may list several servers separated by commas (instances of one app
 //! sharing a broker): subscribers are spread over them in turn and the
 //! publisher uses the first, so every message crosses the broker.
 //!
-//! Usage: maze-loadgen URL[,URL...] TOPIC N M [--hold SECS] [--presence]
+//! Usage: maze-loadgen URL[,URL...] TOPIC N M [--hold SECS] [--presence] [--recover]
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -54,11 +58,13 @@ struct Args {
     messages: usize,
     hold: Option<u64>,
     presence: bool,
+    recover: bool,
 }
 
 fn args() -> Args {
     let argv: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: maze-loadgen URL[,URL...] TOPIC CLIENTS MESSAGES [--hold SECS] [--presence]";
+    let usage =
+        "usage: maze-loadgen URL[,URL...] TOPIC CLIENTS MESSAGES [--hold SECS] [--presence] [--recover]";
     if argv.len() < 4 {
         eprintln!("{usage}");
         std::process::exit(2);
@@ -72,17 +78,26 @@ fn args() -> Args {
         messages: number(&argv[3]),
         hold,
         presence: argv.iter().any(|a| a == "--presence"),
+        recover: argv.iter().any(|a| a == "--recover"),
     }
 }
 
-async fn connect_and_join(url: &str, topic: &str) -> Socket {
-    connect_and_join_as(url, topic, json!({})).await
+async fn connect_and_join(url: &str, topic: &str, recover: bool) -> Socket {
+    let mut join = json!({"event": "join", "topic": topic, "payload": {}, "ref": "join"});
+    if recover {
+        join["recover"] = json!({});
+    }
+    connect_and_send_join(url, join).await
 }
 
 async fn connect_and_join_as(url: &str, topic: &str, payload: Value) -> Socket {
+    connect_and_send_join(url, json!({"event": "join", "topic": topic, "payload": payload, "ref": "join"}))
+        .await
+}
+
+async fn connect_and_send_join(url: &str, join: Value) -> Socket {
     let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("connect");
-    let join = json!({"event": "join", "topic": topic, "payload": payload, "ref": "join"}).to_string();
-    ws.send(Message::text(join)).await.expect("send join");
+    ws.send(Message::text(join.to_string())).await.expect("send join");
     loop {
         match ws.next().await.expect("join reply").expect("join reply") {
             Message::Text(text) if text.as_str() != "ping" => {
@@ -186,9 +201,10 @@ async fn main() {
     let urls: Vec<&str> = args.url.split(',').collect();
     for n in 0..args.clients {
         let (url, topic, gate) = (urls[n % urls.len()].to_string(), args.topic.clone(), gate.clone());
+        let recover = args.recover;
         joining.push(tokio::spawn(async move {
             let _permit = gate.acquire().await.expect("semaphore");
-            connect_and_join(&url, &topic).await
+            connect_and_join(&url, &topic, recover).await
         }));
     }
     let mut subscribers = Vec::with_capacity(args.clients);
@@ -231,7 +247,7 @@ async fn main() {
 
     // The publisher joins the topic too (servers accept messages only from
     // members) and drains what it gets back, so it is never the slow one.
-    let (mut publisher, mut echoes) = connect_and_join(urls[0], &args.topic).await.split();
+    let (mut publisher, mut echoes) = connect_and_join(urls[0], &args.topic, false).await.split();
     let messages = args.messages;
     let echoed = tokio::spawn(async move {
         // Counted: with no subscribers, the run ends once the publisher has
