@@ -188,6 +188,40 @@ async fn presence(args: Args) {
     }
 }
 
+/// Joins `topic` and sends it `messages` stamped with their send time on
+/// `clock`, telling `started` when the first goes; returns once every one
+/// has come back to it (the server has handled them all). It drains what it
+/// gets back meanwhile, so it is never the slow one.
+async fn publish(
+    url: &str,
+    topic: &str,
+    messages: usize,
+    clock: Instant,
+    started: tokio::sync::oneshot::Sender<Duration>,
+) {
+    // It joins the topic too: servers accept messages only from members.
+    let (mut publisher, mut echoes) = connect_and_join(url, topic, false).await.split();
+    let echoed = tokio::spawn(async move {
+        let mut count = 0;
+        while let Some(Ok(frame)) = echoes.next().await {
+            let Message::Text(text) = frame else { continue };
+            if serde_json::from_str::<Delivery>(text.as_str()).is_ok_and(|d| d.subject == Some("bench")) {
+                count += 1;
+                if count == messages {
+                    break;
+                }
+            }
+        }
+    });
+    let _ = started.send(clock.elapsed());
+    for _ in 0..messages {
+        let sent = clock.elapsed().as_nanos() as u64;
+        let frame = json!({"event": "message", "topic": topic, "subject": "bench", "payload": {"t": sent}});
+        publisher.send(Message::text(frame.to_string())).await.expect("publish");
+    }
+    let _ = echoed.await;
+}
+
 #[tokio::main]
 async fn main() {
     let args = args();
@@ -245,31 +279,18 @@ async fn main() {
     }
     drop(latencies_tx);
 
-    // The publisher joins the topic too (servers accept messages only from
-    // members) and drains what it gets back, so it is never the slow one.
-    let (mut publisher, mut echoes) = connect_and_join(urls[0], &args.topic, false).await.split();
-    let messages = args.messages;
-    let echoed = tokio::spawn(async move {
-        // Counted: with no subscribers, the run ends once the publisher has
-        // its own last message back (the server has handled them all).
-        let mut count = 0;
-        while let Some(Ok(frame)) = echoes.next().await {
-            let Message::Text(text) = frame else { continue };
-            if serde_json::from_str::<Delivery>(text.as_str()).is_ok_and(|d| d.subject == Some("bench")) {
-                count += 1;
-                if count == messages {
-                    break;
-                }
-            }
-        }
+    // The publisher runs on a thread and runtime of its own: the time it
+    // stamps on a message is when it sends it, whatever the server's
+    // delivery pattern does to this process's scheduler (10,000 subscriber
+    // tasks woken at once would otherwise delay it, and its stamps).
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+    let (url, topic, messages) = (urls[0].to_string(), args.topic.clone(), args.messages);
+    let publisher = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        runtime.block_on(publish(&url, &topic, messages, clock, started_tx));
     });
-    let started = clock.elapsed();
-    for _ in 0..args.messages {
-        let sent = clock.elapsed().as_nanos() as u64;
-        let frame =
-            json!({"event": "message", "topic": args.topic, "subject": "bench", "payload": {"t": sent}});
-        publisher.send(Message::text(frame.to_string())).await.expect("publish");
-    }
+    let started = started_rx.await.expect("publisher started");
+    let publisher_done = tokio::task::spawn_blocking(move || publisher.join().expect("publisher"));
 
     let mut all = Vec::with_capacity(expected);
     let collecting = async {
@@ -280,7 +301,7 @@ async fn main() {
     let timed_out = tokio::time::timeout(Duration::from_secs(120), async {
         collecting.await;
         if args.clients == 0 {
-            let _ = echoed.await;
+            let _ = publisher_done.await;
         }
     })
     .await
@@ -298,6 +319,7 @@ async fn main() {
         "seconds": elapsed.as_secs_f64(),
         "delivered_per_second": all.len() as f64 / elapsed.as_secs_f64(),
         "p50_ms": percentile(0.50),
+        "p90_ms": percentile(0.90),
         "p99_ms": percentile(0.99),
         "max_ms": percentile(1.0),
     });
