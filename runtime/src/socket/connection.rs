@@ -155,18 +155,7 @@ async fn open<S: Socket>(
     let limits = endpoint.limits.clone();
     let frames = ClientFrames::WebSocket(reader.max_message_size(limits.max_message_size));
     let (reader, outgoing) = Reader::new(socket, connect, endpoint, serializer);
-    let writer = Writer {
-        sink,
-        serializer,
-        outgoing,
-        positions: false,
-        holding: Vec::new(),
-        batch: VecDeque::new(),
-        frames: Vec::new(),
-        limits,
-        socket_type: socket_type::<S>(),
-        tracked,
-    };
+    let writer = Writer::new(sink, serializer, outgoing, limits, socket_type::<S>(), tracked);
     Some(Opened { reader, frames, writer })
 }
 
@@ -175,6 +164,7 @@ impl<S: Socket> Opened<S> {
     /// time, and while a callback runs (it may await) what is queued for the
     /// client is still written, pings sent and limits enforced. One task per
     /// connection, whose state while idle is this loop's.
+    #[allow(clippy::manual_async_fn)] // An `async fn` is what this avoids (see below).
     fn serve(mut self) -> impl Future<Output = ()> + Send {
         // The parts are used in place, in the block that owns them: an
         // `async fn` taking them by value would keep a second copy of them
@@ -186,12 +176,25 @@ impl<S: Socket> Opened<S> {
         let Opened { reader, frames, writer } = self;
         let identity = reader.begin();
         let mut timer = writer.timer();
+        // Whose turn it is to be polled first when both are ready: a client
+        // is read even while there is always something to write, and the
+        // reverse.
+        let mut reader_first = false;
         let ending = loop {
             // Polled, not a `select!` of futures: waiting, an idle
             // connection's task holds nothing but the connection.
-            let next = std::future::poll_fn(|cx| match writer.poll_duty(cx, &mut timer) {
-                Poll::Ready(duty) => Poll::Ready(Next::Duty(duty)),
-                Poll::Pending => reader.poll_next_incoming(cx, frames).map(Next::Incoming),
+            reader_first = !reader_first;
+            let next = std::future::poll_fn(|cx| {
+                if reader_first && let Poll::Ready(incoming) = reader.poll_next_incoming(cx, frames) {
+                    return Poll::Ready(Next::Incoming(incoming));
+                }
+                if let Poll::Ready(duty) = writer.poll_duty(cx, &mut timer) {
+                    return Poll::Ready(Next::Duty(duty));
+                }
+                if reader_first {
+                    return Poll::Pending;
+                }
+                reader.poll_next_incoming(cx, frames).map(Next::Incoming)
             });
             let ended = match next.await {
                 // Boxed: no room for a callback's state in an idle connection's task.
@@ -389,6 +392,28 @@ enum Written {
 }
 
 impl Writer {
+    fn new(
+        sink: FrameWriter,
+        serializer: Serializer,
+        outgoing: mailbox::Receiver<Outgoing>,
+        limits: Arc<Limits>,
+        socket_type: &'static str,
+        tracked: crate::shutdown::Tracked,
+    ) -> Writer {
+        Writer {
+            sink,
+            serializer,
+            outgoing,
+            positions: false,
+            holding: Vec::new(),
+            batch: VecDeque::new(),
+            frames: Vec::new(),
+            limits,
+            socket_type,
+            tracked,
+        }
+    }
+
     /// One timer for the pings and for closing a client silent for
     /// `idle_timeout` (what it sends, pongs included, counts).
     fn timer(&self) -> Timer {
@@ -1144,5 +1169,103 @@ mod tests {
             maze.leave_all();
             phoenix.leave_all();
         }
+    }
+
+    /// A sink that queues one more frame for its connection each time it is
+    /// written to: the connection always has something to write. Notes
+    /// when a write holds `awaited`. Each write first waits a turn, as a
+    /// socket does now and then (twice: the writer polls a write once before
+    /// it sets its timers): the connection's task yields, and the test can
+    /// time out.
+    struct Flooding {
+        link: Subscriber,
+        awaited: &'static str,
+        seen: Arc<std::sync::atomic::AtomicBool>,
+        polls: u8,
+    }
+
+    impl tokio::io::AsyncWrite for Flooding {
+        fn poll_write(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+            bytes: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            self.polls = (self.polls + 1) % 3;
+            if self.polls != 0 {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            if String::from_utf8_lossy(bytes).contains(self.awaited) {
+                self.seen.store(true, Ordering::Release);
+            }
+            self.link.offer(Outgoing::Pong(Box::new(Frame::pong(b""))));
+            Poll::Ready(Ok(bytes.len()))
+        }
+
+        fn poll_flush(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    // Two workers: a connection that never stops writing would hold one for good.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_connection_always_writing_still_reads_its_client() {
+        let config = Config::parse("[app]\nname = \"t\"\n").unwrap();
+        let shutdown = crate::shutdown::Shutdown::new();
+        let endpoint = Endpoint::new(&config, shutdown.clone(), Arc::new(())).expect("valid patterns");
+        let connect = Connect {
+            session: Default::default(),
+            cookies: Default::default(),
+            params: Default::default(),
+            state: Arc::new(()),
+        };
+        let limits = endpoint.limits.clone();
+        let (reader, outgoing) = Reader::new(TestSocket, connect, endpoint, Serializer::Maze);
+        let answered = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let sink = Flooding {
+            link: reader.conn.link.clone(),
+            awaited: "not joined",
+            seen: answered.clone(),
+            polls: 0,
+        };
+        let writer = Writer::new(
+            FrameWriter::to(sink),
+            Serializer::Maze,
+            outgoing,
+            limits,
+            "TestSocket",
+            shutdown.track(),
+        );
+        let (client, frames) = mpsc::unbounded_channel();
+        let message =
+            r#"{"event": "message", "topic": "room:1", "subject": "hi", "payload": {}, "ref": "r1"}"#;
+        client.send(Incoming::Text(message.into())).unwrap();
+        // Something to write first, so that the flood starts before the client is read.
+        reader.conn.link.offer(Outgoing::Pong(Box::new(Frame::pong(b""))));
+        let serving =
+            tokio::spawn(Opened { reader, frames: ClientFrames::InProcess(frames), writer }.serve());
+        let read = async {
+            while !answered.load(Ordering::Acquire) {
+                tokio::task::yield_now().await;
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(10), read)
+            .await
+            .expect("the client's message is read and answered while the writer is busy");
+        drop(client);
+        tokio::time::timeout(std::time::Duration::from_secs(10), serving)
+            .await
+            .expect("the connection ends with its client")
+            .unwrap();
     }
 }

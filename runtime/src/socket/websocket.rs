@@ -479,6 +479,12 @@ pub(crate) struct FrameWriter {
 }
 
 impl FrameWriter {
+    /// A writer to `sink`, for tests of what is written and when.
+    #[cfg(test)]
+    pub(crate) fn to(sink: impl AsyncWrite + Send + Unpin + 'static) -> FrameWriter {
+        FrameWriter { sink: Box::new(sink) }
+    }
+
     /// Writes `frames` in order, many per system call.
     pub(crate) async fn write<'a>(&mut self, frames: impl IntoIterator<Item = &'a [u8]>) -> io::Result<()> {
         let mut slices: Vec<IoSlice<'a>> = frames.into_iter().map(IoSlice::new).collect();
