@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What per-topic history costs (one instance, memory adapter): fan-out with
-# history on (the default, 100 per topic) and off (history_size = 0), and the
-# memory one retained message takes.
+# history on (the default, 100 per topic; clients asking for recovery or
+# not) and off (history_size = 0), and the memory one retained message takes.
 #
 #   bash bench/history.sh
 #
@@ -36,11 +36,14 @@ record() {
   echo "$1"
 }
 
-for size in 100 0; do
-  start_maze "$size"
-  result=$("$LOADGEN" "ws://127.0.0.1:$PORT/bench" bench:1 1000 1000)
+# History on with clients that ask for recovery (as maze.js does: every frame
+# carries its position), on with clients that do not, and off.
+for run in "100 --recover" "100" "0"; do
+  set -- $run
+  start_maze "$1"
+  result=$("$LOADGEN" "ws://127.0.0.1:$PORT/bench" bench:1 1000 1000 "${@:2}")
   stop_server
-  record "{\"test\": \"fanout-1000x1000\", \"history_size\": $size, \"result\": $result}"
+  record "{\"test\": \"fanout-1000x1000\", \"history_size\": $1, \"recovering_clients\": $([ -n "${2:-}" ] && echo true || echo false), \"result\": $result}"
 done
 
 # One topic, 100,000 broadcasts: all kept, or none. Only the publisher is
