@@ -592,6 +592,8 @@ fn in_headless_chromium_the_page_recovers_what_it_missed_while_its_instance_was_
         page.eval(r#"document.querySelector('[data-topic="chat_room:123"]').dataset.recovery ?? null"#),
         Value::Null
     );
+    // Recovered from the visit's broadcast on: it is not shown twice.
+    assert_eq!(page.eval(&shown("A new visitor!")), json!("A new visitor!"));
 
     // Once more, missing more than the history holds (30): told, not a silent gap.
     drop(one);

@@ -211,7 +211,7 @@ export class Socket {
     }
     const channel = this.channels.get(frame.topic);
     if (!channel) return;
-    if (frame.offset != null) channel.saw({ epoch: frame.epoch, offset: frame.offset });
+    if (frame.offset != null) channel.saw(frame.offset);
     if (frame.subject === "maze_recovery") channel.recovery(frame.payload);
     channel.dispatch(frame.subject, frame.payload);
   }
@@ -264,9 +264,13 @@ export class Channel {
     this.recoveryFailedHooks.push(callback);
   }
 
-  /** @param {{ epoch: string, offset: string }} position */
-  saw(position) {
-    this.position = position;
+  /**
+   * A broadcast's offset: the epoch is the one `maze_recovery` told (it comes
+   * before any broadcast, and replayed broadcasts are of the client's epoch).
+   * @param {string} offset
+   */
+  saw(offset) {
+    if (this.position) this.position = { epoch: this.position.epoch, offset };
   }
 
   /** @param {{ recovered: boolean | null, epoch?: string, offset?: string }} status */

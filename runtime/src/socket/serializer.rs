@@ -196,9 +196,10 @@ impl Serializer {
         self.encode_positioned(topic, subject, payload, None)
     }
 
-    /// A message, with its place in the topic's history when it has one:
-    /// `"epoch"` and `"offset"` fields in maze JSON, `"epoch/offset"` in the
-    /// (otherwise empty) ref slot of a Phoenix broadcast.
+    /// A message, with its place in the topic's history when it has one: an
+    /// `"offset"` field in maze JSON, the offset in the (otherwise empty) ref
+    /// slot of a Phoenix broadcast. Not the epoch: a client asking for
+    /// recovery is told it once, in `maze_recovery`, before any broadcast.
     fn encode_positioned(
         self,
         topic: &str,
@@ -211,13 +212,12 @@ impl Serializer {
                 let mut frame =
                     json!({"event": "message", "topic": topic, "subject": subject, "payload": payload});
                 if let Some(position) = position {
-                    frame["epoch"] = json!(&*position.epoch);
                     frame["offset"] = json!(position.offset.to_string());
                 }
                 frame
             }
             Serializer::PhoenixV2 => {
-                let reference = position.map(|position| format!("{}/{}", position.epoch, position.offset));
+                let reference = position.map(|position| position.offset.to_string());
                 json!([null, reference, topic, subject, payload])
             }
         }
