@@ -185,16 +185,19 @@ impl<S: Socket> Opened<S> {
             // connection's task holds nothing but the connection.
             reader_first = !reader_first;
             let next = std::future::poll_fn(|cx| {
-                if reader_first && let Poll::Ready(incoming) = reader.poll_next_incoming(cx, frames) {
-                    return Poll::Ready(Next::Incoming(incoming));
-                }
-                if let Poll::Ready(duty) = writer.poll_duty(cx, &mut timer) {
-                    return Poll::Ready(Next::Duty(duty));
-                }
                 if reader_first {
-                    return Poll::Pending;
+                    let incoming = reader.poll_next_incoming(cx, frames).map(Next::Incoming);
+                    if incoming.is_ready() {
+                        return incoming;
+                    }
+                    writer.poll_duty(cx, &mut timer).map(Next::Duty)
+                } else {
+                    let duty = writer.poll_duty(cx, &mut timer).map(Next::Duty);
+                    if duty.is_ready() {
+                        return duty;
+                    }
+                    reader.poll_next_incoming(cx, frames).map(Next::Incoming)
                 }
-                reader.poll_next_incoming(cx, frames).map(Next::Incoming)
             });
             let ended = match next.await {
                 // Boxed: no room for a callback's state in an idle connection's task.
