@@ -201,19 +201,30 @@ impl MemoryHistory {
         local: &Registry,
         deliver: impl FnOnce(Arc<Broadcast>, &Registry),
     ) {
+        let _recorded = self.record_all(std::slice::from_ref(&broadcast));
+        deliver(broadcast, local);
+    }
+
+    /// Gives each of `broadcasts` the next position of its topic and keeps
+    /// it; deliver them while holding what this returns, so that positions
+    /// and delivery order agree.
+    pub(crate) fn record_all<'a>(&'a self, broadcasts: &[Arc<Broadcast>]) -> impl Sized + 'a {
         let policy = policy();
         let mut topics = self.topics.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let ring = topics.entry(broadcast.topic.clone()).or_default();
-        ring.last += 1;
-        let _ = broadcast.position.set(Position { epoch: self.epoch.clone(), offset: Offset(ring.last, 0) });
         let now = Instant::now();
-        ring.entries.push_back((now, broadcast.clone()));
-        while ring.entries.len() > policy.size
-            || ring.entries.front().is_some_and(|(at, _)| now.duration_since(*at) > policy.ttl)
-        {
-            ring.entries.pop_front();
+        for broadcast in broadcasts.iter().filter(|broadcast| policy.keeps(&broadcast.topic)) {
+            let ring = topics.entry(broadcast.topic.clone()).or_default();
+            ring.last += 1;
+            let _ =
+                broadcast.position.set(Position { epoch: self.epoch.clone(), offset: Offset(ring.last, 0) });
+            ring.entries.push_back((now, broadcast.clone()));
+            while ring.entries.len() > policy.size
+                || ring.entries.front().is_some_and(|(at, _)| now.duration_since(*at) > policy.ttl)
+            {
+                ring.entries.pop_front();
+            }
         }
-        deliver(broadcast, local);
+        topics
     }
 
     /// What a client at `from` missed on `topic` (see [`Recovery`]).

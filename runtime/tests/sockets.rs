@@ -26,6 +26,8 @@ static DISCONNECTED: Mutex<Option<HashSet<String>>> = Mutex::new(None);
 static LATE_PUSHES: Mutex<Option<HashMap<String, bool>>> = Mutex::new(None);
 /// Holds `slow:*` joins until the test lets them through.
 static SLOW_JOINS: Semaphore = Semaphore::const_new(0);
+/// Holds `relay:*`'s "wait" messages until the test lets them through.
+static RELAY_GATE: Semaphore = Semaphore::const_new(0);
 
 fn left(topic: &str) -> usize {
     LEFT.lock().unwrap().as_ref().and_then(|left| left.get(topic).copied()).unwrap_or(0)
@@ -68,7 +70,8 @@ impl Socket for TestSocket {
             .add::<Private>("private:*")
             .add::<Slow>("slow:*")
             .add::<Crash>("crash:*")
-            .add::<Later>("later:*");
+            .add::<Later>("later:*")
+            .add::<Relay>("relay:*");
     }
 
     async fn on_connect(&mut self, conn: &Connect) -> bool {
@@ -173,6 +176,29 @@ impl Channel<TestSocket> for Later {
                 .get_or_insert_with(HashMap::new)
                 .insert(client.topic().to_string(), pushed);
         });
+    }
+}
+
+/// Broadcasts in the ways a callback can: through its context and through
+/// `maze::broadcast`, before and after awaiting.
+#[derive(Default)]
+struct Relay;
+
+impl Channel<TestSocket> for Relay {
+    async fn message(&mut self, ctx: &mut Context<'_, TestSocket>, message: Message) {
+        let topic = ctx.topic().to_string();
+        match message.subject.as_str() {
+            "pair" => {
+                ctx.broadcast("through_context", message.payload.clone());
+                maze::broadcast(&topic, "through_maze", message.payload);
+            }
+            "wait" => {
+                ctx.broadcast("before_waiting", message.payload.clone());
+                RELAY_GATE.acquire().await.expect("the semaphore stays open").forget();
+                ctx.broadcast("after_waiting", message.payload);
+            }
+            _ => {}
+        }
     }
 }
 
@@ -494,6 +520,59 @@ fn a_client_that_stops_reading_is_dropped_mid_write() {
             Err(_cut_short) => break,
         }
     }
+}
+
+#[test]
+fn a_callbacks_broadcast_goes_out_while_the_callback_still_waits() {
+    let (mut subscriber, mut sender) = (connect("/socket"), connect("/socket"));
+    join(&mut subscriber, "relay:wait");
+    join(&mut sender, "relay:wait");
+    send(&mut sender, json!({"event": "message", "topic": "relay:wait", "subject": "wait", "payload": 1}));
+    // Broadcasts are held while a connection's task runs, not while it waits.
+    assert_eq!(receive(&mut subscriber)["subject"], "before_waiting");
+    RELAY_GATE.add_permits(1);
+    assert_eq!(receive(&mut subscriber)["subject"], "after_waiting");
+}
+
+#[test]
+fn a_burst_of_messages_is_broadcast_once_each_in_order() {
+    // Queues that hold the burst (the shared server's hold 8).
+    let server = Server::start_with(CONFIG.replace("outbound_queue = 8", "outbound_queue = 1024"));
+    let connect = |path| connect_to(server.port, path, None).unwrap();
+    let (mut subscriber, mut sender) = (connect("/socket"), connect("/socket"));
+    join(&mut subscriber, "relay:burst");
+    join(&mut sender, "relay:burst");
+    // Written at once: the server reads them in one go, and their broadcasts go out together.
+    for n in 0..100 {
+        let frame =
+            json!({"event": "message", "topic": "relay:burst", "subject": "pair", "payload": n, "ref": n});
+        sender.write(Frame::text(frame.to_string())).unwrap();
+    }
+    sender.flush().unwrap();
+    let expected: Vec<(String, u64)> =
+        (0..100).flat_map(|n| [("through_context".into(), n), ("through_maze".into(), n)]).collect();
+    let mut got = Vec::new();
+    while got.len() < expected.len() {
+        let frame = receive(&mut subscriber);
+        got.push((frame["subject"].as_str().unwrap().to_string(), frame["payload"].as_u64().unwrap()));
+    }
+    assert_eq!(got, expected, "every broadcast, once, in the order the callbacks made them");
+    // The sender too, each reply after what its callback broadcast.
+    let mut got = Vec::new();
+    while got.len() < 300 {
+        let frame = receive(&mut sender);
+        match frame["event"].as_str() {
+            Some("reply") => got.push(("reply".to_string(), frame["ref"].as_u64().unwrap())),
+            _ => {
+                got.push((frame["subject"].as_str().unwrap().to_string(), frame["payload"].as_u64().unwrap()))
+            }
+        }
+    }
+    let expected: Vec<(String, u64)> = (0..100)
+        .flat_map(|n| [("through_context".into(), n), ("through_maze".into(), n), ("reply".into(), n)])
+        .collect();
+    assert_eq!(got, expected);
+    server.stop();
 }
 
 #[test]

@@ -9,7 +9,8 @@
 //! queued in one step ([`Receiver::poll_drain`]) and writes it as one batch. An
 //! empty queue holds no allocation.
 //!
-//! Bounded: [`Sender::try_send`] refuses when `capacity` items wait and
+//! Bounded: [`Sender::try_send`] refuses when `capacity` messages wait (an
+//! item counts for the messages it carries, see [`Counted`]) and
 //! marks the queue overflowed, which its receiver sees ([`Drained`],
 //! [`Receiver::overflowed`]): the connection drops a client that cannot keep
 //! up. [`Sender::send`] waits for room instead (replies: a client that does
@@ -21,6 +22,14 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use tokio::sync::Notify;
+
+/// What the queue carries: an item counts for this many messages against
+/// its capacity (a batch of broadcasts for each of them).
+pub(crate) trait Counted {
+    fn count(&self) -> usize {
+        1
+    }
+}
 
 /// Why [`Sender::try_send`] refused an item (it is dropped).
 #[derive(Debug, PartialEq, Eq)]
@@ -47,6 +56,8 @@ struct Shared<T> {
 
 struct State<T> {
     items: VecDeque<T>,
+    /// The messages `items` count for.
+    queued: usize,
     /// The receiver, when it waits for an item.
     waiting: Option<Waker>,
     /// A sender in [`Sender::poll_wait_for_room`] (the connection's reader).
@@ -89,6 +100,7 @@ pub(crate) fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
             items: VecDeque::new(),
+            queued: 0,
             waiting: None,
             waiting_for_room: None,
             overflowed: false,
@@ -131,7 +143,7 @@ impl<T> std::fmt::Debug for Sender<T> {
     }
 }
 
-impl<T> Sender<T> {
+impl<T: Counted> Sender<T> {
     /// Queues `item` unless the queue is full or closed (then it is dropped).
     pub(crate) fn try_send(&self, item: T) -> Result<(), Refused> {
         self.push(item).map_err(|(refused, _item)| refused)
@@ -158,7 +170,10 @@ impl<T> Sender<T> {
         if state.closed {
             return Err((Refused::Closed, item));
         }
-        if state.items.len() >= self.shared.capacity {
+        let count = item.count();
+        // An empty queue takes a batch larger than its capacity: one offer is
+        // not a client falling behind.
+        if state.queued > 0 && state.queued + count > self.shared.capacity {
             state.overflowed = true;
             let waiting = state.waiting.take();
             drop(state);
@@ -168,6 +183,7 @@ impl<T> Sender<T> {
             return Err((Refused::Full, item));
         }
         state.items.push_back(item);
+        state.queued += count;
         let waiting = state.waiting.take();
         drop(state);
         // The receiver is woken once per batch: later items find no waker
@@ -184,7 +200,7 @@ impl<T> Sender<T> {
     /// rather than overflow its own queue with the answers.
     pub(crate) fn poll_wait_for_room(&self, cx: &mut Context<'_>) -> Poll<()> {
         let mut state = self.shared.lock();
-        if state.closed || !self.shared.busy(state.items.len()) {
+        if state.closed || !self.shared.busy(state.queued) {
             return Poll::Ready(());
         }
         if !state.waiting_for_room.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
@@ -242,13 +258,14 @@ pub(crate) struct Receiver<T> {
     shared: Arc<Shared<T>>,
 }
 
-impl<T> Receiver<T> {
+impl<T: Counted> Receiver<T> {
     /// The next item; `None` once every sender is gone and nothing is left.
     pub(crate) async fn recv(&mut self) -> Option<T> {
         poll_fn(|cx| {
             let mut state = self.shared.lock();
             if let Some(item) = state.items.pop_front() {
-                let was_busy = self.shared.busy(state.items.len() + 1);
+                let was_busy = self.shared.busy(state.queued);
+                state.queued -= item.count();
                 drop(state);
                 if was_busy {
                     self.shared.made_room();
@@ -269,8 +286,9 @@ impl<T> Receiver<T> {
     /// The next item if one is queued.
     pub(crate) fn try_recv(&mut self) -> Option<T> {
         let mut state = self.shared.lock();
-        let was_busy = self.shared.busy(state.items.len());
+        let was_busy = self.shared.busy(state.queued);
         let item = state.items.pop_front();
+        state.queued -= item.as_ref().map_or(0, T::count);
         drop(state);
         if was_busy {
             self.shared.made_room();
@@ -288,8 +306,9 @@ impl<T> Receiver<T> {
         }
         if !state.items.is_empty() {
             std::mem::swap(&mut state.items, batch);
+            let taken = std::mem::take(&mut state.queued);
             drop(state);
-            if self.shared.busy(batch.len()) {
+            if self.shared.busy(taken) {
                 self.shared.made_room();
             }
             return Poll::Ready(Drained::Items);
@@ -318,7 +337,7 @@ impl<T> Receiver<T> {
     /// Appends everything queued to `batch` (without waiting).
     pub(crate) fn take_queued(&mut self, batch: &mut VecDeque<T>) {
         let mut state = self.shared.lock();
-        let was_busy = self.shared.busy(state.items.len());
+        let was_busy = self.shared.busy(std::mem::take(&mut state.queued));
         batch.extend(state.items.drain(..));
         drop(state);
         if was_busy {
@@ -334,12 +353,15 @@ impl<T> Receiver<T> {
             state.items = VecDeque::new();
         }
     }
+}
 
+impl<T> Receiver<T> {
     /// Refuses every later item and drops those queued; waiting senders return.
     pub(crate) fn close(&mut self) {
         let items = {
             let mut state = self.shared.lock();
             state.closed = true;
+            state.queued = 0;
             std::mem::take(&mut state.items)
         };
         drop(items);
@@ -358,8 +380,12 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    impl Counted for u32 {}
+    impl Counted for i32 {}
+    impl Counted for &str {}
+
     /// Waits for [`Receiver::poll_drain`], as a connection's task does.
-    async fn drain<T>(receiver: &mut Receiver<T>, batch: &mut VecDeque<T>) -> Drained {
+    async fn drain<T: Counted>(receiver: &mut Receiver<T>, batch: &mut VecDeque<T>) -> Drained {
         poll_fn(|cx| receiver.poll_drain(cx, batch)).await
     }
 

@@ -14,6 +14,7 @@
 //! pubsub::global().publish(Broadcast::new("chat_room:lobby", "message_new", json!({"body": "hi"})));
 //! ```
 
+pub(crate) mod cork;
 pub(crate) mod mailbox;
 #[cfg(feature = "redis")]
 mod redis_adapter;
@@ -119,6 +120,10 @@ impl Broadcast {
 pub(crate) enum Outgoing {
     /// A broadcast on a topic the connection joined.
     Broadcast(Arc<Broadcast>),
+    /// Broadcasts on a topic the connection joined, in order: what one
+    /// task published at once (see [`cork`]), one item in every
+    /// subscriber's queue. Only for connections (see [`Subscriber::batched`]).
+    Broadcasts(Arc<[Arc<Broadcast>]>),
     /// A frame for this client only: a reply, a push. (Boxed, as is a
     /// replay: every connection's queue is sized for its largest variant.)
     Frame(Box<Outbound>),
@@ -136,6 +141,15 @@ pub(crate) enum Outgoing {
     AfterBroadcasts(Box<(Vec<Arc<Broadcast>>, Outbound)>),
 }
 
+impl mailbox::Counted for Outgoing {
+    fn count(&self) -> usize {
+        match self {
+            Outgoing::Broadcasts(broadcasts) => broadcasts.len(),
+            _ => 1,
+        }
+    }
+}
+
 /// Where a connection receives what is sent to it: a bounded queue, and a
 /// bell rung when the queue is full so the connection can drop a client that
 /// cannot keep up instead of holding ever more messages for it.
@@ -144,12 +158,20 @@ pub(crate) struct Subscriber {
     /// The connection's id, unique within this instance.
     pub(crate) id: u64,
     queue: mailbox::Sender<Outgoing>,
+    /// Whether it takes [`Outgoing::Broadcasts`] (a connection's writer
+    /// does; the runtime's own subscribers take broadcasts one by one).
+    batched: bool,
 }
 
 impl Subscriber {
     /// Connection `id`, fed through `queue` (which tells its receiver when it overflows).
     pub(crate) fn new(id: u64, queue: mailbox::Sender<Outgoing>) -> Subscriber {
-        Subscriber { id, queue }
+        Subscriber { id, queue, batched: false }
+    }
+
+    /// A connection's: it takes [`Outgoing::Broadcasts`] too.
+    pub(crate) fn connection(id: u64, queue: mailbox::Sender<Outgoing>) -> Subscriber {
+        Subscriber { id, queue, batched: true }
     }
 
     /// Queues `outgoing`; false when the connection is gone or too slow.
@@ -238,17 +260,45 @@ impl Registry {
     /// ```
     pub fn deliver(&self, broadcast: Arc<Broadcast>) -> usize {
         let topics = self.topics.read().unwrap_or_else(|e| e.into_inner());
-        let Some(subscribers) = topics.get(&broadcast.topic) else {
-            return 0;
-        };
-        let reached = subscribers
-            .values()
-            .filter(|subscriber| Some(subscriber.id) != broadcast.exclude)
-            .filter(|subscriber| subscriber.offer(Outgoing::Broadcast(broadcast.clone())))
-            .count();
+        let reached = topics.get(&broadcast.topic).map_or(0, |subscribers| {
+            subscribers
+                .values()
+                .filter(|subscriber| Some(subscriber.id) != broadcast.exclude)
+                .filter(|subscriber| subscriber.offer(Outgoing::Broadcast(broadcast.clone())))
+                .count()
+        });
         crate::telemetry::broadcast(reached);
         broadcast.delivered.add_permits(1);
         reached
+    }
+
+    /// [`Registry::deliver`] for each of `broadcasts`, in order; the
+    /// broadcasts of one topic in a row reach each connection as one item.
+    pub(crate) fn deliver_all(&self, broadcasts: &[Arc<Broadcast>]) {
+        let topics = self.topics.read().unwrap_or_else(|e| e.into_inner());
+        for run in broadcasts.chunk_by(|a, b| a.topic == b.topic) {
+            let mut reached = 0;
+            if let Some(subscribers) = topics.get(&run[0].topic) {
+                let shared: Arc<[Arc<Broadcast>]> = run.into();
+                for subscriber in subscribers.values() {
+                    let excluded = |broadcast: &&Arc<Broadcast>| broadcast.exclude == Some(subscriber.id);
+                    if subscriber.batched && !run.iter().any(|b| excluded(&b)) {
+                        reached +=
+                            run.len() * usize::from(subscriber.offer(Outgoing::Broadcasts(shared.clone())));
+                    } else {
+                        reached += run
+                            .iter()
+                            .filter(|broadcast| !excluded(broadcast))
+                            .filter(|broadcast| subscriber.offer(Outgoing::Broadcast(Arc::clone(broadcast))))
+                            .count();
+                    }
+                }
+            }
+            for broadcast in run {
+                crate::telemetry::broadcast(reached / run.len());
+                broadcast.delivered.add_permits(1);
+            }
+        }
     }
 
     /// Topics with at least one local subscriber.
@@ -300,6 +350,20 @@ pub trait Adapter: Send + Sync + 'static {
     /// Memory.publish(Arc::new(Broadcast::new("room:1", "hi", 1.into())), &Registry::default());
     /// ```
     fn publish(&self, broadcast: Arc<Broadcast>, local: &Registry);
+    /// [`Adapter::publish`] for each of `broadcasts`, in order (what a
+    /// connection's task published at once). An adapter that delivers to
+    /// `local` itself can hand the lot to it in one step.
+    ///
+    /// ```
+    /// # use maze::pubsub::{Adapter, Broadcast, Memory, Registry};
+    /// # use std::sync::Arc;
+    /// Memory.publish_all(vec![Arc::new(Broadcast::new("room:1", "hi", 1.into()))], &Registry::default());
+    /// ```
+    fn publish_all(&self, broadcasts: Vec<Arc<Broadcast>>, local: &Registry) {
+        for broadcast in broadcasts {
+            self.publish(broadcast, local);
+        }
+    }
     /// This instance gained its first subscriber to `topic`.
     ///
     /// A broker adapter subscribes to the topic there (Redis: `SUBSCRIBE`).
@@ -368,6 +432,10 @@ impl Adapter for Memory {
     fn publish(&self, broadcast: Arc<Broadcast>, local: &Registry) {
         local.deliver(broadcast);
     }
+
+    fn publish_all(&self, broadcasts: Vec<Arc<Broadcast>>, local: &Registry) {
+        local.deliver_all(&broadcasts);
+    }
 }
 
 /// A registry and the adapter that feeds it.
@@ -424,6 +492,14 @@ impl PubSub {
 
     /// [`PubSub::publish`], keeping a handle on the broadcast.
     pub(crate) fn publish_shared(&self, broadcast: Arc<Broadcast>) {
+        // A connection's task holds what it publishes until it waits (see `cork`).
+        let broadcast = match GLOBAL.get().filter(|global| std::ptr::eq(*global, self)) {
+            Some(_) => match cork::hold(broadcast) {
+                Ok(()) => return,
+                Err(broadcast) => broadcast,
+            },
+            None => broadcast,
+        };
         if !self.adapter.keeps_history() && crate::history::policy().keeps(&broadcast.topic) {
             let adapter = &self.adapter;
             self.history
@@ -431,6 +507,15 @@ impl PubSub {
         } else {
             self.adapter.publish(broadcast, &self.registry);
         }
+    }
+
+    /// [`PubSub::publish_shared`] for each of `broadcasts`, in order, at once.
+    pub(crate) fn publish_all(&self, broadcasts: Vec<Arc<Broadcast>>) {
+        if self.adapter.keeps_history() {
+            return self.adapter.publish_all(broadcasts, &self.registry);
+        }
+        let _recorded = self.history.record_all(&broadcasts);
+        self.adapter.publish_all(broadcasts, &self.registry);
     }
 
     /// What a client at `from` missed on `topic` (from the adapter's history,

@@ -121,9 +121,12 @@ pub(crate) fn run<S: Socket>(
     // Boxed: `on_connect` and what opening needs are gone from the task once
     // the connection runs, which is most of its life.
     // (A combinator, not an async block: that would hold the connection twice.)
-    Box::pin(open(connection, connect, endpoint, serializer))
-        .then(|opened| OptionFuture::from(opened.map(Opened::serve)))
-        .map(drop)
+    // Corked: what its callbacks broadcast is delivered when the task waits.
+    pubsub::cork::Corked::new(
+        Box::pin(open(connection, connect, endpoint, serializer))
+            .then(|opened| OptionFuture::from(opened.map(Opened::serve)))
+            .map(drop),
+    )
 }
 
 /// An accepted connection: its reader (callbacks, channels) and its writer,
@@ -312,7 +315,7 @@ pub(crate) fn start<S: Socket>(
 ) -> Started {
     let (reader, outgoing) = Reader::new(socket, connect, endpoint, serializer);
     let (stop, stopped) = oneshot::channel();
-    let reader = tokio::spawn(reader.run(frames, stopped));
+    let reader = tokio::spawn(pubsub::cork::Corked::new(reader.run(frames, stopped)));
     Started { outgoing, reader, stop }
 }
 
@@ -391,7 +394,34 @@ struct Timer {
 /// from the broadcast itself, not copied), or one of this connection's.
 enum Written {
     Broadcast(Arc<Broadcast>),
+    /// Broadcasts as they were offered, all of them.
+    Broadcasts(Arc<[Arc<Broadcast>]>),
     Own(Frame),
+}
+
+impl Written {
+    fn count(&self) -> usize {
+        match self {
+            Written::Broadcasts(broadcasts) => broadcasts.len(),
+            Written::Broadcast(_) | Written::Own(_) => 1,
+        }
+    }
+
+    /// What is written, frame by frame.
+    fn bytes(&self, serializer: Serializer, positions: bool) -> impl Iterator<Item = &[u8]> {
+        let broadcasts: &[Arc<Broadcast>] = match self {
+            Written::Broadcast(broadcast) => std::slice::from_ref(broadcast),
+            Written::Broadcasts(broadcasts) => broadcasts,
+            Written::Own(_) => &[],
+        };
+        let own = match self {
+            Written::Own(frame) => Some(frame.as_bytes()),
+            _ => None,
+        };
+        own.into_iter().chain(
+            broadcasts.iter().map(move |broadcast| serializer.broadcast(broadcast, positions).as_bytes()),
+        )
+    }
 }
 
 impl Writer {
@@ -513,7 +543,6 @@ impl Writer {
     /// becomes one system call.
     async fn write_batch(&mut self) -> Option<Ending> {
         let mut ending = None;
-        let taken = self.batch.len();
         while let Some(item) = self.batch.pop_front() {
             if let Outgoing::AfterBroadcasts(after) = item {
                 let (broadcasts, reply) = *after;
@@ -531,12 +560,10 @@ impl Writer {
                 self.batch.clear();
             }
         }
+        let taken = self.frames.iter().map(Written::count).sum();
         telemetry::messages_out(taken);
         let (serializer, positions) = (self.serializer, self.positions);
-        let frames = self.frames.iter().map(|written| match written {
-            Written::Broadcast(broadcast) => serializer.broadcast(broadcast, positions).as_bytes(),
-            Written::Own(frame) => frame.as_bytes(),
-        });
+        let frames = self.frames.iter().flat_map(|written| written.bytes(serializer, positions));
         let result = self.sink.write(frames).await;
         if taken < BURST {
             // Freed: a connection that goes quiet after a few messages holds
@@ -568,6 +595,19 @@ impl Writer {
                 match self.holding.iter_mut().find(|(topic, _)| *topic == broadcast.topic) {
                     Some((_, held)) => held.push(broadcast),
                     None => self.frames.push(Written::Broadcast(broadcast)),
+                }
+            }
+            // One topic's: written as they are, unless the topic is held (or the runtime's own).
+            Outgoing::Broadcasts(broadcasts) => {
+                let topic = &broadcasts[0].topic;
+                if topic.starts_with('\u{1}') || self.holding.iter().any(|(held, _)| held == topic) {
+                    for broadcast in broadcasts.iter() {
+                        if let Some(stop) = self.frame(Outgoing::Broadcast(broadcast.clone())) {
+                            return Some(stop);
+                        }
+                    }
+                } else {
+                    self.frames.push(Written::Broadcasts(broadcasts));
                 }
             }
             Outgoing::Frame(frame) => {
@@ -686,7 +726,7 @@ impl<S: Socket> Reader<S> {
         serializer: Serializer,
     ) -> (Reader<S>, mailbox::Receiver<Outgoing>) {
         let (queue, outgoing) = mailbox::bounded(endpoint.limits.outbound_queue);
-        let link = Subscriber::new(next_id(), queue);
+        let link = Subscriber::connection(next_id(), queue);
         let reader = Reader {
             conn: Conn { socket, connect, endpoint, serializer, link },
             joined: JoinedTopics::default(),
@@ -1089,6 +1129,9 @@ mod tests {
                     ),
                     Outgoing::AfterBroadcasts(after) => self.reader.conn.serializer.encode(&after.1),
                     Outgoing::Hold(_) | Outgoing::Replay(_) | Outgoing::Pong(_) => None,
+                    Outgoing::Broadcasts(_) => {
+                        unreachable!("this queue's subscriber takes broadcasts one by one")
+                    }
                 };
                 if let Some(text) = text {
                     sent.push(serde_json::from_str(&text).expect("frames are JSON"));

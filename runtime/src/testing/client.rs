@@ -444,13 +444,9 @@ impl TestClient {
                 None => std::future::pending().await,
             }
         };
-        tokio::select! {
+        let item = tokio::select! {
             biased;
-            item = self.outgoing.recv() => match item {
-                // The broadcasts went first (in memory, at once): the reply is a frame like any other.
-                Some(Outgoing::AfterBroadcasts(after)) => Some(Outgoing::Frame(Box::new(after.1))),
-                item => item,
-            },
+            item = self.outgoing.recv() => item,
             closing = reader_done => {
                 self.reader = None;
                 self.closed = Some(closing);
@@ -458,6 +454,22 @@ impl TestClient {
                 self.outgoing.try_recv()
             }
             _ = tokio::time::sleep_until(deadline) => None,
+        };
+        match item {
+            // A reply that follows its callback's broadcasts, as the
+            // connection's writer sends it: once they are delivered, after
+            // what they queued.
+            Some(Outgoing::AfterBroadcasts(after)) => {
+                let (broadcasts, reply) = *after;
+                for broadcast in &broadcasts {
+                    let _ = tokio::time::timeout_at(deadline, broadcast.delivered.acquire()).await;
+                }
+                while let Some(item) = self.outgoing.try_recv() {
+                    self.keep(item);
+                }
+                Some(Outgoing::Frame(Box::new(reply)))
+            }
+            item => item,
         }
     }
 
@@ -478,6 +490,11 @@ impl TestClient {
                 subject: broadcast.subject.clone(),
                 payload: broadcast.payload.clone(),
             }),
+            Outgoing::Broadcasts(broadcasts) => {
+                for broadcast in broadcasts.iter() {
+                    self.keep(Outgoing::Broadcast(broadcast.clone()));
+                }
+            }
             Outgoing::Frame(frame) => {
                 if let Outbound::Message { topic, subject, payload } = *frame {
                     self.received.push_back(Received { topic, subject, payload })

@@ -1,0 +1,89 @@
+//! Broadcasts made by a connection's task, delivered together.
+//!
+//! A client that sends many messages at once (read in one go) makes a
+//! channel broadcast once per message. Delivered one by one, each costs
+//! every subscriber of the topic one offer to its queue (a lock, a wake),
+//! and the cost of a fan-out is the number of subscribers times the number
+//! of messages. Held while the task runs and delivered when it stops
+//! (because it waits: for the client, for a callback's database, for
+//! anything), they cost each subscriber one offer for the lot; the writers
+//! then write them as one batch. This is uWebSockets' cork, per task
+//! instead of per event-loop iteration.
+//!
+//! Nothing is held across a wait, so nothing is delayed by one: a single
+//! message's broadcast is delivered as soon as its callback returns. What
+//! a task publishes keeps its order (held ones are delivered in order, and
+//! a publish while some are held joins them); replies that must follow a
+//! callback's broadcasts wait for them as they do for Redis round trips
+//! (see `Outgoing::AfterBroadcasts`).
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use super::Broadcast;
+
+/// At most this many broadcasts are held: a task that never waits (a
+/// client streaming faster than it is read) still delivers every so often.
+const MOST_HELD: usize = 64;
+
+thread_local! {
+    /// What the task being polled on this thread published, when it is corked.
+    static HELD: RefCell<Option<Vec<Arc<Broadcast>>>> = const { RefCell::new(None) };
+}
+
+pin_project_lite::pin_project! {
+    /// `task`, whose broadcasts are held while it is polled and delivered
+    /// (through [`super::global`]) when its poll returns.
+    pub(crate) struct Corked<F> {
+        #[pin]
+        task: F,
+    }
+}
+
+impl<F> Corked<F> {
+    pub(crate) fn new(task: F) -> Corked<F> {
+        Corked { task }
+    }
+}
+
+impl<F: Future> Future for Corked<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        // Delivered even if the task panics (the guard's drop).
+        let _delivering = Uncork(HELD.with(|held| held.borrow_mut().replace(Vec::new())));
+        self.project().task.poll(cx)
+    }
+}
+
+/// Delivers what was held, and puts back the cork that was there before
+/// (none, unless a corked task polls another corked future).
+struct Uncork(Option<Vec<Arc<Broadcast>>>);
+
+impl Drop for Uncork {
+    fn drop(&mut self) {
+        let held = HELD.with(|held| std::mem::replace(&mut *held.borrow_mut(), self.0.take()));
+        if let Some(held) = held.filter(|held| !held.is_empty()) {
+            super::global().publish_all(held);
+        }
+    }
+}
+
+/// Holds `broadcast` when the task being polled is corked; gives it back
+/// when not (it is to be published at once).
+pub(super) fn hold(broadcast: Arc<Broadcast>) -> Result<(), Arc<Broadcast>> {
+    let full = HELD.with(|held| match held.borrow_mut().as_mut() {
+        Some(held) => {
+            held.push(broadcast);
+            Ok((held.len() >= MOST_HELD).then(|| std::mem::take(held)))
+        }
+        None => Err(broadcast),
+    })?;
+    if let Some(held) = full {
+        super::global().publish_all(held);
+    }
+    Ok(())
+}
