@@ -24,7 +24,7 @@
 //! local subscribers only; each is counted and the first of a run is logged,
 //! so memory stays bounded and the loss is visible.
 
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use redis::aio::{MultiplexedConnection, PubSubSink, PubSubStream};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -50,6 +50,8 @@ pub(crate) const PUBLISH_QUEUE: usize = 4096;
 /// Broadcasts sent to Redis in one pipeline at most: a burst costs a round
 /// trip per this many, not one per broadcast.
 const PUBLISH_BATCH: usize = 256;
+/// At most this many broadcasts received from Redis are delivered together.
+const RECEIVE_BATCH: usize = 64;
 
 pub(crate) struct RedisAdapter {
     publishes: mpsc::Sender<Publish>,
@@ -135,14 +137,18 @@ impl RedisAdapter {
     }
 }
 
-impl Adapter for RedisAdapter {
-    fn publish(&self, broadcast: Arc<Broadcast>, local: &Registry) {
-        // With history, the worker delivers once Redis has placed it (if connected).
-        let deferred = history::policy().keeps(&broadcast.topic) && self.connected.load(Ordering::Relaxed);
-        if !deferred {
-            local.deliver(broadcast.clone());
-        }
-        match self.publishes.try_send(Publish { broadcast, delivered: !deferred }) {
+impl RedisAdapter {
+    /// Whether the worker delivers `broadcast` locally, once Redis has
+    /// placed it in its topic's history (when connected); if not, it is
+    /// delivered at once.
+    fn deferred(&self, broadcast: &Broadcast) -> bool {
+        history::policy().keeps(&broadcast.topic) && self.connected.load(Ordering::Relaxed)
+    }
+
+    /// Queues `broadcast` for the worker to publish (`delivered`: it
+    /// already reached this instance's subscribers).
+    fn queue(&self, broadcast: Arc<Broadcast>, delivered: bool, local: &Registry) {
+        match self.publishes.try_send(Publish { broadcast, delivered }) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(Publish { broadcast, delivered })) => {
                 if !delivered {
@@ -161,6 +167,30 @@ impl Adapter for RedisAdapter {
             }
             // The worker ended: the runtime is shutting down.
             Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+}
+
+impl Adapter for RedisAdapter {
+    fn publish(&self, broadcast: Arc<Broadcast>, local: &Registry) {
+        let deferred = self.deferred(&broadcast);
+        if !deferred {
+            local.deliver(broadcast.clone());
+        }
+        self.queue(broadcast, !deferred, local);
+    }
+
+    fn publish_all(&self, broadcasts: Vec<Arc<Broadcast>>, local: &Registry) {
+        let deferred: Vec<bool> = broadcasts.iter().map(|broadcast| self.deferred(broadcast)).collect();
+        let at_once: Vec<Arc<Broadcast>> = broadcasts
+            .iter()
+            .zip(&deferred)
+            .filter(|(_, deferred)| !**deferred)
+            .map(|(b, _)| b.clone())
+            .collect();
+        local.deliver_all(&at_once);
+        for (broadcast, deferred) in broadcasts.into_iter().zip(deferred) {
+            self.queue(broadcast, !deferred, local);
         }
     }
 
@@ -400,12 +430,10 @@ impl Worker {
             // Before delivering: from now on broadcasts are delivered at once.
             Err(_) => self.connected.store(false, Ordering::Relaxed),
         }
-        for Publish { broadcast, delivered } in batch {
-            if !delivered {
-                // Placed, or (Redis failing) not: this instance's subscribers get it either way.
-                self.registry.deliver(broadcast);
-            }
-        }
+        // Placed, or (Redis failing) not: this instance's subscribers get them either way.
+        let placed: Vec<Arc<Broadcast>> =
+            batch.into_iter().filter(|publish| !publish.delivered).map(|publish| publish.broadcast).collect();
+        self.registry.deliver_all(&placed);
         replies.map(|_| ())
     }
 
@@ -510,7 +538,23 @@ impl Worker {
                 }
                 message = link.stream.next() => {
                     let Some(message) = message else { return Served::Lost("connection closed".into()) };
-                    self.receive(message.get_payload_bytes());
+                    // With what else has arrived: delivered together (see `cork`).
+                    let mut received: Vec<Arc<Broadcast>> = self.receive(message.get_payload_bytes()).into_iter().collect();
+                    let mut ended = false;
+                    while received.len() < RECEIVE_BATCH {
+                        match link.stream.next().now_or_never() {
+                            Some(Some(message)) => received.extend(self.receive(message.get_payload_bytes())),
+                            Some(None) => {
+                                ended = true;
+                                break;
+                            }
+                            None => break,
+                        }
+                    }
+                    self.registry.deliver_all(&received);
+                    if ended {
+                        return Served::Lost("connection closed".into());
+                    }
                     Ok(())
                 }
                 publish = queues.publishes.recv() => {
@@ -549,7 +593,8 @@ impl Worker {
         .expect("JSON values always serialize")
     }
 
-    fn receive(&self, bytes: &[u8]) {
+    /// The broadcast another instance published, from what Redis sent.
+    fn receive(&self, bytes: &[u8]) -> Option<Arc<Broadcast>> {
         // `<stream id> <envelope>` for a topic with history, else the envelope.
         let (offset, bytes) =
             match bytes.iter().position(|b| *b == b' ').filter(|_| bytes.first() != Some(&b'{')) {
@@ -560,7 +605,7 @@ impl Worker {
             };
         match serde_json::from_slice::<Envelope>(bytes) {
             // Our own broadcast, already delivered locally.
-            Ok(envelope) if envelope.instance == self.instance => {}
+            Ok(envelope) if envelope.instance == self.instance => None,
             Ok(envelope) => {
                 let broadcast = Broadcast {
                     topic: envelope.topic,
@@ -574,10 +619,11 @@ impl Worker {
                 if let Some(offset) = offset {
                     broadcast.set_position(Position { epoch: self.epoch(), offset });
                 }
-                self.registry.deliver(Arc::new(broadcast));
+                Some(Arc::new(broadcast))
             }
             Err(error) => {
-                eprintln!("maze: ignored a message from Redis that is not a maze broadcast: {error}")
+                eprintln!("maze: ignored a message from Redis that is not a maze broadcast: {error}");
+                None
             }
         }
     }
