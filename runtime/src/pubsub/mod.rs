@@ -687,6 +687,45 @@ mod tests {
         assert!(sender_rx.try_recv().is_none(), "the sender is skipped");
     }
 
+    /// The subjects of what `rx` holds, each item's in a list of its own.
+    fn items(rx: &mut mailbox::Receiver<Outgoing>) -> Vec<Vec<String>> {
+        std::iter::from_fn(|| rx.try_recv())
+            .map(|item| match item {
+                Outgoing::Broadcasts(broadcasts) => broadcasts.iter().map(|b| b.subject.clone()).collect(),
+                other => vec![subject(other)],
+            })
+            .collect()
+    }
+
+    #[test]
+    fn broadcasts_delivered_together_are_one_item_per_connection_counted_as_messages() {
+        let registry = Registry::default();
+        let (connection, mut connection_rx) = mailbox::bounded(4);
+        registry.subscribe("t", Subscriber::connection(1, connection));
+        let (sender, mut sender_rx) = mailbox::bounded(4);
+        registry.subscribe("t", Subscriber::connection(2, sender));
+        let (runtime_own, mut runtime_own_rx) = subscriber(3, 8);
+        registry.subscribe("t", runtime_own);
+        let broadcast = |subject: &str| Arc::new(Broadcast::new("t", subject, Value::Null));
+        let other_topic = Arc::new(Broadcast::new("u", "elsewhere", Value::Null));
+        let to_others = Arc::new(Broadcast::new("t", "c", Value::Null).excluding(2));
+        registry.deliver_all(&[broadcast("a"), broadcast("b"), to_others, other_topic, broadcast("d")]);
+
+        // A run of one topic's broadcasts is one item; another topic's breaks the run.
+        assert_eq!(items(&mut connection_rx), [vec!["a", "b", "c"], vec!["d"]]);
+        // The sender skips what it sent to others, so it gets that run's broadcasts one by one.
+        assert_eq!(items(&mut sender_rx), [vec!["a"], vec!["b"], vec!["d"]]);
+        // The runtime's own subscribers take them one by one.
+        assert_eq!(items(&mut runtime_own_rx), [vec!["a"], vec!["b"], vec!["c"], vec!["d"]]);
+
+        // Room is counted in messages: 3 wait in a queue of 4, so a run of 2 is refused.
+        registry.deliver_all(&[broadcast("e"), broadcast("f"), broadcast("g")]);
+        registry.deliver_all(&[broadcast("h"), broadcast("i")]);
+        let told = futures_util::FutureExt::now_or_never(connection_rx.overflow_watch().overflowed());
+        assert!(told.is_some(), "the slow connection is told");
+        assert_eq!(items(&mut connection_rx), [vec!["e", "f", "g"]]);
+    }
+
     #[test]
     fn tells_the_adapter_about_first_and_last_subscribers() {
         #[derive(Default, Clone)]
