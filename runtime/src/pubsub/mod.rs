@@ -281,8 +281,8 @@ impl Registry {
             if let Some(subscribers) = topics.get(&run[0].topic) {
                 let shared: Arc<[Arc<Broadcast>]> = run.into();
                 for subscriber in subscribers.values() {
-                    let excluded = |broadcast: &&Arc<Broadcast>| broadcast.exclude == Some(subscriber.id);
-                    if subscriber.batched && !run.iter().any(|b| excluded(&b)) {
+                    let excluded = |broadcast: &Arc<Broadcast>| broadcast.exclude == Some(subscriber.id);
+                    if subscriber.batched && !run.iter().any(excluded) {
                         reached +=
                             run.len() * usize::from(subscriber.offer(Outgoing::Broadcasts(shared.clone())));
                     } else {
