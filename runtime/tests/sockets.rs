@@ -192,6 +192,10 @@ impl Channel<TestSocket> for Relay {
                 ctx.broadcast("through_context", message.payload.clone());
                 maze::broadcast(&topic, "through_maze", message.payload);
             }
+            "push_after" => {
+                ctx.broadcast("then_pushed", message.payload.clone());
+                ctx.push("pushed", message.payload);
+            }
             "wait" => {
                 ctx.broadcast("before_waiting", message.payload.clone());
                 RELAY_GATE.acquire().await.expect("the semaphore stays open").forget();
@@ -542,35 +546,57 @@ fn a_burst_of_messages_is_broadcast_once_each_in_order() {
     let (mut subscriber, mut sender) = (connect("/socket"), connect("/socket"));
     join(&mut subscriber, "relay:burst");
     join(&mut sender, "relay:burst");
-    // Written at once: the server reads them in one go, and their broadcasts go out together.
+    // Written at once: the server reads them in one go, and their broadcasts
+    // go out together. What the sender is sent back (an error reply to a
+    // message on a topic it has not joined, a push, a reply) must not
+    // overtake what was broadcast before it.
     for n in 0..100 {
-        let frame =
-            json!({"event": "message", "topic": "relay:burst", "subject": "pair", "payload": n, "ref": n});
-        sender.write(Frame::text(frame.to_string())).unwrap();
+        for (topic, subject, reference) in [
+            ("relay:burst", "pair", None),
+            ("relay:unjoined", "pair", Some(n)),
+            ("relay:burst", "push_after", None),
+            ("relay:burst", "quiet", Some(n)),
+        ] {
+            let frame = json!({"event": "message", "topic": topic, "subject": subject, "payload": n, "ref": reference});
+            sender.write(Frame::text(frame.to_string())).unwrap();
+        }
     }
     sender.flush().unwrap();
-    let expected: Vec<(String, u64)> =
-        (0..100).flat_map(|n| [("through_context".into(), n), ("through_maze".into(), n)]).collect();
+    let expected: Vec<(String, u64)> = (0..100)
+        .flat_map(|n| [("through_context".into(), n), ("through_maze".into(), n), ("then_pushed".into(), n)])
+        .collect();
     let mut got = Vec::new();
     while got.len() < expected.len() {
         let frame = receive(&mut subscriber);
         got.push((frame["subject"].as_str().unwrap().to_string(), frame["payload"].as_u64().unwrap()));
     }
     assert_eq!(got, expected, "every broadcast, once, in the order the callbacks made them");
-    // The sender too, each reply after what its callback broadcast.
+    // The sender gets everything in the order its callbacks made it.
+    let expected: Vec<(String, u64)> = (0..100)
+        .flat_map(|n| {
+            [
+                ("through_context".into(), n),
+                ("through_maze".into(), n),
+                ("error reply".into(), n),
+                ("then_pushed".into(), n),
+                ("pushed".into(), n),
+                ("ok reply".into(), n),
+            ]
+        })
+        .collect();
     let mut got = Vec::new();
-    while got.len() < 300 {
+    while got.len() < expected.len() {
         let frame = receive(&mut sender);
         match frame["event"].as_str() {
-            Some("reply") => got.push(("reply".to_string(), frame["ref"].as_u64().unwrap())),
+            Some("reply") => {
+                let status = frame["payload"]["status"].as_str().unwrap();
+                got.push((format!("{status} reply"), frame["ref"].as_u64().unwrap()))
+            }
             _ => {
                 got.push((frame["subject"].as_str().unwrap().to_string(), frame["payload"].as_u64().unwrap()))
             }
         }
     }
-    let expected: Vec<(String, u64)> = (0..100)
-        .flat_map(|n| [("through_context".into(), n), ("through_maze".into(), n), ("reply".into(), n)])
-        .collect();
     assert_eq!(got, expected);
     server.stop();
 }

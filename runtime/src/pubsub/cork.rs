@@ -10,12 +10,15 @@
 //! then write them as one batch. This is uWebSockets' cork, per task
 //! instead of per event-loop iteration.
 //!
-//! Nothing is held across a wait, so nothing is delayed by one: a single
-//! message's broadcast is delivered as soon as its callback returns. What
-//! a task publishes keeps its order (held ones are delivered in order, and
-//! a publish while some are held joins them); replies that must follow a
-//! callback's broadcasts wait for them as they do for Redis round trips
-//! (see `Outgoing::AfterBroadcasts`).
+//! Nothing is held across a wait, so nothing is delayed by one: a
+//! message's broadcasts leave when its connection's task next waits. What a
+//! task publishes keeps its order (held ones are delivered in order, and a
+//! publish while some are held joins them), and so does what it sends its
+//! own client: anything the connection queues for its client (a reply, a
+//! push, an error) first delivers what the task holds ([`flush`]), so its
+//! client gets them in the order the callbacks made them, as without the
+//! cork. Bursts of broadcasts with nothing for the sender in between are
+//! what gets batched.
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -69,6 +72,15 @@ impl Drop for Uncork {
         if let Some(held) = held.filter(|held| !held.is_empty()) {
             super::global().publish_all(held);
         }
+    }
+}
+
+/// Delivers what the task being polled holds, now: before it queues
+/// anything for its own client, which must come after.
+pub(crate) fn flush() {
+    let held = HELD.with(|held| held.borrow_mut().as_mut().map(std::mem::take));
+    if let Some(held) = held.filter(|held| !held.is_empty()) {
+        super::global().publish_all(held);
     }
 }
 

@@ -183,9 +183,19 @@ impl Subscriber {
         }
     }
 
-    /// Queues `outgoing`, waiting for room: for replies, so that a client
-    /// that does not read stops being read rather than being dropped.
+    /// Queues what the connection sends its own client (a push), after
+    /// what the task publishing it holds (see [`cork::flush`]); false when
+    /// the connection is gone or too slow.
+    pub(crate) fn offer_own(&self, outgoing: Outgoing) -> bool {
+        cork::flush();
+        self.offer(outgoing)
+    }
+
+    /// Queues what the connection sends its own client (replies), after
+    /// what its task holds (see [`cork::flush`]), waiting for room: a
+    /// client that does not read stops being read rather than being dropped.
     pub(crate) async fn send(&self, outgoing: Outgoing) -> bool {
+        cork::flush();
         self.queue.send(outgoing).await
     }
 

@@ -315,7 +315,7 @@ impl<S> Context<'_, S> {
         match &mut self.held {
             Some(held) => held.push(frame),
             None => {
-                self.link.offer(Outgoing::Frame(Box::new(frame)));
+                self.link.offer_own(Outgoing::Frame(Box::new(frame)));
             }
         }
     }
@@ -528,7 +528,7 @@ impl Client {
         }
         let frame =
             Outbound::Message { topic: self.topic.to_string(), subject: subject.to_string(), payload };
-        if self.link.offer(Outgoing::Frame(Box::new(frame))) { Ok(()) } else { Err(ClientGone) }
+        if self.link.offer_own(Outgoing::Frame(Box::new(frame))) { Ok(()) } else { Err(ClientGone) }
     }
 
     /// Whether the client is still connected and joined to the topic.

@@ -965,6 +965,8 @@ impl<S: Socket> Reader<S> {
                     }
                 }
                 if self.conn.wants_reply(inbound) {
+                    // Held broadcasts leave first (`pubsub::cork`): in memory, that delivers them.
+                    pubsub::cork::flush();
                     let reply = Outbound::ok(inbound);
                     if sent.iter().all(|broadcast| broadcast.delivered.available_permits() > 0) {
                         self.conn.send(reply).await;
