@@ -269,46 +269,24 @@ impl Registry {
     /// assert_eq!(reached, 0); // no connection joined room:9
     /// ```
     pub fn deliver(&self, broadcast: Arc<Broadcast>) -> usize {
-        let topics = self.topics.read().unwrap_or_else(|e| e.into_inner());
-        let reached = topics.get(&broadcast.topic).map_or(0, |subscribers| {
-            subscribers
-                .values()
-                .filter(|subscriber| Some(subscriber.id) != broadcast.exclude)
-                .filter(|subscriber| subscriber.offer(Outgoing::Broadcast(broadcast.clone())))
-                .count()
-        });
-        crate::telemetry::broadcast(reached);
-        broadcast.delivered.add_permits(1);
-        reached
+        self.deliver_all(std::slice::from_ref(&broadcast))
     }
 
     /// [`Registry::deliver`] for each of `broadcasts`, in order; the
     /// broadcasts of one topic in a row reach each connection as one item.
-    pub(crate) fn deliver_all(&self, broadcasts: &[Arc<Broadcast>]) {
+    /// Returns how many deliveries were made.
+    pub(crate) fn deliver_all(&self, broadcasts: &[Arc<Broadcast>]) -> usize {
         let topics = self.topics.read().unwrap_or_else(|e| e.into_inner());
+        let mut reached = 0;
         for run in broadcasts.chunk_by(|a, b| a.topic == b.topic) {
-            let mut reached = 0;
-            if let Some(subscribers) = topics.get(&run[0].topic) {
-                let shared: Arc<[Arc<Broadcast>]> = run.into();
-                for subscriber in subscribers.values() {
-                    let excluded = |broadcast: &Arc<Broadcast>| broadcast.exclude == Some(subscriber.id);
-                    if subscriber.batched && !run.iter().any(excluded) {
-                        reached +=
-                            run.len() * usize::from(subscriber.offer(Outgoing::Broadcasts(shared.clone())));
-                    } else {
-                        reached += run
-                            .iter()
-                            .filter(|broadcast| !excluded(broadcast))
-                            .filter(|broadcast| subscriber.offer(Outgoing::Broadcast(Arc::clone(broadcast))))
-                            .count();
-                    }
-                }
-            }
+            let run_reached = topics.get(&run[0].topic).map_or(0, |subscribers| offer_run(subscribers, run));
             for broadcast in run {
-                crate::telemetry::broadcast(reached / run.len());
+                crate::telemetry::broadcast(run_reached / run.len());
                 broadcast.delivered.add_permits(1);
             }
+            reached += run_reached;
         }
+        reached
     }
 
     /// Topics with at least one local subscriber.
@@ -323,6 +301,30 @@ impl Registry {
         let topics = self.topics.read().unwrap_or_else(|e| e.into_inner());
         topics.keys().cloned().collect()
     }
+}
+
+/// Offers `run` (broadcasts of one topic, in order) to the topic's
+/// `subscribers` (but those each excludes); returns how many deliveries
+/// were made. A connection takes a run of several as one item.
+fn offer_run(subscribers: &HashMap<u64, Subscriber>, run: &[Arc<Broadcast>]) -> usize {
+    let shared: Option<Arc<[Arc<Broadcast>]>> = (run.len() > 1).then(|| run.into());
+    let mut reached = 0;
+    for subscriber in subscribers.values() {
+        let excluded = |broadcast: &Arc<Broadcast>| broadcast.exclude == Some(subscriber.id);
+        match &shared {
+            Some(shared) if subscriber.batched && !run.iter().any(excluded) => {
+                reached += run.len() * usize::from(subscriber.offer(Outgoing::Broadcasts(shared.clone())));
+            }
+            _ => {
+                reached += run
+                    .iter()
+                    .filter(|broadcast| !excluded(broadcast))
+                    .filter(|broadcast| subscriber.offer(Outgoing::Broadcast(Arc::clone(broadcast))))
+                    .count();
+            }
+        }
+    }
+    reached
 }
 
 /// How broadcasts travel between app instances.
@@ -503,12 +505,14 @@ impl PubSub {
     /// [`PubSub::publish`], keeping a handle on the broadcast.
     pub(crate) fn publish_shared(&self, broadcast: Arc<Broadcast>) {
         // A connection's task holds what it publishes until it waits (see `cork`).
-        let broadcast = match GLOBAL.get().filter(|global| std::ptr::eq(*global, self)) {
-            Some(_) => match cork::hold(broadcast) {
+        let is_global = GLOBAL.get().is_some_and(|global| std::ptr::eq(global, self));
+        let broadcast = if is_global {
+            match cork::hold(broadcast) {
                 Ok(()) => return,
                 Err(broadcast) => broadcast,
-            },
-            None => broadcast,
+            }
+        } else {
+            broadcast
         };
         if !self.adapter.keeps_history() && crate::history::policy().keeps(&broadcast.topic) {
             let adapter = &self.adapter;

@@ -409,14 +409,10 @@ impl Written {
 
     /// What is written, frame by frame.
     fn bytes(&self, serializer: Serializer, positions: bool) -> impl Iterator<Item = &[u8]> {
-        let broadcasts: &[Arc<Broadcast>] = match self {
-            Written::Broadcast(broadcast) => std::slice::from_ref(broadcast),
-            Written::Broadcasts(broadcasts) => broadcasts,
-            Written::Own(_) => &[],
-        };
-        let own = match self {
-            Written::Own(frame) => Some(frame.as_bytes()),
-            _ => None,
+        let (own, broadcasts): (Option<&[u8]>, &[Arc<Broadcast>]) = match self {
+            Written::Own(frame) => (Some(frame.as_bytes()), &[]),
+            Written::Broadcast(broadcast) => (None, std::slice::from_ref(broadcast)),
+            Written::Broadcasts(broadcasts) => (None, broadcasts),
         };
         own.into_iter().chain(
             broadcasts.iter().map(move |broadcast| serializer.broadcast(broadcast, positions).as_bytes()),
