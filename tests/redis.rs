@@ -507,8 +507,11 @@ fn the_phoenix_presence_class_sees_users_of_another_instance() {
     assert_eq!(checks["bob_left"], json!(["guest:ada"]));
 }
 
+/// They leave once the instance has been silent for the tracker's timeout
+/// (3 s, pinned by presence.rs's unit tests); the deadline here is looser,
+/// as a loaded machine can delay any process by seconds.
 #[test]
-fn the_users_of_a_killed_instance_leave_everywhere_within_5_seconds() {
+fn the_users_of_a_killed_instance_leave_everywhere() {
     let redis = Redis::start();
     let (one, two) = (instance(&redis), instance(&redis));
     let mut ada = Present::join(&one, "ada");
@@ -517,7 +520,7 @@ fn the_users_of_a_killed_instance_leave_everywhere_within_5_seconds() {
     ada.wait_for(&[("guest:ada", 1), ("guest:bob", 2)], within(20));
 
     drop(two); // SIGKILL: no goodbye
-    ada.wait_for(&[("guest:ada", 1)], within(5));
+    ada.wait_for(&[("guest:ada", 1)], within(20));
 }
 
 #[test]

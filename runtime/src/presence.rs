@@ -147,7 +147,11 @@ impl Tracker {
         let mut heartbeat = tokio::time::interval(HEARTBEAT_EVERY);
         loop {
             tokio::select! {
-                Some(Outgoing::Broadcast(message)) = received.recv() => self.receive(&message),
+                Some(Outgoing::Broadcast(message)) = received.recv() => {
+                    for (kind, body) in self.receive(&message) {
+                        self.send(kind, body);
+                    }
+                }
                 _ = flush.tick() => {
                     self.expire();
                     self.flush();
@@ -220,12 +224,7 @@ impl Tracker {
                 })
                 .collect();
             let diffs = std::mem::take(&mut state.diffs);
-            let ops = std::mem::take(&mut state.outbound);
-            let delta = (!ops.is_empty()).then(|| {
-                state.seq += 1;
-                json!({"seq": state.seq, "ops": ops})
-            });
-            (diffs, delta, states)
+            (diffs, state.take_delta(), states)
         };
         if let Some(delta) = delta {
             self.send("delta", delta);
@@ -260,10 +259,11 @@ impl Tracker {
         }
     }
 
-    /// A replication message from an instance (this one's own are ignored).
-    fn receive(&self, message: &Broadcast) {
+    /// A replication message from an instance (this one's own are ignored);
+    /// returns what to send the others in answer, in order.
+    fn receive(&self, message: &Broadcast) -> Vec<(&'static str, Value)> {
         let body = &message.payload;
-        let Some(node) = body["node"].as_str().filter(|node| *node != self.node) else { return };
+        let Some(node) = body["node"].as_str().filter(|node| *node != self.node) else { return Vec::new() };
         let seq = body["seq"].as_u64().unwrap_or(0);
         let mut state = self.state();
         let known = state.remotes.get_mut(node).map(|remote| {
@@ -285,22 +285,29 @@ impl Tracker {
                 state.remotes.insert(node.to_string(), Remote { seq, last_seen: Instant::now(), topics });
             }
             "state_request" => {
-                let entries = state.local_entries();
-                let seq = state.seq;
-                drop(state);
-                self.send("state", json!({"seq": seq, "to": node, "entries": entries}));
-                return;
+                // The state is this instance's presences after its delta
+                // `seq`; changes not yet sent go out first as that delta,
+                // or the asker would apply them twice (state, then delta).
+                let delta = state.take_delta();
+                let reply = json!({"seq": state.seq, "to": node, "entries": state.local_entries()});
+                return delta.map(|delta| ("delta", delta)).into_iter().chain([("state", reply)]).collect();
             }
             _ => {}
         }
-        drop(state);
-        if ask {
-            self.send("state_request", json!({"from": node}));
-        }
+        if ask { vec![("state_request", json!({"from": node}))] } else { Vec::new() }
     }
 }
 
 impl State {
+    /// The changes not yet sent to other instances, as the next delta.
+    fn take_delta(&mut self) -> Option<Value> {
+        if self.outbound.is_empty() {
+            return None;
+        }
+        self.seq += 1;
+        Some(json!({"seq": self.seq, "ops": std::mem::take(&mut self.outbound)}))
+    }
+
     /// How many metas `key` has on `topic`, on every instance.
     fn count(&self, topic: &str, key: &str) -> usize {
         let local = self.local.get(topic).and_then(|keys| keys.get(key)).map_or(0, Vec::len);
@@ -465,7 +472,17 @@ mod tests {
     use super::*;
 
     fn tracker() -> Tracker {
-        Tracker { node: "here".into(), next_ref: AtomicU64::new(1), state: Mutex::default() }
+        named("here")
+    }
+
+    fn named(node: &str) -> Tracker {
+        Tracker { node: node.into(), next_ref: AtomicU64::new(1), state: Mutex::default() }
+    }
+
+    /// What `from` sends, as the others receive it.
+    fn sent(from: &Tracker, (kind, mut body): (&str, Value)) -> Broadcast {
+        body["node"] = json!(from.node);
+        message(kind, body)
     }
 
     fn message(kind: &str, body: Value) -> Broadcast {
@@ -502,6 +519,28 @@ mod tests {
         // A delta seen twice (or late) changes nothing.
         tracker.receive(&message("delta", json!({"node": "there", "seq": 5, "ops": ops})));
         assert_eq!(take_diff(&tracker, "room:1"), (vec![], vec![]));
+    }
+
+    #[test]
+    fn a_state_asked_for_while_changes_wait_to_go_out_holds_them_once() {
+        let (there, here) = (named("there"), tracker());
+        // Bob joins there; the change has not gone out when here asks for the state.
+        there.track(1, "room:1", "bob", json!({}));
+        let request = sent(&here, ("state_request", json!({})));
+        for reply in there.receive(&request) {
+            here.receive(&sent(&there, reply));
+        }
+        // Nothing there sends later repeats bob's join.
+        if let Some(delta) = there.state().take_delta() {
+            here.receive(&sent(&there, ("delta", delta)));
+        }
+        assert_eq!(here.state().count("room:1", "bob"), 1);
+
+        // So when bob leaves, no ghost stays behind.
+        there.untrack(1, "room:1", None);
+        let delta = there.state().take_delta().expect("bob's leave");
+        here.receive(&sent(&there, ("delta", delta)));
+        assert_eq!(here.state().list("room:1"), json!({}));
     }
 
     #[test]
