@@ -150,7 +150,11 @@ fn the_server_pings_at_the_interval_from_maze_toml() {
             other => panic!("expected pings, got {other:?}"),
         }
     }
-    assert!(started.elapsed() < Duration::from_secs(5), "both pings within the 1 s interval");
+    // Well under the default 30 s, with room for a loaded machine.
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "both pings at the 1 s interval, not the default 30 s"
+    );
 }
 
 #[test]
