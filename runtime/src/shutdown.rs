@@ -42,6 +42,8 @@ impl Drop for Tracked {
         connections.slots[self.slot] = None;
         connections.free.push(self.slot);
         if connections.free.len() == connections.slots.len() {
+            // No connection left holds a slot: give back what a peak took.
+            *connections = Connections::default();
             self.shutdown.drained.notify_waiters();
         }
     }
@@ -127,5 +129,24 @@ pub(crate) async fn signal() {
     tokio::select! {
         _ = interrupt => {}
         _ = terminate => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_reused_and_given_back_once_every_connection_is_gone() {
+        let shutdown = Shutdown::new();
+        let first: Vec<Tracked> = (0..100).map(|_| shutdown.track()).collect();
+        let last = shutdown.track();
+        drop(first);
+        let again = shutdown.track();
+        assert!(again.slot < 100, "a freed slot is taken before the list grows");
+        assert_eq!(shutdown.lock().slots.len(), 101);
+        drop((last, again));
+        let connections = shutdown.lock();
+        assert_eq!((connections.slots.capacity(), connections.free.capacity()), (0, 0));
     }
 }
