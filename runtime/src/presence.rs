@@ -586,4 +586,153 @@ mod tests {
         tracker.receive(&message("state", json!({"node": "here", "seq": 1, "entries": entries})));
         assert!(tracker.state().remotes.is_empty());
     }
+
+    /// Two instances exchanging replication messages in any order Redis
+    /// allows (each instance's messages in the order it sent them), flushing
+    /// and heart-beating at any time: once everything sent has arrived,
+    /// each holds exactly what the other owns, and a client of the first
+    /// that applied its diffs sees what that instance lists.
+    mod replication {
+        use super::*;
+        use proptest::prelude::*;
+        use std::collections::{BTreeMap, VecDeque};
+
+        #[derive(Debug, Clone)]
+        enum Step {
+            Track { node: usize, conn: u64, key: u8 },
+            Untrack { node: usize, conn: u64 },
+            Flush(usize),
+            Heartbeat(usize),
+            Deliver(usize),
+        }
+
+        fn step() -> impl Strategy<Value = Step> {
+            prop_oneof![
+                (0..2usize, 0..4u64, 0..2u8).prop_map(|(node, conn, key)| Step::Track { node, conn, key }),
+                (0..2usize, 0..4u64).prop_map(|(node, conn)| Step::Untrack { node, conn }),
+                (0..2usize).prop_map(Step::Flush),
+                (0..2usize).prop_map(Step::Heartbeat),
+                (0..2usize).prop_map(Step::Deliver),
+                (0..2usize).prop_map(Step::Deliver),
+            ]
+        }
+
+        /// Refs by key, as a client holds them.
+        type View = BTreeMap<String, Vec<String>>;
+
+        fn refs(list: &Value) -> View {
+            let mut view = View::new();
+            for (key, presence) in list.as_object().into_iter().flatten() {
+                for meta in presence["metas"].as_array().into_iter().flatten() {
+                    view.entry(key.clone()).or_default().push(meta["phx_ref"].as_str().unwrap().into());
+                }
+            }
+            view.values_mut().for_each(|refs| refs.sort());
+            view
+        }
+
+        /// Applies a diff as the `phoenix` client's `Presence.syncDiff` does: by ref.
+        fn apply(view: &mut View, diff: Diff) {
+            for (key, metas) in diff.joins {
+                let held = view.entry(key).or_default();
+                for meta in metas {
+                    let phx_ref = meta["phx_ref"].as_str().unwrap().to_string();
+                    if !held.contains(&phx_ref) {
+                        held.push(phx_ref);
+                    }
+                }
+            }
+            for (key, metas) in diff.leaves {
+                let held = view.entry(key).or_default();
+                held.retain(|r| metas.iter().all(|meta| meta["phx_ref"] != r.as_str()));
+            }
+            view.retain(|_, refs| !refs.is_empty());
+            view.values_mut().for_each(|refs| refs.sort());
+        }
+
+        struct Cluster {
+            nodes: [Tracker; 2],
+            /// What each instance has yet to receive, in the order sent.
+            inboxes: [VecDeque<Broadcast>; 2],
+            /// The presences the first instance's client holds.
+            client: View,
+        }
+
+        impl Cluster {
+            fn new() -> Cluster {
+                let nodes = [named("one"), named("two")];
+                // Each asks for the other's state as it starts.
+                let inboxes =
+                    [0, 1].map(|to| VecDeque::from([sent(&nodes[1 - to], ("state_request", json!({})))]));
+                Cluster { nodes, inboxes, client: View::new() }
+            }
+
+            fn send(&mut self, from: usize, message: (&'static str, Value)) {
+                let message = sent(&self.nodes[from], message);
+                self.inboxes[1 - from].push_back(message);
+            }
+
+            fn run(&mut self, step: Step) {
+                match step {
+                    Step::Track { node, conn, key } => {
+                        self.nodes[node].track(conn, "room:1", &format!("user:{key}"), json!({}));
+                    }
+                    Step::Untrack { node, conn } => {
+                        self.nodes[node].untrack(conn, "room:1", None);
+                    }
+                    Step::Flush(node) => {
+                        let (delta, diffs) = {
+                            let mut state = self.nodes[node].state();
+                            (state.take_delta(), std::mem::take(&mut state.diffs))
+                        };
+                        if let Some(delta) = delta {
+                            self.send(node, ("delta", delta));
+                        }
+                        if node == 0 {
+                            diffs.into_values().for_each(|diff| apply(&mut self.client, diff));
+                        }
+                    }
+                    Step::Heartbeat(node) => {
+                        let seq = self.nodes[node].state().seq;
+                        self.send(node, ("heartbeat", json!({"seq": seq})));
+                    }
+                    Step::Deliver(node) => {
+                        if let Some(message) = self.inboxes[node].pop_front() {
+                            for reply in self.nodes[node].receive(&message) {
+                                self.send(node, reply);
+                            }
+                        }
+                    }
+                }
+            }
+
+            /// Flushes, heart-beats and delivers until nothing is left to say.
+            fn settle(&mut self) {
+                for _ in 0..3 {
+                    for node in 0..2 {
+                        self.run(Step::Flush(node));
+                        self.run(Step::Heartbeat(node));
+                    }
+                    while !self.inboxes.iter().all(VecDeque::is_empty) {
+                        (0..2).for_each(|node| self.run(Step::Deliver(node)));
+                    }
+                }
+                self.run(Step::Flush(0));
+            }
+        }
+
+        proptest! {
+            #[test]
+            fn instances_agree_whatever_the_order(steps in prop::collection::vec(step(), 0..60)) {
+                let mut cluster = Cluster::new();
+                for step in steps {
+                    cluster.run(step);
+                }
+                cluster.settle();
+                let lists = cluster.nodes.each_ref().map(|node| refs(&node.state().list("room:1")));
+                prop_assert_eq!(&lists[0], &lists[1], "both instances list the same presences");
+                prop_assert_eq!(&cluster.client, &lists[0], "the client holds what its instance lists");
+            }
+        }
+    }
 }
