@@ -107,6 +107,23 @@ struct Diff {
     leaves: Keys,
 }
 
+impl Diff {
+    /// Clients apply a diff's joins before its leaves (and may hold any
+    /// list taken since the last diff: `presence_state`, [`list`]). So a
+    /// presence that leaves and comes back within one diff (an instance
+    /// dropped, then heard again) must not be in its leaves; one that joins
+    /// and leaves is in both, and ends up gone whatever list a client holds.
+    fn join(&mut self, key: &str, meta: Value) {
+        if let Some(metas) = self.leaves.get_mut(key) {
+            metas.retain(|left| left["phx_ref"] != meta["phx_ref"]);
+            if metas.is_empty() {
+                self.leaves.remove(key);
+            }
+        }
+        self.joins.entry(key.into()).or_default().push(meta);
+    }
+}
+
 static TRACKER: OnceLock<&'static Tracker> = OnceLock::new();
 
 /// The tracker, started on first use.
@@ -385,7 +402,7 @@ impl State {
 
     /// `meta` joined `key` on `topic`: in the next diff for this instance's clients.
     fn joined(&mut self, topic: &str, key: &str, meta: Value) {
-        self.diffs.entry(topic.into()).or_default().joins.entry(key.into()).or_default().push(meta);
+        self.diffs.entry(topic.into()).or_default().join(key, meta);
     }
 
     /// `meta` left `key` on `topic`: in the next diff for this instance's clients.
@@ -589,9 +606,11 @@ mod tests {
 
     /// Two instances exchanging replication messages in any order Redis
     /// allows (each instance's messages in the order it sent them), flushing
-    /// and heart-beating at any time: once everything sent has arrived,
-    /// each holds exactly what the other owns, and a client of the first
-    /// that applied its diffs sees what that instance lists.
+    /// and heart-beating at any time, now and then cut off from each other
+    /// (what was on its way lost): once everything sent has arrived, each
+    /// holds exactly what the other owns, and a client of the first that
+    /// took its list at any time and applied the diffs after it sees what
+    /// that instance lists.
     mod replication {
         use super::*;
         use proptest::prelude::*;
@@ -599,11 +618,24 @@ mod tests {
 
         #[derive(Debug, Clone)]
         enum Step {
-            Track { node: usize, conn: u64, key: u8 },
-            Untrack { node: usize, conn: u64 },
+            Track {
+                node: usize,
+                conn: u64,
+                key: u8,
+            },
+            Untrack {
+                node: usize,
+                conn: u64,
+            },
             Flush(usize),
             Heartbeat(usize),
             Deliver(usize),
+            /// The instance is cut off from Redis long enough to drop the
+            /// other: what was on its way to it is lost.
+            CutOff(usize),
+            /// The first instance's client is handed its list (a
+            /// `presence_state`, or a channel pushing [`list`]).
+            Snapshot,
         }
 
         fn step() -> impl Strategy<Value = Step> {
@@ -614,6 +646,8 @@ mod tests {
                 (0..2usize).prop_map(Step::Heartbeat),
                 (0..2usize).prop_map(Step::Deliver),
                 (0..2usize).prop_map(Step::Deliver),
+                (0..2usize).prop_map(Step::CutOff),
+                Just(Step::Snapshot),
             ]
         }
 
@@ -703,6 +737,14 @@ mod tests {
                             }
                         }
                     }
+                    Step::CutOff(node) => {
+                        self.inboxes[node].clear();
+                        for remote in self.nodes[node].state().remotes.values_mut() {
+                            remote.last_seen -= NODE_TIMEOUT + Duration::from_millis(1);
+                        }
+                        self.nodes[node].expire();
+                    }
+                    Step::Snapshot => self.client = refs(&self.nodes[0].state().list("room:1")),
                 }
             }
 
