@@ -230,19 +230,7 @@ impl Tracker {
     /// Sends what changed since the last flush: diffs to this instance's
     /// clients, one delta to the other instances.
     fn flush(&self) {
-        let (diffs, delta, states) = {
-            let mut state = self.state();
-            let wanted = std::mem::take(&mut state.state_wanted);
-            let states: Vec<_> = wanted
-                .into_iter()
-                .map(|(topic, clients)| {
-                    let list = state.list(&topic);
-                    (Arc::new(Broadcast::new(&topic, "presence_state", list)), clients)
-                })
-                .collect();
-            let diffs = std::mem::take(&mut state.diffs);
-            (diffs, state.take_delta(), states)
-        };
+        let Pending { states, diffs, delta } = self.state().take_pending();
         if let Some(delta) = delta {
             self.send("delta", delta);
         }
@@ -315,7 +303,30 @@ impl Tracker {
     }
 }
 
+/// What a flush sends.
+struct Pending {
+    /// Each `presence_state` asked for, with the clients it goes to.
+    states: Vec<(Arc<Broadcast>, Vec<Subscriber>)>,
+    /// Diffs for this instance's clients, by topic.
+    diffs: HashMap<String, Diff>,
+    /// Changes for the other instances.
+    delta: Option<Value>,
+}
+
 impl State {
+    /// What has to go out now, taken.
+    fn take_pending(&mut self) -> Pending {
+        let wanted = std::mem::take(&mut self.state_wanted);
+        let states = wanted
+            .into_iter()
+            .map(|(topic, clients)| {
+                let list = self.list(&topic);
+                (Arc::new(Broadcast::new(&topic, "presence_state", list)), clients)
+            })
+            .collect();
+        Pending { states, diffs: std::mem::take(&mut self.diffs), delta: self.take_delta() }
+    }
+
     /// The changes not yet sent to other instances, as the next delta.
     fn take_delta(&mut self) -> Option<Value> {
         if self.outbound.is_empty() {
@@ -715,10 +726,7 @@ mod tests {
                         self.nodes[node].untrack(conn, "room:1", None);
                     }
                     Step::Flush(node) => {
-                        let (delta, diffs) = {
-                            let mut state = self.nodes[node].state();
-                            (state.take_delta(), std::mem::take(&mut state.diffs))
-                        };
+                        let Pending { diffs, delta, .. } = self.nodes[node].state().take_pending();
                         if let Some(delta) = delta {
                             self.send(node, ("delta", delta));
                         }
