@@ -122,6 +122,24 @@ fn only_clients_that_ask_for_recovery_are_sent_positions() {
 }
 
 #[test]
+fn positions_stop_once_the_last_topic_asking_for_recovery_is_left() {
+    let mut ws = connect();
+    join(&mut ws, "room:recovering", json!({}));
+    send(&mut ws, json!({"event": "join", "topic": "room:plain", "ref": "p"}));
+    assert_eq!(receive(&mut ws)["payload"]["status"], "ok");
+    // While one topic recovers, the connection's broadcast frames carry positions.
+    say("room:plain", 1);
+    assert_eq!(receive(&mut ws)["offset"], "1-0");
+
+    send(&mut ws, json!({"event": "leave", "topic": "room:recovering", "ref": "l"}));
+    assert_eq!(receive(&mut ws)["payload"]["status"], "ok");
+    say("room:plain", 2);
+    let frame = receive(&mut ws);
+    assert_eq!(frame["payload"]["n"], 2);
+    assert!(frame.get("offset").is_none(), "no topic asks for positions any more: {frame}");
+}
+
+#[test]
 fn a_rejoin_gets_what_it_missed_in_order_once_then_live_broadcasts() {
     let mut ws = connect();
     let (_, status) = join(&mut ws, "room:missed", json!({}));

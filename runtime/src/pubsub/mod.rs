@@ -130,6 +130,8 @@ pub(crate) enum Outgoing {
     /// Hold this topic's broadcasts: what a rejoining client missed is being
     /// fetched, and goes first.
     Hold(String),
+    /// A topic joined asking for recovery was left (see [`Outgoing::Hold`]).
+    LeftRecovering,
     /// What the client missed on the topic, then what was held, less what
     /// the replay already sent.
     Replay(Box<(String, Recovery)>),

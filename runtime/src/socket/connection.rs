@@ -339,10 +339,10 @@ struct Writer {
     sink: FrameWriter,
     serializer: Serializer,
     outgoing: mailbox::Receiver<Outgoing>,
-    /// Whether broadcast frames carry their position: once the client has
-    /// joined a topic asking for recovery (a join that asks holds the
-    /// topic first, see [`Outgoing::Hold`]). Others have no use for it.
-    positions: bool,
+    /// How many joined topics the client asked to recover (a join that
+    /// asks holds the topic first, see [`Outgoing::Hold`]): broadcast
+    /// frames carry their position while there is one. Others have no use for it.
+    recovering: u16,
     /// Topics whose broadcasts wait for a replay (see [`Outgoing::Hold`]).
     /// (A list, not a map: there are as many as joins being replayed, few,
     /// and every connection's task holds this field.)
@@ -433,7 +433,7 @@ impl Writer {
             sink,
             serializer,
             outgoing,
-            positions: false,
+            recovering: 0,
             holding: Vec::new(),
             batch: VecDeque::new(),
             frames: Vec::new(),
@@ -558,7 +558,7 @@ impl Writer {
         }
         let taken = self.frames.iter().map(Written::count).sum();
         telemetry::messages_out(taken);
-        let (serializer, positions) = (self.serializer, self.positions);
+        let (serializer, positions) = (self.serializer, self.recovering > 0);
         let frames = self.frames.iter().flat_map(|written| written.bytes(serializer, positions));
         let result = self.sink.write(frames).await;
         if taken < BURST {
@@ -612,7 +612,7 @@ impl Writer {
                 }
             }
             Outgoing::Hold(topic) => {
-                self.positions = true;
+                self.recovering += 1;
                 self.holding.retain(|(held, _)| *held != topic);
                 self.holding.push((topic, Vec::new()));
             }
@@ -620,6 +620,7 @@ impl Writer {
                 let (topic, recovery) = *replay;
                 self.replay(topic, recovery);
             }
+            Outgoing::LeftRecovering => self.recovering = self.recovering.saturating_sub(1),
             Outgoing::Pong(pong) => self.frames.push(Written::Own(*pong)),
             // `write_batch` waits for the broadcasts first; the reply is a frame like any other.
             Outgoing::AfterBroadcasts(after) => return self.frame(Outgoing::Frame(Box::new(after.1))),
@@ -660,6 +661,8 @@ struct Joined<S> {
     channel_type: &'static str,
     /// Alive while the channel is joined: [`super::Client`] handles hold a weak reference.
     token: Arc<()>,
+    /// Joined asking for recovery: the writer counts it (see [`Outgoing::Hold`]).
+    recovering: bool,
 }
 
 /// A connection's joined channels, by topic. Few per connection (at most
@@ -859,7 +862,7 @@ impl<S: Socket> Reader<S> {
         };
         let mut channel = route.open();
         // A second join of a topic replaces the first: the old channel leaves and is closed.
-        if let Some(old) = self.joined.remove(topic) {
+        if let Some(old) = self.conn.unjoin(&mut self.joined, topic).await {
             let join_ref = old.join_ref.clone();
             let left = self.conn.close_channel(topic, old).await;
             self.conn.send(Outbound::Close { join_ref, topic: topic.to_string() }).await;
@@ -895,7 +898,8 @@ impl<S: Socket> Reader<S> {
                     self.conn.send(frame).await;
                 }
                 let history = recover.filter(|_| crate::history::policy().keeps(topic));
-                if history.is_some() {
+                let recovering = history.is_some();
+                if recovering {
                     self.conn.link.send(Outgoing::Hold(topic.to_string())).await;
                 }
                 pubsub::global().subscribe(topic, self.conn.link.clone());
@@ -908,7 +912,7 @@ impl<S: Socket> Reader<S> {
                 }
                 self.joined.insert(
                     topic.to_string(),
-                    Joined { channel, join_ref: inbound.join_ref.clone(), channel_type, token },
+                    Joined { channel, join_ref: inbound.join_ref.clone(), channel_type, token, recovering },
                 );
                 Ok(())
             }
@@ -973,7 +977,7 @@ impl<S: Socket> Reader<S> {
                 Ok(())
             }
             Err(Panicked) => {
-                let crashed = self.joined.remove(topic).map(|joined| joined.join_ref);
+                let crashed = self.conn.unjoin(&mut self.joined, topic).await.map(|joined| joined.join_ref);
                 pubsub::global().unsubscribe(topic, self.conn.link.id);
                 crate::presence::release(self.conn.link.id, topic);
                 self.conn.crashed(topic, crashed.flatten()).await
@@ -983,7 +987,7 @@ impl<S: Socket> Reader<S> {
 
     async fn leave(&mut self, inbound: &Inbound) -> Result<(), Panicked> {
         let topic = inbound.topic.as_str();
-        let Some(joined) = self.joined.remove(topic) else {
+        let Some(joined) = self.conn.unjoin(&mut self.joined, topic).await else {
             self.conn.send(Outbound::error(inbound, "not joined")).await;
             return Ok(());
         };
@@ -1000,7 +1004,8 @@ impl<S: Socket> Reader<S> {
     }
 
     /// Runs every channel's `leave` when the connection ends, however it
-    /// ends; a panic in one does not keep the others from leaving.
+    /// ends; a panic in one does not keep the others from leaving. (The
+    /// writer is not told: it is ending too.)
     async fn leave_all(&mut self) {
         for (topic, joined) in std::mem::take(&mut self.joined.0) {
             let _ = self.conn.close_channel(&topic, joined).await;
@@ -1009,6 +1014,16 @@ impl<S: Socket> Reader<S> {
 }
 
 impl<S: Socket> Conn<S> {
+    /// Takes `topic` off `joined`, telling the writer when it was
+    /// recovering (see [`Outgoing::Hold`]); the caller closes the channel.
+    async fn unjoin(&self, joined: &mut JoinedTopics<S>, topic: &str) -> Option<Joined<S>> {
+        let left = joined.remove(topic)?;
+        if left.recovering {
+            self.link.send(Outgoing::LeftRecovering).await;
+        }
+        Some(left)
+    }
+
     /// Queues a frame for the writer, waiting for room.
     async fn send(&self, frame: Outbound) {
         self.link.send(Outgoing::Frame(Box::new(frame))).await;
@@ -1126,7 +1141,10 @@ mod tests {
                         self.reader.conn.serializer.broadcast(&broadcast, true).text_payload().to_string(),
                     ),
                     Outgoing::AfterBroadcasts(after) => self.reader.conn.serializer.encode(&after.1),
-                    Outgoing::Hold(_) | Outgoing::Replay(_) | Outgoing::Pong(_) => None,
+                    Outgoing::Hold(_)
+                    | Outgoing::LeftRecovering
+                    | Outgoing::Replay(_)
+                    | Outgoing::Pong(_) => None,
                     Outgoing::Broadcasts(_) => {
                         unreachable!("this queue's subscriber takes broadcasts one by one")
                     }

@@ -500,7 +500,11 @@ impl TestClient {
                     self.received.push_back(Received { topic, subject, payload })
                 }
             }
-            Outgoing::Hold(_) | Outgoing::Replay(_) | Outgoing::Pong(_) | Outgoing::AfterBroadcasts(_) => {}
+            Outgoing::Hold(_)
+            | Outgoing::LeftRecovering
+            | Outgoing::Replay(_)
+            | Outgoing::Pong(_)
+            | Outgoing::AfterBroadcasts(_) => {}
         }
     }
 
