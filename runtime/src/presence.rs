@@ -594,6 +594,8 @@ mod tests {
 
     #[test]
     fn a_silent_instance_expires_and_its_users_leave() {
+        // The promise to users: those of a killed instance leave everywhere within 5 s.
+        assert!(NODE_TIMEOUT + FLUSH_EVERY < Duration::from_secs(5));
         let tracker = tracker();
         let entries = json!([["room:1", "ada", meta("a1")]]);
         tracker.receive(&message("state", json!({"node": "there", "seq": 1, "entries": entries})));
