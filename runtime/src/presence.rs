@@ -657,6 +657,7 @@ mod tests {
                 (0..2usize, 0..4u64).prop_map(|(node, conn)| Step::Untrack { node, conn }),
                 (0..2usize).prop_map(Step::Flush),
                 (0..2usize).prop_map(Step::Heartbeat),
+                // Twice as likely: messages arrive more often than anything else happens.
                 (0..2usize).prop_map(Step::Deliver),
                 (0..2usize).prop_map(Step::Deliver),
                 (0..2usize).prop_map(Step::CutOff),
