@@ -173,14 +173,11 @@ impl RedisAdapter {
 
 impl Adapter for RedisAdapter {
     fn publish(&self, broadcast: Arc<Broadcast>, local: &Registry) {
-        let deferred = self.deferred(&broadcast);
-        if !deferred {
-            local.deliver(broadcast.clone());
-        }
-        self.queue(broadcast, !deferred, local);
+        self.publish_all(vec![broadcast], local);
     }
 
     fn publish_all(&self, broadcasts: Vec<Arc<Broadcast>>, local: &Registry) {
+        // Decided once each: `connected` may change meanwhile.
         let deferred: Vec<bool> = broadcasts.iter().map(|broadcast| self.deferred(broadcast)).collect();
         let at_once: Vec<Arc<Broadcast>> = broadcasts
             .iter()
