@@ -44,6 +44,12 @@ use crate::{Config, Error, Routes};
 pub struct App<St = ()> {
     routes: fn(&mut Routes<St>),
     state: Option<St>,
+    /// The hub to serve with; made from the config when the app starts if none.
+    #[cfg(feature = "websockets")]
+    hub: Option<crate::Hub>,
+    /// Where `App::run` puts the hub for its runtime's threads.
+    #[cfg(feature = "websockets")]
+    thread_default: Option<Arc<std::sync::OnceLock<crate::Hub>>>,
 }
 
 impl<St: Clone + Send + Sync + 'static> App<St> {
@@ -58,7 +64,31 @@ impl<St: Clone + Send + Sync + 'static> App<St> {
     /// # drop(app);
     /// ```
     pub fn new(routes: fn(&mut Routes<St>)) -> App<St> {
-        App { routes, state: None }
+        App {
+            routes,
+            state: None,
+            #[cfg(feature = "websockets")]
+            hub: None,
+            #[cfg(feature = "websockets")]
+            thread_default: None,
+        }
+    }
+
+    /// Serves with `hub` rather than one made from the config when the app
+    /// starts: to broadcast to the app from outside it (a test, another
+    /// service's task), keep a clone.
+    ///
+    /// ```
+    /// # fn routes(_: &mut maze::Routes) {}
+    /// let hub = maze::Hub::in_memory();
+    /// let app = maze::App::new(routes).with_hub(hub.clone());
+    /// # drop(app);
+    /// hub.broadcast("news", "published", maze::serde_json::Value::Null);
+    /// ```
+    #[cfg(feature = "websockets")]
+    pub fn with_hub(mut self, hub: crate::Hub) -> App<St> {
+        self.hub = Some(hub);
+        self
     }
 
     /// The state handlers take as `State<St>` and channels as `ctx.state::<St>()`.
@@ -104,7 +134,8 @@ impl<St: Clone + Send + Sync + 'static> App<St> {
     ///     maze::App::new(routes::routes).run()
     /// }
     /// ```
-    pub fn run(self) -> Result<(), Error> {
+    #[allow(unused_mut)] // Without websockets, there is no hub to set.
+    pub fn run(mut self) -> Result<(), Error> {
         crate::telemetry::init_from_env();
         let (config, root) = Config::load()?;
         if std::env::args().nth(1).as_deref() == Some("routes") {
@@ -112,7 +143,19 @@ impl<St: Clone + Send + Sync + 'static> App<St> {
             println!("{}", serde_json::to_string_pretty(&table).expect("route tables serialize"));
             return Ok(());
         }
-        tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(self.serve(config, root))
+        let mut runtime = tokio::runtime::Builder::new_multi_thread();
+        runtime.enable_all();
+        #[cfg(feature = "websockets")]
+        {
+            // The app's hub is current on every thread of its runtime: a task
+            // the app spawns can call `maze::broadcast`.
+            let slot = Arc::new(std::sync::OnceLock::new());
+            let for_threads = slot.clone();
+            runtime.on_thread_start(move || crate::hub::set_thread_default(for_threads.clone()));
+            crate::hub::set_thread_default(slot.clone());
+            self.thread_default = Some(slot);
+        }
+        runtime.build()?.block_on(self.serve(config, root))
     }
 
     /// The route table, without serving: what `maze routes` shows.
@@ -128,7 +171,13 @@ impl<St: Clone + Send + Sync + 'static> App<St> {
     /// assert!(table[0].handler.ends_with("index"));
     /// ```
     pub fn route_table(&self, config: Config) -> Vec<crate::RouteInfo> {
-        let mut routes = Routes::new(Arc::new(config), Shutdown::new(), Arc::new(()));
+        let mut routes = Routes::new(
+            Arc::new(config),
+            Shutdown::new(),
+            Arc::new(()),
+            #[cfg(feature = "websockets")]
+            crate::Hub::in_memory(),
+        );
         (self.routes)(&mut routes);
         routes.table().to_vec()
     }
@@ -191,7 +240,8 @@ impl<St: Clone + Send + Sync + 'static> App<St> {
     }
 
     /// The app's router with its middleware, as it is served, and the
-    /// shutdown that closes its sockets. Installs the configured pub/sub.
+    /// shutdown that closes its sockets. Makes the app's hub from the config
+    /// (unless it was given one).
     pub(crate) async fn into_router(
         self,
         config: Config,
@@ -201,7 +251,22 @@ impl<St: Clone + Send + Sync + 'static> App<St> {
         let state = self.state()?;
         let session = SessionLayerState::new(&config.session)?;
         let shutdown = Shutdown::new();
-        let mut routes = Routes::new(config.clone(), shutdown.clone(), Arc::new(state.clone()));
+        #[cfg(feature = "websockets")]
+        let hub = match self.hub {
+            Some(hub) => hub,
+            None => crate::Hub::from_config(&config).await?,
+        };
+        #[cfg(feature = "websockets")]
+        if let Some(slot) = &self.thread_default {
+            let _ = slot.set(hub.clone());
+        }
+        let mut routes = Routes::new(
+            config.clone(),
+            shutdown.clone(),
+            Arc::new(state.clone()),
+            #[cfg(feature = "websockets")]
+            hub.clone(),
+        );
         (self.routes)(&mut routes);
         if let Some(route) =
             routes.table().iter().find(|route| Some(&route.path) == config.metrics.path.as_ref())
@@ -212,12 +277,14 @@ impl<St: Clone + Send + Sync + 'static> App<St> {
             )));
         }
         let router = routes.into_router()?.with_state(state);
-        #[cfg(feature = "websockets")]
-        crate::pubsub::install_configured(&config).await?;
         let router = with_client(router)
             .merge(metrics(&config)?)
-            .fallback_service(ServeDir::new(root.join(&config.app.public_dir)))
-            .layer(axum::middleware::from_fn_with_state(Arc::new(session), crate::session::middleware));
+            .fallback_service(ServeDir::new(root.join(&config.app.public_dir)));
+        // Handlers see the app's hub (the `Hub` extractor, `maze::broadcast`).
+        #[cfg(feature = "websockets")]
+        let router = router.layer(hub.layer());
+        let router =
+            router.layer(axum::middleware::from_fn_with_state(Arc::new(session), crate::session::middleware));
         Ok((router, shutdown))
     }
 }

@@ -18,7 +18,7 @@
 use serde_json::{Value, json};
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::Config;
@@ -122,8 +122,6 @@ pub(crate) struct Policy {
     exclude: Vec<TopicPattern>,
 }
 
-static POLICY: OnceLock<Policy> = OnceLock::new();
-
 impl Policy {
     pub(crate) fn from_config(config: &Config) -> Result<Policy, crate::Error> {
         let settings = &config.websockets;
@@ -138,27 +136,22 @@ impl Policy {
         Ok(Policy { size: settings.history_size, ttl: Duration::from_secs(settings.history_ttl), exclude })
     }
 
+    /// The defaults of `[websockets]`: what a hub made without a config keeps.
+    pub(crate) fn default_settings() -> Policy {
+        let defaults = crate::config::WebSocketsConfig::default();
+        Policy {
+            size: defaults.history_size,
+            ttl: Duration::from_secs(defaults.history_ttl),
+            exclude: Vec::new(),
+        }
+    }
+
     /// Whether broadcasts on `topic` are kept (internal topics never are).
     pub(crate) fn keeps(&self, topic: &str) -> bool {
         self.size > 0
             && !topic.starts_with(|c: char| c.is_control())
             && !self.exclude.iter().any(|pattern| pattern.matches(topic))
     }
-}
-
-/// The process's policy: what `install` set, else the defaults.
-pub(crate) fn policy() -> &'static Policy {
-    POLICY.get_or_init(|| {
-        Policy::from_config(&Config::parse("[app]\nname = \"default\"\n").expect("defaults parse"))
-            .expect("the default policy is valid")
-    })
-}
-
-/// Sets the policy from `[websockets]`, at startup (the first app wins).
-pub(crate) fn install(config: &Config) -> Result<(), crate::Error> {
-    let policy = Policy::from_config(config)?;
-    let _ = POLICY.set(policy);
-    Ok(())
 }
 
 /// A new epoch: 40 random bits (from the standard library's randomly keyed
@@ -197,19 +190,23 @@ impl MemoryHistory {
     /// delivery order agree.
     pub(crate) fn publish(
         &self,
+        policy: &Policy,
         broadcast: Arc<Broadcast>,
         local: &Registry,
         deliver: impl FnOnce(Arc<Broadcast>, &Registry),
     ) {
-        let _recorded = self.record_all(std::slice::from_ref(&broadcast));
+        let _recorded = self.record_all(policy, std::slice::from_ref(&broadcast));
         deliver(broadcast, local);
     }
 
     /// Gives each of `broadcasts` the next position of its topic and keeps
     /// it; deliver them while holding what this returns, so that positions
     /// and delivery order agree.
-    pub(crate) fn record_all<'a>(&'a self, broadcasts: &[Arc<Broadcast>]) -> impl Sized + 'a {
-        let policy = policy();
+    pub(crate) fn record_all<'a>(
+        &'a self,
+        policy: &Policy,
+        broadcasts: &[Arc<Broadcast>],
+    ) -> impl Sized + 'a {
         let mut topics = self.topics.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let now = Instant::now();
         for broadcast in broadcasts.iter().filter(|broadcast| policy.keeps(&broadcast.topic)) {
@@ -228,8 +225,7 @@ impl MemoryHistory {
     }
 
     /// What a client at `from` missed on `topic` (see [`Recovery`]).
-    pub(crate) fn recover(&self, topic: &str, from: Option<&Position>) -> Recovery {
-        let policy = policy();
+    pub(crate) fn recover(&self, policy: &Policy, topic: &str, from: Option<&Position>) -> Recovery {
         let mut topics = self.topics.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let ring = topics.entry(topic.to_string()).or_default();
         let now = Instant::now();

@@ -42,6 +42,8 @@ pub mod token;
 #[cfg(feature = "websockets")]
 pub mod history;
 #[cfg(feature = "websockets")]
+pub mod hub;
+#[cfg(feature = "websockets")]
 pub mod presence;
 #[cfg(feature = "websockets")]
 pub mod pubsub;
@@ -53,6 +55,8 @@ mod topic_pattern;
 pub use app::App;
 pub use config::Config;
 pub use error::Error;
+#[cfg(feature = "websockets")]
+pub use hub::Hub;
 pub use route_table::{ChannelInfo, RouteInfo};
 pub use router::Routes;
 pub use session::{Cookies, Session, SessionSnapshot};

@@ -9,10 +9,15 @@
 //! `{"metas": [...]}`), which the `phoenix` npm client's `Presence` class and
 //! maze.js's `Presence` turn into `onJoin` / `onLeave` / `onSync`.
 //!
+//! Each app's [`Hub`] keeps its own presences; [`list`] reads the current
+//! app's (see [`crate::hub`]), [`Hub::presence_list`] a given one's.
+//!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
-//! // From anywhere: a controller can show "3 online".
+//! # let hub = maze::Hub::in_memory();
+//! # let _current = hub.enter();
+//! // In a controller: "3 online".
 //! let here = maze::presence::list("chat_room:lobby");
 //! println!("{} online", here.as_object().map_or(0, |keys| keys.len()));
 //! # }
@@ -36,10 +41,12 @@
 use serde_json::{Map, Value, json};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::pubsub::{self, Broadcast, Outgoing, Subscriber, mailbox};
+use crate::Hub;
+use crate::hub::WeakHub;
+use crate::pubsub::{Broadcast, Outgoing, PubSub, Subscriber, mailbox};
 
 /// The internal topic instances replicate presence on. It starts with a
 /// control character: no client can join it.
@@ -51,19 +58,23 @@ const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
 const NODE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The presences on `topic`, from every instance, in Phoenix's shape:
-/// `{"user:42": {"metas": [{"phx_ref": "...", ...}, ...]}, ...}`.
+/// `{"user:42": {"metas": [{"phx_ref": "...", ...}, ...]}, ...}`; of the
+/// current app (see [`crate::hub`]: it panics where there is none).
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
+/// # let hub = maze::Hub::in_memory();
+/// # let _current = hub.enter();
 /// let list = maze::presence::list("room:1");
 /// for (key, presence) in list.as_object().unwrap() {
 ///     println!("{key} in {} tab(s)", presence["metas"].as_array().unwrap().len());
 /// }
 /// # }
 /// ```
+#[track_caller]
 pub fn list(topic: &str) -> Value {
-    tracker().state().list(topic)
+    Hub::current().presence_list(topic)
 }
 
 /// Metas by key, in order: one topic's presences on one instance.
@@ -71,11 +82,20 @@ type Keys = HashMap<String, Vec<Value>>;
 /// Presences by topic.
 type Topics = HashMap<String, Keys>;
 
-/// The process's tracker: this instance's presences and its replicas of the others'.
+/// A hub's tracker: this instance's presences and its replicas of the others'.
 pub(crate) struct Tracker {
     node: String,
     next_ref: AtomicU64,
     state: Mutex<State>,
+    /// The background task (flushes, heartbeats, expiry, what other
+    /// instances send), started at the first track.
+    task: Mutex<Option<Running>>,
+}
+
+/// The tracker's background task, and its subscription to the replication topic.
+struct Running {
+    task: tokio::task::AbortHandle,
+    subscriber: u64,
 }
 
 #[derive(Default)]
@@ -124,67 +144,74 @@ impl Diff {
     }
 }
 
-static TRACKER: OnceLock<&'static Tracker> = OnceLock::new();
-
-/// The tracker, started on first use.
-fn tracker() -> &'static Tracker {
-    TRACKER.get_or_init(Tracker::start)
-}
-
 impl Tracker {
-    /// Creates the tracker and its thread: flushes, heartbeats, expiry, and
-    /// what other instances send (it has a runtime of its own, so it outlives
-    /// any one runtime, as in tests).
-    fn start() -> &'static Tracker {
-        // Unique among the instances: the start time and the process id.
+    /// A tracker, its node named uniquely among the instances (the start
+    /// time and the process id). Its task starts with [`Tracker::ensure_running`].
+    pub(crate) fn new() -> Tracker {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         let node = format!("{:x}-{:x}", now.as_nanos(), std::process::id());
-        let tracker: &'static Tracker =
-            Box::leak(Box::new(Tracker { node, next_ref: AtomicU64::new(1), state: Mutex::default() }));
+        Tracker::named(node)
+    }
+
+    fn named(node: String) -> Tracker {
+        Tracker { node, next_ref: AtomicU64::new(1), state: Mutex::default(), task: Mutex::new(None) }
+    }
+
+    /// Starts the background task of `hub`'s tracker (this one) on the
+    /// current runtime, unless it runs: again if the runtime it ran on is
+    /// gone (a test's). It stops when the hub is dropped.
+    pub(crate) fn ensure_running(&self, hub: &Hub) {
+        let mut task = self.task.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if task.as_ref().is_some_and(|running| !running.task.is_finished()) {
+            return;
+        }
+        let pubsub = hub.pubsub();
+        if let Some(stale) = task.take() {
+            pubsub.unsubscribe(REPLICATION_TOPIC, stale.subscriber);
+        }
         let (queue, received) = mailbox::bounded(4096);
-        let subscriber = Subscriber::new(crate::socket::connection::next_id(), queue);
-        pubsub::global().subscribe(REPLICATION_TOPIC, subscriber);
-        std::thread::Builder::new()
-            .name("maze-presence".into())
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build();
-                runtime.expect("a runtime for presence").block_on(tracker.run(received));
-            })
-            .expect("a thread for presence");
-        tracker.send("state_request", json!({}));
-        tracker
+        let subscriber = crate::socket::connection::next_id();
+        pubsub.subscribe(REPLICATION_TOPIC, Subscriber::new(subscriber, queue));
+        let spawned = tokio::spawn(run(hub.downgrade(), received));
+        *task = Some(Running { task: spawned.abort_handle(), subscriber });
+        drop(task);
+        self.send(pubsub, "state_request", json!({}));
+    }
+
+    /// Stops the background task (the hub is dropped).
+    pub(crate) fn stop(&self) {
+        if let Some(running) = self.task.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take() {
+            running.task.abort();
+        }
+    }
+
+    /// The presences on `topic`, from every instance.
+    pub(crate) fn list(&self, topic: &str) -> Value {
+        self.state().list(topic)
+    }
+
+    /// Sends `client` the presences of `topic` at the next flush (with whoever
+    /// else asked meanwhile: the state is encoded once).
+    pub(crate) fn send_state(&self, topic: &str, client: Subscriber) {
+        self.state().state_wanted.entry(topic.to_string()).or_default().push(client);
+    }
+
+    /// Whatever `conn` tracks on `topic`, untracked as it leaves the topic;
+    /// nothing to do (not even a lock) on a hub that never tracked.
+    pub(crate) fn release(&self, conn: u64, topic: &str) {
+        if self.next_ref.load(Ordering::Relaxed) > 1 {
+            self.untrack(conn, topic, None);
+        }
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    async fn run(&'static self, mut received: mailbox::Receiver<Outgoing>) {
-        let mut flush = tokio::time::interval(FLUSH_EVERY);
-        let mut heartbeat = tokio::time::interval(HEARTBEAT_EVERY);
-        loop {
-            tokio::select! {
-                Some(Outgoing::Broadcast(message)) = received.recv() => {
-                    for (kind, body) in self.receive(&message) {
-                        self.send(kind, body);
-                    }
-                }
-                _ = flush.tick() => {
-                    self.expire();
-                    self.flush();
-                }
-                _ = heartbeat.tick() => {
-                    let seq = self.state().seq;
-                    self.send("heartbeat", json!({"seq": seq}));
-                }
-            }
-        }
-    }
-
     /// Publishes a replication message to every instance.
-    fn send(&self, kind: &str, mut body: Value) {
+    fn send(&self, pubsub: &PubSub, kind: &str, mut body: Value) {
         body["node"] = json!(self.node);
-        pubsub::global().publish(Broadcast::new(REPLICATION_TOPIC, kind, body));
+        pubsub.publish(Broadcast::new(REPLICATION_TOPIC, kind, body));
     }
 
     /// Tracks connection `conn` on `topic` under `key`; true when the key
@@ -229,10 +256,10 @@ impl Tracker {
 
     /// Sends what changed since the last flush: diffs to this instance's
     /// clients, one delta to the other instances.
-    fn flush(&self) {
+    fn flush(&self, pubsub: &PubSub) {
         let Pending { states, diffs, delta } = self.state().take_pending();
         if let Some(delta) = delta {
-            self.send("delta", delta);
+            self.send(pubsub, "delta", delta);
         }
         // The state first: a client applies the diffs it gets before its
         // state after it, in order, so either order converges; this one
@@ -242,7 +269,7 @@ impl Tracker {
                 client.offer(Outgoing::Broadcast(state.clone()));
             }
         }
-        let registry = pubsub::global().registry();
+        let registry = pubsub.registry();
         for (topic, diff) in diffs {
             let payload = json!({"joins": phoenix_shape(diff.joins), "leaves": phoenix_shape(diff.leaves)});
             registry.deliver(Arc::new(Broadcast::new(&topic, "presence_diff", payload)));
@@ -468,27 +495,39 @@ fn phoenix_shape(keys: Keys) -> Value {
     Value::Object(keys.into_iter().map(|(key, metas)| (key, json!({"metas": metas}))).collect())
 }
 
-/// Tracks, for [`Context::track`](crate::socket::Context::track).
-pub(crate) fn track(conn: u64, topic: &str, key: &str, meta: Value) -> bool {
-    tracker().track(conn, topic, key, meta)
-}
-
-/// Sends `client` the presences of `topic` at the next flush (with whoever
-/// else asked meanwhile: the state is encoded once).
-pub(crate) fn send_state(topic: &str, client: Subscriber) {
-    tracker().state().state_wanted.entry(topic.to_string()).or_default().push(client);
-}
-
-/// Untracks, for [`Context::untrack`](crate::socket::Context::untrack).
-pub(crate) fn untrack(conn: u64, topic: &str, key: &str) -> bool {
-    tracker().untrack(conn, topic, Some(key))
-}
-
-/// Whatever `conn` tracks on `topic`, untracked as it leaves the topic;
-/// nothing to do (and no tracker started) in an app that never tracked.
-pub(crate) fn release(conn: u64, topic: &str) {
-    if let Some(tracker) = TRACKER.get() {
-        tracker.untrack(conn, topic, None);
+/// A hub's tracker at work: what other instances send, flushes every
+/// [`FLUSH_EVERY`], heartbeats, expiry; until the hub is gone.
+async fn run(hub: WeakHub, mut received: mailbox::Receiver<Outgoing>) {
+    let mut flush = tokio::time::interval(FLUSH_EVERY);
+    let mut heartbeat = tokio::time::interval(HEARTBEAT_EVERY);
+    loop {
+        enum Woke {
+            Received(Arc<Broadcast>),
+            Flush,
+            Heartbeat,
+        }
+        let woke = tokio::select! {
+            Some(Outgoing::Broadcast(message)) = received.recv() => Woke::Received(message),
+            _ = flush.tick() => Woke::Flush,
+            _ = heartbeat.tick() => Woke::Heartbeat,
+        };
+        let Some(hub) = hub.upgrade() else { return };
+        let (tracker, pubsub) = (hub.presence_tracker(), hub.pubsub());
+        match woke {
+            Woke::Received(message) => {
+                for (kind, body) in tracker.receive(&message) {
+                    tracker.send(pubsub, kind, body);
+                }
+            }
+            Woke::Flush => {
+                tracker.expire();
+                tracker.flush(pubsub);
+            }
+            Woke::Heartbeat => {
+                let seq = tracker.state().seq;
+                tracker.send(pubsub, "heartbeat", json!({"seq": seq}));
+            }
+        }
     }
 }
 
@@ -504,7 +543,7 @@ mod tests {
     }
 
     fn named(node: &str) -> Tracker {
-        Tracker { node: node.into(), next_ref: AtomicU64::new(1), state: Mutex::default() }
+        Tracker::named(node.into())
     }
 
     /// What `from` sends, as the others receive it.

@@ -72,6 +72,9 @@ pub struct Routes<St = ()> {
     shutdown: Arc<Shutdown>,
     #[cfg_attr(not(feature = "websockets"), allow(dead_code))]
     state: Arc<dyn Any + Send + Sync>,
+    /// The app's hub, which its sockets share.
+    #[cfg(feature = "websockets")]
+    hub: crate::Hub,
 }
 
 macro_rules! verb {
@@ -92,8 +95,18 @@ impl<St: Clone + Send + Sync + 'static> Routes<St> {
         config: Arc<Config>,
         shutdown: Arc<Shutdown>,
         state: Arc<dyn Any + Send + Sync>,
+        #[cfg(feature = "websockets")] hub: crate::Hub,
     ) -> Self {
-        Routes { router: Router::new(), table: Vec::new(), errors: Vec::new(), config, shutdown, state }
+        Routes {
+            router: Router::new(),
+            table: Vec::new(),
+            errors: Vec::new(),
+            config,
+            shutdown,
+            state,
+            #[cfg(feature = "websockets")]
+            hub,
+        }
     }
 
     verb! {
@@ -248,6 +261,7 @@ impl<St: Clone + Send + Sync + 'static> Routes<St> {
             &self.config,
             self.shutdown.clone(),
             self.state.clone(),
+            self.hub.clone(),
         ) {
             Ok(endpoint) => endpoint,
             Err(error) => {
@@ -301,7 +315,13 @@ mod tests {
 
     fn routes() -> Routes {
         let config = Config::parse("[app]\nname = \"t\"\n").unwrap();
-        Routes::new(Arc::new(config), Shutdown::new(), Arc::new(()))
+        Routes::new(
+            Arc::new(config),
+            Shutdown::new(),
+            Arc::new(()),
+            #[cfg(feature = "websockets")]
+            crate::Hub::in_memory(),
+        )
     }
 
     #[test]

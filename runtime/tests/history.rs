@@ -6,8 +6,8 @@
 
 mod common;
 
-use maze::App;
 use maze::prelude::*;
+use maze::{App, Hub};
 use serde_json::json;
 use std::net::TcpStream;
 use std::sync::OnceLock;
@@ -45,9 +45,14 @@ history_size = 200
 history_exclude = ["typing:*"]
 "#;
 
+/// The served app's port and hub.
+fn served() -> &'static (u16, Hub) {
+    static SERVED: OnceLock<(u16, Hub)> = OnceLock::new();
+    SERVED.get_or_init(|| common::serve(App::new(routes), CONFIG))
+}
+
 fn port() -> u16 {
-    static PORT: OnceLock<u16> = OnceLock::new();
-    *PORT.get_or_init(|| common::serve(App::new(routes), CONFIG))
+    served().0
 }
 
 fn connect() -> WebSocket<TcpStream> {
@@ -91,7 +96,7 @@ fn position(status: &Value, frame: &Value) -> Value {
 }
 
 fn say(topic: &str, n: usize) {
-    maze::broadcast(topic, "say", json!({"n": n}));
+    served().1.broadcast(topic, "say", json!({"n": n}));
 }
 
 #[test]

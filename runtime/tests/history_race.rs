@@ -7,9 +7,10 @@
 mod common;
 
 use maze::App;
+use maze::Hub;
 use maze::history::{Offset, Position, Recovery};
 use maze::prelude::*;
-use maze::pubsub::{self, Adapter, Broadcast, PubSub, Registry};
+use maze::pubsub::{Adapter, Broadcast, PubSub, Registry};
 use serde_json::json;
 use std::future::Future;
 use std::pin::Pin;
@@ -76,12 +77,12 @@ fn routes(routes: &mut Routes) {
 fn held_broadcasts_follow_the_replay_once_each() {
     let registry = Arc::new(Registry::default());
     let adapter = Racing { registry: registry.clone(), kept: Mutex::default() };
-    pubsub::install(PubSub::from_parts(registry, adapter)).unwrap();
-    let port = common::serve(App::new(routes), "[app]\nname = \"race\"\n");
+    let hub = Hub::new(PubSub::from_parts(registry, adapter));
+    let (port, hub) = common::serve_with(App::new(routes), "[app]\nname = \"race\"\n", Some(hub));
 
     // Missed while away: two broadcasts after position 1.
     for n in ["seen", "missed 1", "missed 2"] {
-        maze::broadcast("room:race", "say", json!({"n": n}));
+        hub.broadcast("room:race", "say", json!({"n": n}));
     }
     let mut ws = common::connect(port, "/socket").unwrap();
     let rejoin = json!({"event": "join", "topic": "room:race", "recover": {"epoch": "race", "offset": "1-0"}, "ref": "j"});

@@ -81,7 +81,7 @@ async fn a_tracked_client_gets_the_state_then_diffs_and_one_user_in_two_tabs_cou
         let diff = ada.assert_push(topic, "presence_diff").await;
         seen += metas(&diff["joins"], "ada");
     }
-    assert_eq!(metas(&maze::presence::list(topic), "ada"), 2);
+    assert_eq!(metas(&maze::testing::hub().presence_list(topic), "ada"), 2);
 
     // Closing one tab: a leave of one meta; the user is still there.
     ada_again.disconnect().await;
@@ -92,7 +92,7 @@ async fn a_tracked_client_gets_the_state_then_diffs_and_one_user_in_two_tabs_cou
         }
     };
     assert_eq!(diff["leaves"]["ada"]["metas"][0]["tab"], 2);
-    assert_eq!(metas(&maze::presence::list(topic), "ada"), 1);
+    assert_eq!(metas(&maze::testing::hub().presence_list(topic), "ada"), 1);
 }
 
 #[tokio::test]
@@ -111,7 +111,7 @@ async fn untracking_the_last_meta_is_the_users_last_leave() {
             break;
         }
     }
-    assert_eq!(maze::presence::list(topic), json!({}));
+    assert_eq!(maze::testing::hub().presence_list(topic), json!({}));
 }
 
 #[tokio::test]
@@ -130,13 +130,13 @@ async fn leaving_the_topic_untracks_and_an_update_is_a_leave_and_a_join() {
             break;
         }
     }
-    let only = maze::presence::list(topic);
+    let only = maze::testing::hub().presence_list(topic);
     assert_eq!((metas(&only, "cy"), &only["cy"]["metas"][0]["status"]), (1, &json!("away")));
 
     cy.leave(topic).await.unwrap();
     loop {
         let diff = watcher.assert_push(topic, "presence_diff").await;
-        if metas(&diff["leaves"], "cy") > 0 && maze::presence::list(topic) == json!({}) {
+        if metas(&diff["leaves"], "cy") > 0 && maze::testing::hub().presence_list(topic) == json!({}) {
             break;
         }
     }
@@ -164,5 +164,5 @@ async fn a_storm_of_joins_reaches_a_watcher_in_a_few_batched_diffs() {
     }
     // Diffs go out every 50 ms: 300 joins make a handful of frames, not 300.
     assert!(frames < 100, "{frames} diff frames for 300 joins");
-    assert_eq!(keys(&maze::presence::list(topic)).len(), 300);
+    assert_eq!(keys(&maze::testing::hub().presence_list(topic)).len(), 300);
 }

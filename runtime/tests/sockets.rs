@@ -6,7 +6,7 @@
 #![cfg(feature = "websockets")]
 
 use maze::prelude::*;
-use maze::{App, Config};
+use maze::{App, Config, Hub};
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
 use std::net::TcpStream;
@@ -254,6 +254,8 @@ allowed_origins = ["https://trusted.example"]
 /// A server on its own runtime thread; stopped (gracefully) when dropped.
 struct Server {
     port: u16,
+    /// The app's hub: tests broadcast through it from their own threads.
+    hub: Hub,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -270,10 +272,12 @@ impl Server {
             let runtime = tokio::runtime::Runtime::new().unwrap();
             runtime.block_on(async move {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                port_tx.send(listener.local_addr().unwrap().port()).unwrap();
                 let config = Config::parse(&config).unwrap();
+                let hub = Hub::from_config(&config).await.unwrap();
+                port_tx.send((listener.local_addr().unwrap().port(), hub.clone())).unwrap();
                 App::new(routes)
                     .with_state(TestState { motto: "stay curious" })
+                    .with_hub(hub)
                     .serve_until(listener, config, ".".into(), async move {
                         let _ = stopped.await;
                     })
@@ -281,16 +285,27 @@ impl Server {
                     .unwrap();
             });
         });
-        Server { port: port_rx.recv().unwrap(), stop: Some(stop), thread: Some(thread) }
+        let (port, hub) = port_rx.recv().unwrap();
+        Server { port, hub, stop: Some(stop), thread: Some(thread) }
     }
 
+    /// The port of the server most tests share.
     fn shared() -> u16 {
-        static SHARED: OnceLock<u16> = OnceLock::new();
-        *SHARED.get_or_init(|| {
+        Server::shared_parts().0
+    }
+
+    /// The hub of the server most tests share.
+    fn shared_hub() -> &'static Hub {
+        &Server::shared_parts().1
+    }
+
+    fn shared_parts() -> &'static (u16, Hub) {
+        static SHARED: OnceLock<(u16, Hub)> = OnceLock::new();
+        SHARED.get_or_init(|| {
             let server = Server::start();
-            let port = server.port;
+            let parts = (server.port, server.hub.clone());
             std::mem::forget(server);
-            port
+            parts
         })
     }
 
@@ -369,7 +384,7 @@ fn a_second_join_of_a_topic_replaces_the_first() {
     assert_eq!(join(&mut ws, "room:dup")["payload"]["status"], "ok");
     assert_eq!(left("room:dup"), 1, "the first channel left");
     // One subscription, not two: a broadcast arrives once.
-    TestSocket::broadcast("message", "room:dup", "hi", json!({}));
+    Server::shared_hub().broadcast("room:dup", "hi", json!({}));
     assert_eq!(receive(&mut ws)["subject"], "hi");
     send(&mut ws, json!({"event": "message", "topic": "room:dup", "subject": "whoami", "ref": "w"}));
     assert_eq!(receive(&mut ws)["subject"], "you_are", "no second copy of hi came first");
@@ -432,7 +447,7 @@ fn a_slow_consumer_is_disconnected_with_1013() {
     join(&mut slow, "room:slow");
     // The queue holds 8; a burst far larger than what the connection can write meanwhile overflows it.
     for n in 0..20_000 {
-        maze::broadcast("room:slow", "flood", json!({"n": n, "pad": "x".repeat(64)}));
+        Server::shared_hub().broadcast("room:slow", "flood", json!({"n": n, "pad": "x".repeat(64)}));
     }
     assert_eq!(close_code(&mut slow), CloseCode::Again);
     wait_until("room:slow left", || left("room:slow") == 1);
@@ -506,14 +521,14 @@ fn a_client_that_stops_reading_is_dropped_mid_write() {
     // client that does not read...
     let big = "x".repeat(12 << 20);
     for n in 0..2 {
-        maze::broadcast("room:stalled", "big", json!({"n": n, "pad": big}));
+        Server::shared_hub().broadcast("room:stalled", "big", json!({"n": n, "pad": big}));
     }
     let mut first = [0; 1];
     wait_until("the server is writing", || stalled.get_ref().peek(&mut first).is_ok_and(|n| n > 0));
     // ...while its queue overflows: the server gives the write a moment to
     // end, then drops the connection rather than wait for the client.
     for n in 0..20 {
-        maze::broadcast("room:stalled", "flood", json!({"n": n}));
+        Server::shared_hub().broadcast("room:stalled", "flood", json!({"n": n}));
     }
     wait_until("room:stalled left", || left("room:stalled") == 1);
     // What was written arrives, cut short; no closing handshake can follow a partial frame.
@@ -726,7 +741,7 @@ fn a_join_that_awaits_does_not_delay_another_client() {
 
 /// Whether this instance has a subscriber to `topic`.
 fn subscribed(topic: &str) -> bool {
-    maze::pubsub::global().registry().topics().iter().any(|t| t == topic)
+    Server::shared_hub().pubsub().registry().topics().iter().any(|t| t == topic)
 }
 
 #[test]
@@ -826,7 +841,7 @@ fn disconnect_closes_every_connection_of_an_id_and_no_other() {
     for ws in [&mut first, &mut second, &mut someone_else] {
         join(ws, "room:ids");
     }
-    maze::disconnect("user:42");
+    Server::shared_hub().disconnect("user:42");
     assert_eq!(close_code(&mut first), CloseCode::Normal);
     assert_eq!(close_code(&mut second), CloseCode::Normal);
     wait_until("both tabs cleaned up", || disconnected("tab1") && disconnected("tab2"));

@@ -125,7 +125,7 @@ fn events_and_metrics_tell_what_happened() {
         .with_writer(move || writer.clone())
         .with_ansi(false)
         .init();
-    let port = common::serve(App::new(routes), CONFIG);
+    let (port, hub) = common::serve(App::new(routes), CONFIG);
 
     // Two clients join room:1 and exchange three messages.
     let (mut alice, mut bob) =
@@ -165,7 +165,7 @@ fn events_and_metrics_tell_what_happened() {
         }
         assert!(Instant::now() < deadline, "no slow-consumer close:\n{body}");
         for n in 0..2_000 {
-            maze::broadcast("room:slow", "flood", json!({"n": n, "pad": "x".repeat(256)}));
+            hub.broadcast("room:slow", "flood", json!({"n": n, "pad": "x".repeat(256)}));
         }
     }
 

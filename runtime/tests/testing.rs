@@ -156,7 +156,7 @@ async fn a_panic_closes_the_connection_with_1011() {
 async fn disconnect_by_id_closes_the_connection() {
     let mut client = testing::connect::<ChatSocket>().session("user_id", 4242).await.unwrap();
     client.join("room:by_id", json!({})).await.unwrap();
-    maze::disconnect("user:4242");
+    testing::hub().disconnect("user:4242");
     client.refute_push("room:by_id", "anything").await;
     assert_eq!(client.closed(), Some(Some((1000, "disconnected by the server"))));
 }

@@ -26,7 +26,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use super::Broadcast;
+use super::{Broadcast, PubSub};
+use crate::hub::{self, Entered, Hub};
 
 /// At most this many broadcasts are held: a task that never waits (a
 /// client streaming faster than it is read) still delivers every so often.
@@ -38,17 +39,18 @@ thread_local! {
 }
 
 pin_project_lite::pin_project! {
-    /// `task`, whose broadcasts are held while it is polled and delivered
-    /// (through [`super::global`]) when its poll returns.
+    /// `task`, run with its app's hub current; what it broadcasts through
+    /// that hub is held while it is polled and delivered when its poll returns.
     pub(crate) struct Corked<F> {
+        hub: Option<Hub>,
         #[pin]
         task: F,
     }
 }
 
 impl<F> Corked<F> {
-    pub(crate) fn new(task: F) -> Corked<F> {
-        Corked { task }
+    pub(crate) fn new(hub: Hub, task: F) -> Corked<F> {
+        Corked { hub: Some(hub), task }
     }
 }
 
@@ -56,9 +58,15 @@ impl<F: Future> Future for Corked<F> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        // Delivered even if the task panics (the guard's drop).
-        let _delivering = Uncork(HELD.with(|held| held.borrow_mut().replace(Vec::new())));
-        self.project().task.poll(cx)
+        let this = self.project();
+        let Some(hub) = this.hub.take() else { return this.task.poll(cx) };
+        let entered = Entered::new(hub);
+        // Delivered even if the task panics (the guard's drop), while the hub is still current.
+        let delivering = Uncork(HELD.with(|held| held.borrow_mut().replace(Vec::new())));
+        let polled = this.task.poll(cx);
+        drop(delivering);
+        *this.hub = entered.leave();
+        polled
     }
 }
 
@@ -69,24 +77,34 @@ struct Uncork(Option<Vec<Arc<Broadcast>>>);
 impl Drop for Uncork {
     fn drop(&mut self) {
         let held = HELD.with(|held| std::mem::replace(&mut *held.borrow_mut(), self.0.take()));
-        if let Some(held) = held.filter(|held| !held.is_empty()) {
-            super::global().publish_all(held);
-        }
+        deliver(held);
+    }
+}
+
+/// Publishes `held` through the current hub (the corked task's).
+fn deliver(held: Option<Vec<Arc<Broadcast>>>) {
+    if let Some(held) = held.filter(|held| !held.is_empty()) {
+        hub::with_current(|hub| {
+            if let Some(hub) = hub {
+                hub.pubsub().publish_all(held);
+            }
+        });
     }
 }
 
 /// Delivers what the task being polled holds, now: before it queues
 /// anything for its own client, which must come after.
 pub(crate) fn flush() {
-    let held = HELD.with(|held| held.borrow_mut().as_mut().map(std::mem::take));
-    if let Some(held) = held.filter(|held| !held.is_empty()) {
-        super::global().publish_all(held);
-    }
+    deliver(HELD.with(|held| held.borrow_mut().as_mut().map(std::mem::take)));
 }
 
-/// Holds `broadcast` when the task being polled is corked; gives it back
-/// when not (it is to be published at once).
-pub(super) fn hold(broadcast: Arc<Broadcast>) -> Result<(), Arc<Broadcast>> {
+/// Holds `broadcast` when the task being polled is corked and `pubsub` is
+/// its hub's; gives it back when not (it is to be published at once).
+pub(super) fn hold(pubsub: &PubSub, broadcast: Arc<Broadcast>) -> Result<(), Arc<Broadcast>> {
+    let corked_here = hub::with_current(|hub| hub.is_some_and(|hub| std::ptr::eq(hub.pubsub(), pubsub)));
+    if !corked_here {
+        return Err(broadcast);
+    }
     let full = HELD.with(|held| match held.borrow_mut().as_mut() {
         Some(held) => {
             held.push(broadcast);
@@ -95,7 +113,7 @@ pub(super) fn hold(broadcast: Arc<Broadcast>) -> Result<(), Arc<Broadcast>> {
         None => Err(broadcast),
     })?;
     if let Some(held) = full {
-        super::global().publish_all(held);
+        pubsub.publish_all(held);
     }
     Ok(())
 }

@@ -6,12 +6,15 @@
 //! the local registry; an adapter for a message broker publishes there and
 //! hands what it receives to [`Registry::deliver`].
 //!
+//! Each app's [`Hub`](crate::Hub) owns one [`PubSub`].
+//!
 //! ```
-//! use maze::pubsub::{self, Broadcast};
+//! use maze::pubsub::{Broadcast, Memory, PubSub};
 //! use serde_json::json;
 //!
-//! // What `maze::broadcast` does: hand the broadcast to the process's pub/sub.
-//! pubsub::global().publish(Broadcast::new("chat_room:lobby", "message_new", json!({"body": "hi"})));
+//! // What `hub.broadcast` does: hand the broadcast to the hub's pub/sub.
+//! let pubsub = PubSub::new(Memory);
+//! pubsub.publish(Broadcast::new("chat_room:lobby", "message_new", json!({"body": "hi"})));
 //! ```
 
 pub(crate) mod cork;
@@ -25,7 +28,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock, RwLock};
 
-use crate::history::{MemoryHistory, Position, Recovery};
+use crate::history::{MemoryHistory, Policy, Position, Recovery};
 use crate::socket::serializer::{Outbound, Serializer};
 use crate::socket::websocket::Frame;
 use crate::{Config, Error};
@@ -265,9 +268,10 @@ impl Registry {
     /// full misses it (and is told to disconnect) rather than stall the others.
     ///
     /// ```
-    /// # use maze::pubsub::{self, Broadcast};
+    /// # use maze::pubsub::Broadcast;
     /// # use std::sync::Arc;
-    /// let reached = pubsub::global().registry().deliver(Arc::new(Broadcast::new("room:9", "hi", 1.into())));
+    /// # let hub = maze::Hub::in_memory();
+    /// let reached = hub.pubsub().registry().deliver(Arc::new(Broadcast::new("room:9", "hi", 1.into())));
     /// assert_eq!(reached, 0); // no connection joined room:9
     /// ```
     pub fn deliver(&self, broadcast: Arc<Broadcast>) -> usize {
@@ -294,8 +298,8 @@ impl Registry {
     /// Topics with at least one local subscriber.
     ///
     /// ```
-    /// # use maze::pubsub;
-    /// for topic in pubsub::global().registry().topics() {
+    /// # let hub = maze::Hub::in_memory();
+    /// for topic in hub.pubsub().registry().topics() {
     ///     println!("someone here listens to {topic}");
     /// }
     /// ```
@@ -437,7 +441,7 @@ pub trait Adapter: Send + Sync + 'static {
 ///
 /// ```
 /// use maze::pubsub::{Memory, PubSub};
-/// let pubsub = PubSub::new(Memory); // what `pubsub::global()` is by default
+/// let pubsub = PubSub::new(Memory); // what `Hub::in_memory()` holds
 /// # drop(pubsub);
 /// ```
 pub struct Memory;
@@ -466,6 +470,8 @@ pub struct PubSub {
     adapter: Box<dyn Adapter>,
     /// Topics' history when the adapter keeps none.
     history: MemoryHistory,
+    /// Which topics keep history, and how much (`[websockets]`).
+    policy: Arc<Policy>,
 }
 
 impl PubSub {
@@ -491,14 +497,24 @@ impl PubSub {
     /// assert!(std::ptr::eq(pubsub.registry(), &*registry));
     /// ```
     pub fn from_parts(registry: Arc<Registry>, adapter: impl Adapter) -> PubSub {
-        PubSub { registry, adapter: Box::new(adapter), history: MemoryHistory::default() }
+        PubSub::with_policy(registry, adapter, Arc::new(Policy::default_settings()))
+    }
+
+    /// [`PubSub::from_parts`], keeping history as `policy` says.
+    pub(crate) fn with_policy(registry: Arc<Registry>, adapter: impl Adapter, policy: Arc<Policy>) -> PubSub {
+        PubSub { registry, adapter: Box::new(adapter), history: MemoryHistory::default(), policy }
+    }
+
+    /// Which topics keep history.
+    pub(crate) fn policy(&self) -> &Policy {
+        &self.policy
     }
 
     /// Sends `broadcast` to every subscriber of its topic, through the adapter.
     ///
     /// ```
-    /// # use maze::pubsub::{self, Broadcast};
-    /// pubsub::global().publish(Broadcast::new("room:1", "hi", serde_json::json!({"n": 1})));
+    /// # use maze::pubsub::{Broadcast, Memory, PubSub};
+    /// PubSub::new(Memory).publish(Broadcast::new("room:1", "hi", serde_json::json!({"n": 1})));
     /// ```
     pub fn publish(&self, broadcast: Broadcast) {
         self.publish_shared(Arc::new(broadcast));
@@ -507,19 +523,15 @@ impl PubSub {
     /// [`PubSub::publish`], keeping a handle on the broadcast.
     pub(crate) fn publish_shared(&self, broadcast: Arc<Broadcast>) {
         // A connection's task holds what it publishes until it waits (see `cork`).
-        let is_global = GLOBAL.get().is_some_and(|global| std::ptr::eq(global, self));
-        let broadcast = if is_global {
-            match cork::hold(broadcast) {
-                Ok(()) => return,
-                Err(broadcast) => broadcast,
-            }
-        } else {
-            broadcast
+        let broadcast = match cork::hold(self, broadcast) {
+            Ok(()) => return,
+            Err(broadcast) => broadcast,
         };
-        if !self.adapter.keeps_history() && crate::history::policy().keeps(&broadcast.topic) {
+        if !self.adapter.keeps_history() && self.policy.keeps(&broadcast.topic) {
             let adapter = &self.adapter;
-            self.history
-                .publish(broadcast, &self.registry, |broadcast, local| adapter.publish(broadcast, local));
+            self.history.publish(&self.policy, broadcast, &self.registry, |broadcast, local| {
+                adapter.publish(broadcast, local)
+            });
         } else {
             self.adapter.publish(broadcast, &self.registry);
         }
@@ -530,7 +542,7 @@ impl PubSub {
         if self.adapter.keeps_history() {
             return self.adapter.publish_all(broadcasts, &self.registry);
         }
-        let _recorded = self.history.record_all(&broadcasts);
+        let _recorded = self.history.record_all(&self.policy, &broadcasts);
         self.adapter.publish_all(broadcasts, &self.registry);
     }
 
@@ -539,7 +551,7 @@ impl PubSub {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let recovery = maze::pubsub::global().recover("room:nothing", None).await;
+    /// let recovery = maze::Hub::in_memory().pubsub().recover("room:nothing", None).await;
     /// assert_eq!(recovery.recovered, None, "a first join asks nothing");
     /// # }
     /// ```
@@ -547,7 +559,7 @@ impl PubSub {
         if self.adapter.keeps_history() {
             self.adapter.recover(topic, from).await
         } else {
-            self.history.recover(topic, from.as_ref())
+            self.history.recover(&self.policy, topic, from.as_ref())
         }
     }
 
@@ -569,8 +581,8 @@ impl PubSub {
     /// adapter's broker could not keep up).
     ///
     /// ```
-    /// # use maze::pubsub;
-    /// let dropped = pubsub::global().dropped();
+    /// # let hub = maze::Hub::in_memory();
+    /// let dropped = hub.pubsub().dropped();
     /// if dropped > 0 {
     ///     eprintln!("{dropped} broadcasts reached this instance only");
     /// }
@@ -582,8 +594,8 @@ impl PubSub {
     /// This instance's subscribers.
     ///
     /// ```
-    /// # use maze::pubsub;
-    /// let busy = pubsub::global().registry().topics().len();
+    /// # let hub = maze::Hub::in_memory();
+    /// let busy = hub.pubsub().registry().topics().len();
     /// # assert_eq!(busy, 0);
     /// ```
     pub fn registry(&self) -> &Registry {
@@ -591,43 +603,15 @@ impl PubSub {
     }
 }
 
-static GLOBAL: OnceLock<PubSub> = OnceLock::new();
-
-/// The process's pub/sub, in memory unless [`install`] chose another adapter first.
-///
-/// ```
-/// # use maze::pubsub::{self, Broadcast};
-/// pubsub::global().publish(Broadcast::new("room:1", "hi", serde_json::Value::Null));
-/// ```
-pub fn global() -> &'static PubSub {
-    GLOBAL.get_or_init(|| PubSub::new(Memory))
-}
-
-/// Chooses the adapter; fails once [`global`] has been used.
-///
-/// [`App::run`](crate::App::run) installs what `[websockets]` asks for; call
-/// this before it only for an adapter of your own.
-///
-/// ```
-/// use maze::pubsub::{self, Memory, PubSub};
-///
-/// pubsub::install(PubSub::new(Memory)).unwrap();
-/// // Too late once an adapter is installed, or the global one was used.
-/// assert!(pubsub::install(PubSub::new(Memory)).is_err());
-/// ```
-pub fn install(pubsub: PubSub) -> Result<(), &'static str> {
-    GLOBAL.set(pubsub).map_err(|_| "the pub/sub adapter is already in use")
-}
-
 /// Sets up the adapter `[websockets]` asks for: `"memory"` (the default), or
 /// `"redis"` (the default when `redis_url` or `REDIS_URL` is set and the
-/// `redis` feature is on).
-pub(crate) async fn install_configured(config: &Config) -> Result<(), Error> {
-    crate::history::install(config)?;
+/// `redis` feature is on), with the history policy it sets.
+pub(crate) async fn from_config(config: &Config) -> Result<PubSub, Error> {
+    let policy = Arc::new(Policy::from_config(config)?);
     let settings = &config.websockets;
     let default = if cfg!(feature = "redis") && settings.redis_url.is_some() { "redis" } else { "memory" };
     match settings.adapter.as_deref().unwrap_or(default) {
-        "memory" => Ok(()),
+        "memory" => Ok(PubSub::with_policy(Arc::default(), Memory, policy)),
         "redis" => {
             #[cfg(feature = "redis")]
             {
@@ -635,9 +619,14 @@ pub(crate) async fn install_configured(config: &Config) -> Result<(), Error> {
                     Error::Config("adapter = \"redis\" needs redis_url in [websockets], or REDIS_URL".into())
                 })?;
                 let registry = Arc::new(Registry::default());
-                let adapter =
-                    redis_adapter::RedisAdapter::connect(url, &config.app.name, registry.clone()).await?;
-                install(PubSub::from_parts(registry, adapter)).map_err(|e| Error::Config(e.into()))
+                let adapter = redis_adapter::RedisAdapter::connect(
+                    url,
+                    &config.app.name,
+                    registry.clone(),
+                    policy.clone(),
+                )
+                .await?;
+                Ok(PubSub::with_policy(registry, adapter, policy))
             }
             #[cfg(not(feature = "redis"))]
             Err(Error::Config(

@@ -38,7 +38,7 @@ use tokio::sync::mpsc;
 
 use super::{Adapter, Broadcast, Registry};
 use crate::Error;
-use crate::history::{self, Offset, Position, Recovery};
+use crate::history::{self, Offset, Policy, Position, Recovery};
 
 /// How long startup waits for Redis before giving up with an error.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -62,6 +62,8 @@ pub(crate) struct RedisAdapter {
     /// change per topic and connection: never dropped, so never bounded here.
     subscriptions: mpsc::UnboundedSender<Subscription>,
     dropped: Arc<Dropped>,
+    /// Which topics keep history.
+    policy: Arc<Policy>,
 }
 
 /// A broadcast for Redis, and whether this instance's subscribers have it already.
@@ -104,6 +106,7 @@ impl RedisAdapter {
         url: &str,
         app: &str,
         registry: Arc<Registry>,
+        policy: Arc<Policy>,
     ) -> Result<RedisAdapter, Error> {
         let client = redis::Client::open(url)
             .map_err(|error| Error::Config(format!("redis_url {url:?} is not a Redis URL: {error}")))?;
@@ -126,6 +129,7 @@ impl RedisAdapter {
             connected: connected.clone(),
             epoch: RwLock::new("".into()),
             backlog: Default::default(),
+            policy: policy.clone(),
         };
         let mut link = link;
         worker
@@ -133,7 +137,7 @@ impl RedisAdapter {
             .await
             .map_err(|error| Error::Config(format!("cannot reach Redis at {url}: {error}")))?;
         tokio::spawn(worker.run(link, publish_queue, subscription_queue));
-        Ok(RedisAdapter { publishes, connected, subscriptions, dropped })
+        Ok(RedisAdapter { publishes, connected, subscriptions, dropped, policy })
     }
 }
 
@@ -142,7 +146,7 @@ impl RedisAdapter {
     /// placed it in its topic's history (when connected); if not, it is
     /// delivered at once.
     fn deferred(&self, broadcast: &Broadcast) -> bool {
-        history::policy().keeps(&broadcast.topic) && self.connected.load(Ordering::Relaxed)
+        self.policy.keeps(&broadcast.topic) && self.connected.load(Ordering::Relaxed)
     }
 
     /// Queues `broadcast` for the worker to publish (`delivered`: it
@@ -263,6 +267,8 @@ struct Worker {
     epoch: RwLock<Arc<str>>,
     /// Broadcasts taken from the queue when the link was lost: published first on reconnect.
     backlog: std::collections::VecDeque<Publish>,
+    /// Which topics keep history.
+    policy: Arc<Policy>,
 }
 
 /// The worker's two queues.
@@ -390,7 +396,7 @@ impl Worker {
     /// history goes through the history script; a broadcast that waited for
     /// its position is delivered locally with it (or, Redis failing, without).
     async fn publish(&self, link: &mut Link, batch: Vec<Publish>) -> redis::RedisResult<()> {
-        let policy = history::policy();
+        let policy = &self.policy;
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default()

@@ -9,8 +9,8 @@ use std::sync::{Arc, Weak};
 
 use super::serializer::Outbound;
 use super::{Connect, Params, Socket};
-use crate::pubsub::{self, Broadcast, Outgoing, Subscriber};
-use crate::{Cookies, SessionSnapshot};
+use crate::pubsub::{Broadcast, Outgoing, Subscriber};
+use crate::{Cookies, Hub, SessionSnapshot};
 
 /// A message a client pushed to a channel: `channel.push("message_new",
 /// {body: "hi"})` in maze.js arrives with subject `message_new`.
@@ -172,6 +172,8 @@ pub struct Context<'a, S> {
     pub(crate) topic: &'a str,
     pub(crate) socket: &'a S,
     pub(crate) connect: &'a Connect,
+    /// The app's hub.
+    pub(crate) hub: &'a Hub,
     pub(crate) link: &'a Subscriber,
     /// Proof that the channel is joined, for [`Client`] handles.
     pub(crate) joined: &'a Arc<()>,
@@ -293,6 +295,22 @@ impl<S> Context<'_, S> {
         self.connect.state()
     }
 
+    /// The app's hub: broadcast to any topic, list presences, hand it to a
+    /// task.
+    ///
+    /// ```
+    /// use maze::prelude::*;
+    /// # #[derive(Default)] struct AuditChannel;
+    /// impl<S: Socket> Channel<S> for AuditChannel {
+    ///     async fn message(&mut self, ctx: &mut Context<'_, S>, message: Message) {
+    ///         ctx.hub().broadcast("audit", &message.subject, json!({"topic": ctx.topic()}));
+    ///     }
+    /// }
+    /// ```
+    pub fn hub(&self) -> &Hub {
+        self.hub
+    }
+
     /// Sends `subject` to this client only. During `join`, it is sent right
     /// after the join's reply.
     ///
@@ -342,7 +360,7 @@ impl<S> Context<'_, S> {
     /// waits until this instance's subscribers have it.
     fn publish(&self, broadcast: Broadcast) {
         let broadcast = Arc::new(broadcast);
-        pubsub::global().publish_shared(broadcast.clone());
+        self.hub.pubsub().publish_shared(broadcast.clone());
         self.sent.lock().unwrap_or_else(|e| e.into_inner()).push(broadcast);
     }
 
@@ -403,11 +421,11 @@ impl<S> Context<'_, S> {
     /// }
     /// ```
     pub fn track(&mut self, key: &str, meta: Value) -> bool {
-        let first = crate::presence::track(self.link.id, self.topic, key, meta);
+        let first = self.hub.presence().track(self.link.id, self.topic, key, meta);
         if self.held.is_some() {
             self.wants_presence_state = true;
         } else {
-            crate::presence::send_state(self.topic, self.link.clone());
+            self.hub.presence().send_state(self.topic, self.link.clone());
         }
         first
     }
@@ -427,7 +445,7 @@ impl<S> Context<'_, S> {
     /// }
     /// ```
     pub fn untrack(&mut self, key: &str) -> bool {
-        crate::presence::untrack(self.link.id, self.topic, key)
+        self.hub.presence().untrack(self.link.id, self.topic, Some(key))
     }
 
     /// Replaces the meta this client tracks under `key` (a status change):
@@ -443,8 +461,9 @@ impl<S> Context<'_, S> {
     /// }
     /// ```
     pub fn update_presence(&mut self, key: &str, meta: Value) {
-        crate::presence::untrack(self.link.id, self.topic, key);
-        crate::presence::track(self.link.id, self.topic, key, meta);
+        let presence = self.hub.presence();
+        presence.untrack(self.link.id, self.topic, Some(key));
+        presence.track(self.link.id, self.topic, key, meta);
     }
 
     /// A handle to this client on this topic that outlives the callback:

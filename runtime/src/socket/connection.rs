@@ -123,6 +123,7 @@ pub(crate) fn run<S: Socket>(
     // (A combinator, not an async block: that would hold the connection twice.)
     // Corked: what its callbacks broadcast is delivered when the task waits.
     pubsub::cork::Corked::new(
+        endpoint.hub.clone(),
         Box::pin(open(connection, connect, endpoint, serializer))
             .then(|opened| OptionFuture::from(opened.map(Opened::serve)))
             .map(drop),
@@ -313,9 +314,10 @@ pub(crate) fn start<S: Socket>(
     serializer: Serializer,
     frames: ClientFrames,
 ) -> Started {
+    let hub = endpoint.hub.clone();
     let (reader, outgoing) = Reader::new(socket, connect, endpoint, serializer);
     let (stop, stopped) = oneshot::channel();
-    let reader = tokio::spawn(pubsub::cork::Corked::new(reader.run(frames, stopped)));
+    let reader = tokio::spawn(pubsub::cork::Corked::new(hub, reader.run(frames, stopped)));
     Started { outgoing, reader, stop }
 }
 
@@ -755,7 +757,7 @@ impl<S: Socket> Reader<S> {
     fn begin(&mut self) -> Option<String> {
         let identity = self.conn.socket.id().map(|id| identity_topic(&id));
         if let Some(topic) = &identity {
-            pubsub::global().subscribe(topic, self.conn.link.clone());
+            self.conn.hub().pubsub().subscribe(topic, self.conn.link.clone());
         }
         identity
     }
@@ -809,7 +811,7 @@ impl<S: Socket> Reader<S> {
         let disconnected =
             run_callback("on_disconnect", socket_type::<S>(), self.conn.socket.on_disconnect()).await;
         if let Some(topic) = &identity {
-            pubsub::global().unsubscribe(topic, self.conn.link.id);
+            self.conn.hub().pubsub().unsubscribe(topic, self.conn.link.id);
         }
         match disconnected {
             Ok(()) => closing,
@@ -877,6 +879,7 @@ impl<S: Socket> Reader<S> {
             topic,
             socket: &self.conn.socket,
             connect: &self.conn.connect,
+            hub: self.conn.hub(),
             link: &self.conn.link,
             joined: &token,
             held: Some(Vec::new()),
@@ -897,18 +900,18 @@ impl<S: Socket> Reader<S> {
                 for frame in held {
                     self.conn.send(frame).await;
                 }
-                let history = recover.filter(|_| crate::history::policy().keeps(topic));
+                let history = recover.filter(|_| self.conn.hub().pubsub().policy().keeps(topic));
                 let recovering = history.is_some();
                 if recovering {
                     self.conn.link.send(Outgoing::Hold(topic.to_string())).await;
                 }
-                pubsub::global().subscribe(topic, self.conn.link.clone());
+                self.conn.hub().pubsub().subscribe(topic, self.conn.link.clone());
                 if let Some(from) = history {
-                    let recovery = pubsub::global().recover(topic, from).await;
+                    let recovery = self.conn.hub().pubsub().recover(topic, from).await;
                     self.conn.link.send(Outgoing::Replay(Box::new((topic.to_string(), recovery)))).await;
                 }
                 if wants_presence_state {
-                    crate::presence::send_state(topic, self.conn.link.clone());
+                    self.conn.hub().presence().send_state(topic, self.conn.link.clone());
                 }
                 self.joined.insert(
                     topic.to_string(),
@@ -918,17 +921,17 @@ impl<S: Socket> Reader<S> {
             }
             Ok(Err(reason)) => {
                 telemetry::join_refused(channel_type);
-                crate::presence::release(self.conn.link.id, topic);
+                self.conn.hub().presence_tracker().release(self.conn.link.id, topic);
                 self.conn.send(Outbound::error(inbound, &reason)).await;
                 Ok(())
             }
             Err(Panicked) if self.conn.serializer == Serializer::PhoenixV2 => {
-                crate::presence::release(self.conn.link.id, topic);
+                self.conn.hub().presence_tracker().release(self.conn.link.id, topic);
                 self.conn.send(Outbound::error(inbound, "join crashed")).await;
                 Ok(())
             }
             Err(Panicked) => {
-                crate::presence::release(self.conn.link.id, topic);
+                self.conn.hub().presence_tracker().release(self.conn.link.id, topic);
                 Err(Panicked)
             }
         }
@@ -944,6 +947,7 @@ impl<S: Socket> Reader<S> {
             topic,
             socket: &self.conn.socket,
             connect: &self.conn.connect,
+            hub: self.conn.hub(),
             link: &self.conn.link,
             joined: &joined.token,
             held: None,
@@ -978,8 +982,8 @@ impl<S: Socket> Reader<S> {
             }
             Err(Panicked) => {
                 let crashed = self.conn.unjoin(&mut self.joined, topic).await.map(|joined| joined.join_ref);
-                pubsub::global().unsubscribe(topic, self.conn.link.id);
-                crate::presence::release(self.conn.link.id, topic);
+                self.conn.hub().pubsub().unsubscribe(topic, self.conn.link.id);
+                self.conn.hub().presence_tracker().release(self.conn.link.id, topic);
                 self.conn.crashed(topic, crashed.flatten()).await
             }
         }
@@ -1014,6 +1018,11 @@ impl<S: Socket> Reader<S> {
 }
 
 impl<S: Socket> Conn<S> {
+    /// The app's hub.
+    fn hub(&self) -> &crate::Hub {
+        &self.endpoint.hub
+    }
+
     /// Takes `topic` off `joined`, telling the writer when it was
     /// recovering (see [`Outgoing::Hold`]); the caller closes the channel.
     async fn unjoin(&self, joined: &mut JoinedTopics<S>, topic: &str) -> Option<Joined<S>> {
@@ -1055,12 +1064,13 @@ impl<S: Socket> Conn<S> {
 
     /// Unsubscribes and untracks its presences, then runs the channel's `leave`.
     async fn close_channel(&self, topic: &str, mut joined: Joined<S>) -> Result<(), Panicked> {
-        pubsub::global().unsubscribe(topic, self.link.id);
-        crate::presence::release(self.link.id, topic);
+        self.hub().pubsub().unsubscribe(topic, self.link.id);
+        self.hub().presence_tracker().release(self.link.id, topic);
         let mut ctx = Context {
             topic,
             socket: &self.socket,
             connect: &self.connect,
+            hub: self.hub(),
             link: &self.link,
             joined: &joined.token,
             held: None,
@@ -1110,8 +1120,13 @@ mod tests {
         fn new(serializer: Serializer) -> Harness {
             let config = Config::parse("[app]\nname = \"t\"\n").unwrap();
             let (queue, outgoing) = mailbox::bounded(64);
-            let endpoint = Endpoint::new(&config, crate::shutdown::Shutdown::new(), Arc::new(()))
-                .expect("valid patterns");
+            let endpoint = Endpoint::new(
+                &config,
+                crate::shutdown::Shutdown::new(),
+                Arc::new(()),
+                crate::Hub::in_memory(),
+            )
+            .expect("valid patterns");
             let connect = Connect {
                 session: Default::default(),
                 cookies: Default::default(),
@@ -1284,7 +1299,8 @@ mod tests {
     async fn a_connection_always_writing_still_reads_its_client() {
         let config = Config::parse("[app]\nname = \"t\"\n").unwrap();
         let shutdown = crate::shutdown::Shutdown::new();
-        let endpoint = Endpoint::new(&config, shutdown.clone(), Arc::new(())).expect("valid patterns");
+        let endpoint = Endpoint::new(&config, shutdown.clone(), Arc::new(()), crate::Hub::in_memory())
+            .expect("valid patterns");
         let connect = Connect {
             session: Default::default(),
             cookies: Default::default(),

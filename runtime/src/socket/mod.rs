@@ -40,7 +40,10 @@
 //!     }
 //! }
 //!
-//! // From anywhere in the app, to every subscriber of the topic:
+//! // From anywhere in the app, to every subscriber of the topic (through
+//! // the current app's hub: see `maze::hub`):
+//! # let hub = maze::Hub::in_memory();
+//! # let _current = hub.enter();
 //! ChatSocket::broadcast("message", "chat_room:123", "message_new", json!({"message": "hi"}));
 //! maze::broadcast("chat_room:123", "message_new", json!({"message": "hi"}));
 //! ```
@@ -78,9 +81,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::pubsub::{self, Broadcast};
+use crate::pubsub::Broadcast;
 use crate::shutdown::Shutdown;
-use crate::{Config, Cookies, Session, SessionSnapshot};
+use crate::{Config, Cookies, Hub, Session, SessionSnapshot};
 use serializer::Serializer;
 
 /// The JavaScript client, served at `/maze.js`.
@@ -194,7 +197,9 @@ pub trait Socket: Default + Send + Sync + Sized + 'static {
     }
 
     /// Sends `subject` with `payload` to every subscriber of `topic`, on every
-    /// app instance. Callable from anywhere: controllers, tasks, channels.
+    /// app instance, through the current app's hub: callable from its
+    /// controllers, channels and tasks; it panics where no app is current
+    /// (see [`crate::hub`]), as [`broadcast`] does.
     ///
     /// `event` is the kind of frame in Amber's protocol, whose broadcasts are
     /// always `"message"`: the argument is kept so that code written for
@@ -205,9 +210,12 @@ pub trait Socket: Default + Send + Sync + Sized + 'static {
     /// use maze::prelude::*;
     /// # #[derive(Default)] struct ChatSocket;
     /// # impl Socket for ChatSocket { fn channels(_: &mut Channels<Self>) {} }
+    /// # let hub = maze::Hub::in_memory();
+    /// # let _current = hub.enter(); // as in the app's requests and callbacks
     ///
     /// ChatSocket::broadcast("message", "chat_room:123", "message_new", json!({"message": "hi"}));
     /// ```
+    #[track_caller]
     fn broadcast(event: &str, topic: &str, subject: &str, payload: Value) {
         let _ = event;
         broadcast(topic, subject, payload);
@@ -215,7 +223,10 @@ pub trait Socket: Default + Send + Sync + Sized + 'static {
 }
 
 /// Sends `subject` with `payload` to every subscriber of `topic`, on every
-/// app instance, from anywhere: controllers, tasks, channels.
+/// app instance, through the current app's hub: from its controllers,
+/// channels and tasks. Where no app is current (a test's own thread, a
+/// task of an app that embeds maze in its own runtime), it panics saying
+/// so: call [`Hub::broadcast`](crate::Hub::broadcast) there (see [`crate::hub`]).
 ///
 /// ```
 /// use maze::prelude::*;
@@ -225,14 +236,16 @@ pub trait Socket: Default + Send + Sync + Sized + 'static {
 ///     "created"
 /// }
 /// ```
+#[track_caller]
 pub fn broadcast(topic: &str, subject: &str, payload: Value) {
-    pubsub::global().publish(Broadcast::new(topic, subject, payload));
+    Hub::current().broadcast(topic, subject, payload);
 }
 
 /// Closes every connection whose [`Socket::id`] is `id`, on every app
 /// instance (through Redis when it is the adapter): at logout, or to ban a
 /// user. Their channels' `leave` and their sockets' `on_disconnect` run; the
 /// close code is 1000 with the reason `disconnected by the server`.
+/// Through the current app's hub, as [`broadcast`].
 ///
 /// ```
 /// use maze::prelude::*;
@@ -244,8 +257,14 @@ pub fn broadcast(topic: &str, subject: &str, payload: Value) {
 ///     Redirect::to("/")
 /// }
 /// ```
+#[track_caller]
 pub fn disconnect(id: &str) {
-    pubsub::global().publish(Broadcast::new(&identity_topic(id), DISCONNECT, Value::Null));
+    Hub::current().disconnect(id);
+}
+
+/// The broadcast that closes the connections of `id`.
+pub(crate) fn disconnect_broadcast(id: &str) -> Broadcast {
+    Broadcast::new(&identity_topic(id), DISCONNECT, Value::Null)
 }
 
 /// The internal topic a connection with an id listens on. It starts with a
@@ -417,6 +436,8 @@ pub(crate) struct Endpoint<S> {
     limits: Arc<Limits>,
     shutdown: Arc<Shutdown>,
     state: AppState,
+    /// The app's hub: its pub/sub, history and presence.
+    pub(crate) hub: Hub,
 }
 
 impl<S> Clone for Endpoint<S> {
@@ -426,6 +447,7 @@ impl<S> Clone for Endpoint<S> {
             limits: self.limits.clone(),
             shutdown: self.shutdown.clone(),
             state: self.state.clone(),
+            hub: self.hub.clone(),
         }
     }
 }
@@ -446,6 +468,7 @@ impl<S: Socket> Endpoint<S> {
         config: &Config,
         shutdown: Arc<Shutdown>,
         state: AppState,
+        hub: Hub,
     ) -> Result<Endpoint<S>, String> {
         let mut channels = Channels::default();
         S::channels(&mut channels);
@@ -465,6 +488,7 @@ impl<S: Socket> Endpoint<S> {
             }),
             shutdown,
             state,
+            hub,
         })
     }
 

@@ -13,14 +13,14 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::DEFAULT_TIMEOUT;
-use crate::Config;
-use crate::pubsub::{self, Broadcast, Outgoing, Subscriber, mailbox};
+use crate::pubsub::{Broadcast, Outgoing, Subscriber, mailbox};
 use crate::session::{Cookies, Session};
 use crate::shutdown::Shutdown;
 use crate::socket::connection::{self, ClientFrames, Closing};
 use crate::socket::serializer::{Outbound, Serializer};
 use crate::socket::websocket::Incoming;
 use crate::socket::{Connect, DISCONNECT, Endpoint, Params, Socket};
+use crate::{Config, Hub};
 
 /// Starts connecting to socket `S` as a client would; `.await` it, after
 /// setting the session, cookies, params or state the connection sees.
@@ -49,8 +49,36 @@ pub fn connect<S: Socket>() -> ConnectTest<S> {
         params: HashMap::new(),
         state: Arc::new(()),
         timeout: DEFAULT_TIMEOUT,
+        hub: None,
         socket: PhantomData,
     }
+}
+
+thread_local! {
+    static TEST_HUB: Hub = Hub::in_memory();
+}
+
+/// The hub test clients connect through when no hub is current (see
+/// [`crate::hub`]) and none was given ([`ConnectTest::hub`]): one per
+/// thread, so the clients of one `#[tokio::test]` meet, and other tests'
+/// (each on a thread of its own) do not. Broadcast through it to reach them.
+///
+/// ```
+/// # use maze::prelude::*;
+/// # #[derive(Default)] struct ChatSocket;
+/// # impl Socket for ChatSocket { fn channels(c: &mut Channels<Self>) { c.add::<Room>("room:*"); } }
+/// # #[derive(Default)] struct Room;
+/// # impl<S: Socket> Channel<S> for Room {}
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let mut client = maze::testing::connect::<ChatSocket>().await.unwrap();
+/// client.join("room:1", json!({})).await.unwrap();
+/// maze::testing::hub().broadcast("room:1", "news", json!({"n": 1}));
+/// assert_eq!(client.assert_push("room:1", "news").await, json!({"n": 1}));
+/// # }
+/// ```
+pub fn hub() -> Hub {
+    Hub::try_current().unwrap_or_else(|| TEST_HUB.with(Hub::clone))
 }
 
 /// A connection about to be made: what its upgrade request carries.
@@ -60,6 +88,7 @@ pub struct ConnectTest<S> {
     params: HashMap<String, String>,
     state: Arc<dyn Any + Send + Sync>,
     timeout: Duration,
+    hub: Option<Hub>,
     socket: PhantomData<fn() -> S>,
 }
 
@@ -143,9 +172,27 @@ impl<S: Socket> ConnectTest<S> {
         self
     }
 
+    /// Connects through `hub` (an app's, as `App::with_hub` was given)
+    /// rather than [`hub()`].
+    ///
+    /// ```
+    /// # use maze::prelude::*;
+    /// # #[derive(Default)] struct ChatSocket;
+    /// # impl Socket for ChatSocket { fn channels(_: &mut Channels<Self>) {} }
+    /// # async fn run() {
+    /// let hub = maze::Hub::in_memory();
+    /// let client = maze::testing::connect::<ChatSocket>().hub(hub.clone()).await;
+    /// # }
+    /// ```
+    pub fn hub(mut self, hub: Hub) -> Self {
+        self.hub = Some(hub);
+        self
+    }
+
     async fn open(self) -> Result<TestClient, Refused> {
         let config = Config::parse("[app]\nname = \"test\"\n").expect("a valid default");
-        let endpoint = Endpoint::<S>::new(&config, Shutdown::new(), self.state.clone())
+        let hub = self.hub.clone().unwrap_or_else(hub);
+        let endpoint = Endpoint::<S>::new(&config, Shutdown::new(), self.state.clone(), hub.clone())
             .unwrap_or_else(|error| panic!("{} cannot be served: {error}", std::any::type_name::<S>()));
         let mut headers = axum::http::HeaderMap::new();
         if !self.cookies.is_empty() {
@@ -165,6 +212,7 @@ impl<S: Socket> ConnectTest<S> {
             connection::start(socket, connect, endpoint, Serializer::Maze, ClientFrames::InProcess(inbound));
         let (observer_queue, observed) = mailbox::bounded(1024);
         Ok(TestClient {
+            hub,
             frames: Some(frames),
             outgoing: started.outgoing,
             reader: Some(started.reader),
@@ -217,6 +265,8 @@ struct Received {
 
 /// One connected client. Dropping it disconnects it.
 pub struct TestClient {
+    /// The hub it connected through.
+    hub: Hub,
     /// Frames to the connection; dropping it is the client going away.
     frames: Option<mpsc::UnboundedSender<Incoming>>,
     /// What the connection sends the client.
@@ -262,7 +312,7 @@ impl TestClient {
     /// ```
     pub async fn join(&mut self, topic: &str, payload: Value) -> Result<Value, String> {
         if !self.observed_topics.iter().any(|observed| observed == topic) {
-            pubsub::global().subscribe(topic, self.observer.clone());
+            self.hub.pubsub().subscribe(topic, self.observer.clone());
             self.observed_topics.push(topic.to_string());
         }
         let reply = self.request(json!({"event": "join", "topic": topic, "payload": payload})).await;
@@ -548,7 +598,7 @@ impl TestClient {
     fn stop_observing(&mut self, topic: &str) {
         if let Some(at) = self.observed_topics.iter().position(|observed| observed == topic) {
             self.observed_topics.remove(at);
-            pubsub::global().unsubscribe(topic, self.observer.id);
+            self.hub.pubsub().unsubscribe(topic, self.observer.id);
         }
     }
 }
@@ -566,7 +616,7 @@ impl std::fmt::Debug for TestClient {
 impl Drop for TestClient {
     fn drop(&mut self) {
         for topic in std::mem::take(&mut self.observed_topics) {
-            pubsub::global().unsubscribe(&topic, self.observer.id);
+            self.hub.pubsub().unsubscribe(&topic, self.observer.id);
         }
     }
 }

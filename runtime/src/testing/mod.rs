@@ -67,7 +67,7 @@ mod client;
 
 pub use app::{TestApp, TestResponse};
 #[cfg(feature = "websockets")]
-pub use client::{ConnectTest, Refused, TestClient, connect};
+pub use client::{ConnectTest, Refused, TestClient, connect, hub};
 
 /// How long an assertion waits unless the test says otherwise.
 pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(100);

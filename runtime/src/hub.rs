@@ -1,0 +1,437 @@
+//! [`Hub`]: what one app's sockets share (pub/sub and its adapter, history,
+//! presence), owned by the app instead of the process.
+//!
+//! An app makes its hub from its config ([`Hub::from_config`]; `App` does it
+//! when it starts) and everything reaches the same one: channels through
+//! `ctx.hub()`, handlers through the [`Hub`] extractor, tasks through a clone
+//! moved into them. Two hubs in one process never meet: two apps in one
+//! test each deliver only their own broadcasts.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), maze::Error> {
+//! let config = maze::Config::parse("[app]\nname = \"chat\"\n")?;
+//! let hub = maze::Hub::from_config(&config).await?;
+//! hub.broadcast("chat_room:lobby", "message_new", maze::serde_json::json!({"body": "hi"}));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # The current hub
+//!
+//! `maze::broadcast(...)` and `ChatSocket::broadcast(...)` take no hub: they
+//! use the *current* one, as `tokio::spawn` uses the current runtime. A hub
+//! is current
+//!
+//! - while a socket's connection runs its callbacks, and while a request
+//!   passes through the app's router (`App` and [`Hub::layer`] set it);
+//! - on every thread of the runtime `App::run` starts: so in any task a
+//!   generated app spawns;
+//! - inside [`Hub::enter`] (a guard) and [`Hub::scope`] (a future).
+//!
+//! Elsewhere (a test's own thread, a task spawned by an app that embeds maze
+//! in its own runtime), there is none, and those calls panic saying so,
+//! as `tokio::spawn` does outside a runtime: nothing is silently dropped.
+//! [`Hub::try_current`] asks without panicking.
+
+use serde_json::Value;
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+
+use crate::presence::Tracker;
+use crate::pubsub::{Broadcast, Memory, PubSub};
+use crate::{Config, Error};
+
+/// What an app's sockets share: its pub/sub (in memory, or through Redis),
+/// each topic's history, presence. Cheap to clone: clones are the same hub.
+///
+/// ```
+/// use maze::prelude::*;
+///
+/// // In a handler: the app's hub, as an extractor.
+/// async fn announce(hub: maze::Hub) -> &'static str {
+///     hub.broadcast("news", "published", json!({"title": "Hello"}));
+///     "sent"
+/// }
+/// # fn routes(routes: &mut Routes) { routes.post("/announce", announce); }
+/// ```
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pubsub: PubSub,
+    presence: Tracker,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Presence's background task stops with the hub.
+        self.presence.stop();
+    }
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub").finish_non_exhaustive()
+    }
+}
+
+impl Hub {
+    /// The hub `[websockets]` asks for: in memory (the default), or through
+    /// Redis (`adapter = "redis"`, or `redis_url` / `REDIS_URL` set, with
+    /// the `redis` feature), keeping history as its settings say.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), maze::Error> {
+    /// let config = maze::Config::parse("[app]\nname = \"chat\"\n[websockets]\nhistory_size = 0\n")?;
+    /// let hub = maze::Hub::from_config(&config).await?;
+    /// # drop(hub);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn from_config(config: &Config) -> Result<Hub, Error> {
+        Ok(Hub::new(crate::pubsub::from_config(config).await?))
+    }
+
+    /// A hub on one instance, with `[websockets]`'s default history.
+    ///
+    /// ```
+    /// let hub = maze::Hub::in_memory();
+    /// assert!(hub.pubsub().registry().topics().is_empty());
+    /// ```
+    pub fn in_memory() -> Hub {
+        Hub::new(PubSub::new(Memory))
+    }
+
+    /// A hub around `pubsub`: for an adapter of your own.
+    ///
+    /// ```
+    /// use maze::pubsub::{Memory, PubSub};
+    /// let hub = maze::Hub::new(PubSub::new(Memory));
+    /// # drop(hub);
+    /// ```
+    pub fn new(pubsub: PubSub) -> Hub {
+        Hub { inner: Arc::new(Inner { pubsub, presence: Tracker::new() }) }
+    }
+
+    /// Sends `subject` with `payload` to every subscriber of `topic`, on
+    /// every app instance.
+    ///
+    /// ```
+    /// let hub = maze::Hub::in_memory();
+    /// hub.broadcast("chat_room:1", "message_new", maze::serde_json::json!({"body": "hi"}));
+    /// ```
+    pub fn broadcast(&self, topic: &str, subject: &str, payload: Value) {
+        self.pubsub().publish(Broadcast::new(topic, subject, payload));
+    }
+
+    /// Closes every connection whose `Socket::id` is `id`, on every app
+    /// instance (see [`crate::disconnect`]).
+    ///
+    /// ```
+    /// let hub = maze::Hub::in_memory();
+    /// hub.disconnect("user:42");
+    /// ```
+    pub fn disconnect(&self, id: &str) {
+        self.pubsub().publish(crate::socket::disconnect_broadcast(id));
+    }
+
+    /// The presences on `topic`, from every instance (see [`crate::presence`]).
+    ///
+    /// ```
+    /// let hub = maze::Hub::in_memory();
+    /// assert_eq!(hub.presence_list("room:1"), maze::serde_json::json!({}));
+    /// ```
+    pub fn presence_list(&self, topic: &str) -> Value {
+        self.inner.presence.list(topic)
+    }
+
+    /// The hub's pub/sub: its registry of this instance's subscribers.
+    ///
+    /// ```
+    /// let hub = maze::Hub::in_memory();
+    /// assert_eq!(hub.pubsub().dropped(), 0);
+    /// ```
+    pub fn pubsub(&self) -> &PubSub {
+        &self.inner.pubsub
+    }
+
+    /// Presence's tracker, its background task running.
+    pub(crate) fn presence(&self) -> &Tracker {
+        self.inner.presence.ensure_running(self);
+        &self.inner.presence
+    }
+
+    /// Presence's tracker, as its own task uses it.
+    pub(crate) fn presence_tracker(&self) -> &Tracker {
+        &self.inner.presence
+    }
+
+    /// Whether `self` and `other` are the same hub.
+    #[cfg(test)]
+    pub(crate) fn same(&self, other: &Hub) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    /// Presence's background task holds this, so that it stops with the hub.
+    pub(crate) fn downgrade(&self) -> WeakHub {
+        WeakHub(Arc::downgrade(&self.inner))
+    }
+
+    /// The current hub (see the [module documentation](self)), if any.
+    ///
+    /// ```
+    /// assert!(maze::Hub::try_current().is_none(), "no app runs here");
+    /// let hub = maze::Hub::in_memory();
+    /// let _current = hub.enter();
+    /// assert!(maze::Hub::try_current().is_some());
+    /// ```
+    pub fn try_current() -> Option<Hub> {
+        CURRENT.with(|current| current.borrow().clone()).or_else(|| {
+            THREAD_DEFAULT.with(|slot| slot.borrow().as_ref().and_then(|slot| slot.get().cloned()))
+        })
+    }
+
+    /// The current hub (see the [module documentation](self)).
+    ///
+    /// # Panics
+    ///
+    /// Where no hub is current, saying what to do instead.
+    ///
+    /// ```
+    /// let hub = maze::Hub::in_memory();
+    /// let _current = hub.enter();
+    /// maze::Hub::current().broadcast("room:1", "hi", maze::serde_json::Value::Null);
+    /// ```
+    #[track_caller]
+    pub fn current() -> Hub {
+        Hub::try_current().unwrap_or_else(|| panic!("{NO_CURRENT_HUB}"))
+    }
+
+    /// Makes this hub current on this thread until the guard is dropped:
+    /// `maze::broadcast` and `ChatSocket::broadcast` then use it.
+    ///
+    /// ```
+    /// let hub = maze::Hub::in_memory();
+    /// {
+    ///     let _current = hub.enter();
+    ///     maze::broadcast("room:1", "hi", maze::serde_json::Value::Null);
+    /// }
+    /// assert!(maze::Hub::try_current().is_none());
+    /// ```
+    pub fn enter(&self) -> EnterGuard {
+        EnterGuard { previous: CURRENT.with(|current| current.replace(Some(self.clone()))) }
+    }
+
+    /// `future`, with this hub current whenever it runs: for a task an app
+    /// that embeds maze spawns on its own runtime.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let hub = maze::Hub::in_memory();
+    /// tokio::spawn(hub.scope(async {
+    ///     maze::broadcast("room:1", "tick", maze::serde_json::Value::Null);
+    /// }))
+    /// .await
+    /// .unwrap();
+    /// # }
+    /// ```
+    pub fn scope<F: Future>(&self, future: F) -> Scoped<F> {
+        Scoped { hub: Some(self.clone()), future }
+    }
+
+    /// A tower layer that makes this hub current while each request is
+    /// handled and gives handlers the [`Hub`] extractor: for an axum app
+    /// that serves maze sockets without `maze::App`.
+    ///
+    /// ```
+    /// let hub = maze::Hub::in_memory();
+    /// let app: maze::axum::Router = maze::axum::Router::new().layer(hub.layer());
+    /// # drop(app);
+    /// ```
+    pub fn layer(&self) -> HubLayer {
+        HubLayer { hub: self.clone() }
+    }
+}
+
+/// A weak handle on a hub: presence's background task stops once the hub is gone.
+pub(crate) struct WeakHub(std::sync::Weak<Inner>);
+
+impl WeakHub {
+    pub(crate) fn upgrade(&self) -> Option<Hub> {
+        self.0.upgrade().map(|inner| Hub { inner })
+    }
+}
+
+/// What `maze::broadcast` and friends say where no hub is current.
+pub(crate) const NO_CURRENT_HUB: &str = "no maze app is running here: maze::broadcast, maze::disconnect, \
+     maze::presence::list and Socket::broadcast use the current app's hub, which is set in its \
+     requests, its sockets' callbacks and on the threads of `App::run`'s runtime. Here (a test's \
+     own thread, or a task of an app that embeds maze in its own runtime), call the method of the \
+     same name on the app's `maze::Hub` (the `Hub` extractor in handlers, `ctx.hub()` in \
+     channels), or wrap the task in `hub.scope(...)`";
+
+thread_local! {
+    /// The hub of the request, connection or scope being run on this thread.
+    static CURRENT: RefCell<Option<Hub>> = const { RefCell::new(None) };
+    /// The hub of the app whose runtime this thread belongs to (`App::run`),
+    /// once the app has made it.
+    static THREAD_DEFAULT: RefCell<Option<Arc<OnceLock<Hub>>>> = const { RefCell::new(None) };
+}
+
+/// Makes the hub `slot` will hold the default on this thread: called on
+/// each thread of the runtime `App::run` starts.
+pub(crate) fn set_thread_default(slot: Arc<OnceLock<Hub>>) {
+    THREAD_DEFAULT.with(|default| *default.borrow_mut() = Some(slot));
+}
+
+/// Runs `with` on the hub current on this thread, if any, without cloning it.
+pub(crate) fn with_current<R>(with: impl FnOnce(Option<&Hub>) -> R) -> R {
+    CURRENT.with(|current| with(current.borrow().as_ref()))
+}
+
+/// Puts `hub` in place as the current one for as long as it is alive, and
+/// gives it back: no reference count is touched on the hot path (a
+/// connection's task enters its hub at every poll).
+pub(crate) struct Entered {
+    previous: Option<Hub>,
+}
+
+impl Entered {
+    pub(crate) fn new(hub: Hub) -> Entered {
+        Entered { previous: CURRENT.with(|current| current.replace(Some(hub))) }
+    }
+
+    /// Leaves, giving the hub back.
+    pub(crate) fn leave(mut self) -> Option<Hub> {
+        let previous = self.previous.take();
+        CURRENT.with(|current| current.replace(previous))
+    }
+}
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        // Reached only when the poll panicked (`leave` empties `previous`
+        // otherwise, and then puts it back itself).
+        if let Some(previous) = self.previous.take() {
+            CURRENT.with(|current| current.replace(Some(previous)));
+        }
+    }
+}
+
+/// Made current by [`Hub::enter`] until dropped.
+pub struct EnterGuard {
+    previous: Option<Hub>,
+}
+
+impl Drop for EnterGuard {
+    fn drop(&mut self) {
+        CURRENT.with(|current| *current.borrow_mut() = self.previous.take());
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A future run with its hub current (see [`Hub::scope`]).
+    pub struct Scoped<F> {
+        hub: Option<Hub>,
+        #[pin]
+        future: F,
+    }
+}
+
+impl<F: Future> Future for Scoped<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let Some(hub) = this.hub.take() else { return this.future.poll(cx) };
+        let entered = Entered::new(hub);
+        let polled = this.future.poll(cx);
+        *this.hub = entered.leave();
+        polled
+    }
+}
+
+/// The layer of [`Hub::layer`].
+#[derive(Clone)]
+pub struct HubLayer {
+    hub: Hub,
+}
+
+impl<S> tower::Layer<S> for HubLayer {
+    type Service = HubService<S>;
+
+    fn layer(&self, inner: S) -> HubService<S> {
+        HubService { hub: self.hub.clone(), inner }
+    }
+}
+
+/// The service of [`HubLayer`].
+#[derive(Clone)]
+pub struct HubService<S> {
+    hub: Hub,
+    inner: S,
+}
+
+impl<S, B> tower::Service<axum::http::Request<B>> for HubService<S>
+where
+    S: tower::Service<axum::http::Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Scoped<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: axum::http::Request<B>) -> Self::Future {
+        request.extensions_mut().insert(self.hub.clone());
+        let _current = self.hub.enter();
+        self.hub.scope(self.inner.call(request))
+    }
+}
+
+impl<St: Send + Sync> axum::extract::FromRequestParts<St> for Hub {
+    type Rejection = (axum::http::StatusCode, &'static str);
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &St,
+    ) -> Result<Hub, Self::Rejection> {
+        parts.extensions.get::<Hub>().cloned().ok_or((
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "the maze::Hub extractor needs the app's hub: serve with maze::App, or add hub.layer() to the router",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enter_makes_a_hub_current_until_dropped_and_restores_the_one_before() {
+        let (outer, inner) = (Hub::in_memory(), Hub::in_memory());
+        assert!(Hub::try_current().is_none());
+        let _outer = outer.enter();
+        {
+            let _inner = inner.enter();
+            assert!(Hub::current().same(&inner));
+        }
+        assert!(Hub::current().same(&outer));
+    }
+
+    #[test]
+    #[should_panic(expected = "no maze app is running here")]
+    fn no_current_hub_is_a_panic_that_says_what_to_do() {
+        Hub::current();
+    }
+}

@@ -1,0 +1,135 @@
+//! Each app owns its hub: two apps in one process, one in memory and one on
+//! a real redis-server, never meet, and an app's `[websockets]` settings
+//! hold whatever ran before it started.
+
+mod common;
+
+use maze::prelude::*;
+use maze::{App, Hub};
+use serde_json::json;
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tungstenite::{Message as Frame, WebSocket};
+
+#[derive(Default)]
+struct RoomSocket;
+
+impl Socket for RoomSocket {
+    fn channels(channels: &mut Channels<Self>) {
+        channels.add::<Room>("room:*");
+    }
+}
+
+#[derive(Default)]
+struct Room;
+
+impl Channel<RoomSocket> for Room {}
+
+fn routes(routes: &mut Routes) {
+    routes.socket::<RoomSocket>("/socket");
+}
+
+/// A `redis-server` on a free loopback port, without persistence; killed when dropped.
+struct Redis {
+    child: Child,
+    port: u16,
+}
+
+impl Redis {
+    fn start() -> Redis {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server is not installed: .ci/run installs it (apt-get install -y redis-server)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start on port {port}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Redis { child, port }
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn send(ws: &mut WebSocket<TcpStream>, frame: serde_json::Value) {
+    ws.send(Frame::text(frame.to_string())).unwrap();
+}
+
+/// The next JSON frame (the keep-alive `ping` text skipped).
+fn receive(ws: &mut WebSocket<TcpStream>) -> serde_json::Value {
+    loop {
+        if let Frame::Text(text) = ws.read().unwrap()
+            && text.as_str() != "ping"
+        {
+            return serde_json::from_str(text.as_str()).unwrap();
+        }
+    }
+}
+
+/// Joins `topic` (asking for recovery when `recover` is an object) and waits for the reply.
+fn join(ws: &mut WebSocket<TcpStream>, topic: &str, recover: serde_json::Value) {
+    send(ws, json!({"event": "join", "topic": topic, "payload": {}, "recover": recover, "ref": "j"}));
+    assert_eq!(receive(ws)["payload"]["status"], "ok");
+}
+
+/// Waits until `hub` has a subscriber on `topic` (a join's subscription
+/// follows its reply).
+fn wait_for_subscriber(hub: &Hub, topic: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !hub.pubsub().registry().topics().iter().any(|t| t == topic) {
+        assert!(Instant::now() < deadline, "nobody joined {topic}");
+        std::thread::yield_now();
+    }
+}
+
+#[test]
+fn two_apps_in_one_process_deliver_only_their_own_broadcasts() {
+    let redis = Redis::start();
+    let (memory_port, memory_hub) = common::serve(App::new(routes), "[app]\nname = \"in_memory\"\n");
+    let redis_config = format!(
+        "[app]\nname = \"on_redis\"\n[websockets]\nadapter = \"redis\"\nredis_url = \"redis://127.0.0.1:{}\"\n",
+        redis.port
+    );
+    let (redis_port, redis_hub) = common::serve(App::new(routes), &redis_config);
+
+    let mut on_memory = common::connect(memory_port, "/socket").unwrap();
+    let mut on_redis = common::connect(redis_port, "/socket").unwrap();
+    join(&mut on_memory, "room:1", json!(null));
+    join(&mut on_redis, "room:1", json!(null));
+    wait_for_subscriber(&memory_hub, "room:1");
+    wait_for_subscriber(&redis_hub, "room:1");
+
+    // The Redis app's broadcast went all the way (to its client) before the
+    // memory app's: had it reached the memory app's client too, it would come first.
+    redis_hub.broadcast("room:1", "from_redis", json!({}));
+    assert_eq!(receive(&mut on_redis)["subject"], "from_redis");
+    memory_hub.broadcast("room:1", "from_memory", json!({}));
+    assert_eq!(receive(&mut on_memory)["subject"], "from_memory");
+    redis_hub.broadcast("room:1", "end", json!({}));
+    assert_eq!(receive(&mut on_redis)["subject"], "end", "the memory app's broadcast reached the Redis app");
+}
+
+#[test]
+fn an_apps_history_settings_hold_whatever_was_broadcast_before_it_started() {
+    // Before the app starts, a broadcast through another hub (with the default history)...
+    Hub::in_memory().broadcast("room:before", "early", json!({}));
+    // ...does not decide for the app, which keeps no history.
+    let config = "[app]\nname = \"no_history\"\n[websockets]\nhistory_size = 0\n";
+    let (port, hub) = common::serve(App::new(routes), config);
+    let mut client = common::connect(port, "/socket").unwrap();
+    join(&mut client, "room:2", json!({}));
+    wait_for_subscriber(&hub, "room:2");
+    hub.broadcast("room:2", "said", json!({"n": 1}));
+    let frame = receive(&mut client);
+    assert_eq!(frame["subject"], "said", "no maze_recovery without history: {frame}");
+    assert!(frame.get("offset").is_none(), "no position without history: {frame}");
+}
