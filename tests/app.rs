@@ -324,6 +324,20 @@ fn in_headless_chromium_the_page_shows_who_is_online() {
 }
 
 #[test]
+fn a_bad_maze_toml_is_reported_readably_and_exits_1() {
+    let app = app();
+    let dir = temp_dir();
+    let config = dir.path().join("maze.toml");
+    std::fs::write(&config, "[app]\nname = \"chat\"\nprot = 3000\n").unwrap();
+    let output = Command::new(&app.binary).env("MAZE_CONFIG", &config).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.starts_with("error: maze.toml is invalid\n"), "{stderr}");
+    assert!(stderr.contains("\n3 | prot = 3000\n"), "the caret display, on lines of its own: {stderr}");
+    assert!(stderr.contains("unknown field `prot`"), "{stderr}");
+}
+
+#[test]
 fn the_runtime_route_table_equals_maze_routes() {
     let app = app();
     let output = Command::new(&app.binary).arg("routes").current_dir(&app.root).output().unwrap();
@@ -337,7 +351,7 @@ fn the_runtime_route_table_equals_maze_routes() {
 }
 
 #[test]
-fn the_generated_tests_pass_and_a_channel_test_guards_its_rebroadcast() {
+fn the_generated_tests_pass_and_guard_the_channels_rebroadcast_and_refusal() {
     let app = app();
     cargo(&app.root, &["test", "--quiet"]);
 
@@ -349,16 +363,24 @@ fn the_generated_tests_pass_and_a_channel_test_guards_its_rebroadcast() {
     let source = std::fs::read_to_string(&channel).unwrap();
     let silent = source.replace("        ctx.broadcast(&message.subject, payload);\n", "");
     assert_ne!(source, silent, "the channel template changed: update this test's edit");
-    std::fs::write(&channel, silent).unwrap();
+    // ...and that answers every push with ok, the blank message too.
+    let refusal = r#"return ctx.reply_error(json!({"reason": "empty message"}));"#;
+    let always_ok = silent.replace(refusal, "return;");
+    assert_ne!(silent, always_ok, "the channel template changed: update this test's edit");
+    std::fs::write(&channel, always_ok).unwrap();
 
     let output = cargo_output(&copy, &["test", "--test", "chat_room_channel"]);
-    assert!(!output.status.success(), "the channel's test passed without the rebroadcast");
+    assert!(!output.status.success(), "the channel's tests passed without the rebroadcast and the refusal");
     let report = String::from_utf8_lossy(&output.stdout);
     assert!(
         report.contains("a_pushed_message_reaches_every_client_tagged_with_its_sender ... FAILED"),
         "{report}"
     );
-    assert!(report.contains("test a_client_joins ... ok"), "only the rebroadcast test fails: {report}");
+    assert!(report.contains("a_blank_message_is_refused_with_its_reason ... FAILED"), "{report}");
+    assert!(
+        report.contains("test a_client_joins ... ok"),
+        "only the broken behaviours' tests fail: {report}"
+    );
 }
 
 /// Copies an app's sources (not its build output) to `to`.

@@ -117,7 +117,7 @@ impl<St: Clone + Send + Sync + 'static> App<St> {
         }
         let unit: Box<dyn Any> = Box::new(());
         unit.downcast::<St>().map(|state| *state).map_err(|_| {
-            Error::Config(format!(
+            Error::config(format!(
                 "the routes take a state ({}): start the app with App::new(routes).with_state(state)",
                 std::any::type_name::<St>()
             ))
@@ -126,12 +126,22 @@ impl<St: Clone + Send + Sync + 'static> App<St> {
 
     /// Loads `maze.toml` (see [`Config::load`]) and serves until SIGINT or
     /// SIGTERM. Run as `APP routes`, prints the route table as JSON instead
-    /// (the shape of `maze routes --json`). The generated `src/main.rs`:
+    /// (the shape of `maze routes --json`). The generated `src/main.rs`
+    /// prints an error with its causes (a TOML error with its caret
+    /// display) and exits with 1:
     ///
     /// ```no_run
     /// # mod routes { pub fn routes(_: &mut maze::Routes) {} }
-    /// fn main() -> Result<(), maze::Error> {
-    ///     maze::App::new(routes::routes).run()
+    /// use std::process::ExitCode;
+    ///
+    /// fn main() -> ExitCode {
+    ///     match maze::App::new(routes::routes).run() {
+    ///         Ok(()) => ExitCode::SUCCESS,
+    ///         Err(error) => {
+    ///             eprintln!("error: {}", error.report());
+    ///             ExitCode::FAILURE
+    ///         }
+    ///     }
     /// }
     /// ```
     #[allow(unused_mut)] // Without websockets, there is no hub to set.
@@ -196,7 +206,11 @@ impl<St: Clone + Send + Sync + 'static> App<St> {
         let listener = tokio::net::TcpListener::bind((config.app.host.as_str(), config.app.port))
             .await
             .map_err(|error| {
-                Error::Config(format!("cannot listen on {}:{}: {error}", config.app.host, config.app.port))
+                Error::new(
+                    crate::ErrorKind::Bind,
+                    format!("cannot listen on {}:{}", config.app.host, config.app.port),
+                )
+                .caused_by(error)
             })?;
         self.serve_until(listener, config, root, crate::shutdown::signal()).await
     }
@@ -271,7 +285,7 @@ impl<St: Clone + Send + Sync + 'static> App<St> {
         if let Some(route) =
             routes.table().iter().find(|route| Some(&route.path) == config.metrics.path.as_ref())
         {
-            return Err(Error::Config(format!(
+            return Err(Error::config(format!(
                 "[metrics] path {} is already routed to {}: choose another",
                 route.path, route.handler
             )));
@@ -296,7 +310,7 @@ fn metrics(config: &Config) -> Result<axum::Router, Error> {
         #[cfg(feature = "metrics")]
         Some(path) => crate::metrics_endpoint::router(path, &config.metrics),
         #[cfg(not(feature = "metrics"))]
-        Some(path) => Err(Error::Config(format!(
+        Some(path) => Err(Error::config(format!(
             "[metrics] path = {path:?} needs the maze dependency's \"metrics\" feature: \
              features = [\"metrics\"] in Cargo.toml"
         ))),

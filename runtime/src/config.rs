@@ -220,10 +220,10 @@ impl Config {
     ///
     /// ```
     /// let error = maze::Config::parse("[app]\nname = \"chat\"\nprot = 1\n").unwrap_err();
-    /// assert!(error.to_string().contains("unknown field `prot`"), "{error}");
+    /// assert!(error.report().to_string().contains("unknown field `prot`"), "{error}");
     /// ```
     pub fn parse(text: &str) -> Result<Config, Error> {
-        toml::from_str(text).map_err(|error| Error::Config(format!("maze.toml: {error}")))
+        toml::from_str(text).map_err(|error| Error::config("maze.toml is invalid").caused_by(error))
     }
 
     /// Reads the file named by `MAZE_CONFIG`, else `maze.toml` in the current
@@ -250,10 +250,11 @@ impl Config {
 
     fn read(path: &Path) -> Result<Config, Error> {
         let text = std::fs::read_to_string(path).map_err(|error| {
-            Error::Config(format!(
-                "cannot read {}: {error} (run the app from its folder, or set MAZE_CONFIG)",
+            Error::config(format!(
+                "cannot read {} (run the app from its folder, or set MAZE_CONFIG)",
                 path.display()
             ))
+            .caused_by(error)
         })?;
         Config::parse(&text)
     }
@@ -272,7 +273,7 @@ impl Config {
         if let Some(port) = var("MAZE_PORT").or_else(|| var("PORT")) {
             self.app.port = port
                 .parse()
-                .map_err(|_| Error::Config(format!("port {port:?} is not a number from 0 to 65535")))?;
+                .map_err(|_| Error::config(format!("port {port:?} is not a number from 0 to 65535")))?;
         }
         if let Some(secret) = var("MAZE_SECRET_KEY") {
             self.session.secret = Some(secret);
@@ -302,7 +303,7 @@ mod tests {
     #[test]
     fn unknown_keys_are_errors() {
         let error = Config::parse("[app]\nname = \"chat\"\nprot = 1\n").unwrap_err();
-        assert!(error.to_string().contains("prot"), "{error}");
+        assert!(error.report().to_string().contains("prot"), "{error}");
     }
 
     #[test]

@@ -130,7 +130,7 @@ impl Policy {
             .iter()
             .map(|pattern| {
                 TopicPattern::parse(pattern)
-                    .map_err(|error| crate::Error::Config(format!("[websockets] history_exclude: {error}")))
+                    .map_err(|error| crate::Error::config(format!("[websockets] history_exclude: {error}")))
             })
             .collect::<Result<_, _>>()?;
         Ok(Policy { size: settings.history_size, ttl: Duration::from_secs(settings.history_ttl), exclude })

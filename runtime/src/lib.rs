@@ -54,7 +54,7 @@ mod topic_pattern;
 
 pub use app::App;
 pub use config::Config;
-pub use error::Error;
+pub use error::{Error, ErrorKind};
 #[cfg(feature = "websockets")]
 pub use hub::Hub;
 pub use route_table::{ChannelInfo, RouteInfo};

@@ -21,7 +21,7 @@ fn handle() -> Result<&'static PrometheusHandle, Error> {
         return Ok(handle);
     }
     let handle = PrometheusBuilder::new().install_recorder().map_err(|error| {
-        Error::Config(format!("[metrics]: cannot install the Prometheus recorder ({error}); does the app install one of its own?"))
+        Error::config(format!("[metrics]: cannot install the Prometheus recorder ({error}); does the app install one of its own?"))
     })?;
     Ok(HANDLE.get_or_init(|| handle))
 }
@@ -29,7 +29,7 @@ fn handle() -> Result<&'static PrometheusHandle, Error> {
 /// The route serving the metrics at `path`.
 pub(crate) fn router(path: &str, config: &MetricsConfig) -> Result<axum::Router, Error> {
     if !path.starts_with('/') {
-        return Err(Error::Config(format!("[metrics] path {path:?} must start with /")));
+        return Err(Error::config(format!("[metrics] path {path:?} must start with /")));
     }
     let handle = handle()?;
     let access = Arc::new(config.clone());

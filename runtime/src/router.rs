@@ -296,7 +296,7 @@ impl<St: Clone + Send + Sync + 'static> Routes<St> {
         if self.errors.is_empty() {
             Ok(self.router)
         } else {
-            Err(crate::Error::Config(format!("the routes cannot be served:\n  {}", self.errors.join("\n  "))))
+            Err(crate::Error::config(format!("the routes cannot be served:\n  {}", self.errors.join("\n  "))))
         }
     }
 }

@@ -268,7 +268,7 @@ impl SessionLayerState {
     pub(crate) fn new(config: &SessionConfig) -> Result<SessionLayerState, Error> {
         let key = match &config.secret {
             Some(secret) if secret.len() >= 32 => Key::derive_from(secret.as_bytes()),
-            Some(_) => return Err(Error::Config("session.secret must be at least 32 bytes long".into())),
+            Some(_) => return Err(Error::config("session.secret must be at least 32 bytes long")),
             None => {
                 eprintln!(
                     "maze: no session secret set: sessions will not survive a restart (set session.secret or MAZE_SECRET_KEY)"

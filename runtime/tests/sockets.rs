@@ -107,6 +107,8 @@ impl Channel<TestSocket> for Room {
                 ctx.push("you_are", json!({"topic": topic}));
             }
             "to_others" => ctx.broadcast_from("from_other", message.payload),
+            "refuse_me" => ctx.reply_error(json!({"reason": "refused", "echo": message.payload})),
+            "count" => ctx.reply(json!({"counted": message.payload})),
             _ => ctx.rebroadcast(message),
         }
     }
@@ -892,26 +894,43 @@ fn startup_error<St: Clone + Send + Sync + 'static>(app: App<St>) -> String {
     })
 }
 
-#[test]
-fn a_broadcast_to_others_skips_its_sender_with_the_phoenix_client_and_maze_js() {
+/// Runs `tests/js/{script}` with node against the shared server; its output.
+fn run_js(script: &str) -> String {
     let js = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/js");
     assert!(
         js.join("node_modules/phoenix").is_dir(),
         "the npm clients are not installed: run `npm ci --prefix tests/js` (.ci/run does)"
     );
     let output = std::process::Command::new("node")
-        .arg("to_others.mjs")
+        .arg(script)
         .arg(Server::shared().to_string())
         .current_dir(&js)
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
     assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    stdout
+}
+
+#[test]
+fn a_broadcast_to_others_skips_its_sender_with_the_phoenix_client_and_maze_js() {
+    let stdout = run_js("to_others.mjs");
     for client in ["phoenix", "maze.js"] {
         assert!(
             stdout.contains(&format!(r#""client":"{client}","receiver":{{"n":1}},"sender_heard":0"#)),
             "{stdout}"
         );
+    }
+}
+
+#[test]
+fn a_channel_answers_a_push_with_an_error_or_a_response_with_the_phoenix_client_and_maze_js() {
+    let stdout = run_js("replies.mjs");
+    for client in ["phoenix", "maze.js"] {
+        let refused = r#""refused":{"status":"error","response":{"echo":{"bid":1},"reason":"refused"}}"#;
+        let counted = r#""counted":{"status":"ok","response":{"counted":{"n":2}}}"#;
+        let line = format!(r#"{{"client":"{client}",{refused},{counted}}}"#);
+        assert!(stdout.contains(&line), "expected {line} in\n{stdout}");
     }
 }
 

@@ -57,6 +57,9 @@ impl Channel<ChatSocket> for RoomChannel {
             "to_others" => ctx.broadcast_from("said", message.payload),
             "to_me" => ctx.push("private", message.payload),
             "panic" => panic!("a channel callback panicked (on purpose)"),
+            "empty" => ctx.reply_error(json!({"reason": "empty message"})),
+            "no_reason" => ctx.reply_error(json!({"code": 7})),
+            "answer" => ctx.reply(json!({"answer": 42})),
             _ => ctx.rebroadcast(message),
         }
     }
@@ -64,6 +67,17 @@ impl Channel<ChatSocket> for RoomChannel {
     async fn leave(&mut self, ctx: &mut Context<'_, ChatSocket>) {
         ctx.broadcast_from("left", json!({"user_id": ctx.socket().user_id}));
     }
+}
+
+#[tokio::test]
+async fn a_push_answered_with_an_error_is_err_and_with_a_response_is_ok() {
+    let mut client = testing::connect::<ChatSocket>().await.unwrap();
+    client.join("room:replies", json!({})).await.unwrap();
+    assert_eq!(client.push("room:replies", "empty", json!({})).await, Err("empty message".to_string()));
+    let without_reason = client.push("room:replies", "no_reason", json!({})).await;
+    assert_eq!(without_reason, Err(r#"{"code":7}"#.to_string()), "the whole response when it has no reason");
+    assert_eq!(client.push("room:replies", "answer", json!({})).await, Ok(json!({"answer": 42})));
+    assert_eq!(client.push("room:replies", "anything", json!({})).await, Ok(json!({})));
 }
 
 #[tokio::test]

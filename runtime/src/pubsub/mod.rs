@@ -616,7 +616,7 @@ pub(crate) async fn from_config(config: &Config) -> Result<PubSub, Error> {
             #[cfg(feature = "redis")]
             {
                 let url = settings.redis_url.as_deref().ok_or_else(|| {
-                    Error::Config("adapter = \"redis\" needs redis_url in [websockets], or REDIS_URL".into())
+                    Error::config("adapter = \"redis\" needs redis_url in [websockets], or REDIS_URL")
                 })?;
                 let registry = Arc::new(Registry::default());
                 let adapter = redis_adapter::RedisAdapter::connect(
@@ -629,13 +629,12 @@ pub(crate) async fn from_config(config: &Config) -> Result<PubSub, Error> {
                 Ok(PubSub::with_policy(registry, adapter, policy))
             }
             #[cfg(not(feature = "redis"))]
-            Err(Error::Config(
+            Err(Error::config(
                 "adapter = \"redis\" needs the runtime's redis feature: \
-                 features = [\"websockets\", \"redis\"] on the maze dependency in Cargo.toml"
-                    .into(),
+                 features = [\"websockets\", \"redis\"] on the maze dependency in Cargo.toml",
             ))
         }
-        other => Err(Error::Config(format!(
+        other => Err(Error::config(format!(
             "[websockets] adapter {other:?} is unknown: use \"memory\" or \"redis\""
         ))),
     }

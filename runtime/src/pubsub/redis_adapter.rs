@@ -37,7 +37,12 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::{Adapter, Broadcast, Registry};
-use crate::Error;
+use crate::{Error, ErrorKind};
+
+/// Redis at `url` could not be reached.
+fn unreachable(url: &str) -> Error {
+    Error::new(ErrorKind::Redis, format!("cannot reach Redis at {url}"))
+}
 use crate::history::{self, Offset, Policy, Position, Recovery};
 
 /// How long startup waits for Redis before giving up with an error.
@@ -108,12 +113,18 @@ impl RedisAdapter {
         registry: Arc<Registry>,
         policy: Arc<Policy>,
     ) -> Result<RedisAdapter, Error> {
-        let client = redis::Client::open(url)
-            .map_err(|error| Error::Config(format!("redis_url {url:?} is not a Redis URL: {error}")))?;
+        let client = redis::Client::open(url).map_err(|error| {
+            Error::config(format!("redis_url {url:?} is not a Redis URL")).caused_by(error)
+        })?;
         let link = match tokio::time::timeout(CONNECT_TIMEOUT, Link::open(&client)).await {
             Ok(Ok(link)) => link,
-            Ok(Err(error)) => return Err(Error::Config(format!("cannot reach Redis at {url}: {error}"))),
-            Err(_) => return Err(Error::Config(format!("cannot reach Redis at {url}: timed out"))),
+            Ok(Err(error)) => return Err(unreachable(url).caused_by(error)),
+            Err(_) => {
+                return Err(Error::new(
+                    ErrorKind::Redis,
+                    format!("cannot reach Redis at {url}: no answer within {CONNECT_TIMEOUT:?}"),
+                ));
+            }
         };
         let (publishes, publish_queue) = mpsc::channel(PUBLISH_QUEUE);
         let (subscriptions, subscription_queue) = mpsc::unbounded_channel();
@@ -132,10 +143,7 @@ impl RedisAdapter {
             policy: policy.clone(),
         };
         let mut link = link;
-        worker
-            .refresh_epoch(&mut link)
-            .await
-            .map_err(|error| Error::Config(format!("cannot reach Redis at {url}: {error}")))?;
+        worker.refresh_epoch(&mut link).await.map_err(|error| unreachable(url).caused_by(error))?;
         tokio::spawn(worker.run(link, publish_queue, subscription_queue));
         Ok(RedisAdapter { publishes, connected, subscriptions, dropped, policy })
     }

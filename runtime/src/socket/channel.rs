@@ -114,7 +114,10 @@ pub trait Channel<S: Socket>: Send + 'static {
     }
 
     /// The client pushed `message` to this topic. The client's push is
-    /// answered with an empty ok reply, after what this callback sent.
+    /// answered after what this callback sent: with an empty ok reply,
+    /// unless it called [`Context::reply`] (ok, with a response) or
+    /// [`Context::reply_error`] (the client's `push(...).receive("error",
+    /// ...)` fires).
     ///
     /// ```
     /// use maze::prelude::*;
@@ -184,6 +187,9 @@ pub struct Context<'a, S> {
     pub(crate) wants_presence_state: bool,
     /// What the callback broadcast, for its reply to follow.
     pub(crate) sent: std::sync::Mutex<Vec<Arc<Broadcast>>>,
+    /// How `message` answers the client's push: ok (true) or error, with a
+    /// response. None: an empty ok.
+    pub(crate) reply: Option<(bool, Value)>,
 }
 
 impl<S> Context<'_, S> {
@@ -309,6 +315,48 @@ impl<S> Context<'_, S> {
     /// ```
     pub fn hub(&self) -> &Hub {
         self.hub
+    }
+
+    /// Answers the client's push with `response` (ok): maze.js's and the
+    /// Phoenix client's `push(...).receive("ok", response => ...)`, after
+    /// what the callback broadcast. In `message` only (a join answers with
+    /// what it returns); the last call stands.
+    ///
+    /// ```
+    /// use maze::prelude::*;
+    /// # #[derive(Default)] struct CounterChannel { count: u64 }
+    /// impl<S: Socket> Channel<S> for CounterChannel {
+    ///     async fn message(&mut self, ctx: &mut Context<'_, S>, _message: Message) {
+    ///         self.count += 1;
+    ///         ctx.reply(json!({"count": self.count}));
+    ///     }
+    /// }
+    /// ```
+    pub fn reply(&mut self, response: Value) {
+        self.reply = Some((true, response));
+    }
+
+    /// Answers the client's push with an error: maze.js's and the Phoenix
+    /// client's `push(...).receive("error", response => ...)` fire with
+    /// `response`, `{"reason": ...}` by convention (as a refused join's).
+    /// In `message` only; the last call stands.
+    ///
+    /// ```
+    /// use maze::prelude::*;
+    /// # #[derive(Default)] struct AuctionChannel { highest: u64 }
+    /// impl<S: Socket> Channel<S> for AuctionChannel {
+    ///     async fn message(&mut self, ctx: &mut Context<'_, S>, message: Message) {
+    ///         let bid = message.payload["amount"].as_u64().unwrap_or(0);
+    ///         if bid <= self.highest {
+    ///             return ctx.reply_error(json!({"reason": "bid too low", "highest": self.highest}));
+    ///         }
+    ///         self.highest = bid;
+    ///         ctx.broadcast("new_bid", json!({"amount": bid}));
+    ///     }
+    /// }
+    /// ```
+    pub fn reply_error(&mut self, response: Value) {
+        self.reply = Some((false, response));
     }
 
     /// Sends `subject` to this client only. During `join`, it is sent right

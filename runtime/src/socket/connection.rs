@@ -885,6 +885,7 @@ impl<S: Socket> Reader<S> {
             held: Some(Vec::new()),
             wants_presence_state: false,
             sent: Default::default(),
+            reply: None,
         };
         let channel_type = route.channel_type();
         let joined = run_callback("join", channel_type, channel.join(&mut ctx, payload)).await;
@@ -953,6 +954,7 @@ impl<S: Socket> Reader<S> {
             held: None,
             wants_presence_state: false,
             sent: Default::default(),
+            reply: None,
         };
         match run_callback("message", joined.channel_type, joined.channel.message(&mut ctx, message)).await {
             Ok(()) => {
@@ -971,7 +973,11 @@ impl<S: Socket> Reader<S> {
                 if self.conn.wants_reply(inbound) {
                     // Held broadcasts leave first (`pubsub::cork`): in memory, that delivers them.
                     pubsub::cork::flush();
-                    let reply = Outbound::ok(inbound);
+                    let reply = match ctx.reply.take() {
+                        None => Outbound::ok(inbound),
+                        Some((true, response)) => Outbound::ok_with(inbound, response),
+                        Some((false, response)) => Outbound::error_with(inbound, response),
+                    };
                     if sent.iter().all(|broadcast| broadcast.delivered.available_permits() > 0) {
                         self.conn.send(reply).await;
                     } else {
@@ -1076,6 +1082,7 @@ impl<S: Socket> Conn<S> {
             held: None,
             wants_presence_state: false,
             sent: Default::default(),
+            reply: None,
         };
         telemetry::left(joined.channel_type);
         run_callback("leave", joined.channel_type, joined.channel.leave(&mut ctx)).await

@@ -104,12 +104,17 @@ impl Outbound {
     }
 
     pub fn error(inbound: &Inbound, reason: &str) -> Outbound {
+        Outbound::error_with(inbound, json!({ "reason": reason }))
+    }
+
+    /// An error reply carrying `response` (`{"reason": ...}` by convention).
+    pub fn error_with(inbound: &Inbound, response: Value) -> Outbound {
         Outbound::Reply {
             join_ref: inbound.join_ref.clone(),
             reference: inbound.reference.clone(),
             topic: inbound.topic.clone(),
             ok: false,
-            response: json!({ "reason": reason }),
+            response,
         }
     }
 

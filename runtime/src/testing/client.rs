@@ -469,7 +469,9 @@ impl TestClient {
                         return if ok {
                             Ok(response)
                         } else {
-                            Err(response["reason"].as_str().unwrap_or_default().to_string())
+                            Err(response["reason"]
+                                .as_str()
+                                .map_or_else(|| response.to_string(), str::to_string))
                         };
                     }
                     other => self.keep(Outgoing::Frame(Box::new(other))),
