@@ -50,6 +50,8 @@ pub struct App<St = ()> {
     /// Where `App::run` puts the hub for its runtime's threads.
     #[cfg(feature = "websockets")]
     thread_default: Option<Arc<std::sync::OnceLock<crate::Hub>>>,
+    /// Print the "listening on" line: the binary's, not the library's.
+    announce: bool,
 }
 
 impl<St: Clone + Send + Sync + 'static> App<St> {
@@ -71,6 +73,7 @@ impl<St: Clone + Send + Sync + 'static> App<St> {
             hub: None,
             #[cfg(feature = "websockets")]
             thread_default: None,
+            announce: false,
         }
     }
 
@@ -144,7 +147,6 @@ impl<St: Clone + Send + Sync + 'static> App<St> {
     ///     }
     /// }
     /// ```
-    #[allow(unused_mut)] // Without websockets, there is no hub to set.
     pub fn run(mut self) -> Result<(), Error> {
         crate::telemetry::init_from_env();
         let (config, root) = Config::load()?;
@@ -165,6 +167,7 @@ impl<St: Clone + Send + Sync + 'static> App<St> {
             crate::hub::set_thread_default(slot.clone());
             self.thread_default = Some(slot);
         }
+        self.announce = true;
         runtime.build()?.block_on(self.serve(config, root))
     }
 
@@ -241,10 +244,15 @@ impl<St: Clone + Send + Sync + 'static> App<St> {
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), Error> {
         let name = config.app.name.clone();
+        let announce = self.announce;
         let (router, shutdown) = self.into_router(config, &root).await?;
         let address: SocketAddr = listener.local_addr()?;
-        // Tests and scripts read this line to find an ephemeral port.
-        println!("maze: {name} listening on http://{address}");
+        tracing::info!(target: "maze", app = name, %address, "listening");
+        if announce {
+            // The binary's first line (`App::run`): tests and scripts read it
+            // to find an ephemeral port.
+            println!("maze: {name} listening on http://{address}");
+        }
         crate::server::serve(listener, router, async move {
             stop.await;
             shutdown.close_all(SOCKET_GRACE).await;

@@ -270,8 +270,9 @@ impl SessionLayerState {
             Some(secret) if secret.len() >= 32 => Key::derive_from(secret.as_bytes()),
             Some(_) => return Err(Error::config("session.secret must be at least 32 bytes long")),
             None => {
-                eprintln!(
-                    "maze: no session secret set: sessions will not survive a restart (set session.secret or MAZE_SECRET_KEY)"
+                tracing::warn!(
+                    target: "maze",
+                    "no session secret set: sessions will not survive a restart (set session.secret or MAZE_SECRET_KEY)"
                 );
                 Key::generate()
             }

@@ -27,10 +27,18 @@ pub(crate) fn connect_accepted(socket: &'static str) {
     metrics::gauge!("maze_connections_open").increment(1.0);
 }
 
-/// `reason`: `on_connect` (it returned false), `panic`, `origin`, `version`.
+/// `reason`: `panic`, `origin`, `version` (`on_connect`'s own refusals:
+/// [`connect_refused_by_socket`]).
 pub(crate) fn connect_refused(socket: &'static str, reason: &'static str) {
     tracing::info!(target: "maze", socket, reason, "connect refused");
     count!("maze_connects_refused_total", "socket" => socket, "reason" => reason);
+}
+
+/// `on_connect` returned false, saying `detail` (its own words, in the log
+/// only: a metric's labels stay bounded).
+pub(crate) fn connect_refused_by_socket(socket: &'static str, detail: &str) {
+    tracing::info!(target: "maze", socket, reason = "on_connect", detail, "connect refused");
+    count!("maze_connects_refused_total", "socket" => socket, "reason" => "on_connect");
 }
 
 /// An accepted connection ended, with `closing` (none: the client closed).
@@ -63,8 +71,8 @@ pub(crate) fn joined(channel: &'static str) {
     count!("maze_joins_total", "channel" => channel);
 }
 
-pub(crate) fn join_refused(channel: &'static str) {
-    tracing::info!(target: "maze", channel, "join refused");
+pub(crate) fn join_refused(channel: &'static str, reason: &str) {
+    tracing::info!(target: "maze", channel, reason, "join refused");
     count!("maze_joins_refused_total", "channel" => channel);
 }
 
@@ -105,13 +113,14 @@ pub(crate) fn panic_contained(callback: &'static str, channel: &'static str) {
 
 #[cfg(feature = "redis")]
 pub(crate) fn redis_lost(error: &str) {
-    tracing::warn!(target: "maze", error, "lost the Redis connection");
+    tracing::warn!(target: "maze", error, "lost the Redis connection; local delivery goes on, reconnecting");
     count!("maze_redis_disconnects_total");
 }
 
 #[cfg(feature = "redis")]
 pub(crate) fn redis_reconnected(topics: usize) {
-    tracing::info!(target: "maze", topics, "reconnected to Redis and resubscribed");
+    // A warning, as the loss was: who saw one sees the other.
+    tracing::warn!(target: "maze", topics, "reconnected to Redis and resubscribed");
     count!("maze_redis_reconnects_total");
 }
 
@@ -120,11 +129,13 @@ pub(crate) fn redis_publish_dropped() {
     count!("maze_redis_publish_errors_total");
 }
 
-/// Installs a tracing subscriber printing to stderr when `RUST_LOG` is set
-/// (and the app installed none of its own); quiet otherwise.
+/// Installs a tracing subscriber printing to stderr, unless the app
+/// installed one of its own: what `RUST_LOG` asks for, else maze's warnings
+/// (Redis lost, slow consumers, a missing session secret).
 pub(crate) fn init_from_env() {
-    if std::env::var_os("RUST_LOG").is_some() {
-        let filter = tracing_subscriber::EnvFilter::from_default_env();
-        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
-    }
+    let filter = match std::env::var_os("RUST_LOG") {
+        Some(_) => tracing_subscriber::EnvFilter::from_default_env(),
+        None => tracing_subscriber::EnvFilter::new("maze=warn"),
+    };
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }

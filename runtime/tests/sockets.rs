@@ -77,7 +77,11 @@ impl Socket for TestSocket {
     async fn on_connect(&mut self, conn: &Connect) -> bool {
         self.name = conn.params().get("name").map(str::to_string);
         self.user = conn.params().get("user").map(str::to_string);
-        conn.params().get("refuse").is_none()
+        match conn.params().get("refuse") {
+            Some("") => false,
+            Some(reason) => conn.refuse(reason),
+            None => true,
+        }
     }
 
     fn id(&self) -> Option<String> {
@@ -356,9 +360,14 @@ fn receive(ws: &mut WebSocket<TcpStream>) -> Value {
 
 /// Reads until the server's close frame; returns its code.
 fn close_code(ws: &mut WebSocket<TcpStream>) -> CloseCode {
+    close_frame(ws).0
+}
+
+/// The code and reason of the close frame that comes next (other frames skipped).
+fn close_frame(ws: &mut WebSocket<TcpStream>) -> (CloseCode, String) {
     loop {
         match ws.read() {
-            Ok(Frame::Close(Some(frame))) => return frame.code,
+            Ok(Frame::Close(Some(frame))) => return (frame.code, frame.reason.to_string()),
             Ok(_) => {}
             other => panic!("expected a close frame, got {other:?}"),
         }
@@ -855,9 +864,11 @@ fn disconnect_closes_every_connection_of_an_id_and_no_other() {
 }
 
 #[test]
-fn on_connect_may_refuse_with_1008() {
-    let mut ws = connect("/socket?refuse=1");
-    assert_eq!(close_code(&mut ws), CloseCode::Policy);
+fn on_connect_may_refuse_with_1008_and_a_reason() {
+    let mut ws = connect("/socket?refuse=banned");
+    assert_eq!(close_frame(&mut ws), (CloseCode::Policy, "banned".to_string()));
+    let mut ws = connect("/socket?refuse=");
+    assert_eq!(close_frame(&mut ws), (CloseCode::Policy, "refused by on_connect".to_string()));
 }
 
 #[test]

@@ -23,7 +23,10 @@ impl Socket for TracedSocket {
     }
 
     async fn on_connect(&mut self, conn: &Connect) -> bool {
-        conn.params().get("refuse").is_none()
+        match conn.params().get("refuse") {
+            Some(reason) => conn.refuse(reason),
+            None => true,
+        }
     }
 }
 
@@ -32,7 +35,7 @@ struct TracedChannel;
 
 impl Channel<TracedSocket> for TracedChannel {
     async fn join(&mut self, _: &mut Context<'_, TracedSocket>, payload: Value) -> Result<Value, String> {
-        if payload["refuse"] == true { Err("no".into()) } else { Ok(Value::Null) }
+        if payload["refuse"] == true { Err("room full".into()) } else { Ok(Value::Null) }
     }
 
     async fn message(&mut self, ctx: &mut Context<'_, TracedSocket>, message: Message) {
@@ -146,7 +149,7 @@ fn events_and_metrics_tell_what_happened() {
     // A refused join, a refused connect.
     send(&mut bob, json!({"event": "join", "topic": "room:2", "payload": {"refuse": true}, "ref": "r"}));
     assert_eq!(receive(&mut bob).unwrap()["payload"]["status"], "error");
-    assert!(connect(port, "?refuse=1").map(|mut ws| receive(&mut ws)).unwrap().is_none());
+    assert!(connect(port, "?refuse=banned").map(|mut ws| receive(&mut ws)).unwrap().is_none());
     // A callback that panics: contained, the connection closed.
     let mut crash = connect(port, "").unwrap();
     send(&mut crash, json!({"event": "join", "topic": "room:3", "ref": "j"}));
@@ -193,9 +196,9 @@ fn events_and_metrics_tell_what_happened() {
     let events = captured.text();
     for expected in [
         "connect accepted socket=\"TracedSocket\"",
-        "connect refused socket=\"TracedSocket\" reason=\"on_connect\"",
+        "connect refused socket=\"TracedSocket\" reason=\"on_connect\" detail=\"banned\"",
         "joined channel=\"TracedChannel\"",
-        "join refused channel=\"TracedChannel\"",
+        "join refused channel=\"TracedChannel\" reason=\"room full\"",
         "callback callback=\"message\" channel=\"TracedChannel\" took_us=",
         "slow consumer closed",
         "panic contained callback=\"message\" channel=\"TracedChannel\"",

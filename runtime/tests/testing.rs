@@ -29,7 +29,11 @@ impl Socket for ChatSocket {
         self.theme = conn.cookies().get("theme").unwrap_or("light").to_string();
         self.token = conn.params().get("token").map(str::to_string);
         self.motd = conn.state::<AppState>().map(|state| state.motd.to_string());
-        conn.params().get("banned").is_none()
+        match conn.params().get("banned") {
+            Some("") => false,
+            Some(why) => conn.refuse(&format!("banned: {why}")),
+            None => true,
+        }
     }
 
     fn id(&self) -> Option<String> {
@@ -95,8 +99,10 @@ async fn the_connection_sees_the_session_cookies_params_and_state() {
 
 #[tokio::test]
 async fn a_refused_connection_is_an_error_with_its_close_code() {
-    let refused = testing::connect::<ChatSocket>().param("banned", "yes").await.unwrap_err();
-    assert_eq!((refused.code, refused.reason), (1008, "refused by on_connect"));
+    let refused = testing::connect::<ChatSocket>().param("banned", "spam").await.unwrap_err();
+    assert_eq!((refused.code, refused.reason.as_str()), (1008, "banned: spam"));
+    let refused = testing::connect::<ChatSocket>().param("banned", "").await.unwrap_err();
+    assert_eq!((refused.code, refused.reason.as_str()), (1008, "refused by on_connect"));
 }
 
 #[tokio::test]

@@ -169,11 +169,11 @@ impl RedisAdapter {
                 self.dropped.total.fetch_add(1, Ordering::Relaxed);
                 crate::telemetry::redis_publish_dropped();
                 if self.dropped.run.fetch_add(1, Ordering::Relaxed) == 0 {
-                    eprintln!(
-                        "maze: Redis is not keeping up ({PUBLISH_QUEUE} broadcasts waiting): \
-                         broadcasts reach this instance's subscribers only until it does \
-                         (first dropped: topic {:?})",
-                        broadcast.topic
+                    tracing::warn!(
+                        target: "maze",
+                        waiting = PUBLISH_QUEUE,
+                        first_dropped = broadcast.topic,
+                        "Redis is not keeping up: broadcasts reach this instance's subscribers only until it does"
                     );
                 }
             }
@@ -310,9 +310,6 @@ impl Worker {
                             self.backlog.push_back(Publish { broadcast: publish.broadcast, delivered: true });
                         }
                         crate::telemetry::redis_lost(&error);
-                        eprintln!(
-                            "maze: lost the Redis connection ({error}); local delivery goes on, reconnecting"
-                        );
                         None
                     }
                 },
@@ -334,10 +331,6 @@ impl Worker {
                         Ok(link) => {
                             self.connected.store(true, Ordering::Relaxed);
                             crate::telemetry::redis_reconnected(self.live.len());
-                            eprintln!(
-                                "maze: reconnected to Redis; resubscribed {} topic(s)",
-                                self.live.len()
-                            );
                             retry = Duration::from_millis(100);
                             Some(link)
                         }
@@ -582,7 +575,7 @@ impl Worker {
                     if queues.publishes.len() < PUBLISH_QUEUE / 2 {
                         let run = self.dropped.run.swap(0, Ordering::Relaxed);
                         if run > 0 {
-                            eprintln!("maze: Redis keeps up again; {run} broadcast(s) reached this instance only");
+                            tracing::warn!(target: "maze", dropped = run, "Redis keeps up again; the dropped broadcasts reached this instance only");
                         }
                     }
                     published
@@ -633,7 +626,7 @@ impl Worker {
                 Some(Arc::new(broadcast))
             }
             Err(error) => {
-                eprintln!("maze: ignored a message from Redis that is not a maze broadcast: {error}");
+                tracing::warn!(target: "maze", %error, "ignored a message from Redis that is not a maze broadcast");
                 None
             }
         }

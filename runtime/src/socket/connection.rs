@@ -151,7 +151,7 @@ async fn open<S: Socket>(
     let socket = match accept::<S>(&connect).await {
         Ok(socket) => socket,
         Err((code, reason)) => {
-            let _ = sink.write([Frame::close(code, reason).as_bytes()]).await;
+            let _ = sink.write([Frame::close(code, &reason).as_bytes()]).await;
             sink.shutdown().await;
             return None;
         }
@@ -258,22 +258,30 @@ async fn handle_while_writing<S: Socket>(
 }
 
 /// A new connection's socket value, as `on_connect` left it; or, when it
-/// refused (or panicked), the close frame to send.
-pub(crate) async fn accept<S: Socket>(connect: &Connect) -> Result<S, (u16, &'static str)> {
+/// refused (or panicked), the close code and reason to send.
+pub(crate) async fn accept<S: Socket>(connect: &Connect) -> Result<S, (u16, String)> {
     let mut socket = S::default();
     let owner = socket_type::<S>();
-    match run_callback("on_connect", owner, socket.on_connect(connect)).await {
+    let connecting = run_callback("on_connect", owner, socket.on_connect(connect));
+    let (connected, refusal) = super::REFUSAL
+        .scope(Default::default(), async {
+            let connected = connecting.await;
+            (connected, super::REFUSAL.with(|refusal| refusal.take()))
+        })
+        .await;
+    match connected {
         Ok(true) => {
             telemetry::connect_accepted(owner);
             Ok(socket)
         }
         Ok(false) => {
-            telemetry::connect_refused(owner, "on_connect");
-            Err((close::POLICY, "refused by on_connect"))
+            let reason = refusal.unwrap_or_else(|| "refused by on_connect".into());
+            telemetry::connect_refused_by_socket(owner, &reason);
+            Err((close::POLICY, reason))
         }
         Err(Panicked) => {
             telemetry::connect_refused(owner, "panic");
-            Err(CRASHED)
+            Err((CRASHED.0, CRASHED.1.into()))
         }
     }
 }
@@ -921,7 +929,7 @@ impl<S: Socket> Reader<S> {
                 Ok(())
             }
             Ok(Err(reason)) => {
-                telemetry::join_refused(channel_type);
+                telemetry::join_refused(channel_type, &reason);
                 self.conn.hub().presence_tracker().release(self.conn.link.id, topic);
                 self.conn.send(Outbound::error(inbound, &reason)).await;
                 Ok(())

@@ -136,7 +136,9 @@ pub trait Socket: Default + Send + Sync + Sized + 'static {
 
     /// Runs once when a client connects, before any join: the session,
     /// cookies and connect params of the upgrade request are in `conn`.
-    /// `false` closes the connection at once (close code 1008).
+    /// `false` closes the connection at once (close code 1008), with the
+    /// reason given to [`Connect::refuse`] if it was called (the client
+    /// sees it as the close reason; the log records it).
     ///
     /// ```
     /// use maze::prelude::*;
@@ -279,6 +281,12 @@ pub(crate) const DISCONNECT: &str = "disconnect";
 /// The app's state as sockets and channels hold it (`App::with_state`).
 pub(crate) type AppState = Arc<dyn Any + Send + Sync>;
 
+tokio::task_local! {
+    /// Why `on_connect` refused, while it runs (see [`Connect::refuse`]):
+    /// nothing is kept per connection once it has run.
+    pub(crate) static REFUSAL: std::cell::RefCell<Option<String>>;
+}
+
 /// What `on_connect` knows about the upgrade request; channels see it too
 /// (`ctx.session()`, `ctx.cookies()`, `ctx.params()`, `ctx.state()`).
 ///
@@ -310,6 +318,31 @@ impl Connect {
         state: AppState,
     ) -> Connect {
         Connect { session, cookies, params, state }
+    }
+
+    /// Refuses the connection with `reason`, and returns `false` for
+    /// `on_connect` to return: the client's WebSocket closes with 1008 and
+    /// `reason` (cut to the 123 bytes a close frame holds), and the log
+    /// line of the refusal says it.
+    ///
+    /// ```
+    /// use maze::prelude::*;
+    /// # #[derive(Default)] struct ChatSocket { user_id: Option<i64> }
+    /// # impl Socket for ChatSocket {
+    /// #     fn channels(_: &mut Channels<Self>) {}
+    ///     async fn on_connect(&mut self, conn: &Connect) -> bool {
+    ///         self.user_id = conn.session().get("user_id").and_then(Value::as_i64);
+    ///         if self.user_id.is_none() {
+    ///             return conn.refuse("sign in first");
+    ///         }
+    ///         true
+    ///     }
+    /// # }
+    /// ```
+    pub fn refuse(&self, reason: &str) -> bool {
+        // Outside `on_connect` (no refusal is being decided) it only returns false.
+        let _ = REFUSAL.try_with(|refusal| *refusal.borrow_mut() = Some(reason.to_string()));
+        false
     }
 
     /// The visitor's signed session, as of the upgrade request (read-only).

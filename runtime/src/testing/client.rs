@@ -243,8 +243,9 @@ impl<S: Socket> IntoFuture for ConnectTest<S> {
 pub struct Refused {
     /// The close code the client would receive.
     pub code: u16,
-    /// The close reason.
-    pub reason: &'static str,
+    /// The close reason: what `on_connect` gave [`Connect::refuse`](crate::socket::Connect::refuse),
+    /// or `refused by on_connect`.
+    pub reason: String,
 }
 
 impl std::fmt::Display for Refused {
