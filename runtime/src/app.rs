@@ -298,10 +298,17 @@ impl<St: Clone + Send + Sync + 'static> App<St> {
                 route.path, route.handler
             )));
         }
-        let router = routes.into_router()?.with_state(state);
-        let router = with_client(router)
-            .merge(metrics(&config)?)
-            .fallback_service(ServeDir::new(root.join(&config.app.public_dir)));
+        let (router, fallback) = routes.into_router()?;
+        let router = router.with_state(state.clone());
+        // Static files first; then the app's fallback, if any (else 404).
+        let static_files = ServeDir::new(root.join(&config.app.public_dir));
+        let router = with_client(router).merge(metrics(&config)?);
+        let router = match fallback {
+            Some(fallback) => router.fallback_service(
+                static_files.call_fallback_on_method_not_allowed(true).fallback(fallback.with_state(state)),
+            ),
+            None => router.fallback_service(static_files),
+        };
         // Handlers see the app's hub (the `Hub` extractor, `maze::broadcast`).
         #[cfg(feature = "websockets")]
         let router = router.layer(hub.layer());

@@ -20,6 +20,12 @@ pub(crate) fn in_crate(type_name: &str) -> String {
 /// (`App::with_state`): handlers take it as axum's `State<St>`, next to any
 /// other axum extractor (`Path`, `Query`, `Json`, `Form`...).
 ///
+/// It is an axum `Router` underneath, and composes like one: [`layer`](Routes::layer)
+/// wraps the routes declared before it in tower middleware (CORS,
+/// compression, auth), [`nest`](Routes::nest) and [`merge`](Routes::merge)
+/// take axum routers, [`route`](Routes::route) takes any `MethodRouter`,
+/// [`fallback`](Routes::fallback) answers what nothing else does.
+///
 /// A route that cannot be served (two routes on one verb and path, a socket
 /// whose topic patterns are invalid) stops the app at startup with an error
 /// naming it.
@@ -66,6 +72,8 @@ pub struct Routes<St = ()> {
     table: Vec<RouteInfo>,
     /// Routes that cannot be served, reported at startup.
     errors: Vec<String>,
+    /// What answers requests no route (and no static file) matches.
+    fallback: Option<Router<St>>,
     #[cfg_attr(not(feature = "websockets"), allow(dead_code))]
     config: Arc<Config>,
     #[cfg_attr(not(feature = "websockets"), allow(dead_code))]
@@ -101,6 +109,7 @@ impl<St: Clone + Send + Sync + 'static> Routes<St> {
             router: Router::new(),
             table: Vec::new(),
             errors: Vec::new(),
+            fallback: None,
             config,
             shutdown,
             state,
@@ -185,7 +194,7 @@ impl<St: Clone + Send + Sync + 'static> Routes<St> {
     fn add(&mut self, verb: &str, path: &str, handler: &str, method: MethodRouter<St>) -> &mut Self {
         let route =
             RouteInfo { verb: verb.into(), path: path.into(), handler: handler.into(), channels: None };
-        if let Err(error) = self.route(verb, path, method) {
+        if let Err(error) = self.route_verb(verb, path, method) {
             self.errors.push(format!("{verb} {path} ({handler}): {error}"));
         }
         self.table.push(route);
@@ -195,7 +204,7 @@ impl<St: Clone + Send + Sync + 'static> Routes<St> {
     /// Adds `method` at `path`, or says why it cannot be: the path is
     /// invalid, or an earlier route serves the same verb there (a socket
     /// serves `GET` at its path and its path + `/websocket`).
-    fn route(&mut self, verb: &str, path: &str, method: MethodRouter<St>) -> Result<(), String> {
+    fn route_verb(&mut self, verb: &str, path: &str, method: MethodRouter<St>) -> Result<(), String> {
         let gets = |route: &RouteInfo| route.verb == "GET" || route.verb == "WS";
         let clash = self.table.iter().find(|route| {
             let same_verb = route.verb == verb || (gets(route) && (verb == "GET" || verb == "WS"));
@@ -219,21 +228,133 @@ impl<St: Clone + Send + Sync + 'static> Routes<St> {
         }
         let mut router = self.router.clone();
         for path in paths {
-            // axum panics on paths it cannot route (no leading `/`, clashing
-            // parameters): turn that into the startup error it is.
-            let added = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                std::mem::take(&mut router).route(&path, method.clone())
-            }));
-            router = added.map_err(|panic| {
-                panic
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| panic.downcast_ref::<&str>().map(|text| text.to_string()))
-                    .unwrap_or_else(|| "cannot be routed".into())
-            })?;
+            router = unpanicked(|| router.route(&path, method.clone()))?;
         }
         self.router = router;
         Ok(())
+    }
+
+    /// Changes the router with `change`, or records why it cannot be
+    /// changed so (`what` says where) as a startup error.
+    fn change(&mut self, what: &str, change: impl FnOnce(Router<St>) -> Router<St>) -> &mut Self {
+        let router = std::mem::take(&mut self.router);
+        let kept = router.clone();
+        match unpanicked(|| change(router)) {
+            Ok(changed) => self.router = changed,
+            Err(error) => {
+                self.router = kept;
+                self.errors.push(format!("{what}: {error}"));
+            }
+        }
+        self
+    }
+
+    /// Routes `path` to an axum `MethodRouter`: several verbs at once, or
+    /// `any`. (`maze routes` lists the verbs [`Routes::get`] and the others
+    /// declare, not these.)
+    ///
+    /// ```
+    /// use maze::axum::routing::{any, get};
+    ///
+    /// fn routes(routes: &mut maze::Routes) {
+    ///     routes
+    ///         .route("/health", get(|| async { "ok" }).head(|| async {}))
+    ///         .route("/echo", any(|body: String| async move { body }));
+    /// }
+    /// # let _ = maze::App::new(routes);
+    /// ```
+    pub fn route(&mut self, path: &str, method_router: MethodRouter<St>) -> &mut Self {
+        self.change(&format!("route {path}"), |router| router.route(path, method_router))
+    }
+
+    /// Serves an axum `router` under `path` (its routes' paths start there).
+    ///
+    /// ```
+    /// use maze::axum::{Router, routing::get};
+    ///
+    /// fn routes(routes: &mut maze::Routes) {
+    ///     let api = Router::new().route("/status", get(|| async { "up" })); // GET /api/status
+    ///     routes.nest("/api", api);
+    /// }
+    /// # let _ = maze::App::new(routes);
+    /// ```
+    pub fn nest(&mut self, path: &str, router: Router<St>) -> &mut Self {
+        self.change(&format!("nest {path}"), |routes| routes.nest(path, router))
+    }
+
+    /// Serves an axum `router`'s routes beside these (a route on the same
+    /// verb and path as one here stops the app at startup).
+    ///
+    /// ```
+    /// use maze::axum::{Router, routing::get};
+    ///
+    /// fn routes(routes: &mut maze::Routes) {
+    ///     routes.merge(Router::new().route("/about", get(|| async { "about us" })));
+    /// }
+    /// # let _ = maze::App::new(routes);
+    /// ```
+    pub fn merge(&mut self, router: impl Into<Router<St>>) -> &mut Self {
+        let router = router.into();
+        self.change("merge", |routes| routes.merge(router))
+    }
+
+    /// Wraps every route declared so far (sockets included) in a tower
+    /// `layer`, as axum's `Router::layer` does: routes declared after it
+    /// are not wrapped. Middleware from tower-http (CORS, compression,
+    /// request ids, timeouts) or `axum::middleware::from_fn`.
+    ///
+    /// ```
+    /// use maze::axum::{extract::Request, http::StatusCode, middleware::{self, Next}, response::Response};
+    ///
+    /// /// Only requests carrying the API key reach the routes above the layer.
+    /// async fn api_key(request: Request, next: Next) -> Result<Response, StatusCode> {
+    ///     match request.headers().get("x-api-key") {
+    ///         Some(key) if key == "s3cret" => Ok(next.run(request).await),
+    ///         _ => Err(StatusCode::UNAUTHORIZED),
+    ///     }
+    /// }
+    ///
+    /// fn routes(routes: &mut maze::Routes) {
+    ///     routes.get("/admin", || async { "admin" }).layer(middleware::from_fn(api_key));
+    ///     routes.get("/", || async { "home" }); // not behind the key
+    /// }
+    /// # let _ = maze::App::new(routes);
+    /// ```
+    pub fn layer<L>(&mut self, layer: L) -> &mut Self
+    where
+        L: tower::Layer<axum::routing::Route> + Clone + Send + Sync + 'static,
+        L::Service: tower::Service<axum::extract::Request> + Clone + Send + Sync + 'static,
+        <L::Service as tower::Service<axum::extract::Request>>::Response:
+            axum::response::IntoResponse + 'static,
+        <L::Service as tower::Service<axum::extract::Request>>::Error:
+            Into<std::convert::Infallible> + 'static,
+        <L::Service as tower::Service<axum::extract::Request>>::Future: Send + 'static,
+    {
+        self.router = std::mem::take(&mut self.router).layer(layer);
+        self
+    }
+
+    /// Answers the requests no route matches and no file of `public/`
+    /// serves (by default: 404 Not Found).
+    ///
+    /// ```
+    /// use maze::axum::http::StatusCode;
+    ///
+    /// async fn not_found() -> (StatusCode, &'static str) {
+    ///     (StatusCode::NOT_FOUND, "nothing here")
+    /// }
+    /// fn routes(routes: &mut maze::Routes) {
+    ///     routes.fallback(not_found);
+    /// }
+    /// # let _ = maze::App::new(routes);
+    /// ```
+    pub fn fallback<H, T>(&mut self, handler: H) -> &mut Self
+    where
+        H: Handler<T, St>,
+        T: 'static,
+    {
+        self.fallback = Some(Router::new().fallback(handler));
+        self
     }
 
     /// Serves the socket `S` at `path`, and at `path/websocket` where Phoenix
@@ -291,14 +412,27 @@ impl<St: Clone + Send + Sync + 'static> Routes<St> {
         &self.table
     }
 
-    /// The router, or every reason some routes cannot be served.
-    pub(crate) fn into_router(self) -> Result<Router<St>, crate::Error> {
+    /// The router and the fallback, or every reason some routes cannot be served.
+    pub(crate) fn into_router(self) -> Result<(Router<St>, Option<Router<St>>), crate::Error> {
         if self.errors.is_empty() {
-            Ok(self.router)
+            Ok((self.router, self.fallback))
         } else {
             Err(crate::Error::config(format!("the routes cannot be served:\n  {}", self.errors.join("\n  "))))
         }
     }
+}
+
+/// `build()`, or what it panicked with: axum panics on routes it cannot
+/// serve (no leading `/`, clashing parameters, overlapping merges), which
+/// for an app are startup errors.
+fn unpanicked<T>(build: impl FnOnce() -> T) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(build)).map_err(|panic| {
+        panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|text| text.to_string()))
+            .unwrap_or_else(|| "cannot be routed".into())
+    })
 }
 
 /// Where Phoenix clients connect to a socket at `path`.
