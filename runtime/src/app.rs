@@ -187,7 +187,6 @@ impl<St: Clone + Send + Sync + 'static> App<St> {
         let mut routes = Routes::new(
             Arc::new(config),
             Shutdown::new(),
-            Arc::new(()),
             #[cfg(feature = "websockets")]
             crate::Hub::in_memory(),
         );
@@ -285,7 +284,6 @@ impl<St: Clone + Send + Sync + 'static> App<St> {
         let mut routes = Routes::new(
             config.clone(),
             shutdown.clone(),
-            Arc::new(state.clone()),
             #[cfg(feature = "websockets")]
             hub.clone(),
         );

@@ -3,7 +3,6 @@
 use axum::Router;
 use axum::handler::Handler;
 use axum::routing::{self, MethodRouter};
-use std::any::Any;
 use std::sync::Arc;
 
 use crate::Config;
@@ -78,8 +77,6 @@ pub struct Routes<St = ()> {
     config: Arc<Config>,
     #[cfg_attr(not(feature = "websockets"), allow(dead_code))]
     shutdown: Arc<Shutdown>,
-    #[cfg_attr(not(feature = "websockets"), allow(dead_code))]
-    state: Arc<dyn Any + Send + Sync>,
     /// The app's hub, which its sockets share.
     #[cfg(feature = "websockets")]
     hub: crate::Hub,
@@ -102,7 +99,6 @@ impl<St: Clone + Send + Sync + 'static> Routes<St> {
     pub(crate) fn new(
         config: Arc<Config>,
         shutdown: Arc<Shutdown>,
-        state: Arc<dyn Any + Send + Sync>,
         #[cfg(feature = "websockets")] hub: crate::Hub,
     ) -> Self {
         Routes {
@@ -112,7 +108,6 @@ impl<St: Clone + Send + Sync + 'static> Routes<St> {
             fallback: None,
             config,
             shutdown,
-            state,
             #[cfg(feature = "websockets")]
             hub,
         }
@@ -376,12 +371,11 @@ impl<St: Clone + Send + Sync + 'static> Routes<St> {
     /// # let _ = maze::App::new(routes);
     /// ```
     #[cfg(feature = "websockets")]
-    pub fn socket<S: crate::socket::Socket>(&mut self, path: &str) -> &mut Self {
+    pub fn socket<S: crate::socket::Socket<St>>(&mut self, path: &str) -> &mut Self {
         let socket_type = in_crate(std::any::type_name::<S>());
-        let endpoint = match crate::socket::Endpoint::<S>::new(
+        let endpoint = match crate::socket::Endpoint::<S, St>::new(
             &self.config,
             self.shutdown.clone(),
-            self.state.clone(),
             self.hub.clone(),
         ) {
             Ok(endpoint) => endpoint,
@@ -452,7 +446,6 @@ mod tests {
         Routes::new(
             Arc::new(config),
             Shutdown::new(),
-            Arc::new(()),
             #[cfg(feature = "websockets")]
             crate::Hub::in_memory(),
         )

@@ -63,8 +63,8 @@ struct TestSocket {
     user: Option<String>,
 }
 
-impl Socket for TestSocket {
-    fn channels(channels: &mut Channels<Self>) {
+impl Socket<TestState> for TestSocket {
+    fn channels(channels: &mut Channels<Self, TestState>) {
         channels
             .add::<Room>("room:*")
             .add::<Private>("private:*")
@@ -74,7 +74,7 @@ impl Socket for TestSocket {
             .add::<Relay>("relay:*");
     }
 
-    async fn on_connect(&mut self, conn: &Connect) -> bool {
+    async fn on_connect(&mut self, conn: &Connect<TestState>) -> bool {
         self.name = conn.params().get("name").map(str::to_string);
         self.user = conn.params().get("user").map(str::to_string);
         match conn.params().get("refuse") {
@@ -98,13 +98,17 @@ impl Socket for TestSocket {
 #[derive(Default)]
 struct Room;
 
-impl Channel<TestSocket> for Room {
-    async fn join(&mut self, ctx: &mut Context<'_, TestSocket>, _payload: Value) -> Result<Value, String> {
-        let motto = ctx.state::<TestState>().map(|state| state.motto);
+impl Channel<TestSocket, TestState> for Room {
+    async fn join(
+        &mut self,
+        ctx: &mut Context<'_, TestSocket, TestState>,
+        _payload: Value,
+    ) -> Result<Value, String> {
+        let motto = Some(ctx.state().motto);
         Ok(json!({"name": ctx.socket().name, "motto": motto}))
     }
 
-    async fn message(&mut self, ctx: &mut Context<'_, TestSocket>, message: Message) {
+    async fn message(&mut self, ctx: &mut Context<'_, TestSocket, TestState>, message: Message) {
         match message.subject.as_str() {
             "whoami" => {
                 let topic = ctx.topic().to_string();
@@ -117,7 +121,7 @@ impl Channel<TestSocket> for Room {
         }
     }
 
-    async fn leave(&mut self, ctx: &mut Context<'_, TestSocket>) {
+    async fn leave(&mut self, ctx: &mut Context<'_, TestSocket, TestState>) {
         *LEFT.lock().unwrap().get_or_insert_with(HashMap::new).entry(ctx.topic().to_string()).or_default() +=
             1;
     }
@@ -126,8 +130,12 @@ impl Channel<TestSocket> for Room {
 #[derive(Default)]
 struct Private;
 
-impl Channel<TestSocket> for Private {
-    async fn join(&mut self, _ctx: &mut Context<'_, TestSocket>, payload: Value) -> Result<Value, String> {
+impl Channel<TestSocket, TestState> for Private {
+    async fn join(
+        &mut self,
+        _ctx: &mut Context<'_, TestSocket, TestState>,
+        payload: Value,
+    ) -> Result<Value, String> {
         match payload.get("token").and_then(Value::as_str) {
             Some("secret") => Ok(Value::Null),
             _ => Err("unauthorized".into()),
@@ -139,8 +147,12 @@ impl Channel<TestSocket> for Private {
 #[derive(Default)]
 struct Slow;
 
-impl Channel<TestSocket> for Slow {
-    async fn join(&mut self, _ctx: &mut Context<'_, TestSocket>, _payload: Value) -> Result<Value, String> {
+impl Channel<TestSocket, TestState> for Slow {
+    async fn join(
+        &mut self,
+        _ctx: &mut Context<'_, TestSocket, TestState>,
+        _payload: Value,
+    ) -> Result<Value, String> {
         SLOW_JOINS.acquire().await.expect("the semaphore stays open").forget();
         Ok(Value::Null)
     }
@@ -150,17 +162,21 @@ impl Channel<TestSocket> for Slow {
 #[derive(Default)]
 struct Crash;
 
-impl Channel<TestSocket> for Crash {
-    async fn join(&mut self, _ctx: &mut Context<'_, TestSocket>, payload: Value) -> Result<Value, String> {
+impl Channel<TestSocket, TestState> for Crash {
+    async fn join(
+        &mut self,
+        _ctx: &mut Context<'_, TestSocket, TestState>,
+        payload: Value,
+    ) -> Result<Value, String> {
         assert!(payload.get("panic").is_none(), "join panicked as asked");
         Ok(Value::Null)
     }
 
-    async fn message(&mut self, _ctx: &mut Context<'_, TestSocket>, message: Message) {
+    async fn message(&mut self, _ctx: &mut Context<'_, TestSocket, TestState>, message: Message) {
         assert_ne!(message.subject, "panic", "message panicked as asked");
     }
 
-    async fn leave(&mut self, ctx: &mut Context<'_, TestSocket>) {
+    async fn leave(&mut self, ctx: &mut Context<'_, TestSocket, TestState>) {
         assert!(!ctx.topic().ends_with(":leave"), "leave panicked as asked");
     }
 }
@@ -169,8 +185,8 @@ impl Channel<TestSocket> for Crash {
 #[derive(Default)]
 struct Later;
 
-impl Channel<TestSocket> for Later {
-    async fn message(&mut self, ctx: &mut Context<'_, TestSocket>, message: Message) {
+impl Channel<TestSocket, TestState> for Later {
+    async fn message(&mut self, ctx: &mut Context<'_, TestSocket, TestState>, message: Message) {
         let client = ctx.client();
         let delay = Duration::from_millis(message.payload["after_ms"].as_u64().unwrap_or(0));
         tokio::spawn(async move {
@@ -190,8 +206,8 @@ impl Channel<TestSocket> for Later {
 #[derive(Default)]
 struct Relay;
 
-impl Channel<TestSocket> for Relay {
-    async fn message(&mut self, ctx: &mut Context<'_, TestSocket>, message: Message) {
+impl Channel<TestSocket, TestState> for Relay {
+    async fn message(&mut self, ctx: &mut Context<'_, TestSocket, TestState>, message: Message) {
         let topic = ctx.topic().to_string();
         match message.subject.as_str() {
             "pair" => {
@@ -225,19 +241,20 @@ struct TokenSocket {
     user_id: Option<i64>,
 }
 
-impl Socket for TokenSocket {
-    fn channels(channels: &mut Channels<Self>) {
+/// A socket that reads no state: served in an app of any state.
+impl<St: Clone + Send + Sync + 'static> Socket<St> for TokenSocket {
+    fn channels(channels: &mut Channels<Self, St>) {
         channels.add::<Room>("room:*");
     }
 
-    async fn on_connect(&mut self, conn: &Connect) -> bool {
+    async fn on_connect(&mut self, conn: &Connect<St>) -> bool {
         let token = conn.params().get("token").unwrap_or_default();
         self.user_id = maze::token::verify(TOKEN_SECRET, token, Duration::from_secs(60)).ok();
         self.user_id.is_some()
     }
 }
 
-impl Channel<TokenSocket> for Room {}
+impl<St: Clone + Send + Sync + 'static> Channel<TokenSocket, St> for Room {}
 
 fn routes(routes: &mut Routes<TestState>) {
     routes.get("/motto", motto).socket::<TestSocket>("/socket").socket::<TokenSocket>("/token");

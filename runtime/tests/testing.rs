@@ -11,7 +11,6 @@ struct ChatSocket {
     user_id: Option<i64>,
     theme: String,
     token: Option<String>,
-    motd: Option<String>,
 }
 
 #[derive(Clone)]
@@ -28,7 +27,6 @@ impl Socket for ChatSocket {
         self.user_id = conn.session().get("user_id").and_then(Value::as_i64);
         self.theme = conn.cookies().get("theme").unwrap_or("light").to_string();
         self.token = conn.params().get("token").map(str::to_string);
-        self.motd = conn.state::<AppState>().map(|state| state.motd.to_string());
         match conn.params().get("banned") {
             Some("") => false,
             Some(why) => conn.refuse(&format!("banned: {why}")),
@@ -51,9 +49,7 @@ impl Channel<ChatSocket> for RoomChannel {
         }
         ctx.push("welcome", json!({"topic": ctx.topic()}));
         let socket = ctx.socket();
-        Ok(
-            json!({"user_id": socket.user_id, "theme": socket.theme, "token": socket.token, "motd": socket.motd}),
-        )
+        Ok(json!({"user_id": socket.user_id, "theme": socket.theme, "token": socket.token}))
     }
 
     async fn message(&mut self, ctx: &mut Context<'_, ChatSocket>, message: Message) {
@@ -90,11 +86,39 @@ async fn the_connection_sees_the_session_cookies_params_and_state() {
         .session("user_id", 7)
         .cookie("theme", "dark; or not")
         .param("token", "t0k3n")
-        .state(AppState { motd: "hello" })
         .await
         .unwrap();
     let reply = client.join("room:seen", json!({})).await.unwrap();
-    assert_eq!(reply, json!({"user_id": 7, "theme": "dark; or not", "token": "t0k3n", "motd": "hello"}));
+    assert_eq!(reply, json!({"user_id": 7, "theme": "dark; or not", "token": "t0k3n"}));
+}
+
+/// A socket of an app with state: its channels read it, typed.
+#[derive(Default)]
+struct StatefulSocket;
+
+impl Socket<AppState> for StatefulSocket {
+    fn channels(channels: &mut Channels<Self, AppState>) {
+        channels.add::<MotdChannel>("motd");
+    }
+}
+
+#[derive(Default)]
+struct MotdChannel;
+
+impl Channel<StatefulSocket, AppState> for MotdChannel {
+    async fn join(
+        &mut self,
+        ctx: &mut Context<'_, StatefulSocket, AppState>,
+        _: Value,
+    ) -> Result<Value, String> {
+        Ok(json!({"motd": ctx.state().motd}))
+    }
+}
+
+#[tokio::test]
+async fn channels_read_the_apps_state_typed() {
+    let mut client = testing::connect::<StatefulSocket>().state(AppState { motd: "hello" }).await.unwrap();
+    assert_eq!(client.join("motd", json!({})).await, Ok(json!({"motd": "hello"})));
 }
 
 #[tokio::test]

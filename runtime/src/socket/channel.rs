@@ -2,7 +2,6 @@
 //! [`Client`] its callbacks work with.
 
 use serde_json::Value;
-use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::sync::{Arc, Weak};
@@ -47,7 +46,9 @@ pub struct Message {
 ///
 /// `S` is the socket the channel is attached to, so [`Context::socket`] is
 /// typed. A channel that several sockets share implements `Channel<S>` for
-/// every `S: Socket` (or for each of them).
+/// every `S: Socket` (or for each of them). `St` is the app's state
+/// (`App::with_state`; `()` by default), typed in [`Context::state`]: a
+/// channel of an app with state implements `Channel<ChatSocket, AppState>`.
 ///
 /// ```
 /// use maze::prelude::*;
@@ -85,7 +86,7 @@ pub struct Message {
 ///     }
 /// }
 /// ```
-pub trait Channel<S: Socket>: Send + 'static {
+pub trait Channel<S: Socket<St>, St = ()>: Send + 'static {
     /// A client asks to join `ctx.topic()` with `payload`. `Ok(response)`
     /// accepts, and `response` is the join reply's data (`Value::Null` for
     /// none); `Err(reason)` refuses, and the reason reaches the client.
@@ -106,7 +107,7 @@ pub trait Channel<S: Socket>: Send + 'static {
     /// ```
     fn join(
         &mut self,
-        ctx: &mut Context<'_, S>,
+        ctx: &mut Context<'_, S, St>,
         payload: Value,
     ) -> impl Future<Output = Result<Value, String>> + Send {
         let _ = (ctx, payload);
@@ -130,7 +131,7 @@ pub trait Channel<S: Socket>: Send + 'static {
     ///     }
     /// }
     /// ```
-    fn message(&mut self, ctx: &mut Context<'_, S>, message: Message) -> impl Future<Output = ()> + Send {
+    fn message(&mut self, ctx: &mut Context<'_, S, St>, message: Message) -> impl Future<Output = ()> + Send {
         let _ = (ctx, message);
         async {}
     }
@@ -148,7 +149,7 @@ pub trait Channel<S: Socket>: Send + 'static {
     ///     }
     /// }
     /// ```
-    fn leave(&mut self, ctx: &mut Context<'_, S>) -> impl Future<Output = ()> + Send {
+    fn leave(&mut self, ctx: &mut Context<'_, S, St>) -> impl Future<Output = ()> + Send {
         let _ = ctx;
         async {}
     }
@@ -171,10 +172,10 @@ pub trait Channel<S: Socket>: Send + 'static {
 ///     }
 /// }
 /// ```
-pub struct Context<'a, S> {
+pub struct Context<'a, S, St = ()> {
     pub(crate) topic: &'a str,
     pub(crate) socket: &'a S,
-    pub(crate) connect: &'a Connect,
+    pub(crate) connect: &'a Connect<St>,
     /// The app's hub.
     pub(crate) hub: &'a Hub,
     pub(crate) link: &'a Subscriber,
@@ -192,7 +193,7 @@ pub struct Context<'a, S> {
     pub(crate) reply: Option<(bool, Value)>,
 }
 
-impl<S> Context<'_, S> {
+impl<S, St> Context<'_, S, St> {
     /// The topic this channel handles, e.g. `chat_room:123`.
     ///
     /// ```
@@ -280,24 +281,28 @@ impl<S> Context<'_, S> {
         self.connect.params()
     }
 
-    /// The app's state (`App::with_state`), when it is a `T`.
+    /// The app's state (`App::with_state`): its type is the channel's
+    /// `St`, checked when the app is compiled.
     ///
     /// ```
     /// use maze::prelude::*;
-    /// type Db = std::sync::Mutex<Vec<String>>;
-    /// # #[derive(Default)] pub struct ChatSocket { user_id: Option<i64> }
-    /// # impl Socket for ChatSocket { fn channels(_: &mut Channels<Self>) {} }
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// #[derive(Clone, Default)]
+    /// pub struct AppState {
+    ///     log: Arc<Mutex<Vec<String>>>,
+    /// }
+    /// # #[derive(Default)] pub struct ChatSocket;
+    /// # impl Socket<AppState> for ChatSocket { fn channels(_: &mut Channels<Self, AppState>) {} }
     /// # #[derive(Default)] struct RoomChannel;
-    /// impl Channel<ChatSocket> for RoomChannel {
-    ///     async fn message(&mut self, ctx: &mut Context<'_, ChatSocket>, message: Message) {
-    ///         if let Some(db) = ctx.state::<Db>() {
-    ///             db.lock().unwrap().push(message.payload.to_string());
-    ///         }
+    /// impl Channel<ChatSocket, AppState> for RoomChannel {
+    ///     async fn message(&mut self, ctx: &mut Context<'_, ChatSocket, AppState>, message: Message) {
+    ///         ctx.state().log.lock().unwrap().push(message.payload.to_string());
     ///         ctx.rebroadcast(message);
     ///     }
     /// }
     /// ```
-    pub fn state<T: Any + Send + Sync>(&self) -> Option<&T> {
+    pub fn state(&self) -> &St {
         self.connect.state()
     }
 

@@ -112,10 +112,10 @@ fn socket_type<S>() -> &'static str {
     telemetry::short(std::any::type_name::<S>())
 }
 
-pub(crate) fn run<S: Socket>(
+pub(crate) fn run<S: Socket<St>, St: Clone + Send + Sync + 'static>(
     connection: websocket::Connection,
-    connect: Connect,
-    endpoint: Endpoint<S>,
+    connect: Connect<St>,
+    endpoint: Endpoint<S, St>,
     serializer: Serializer,
 ) -> impl Future<Output = ()> + Send {
     // Boxed: `on_connect` and what opening needs are gone from the task once
@@ -132,23 +132,23 @@ pub(crate) fn run<S: Socket>(
 
 /// An accepted connection: its reader (callbacks, channels) and its writer,
 /// served by one task.
-struct Opened<S> {
-    reader: Reader<S>,
+struct Opened<S, St> {
+    reader: Reader<S, St>,
     frames: ClientFrames,
     writer: Writer,
 }
 
 /// Runs `on_connect`; when it accepts, returns the connection to serve;
 /// when not, sends the close frame.
-async fn open<S: Socket>(
+async fn open<S: Socket<St>, St: Clone + Send + Sync + 'static>(
     connection: websocket::Connection,
-    connect: Connect,
-    endpoint: Endpoint<S>,
+    connect: Connect<St>,
+    endpoint: Endpoint<S, St>,
     serializer: Serializer,
-) -> Option<Opened<S>> {
+) -> Option<Opened<S, St>> {
     let tracked = endpoint.shutdown.track();
     let websocket::Connection { reader, writer: mut sink } = connection;
-    let socket = match accept::<S>(&connect).await {
+    let socket = match accept::<S, St>(&connect).await {
         Ok(socket) => socket,
         Err((code, reason)) => {
             let _ = sink.write([Frame::close(code, &reason).as_bytes()]).await;
@@ -163,7 +163,7 @@ async fn open<S: Socket>(
     Some(Opened { reader, frames, writer })
 }
 
-impl<S: Socket> Opened<S> {
+impl<S: Socket<St>, St: Clone + Send + Sync + 'static> Opened<S, St> {
     /// The connection's life: the client's messages are handled one at a
     /// time, and while a callback runs (it may await) what is queued for the
     /// client is still written, pings sent and limits enforced. One task per
@@ -232,8 +232,8 @@ impl<S: Socket> Opened<S> {
 /// connection ends. Once the writer has decided that it ends, the callback
 /// still runs to its end (its sends fail at once), then the writer's reason
 /// stands.
-async fn handle_while_writing<S: Socket>(
-    reader: &mut Reader<S>,
+async fn handle_while_writing<S: Socket<St>, St: Clone + Send + Sync + 'static>(
+    reader: &mut Reader<S, St>,
     writer: &mut Writer,
     timer: &mut Timer,
     incoming: Option<Result<Incoming, ReadError>>,
@@ -259,7 +259,9 @@ async fn handle_while_writing<S: Socket>(
 
 /// A new connection's socket value, as `on_connect` left it; or, when it
 /// refused (or panicked), the close code and reason to send.
-pub(crate) async fn accept<S: Socket>(connect: &Connect) -> Result<S, (u16, String)> {
+pub(crate) async fn accept<S: Socket<St>, St: Clone + Send + Sync + 'static>(
+    connect: &Connect<St>,
+) -> Result<S, (u16, String)> {
     let mut socket = S::default();
     let owner = socket_type::<S>();
     let connecting = run_callback("on_connect", owner, socket.on_connect(connect));
@@ -315,10 +317,10 @@ pub(crate) struct Started {
 }
 
 /// Spawns the reader of an accepted connection, reading the client's messages from `frames`.
-pub(crate) fn start<S: Socket>(
+pub(crate) fn start<S: Socket<St>, St: Clone + Send + Sync + 'static>(
     socket: S,
-    connect: Connect,
-    endpoint: Endpoint<S>,
+    connect: Connect<St>,
+    endpoint: Endpoint<S, St>,
     serializer: Serializer,
     frames: ClientFrames,
 ) -> Started {
@@ -665,8 +667,8 @@ impl Writer {
     }
 }
 
-struct Joined<S> {
-    channel: Box<dyn DynChannel<S>>,
+struct Joined<S, St> {
+    channel: Box<dyn DynChannel<S, St>>,
     join_ref: Option<Value>,
     channel_type: &'static str,
     /// Alive while the channel is joined: [`super::Client`] handles hold a weak reference.
@@ -678,62 +680,62 @@ struct Joined<S> {
 /// A connection's joined channels, by topic. Few per connection (at most
 /// `max_channels`): a list searched in order, sized to what it holds, costs
 /// an idle connection less than a map.
-struct JoinedTopics<S>(Vec<(String, Joined<S>)>);
+struct JoinedTopics<S, St>(Vec<(String, Joined<S, St>)>);
 
-impl<S> Default for JoinedTopics<S> {
+impl<S, St> Default for JoinedTopics<S, St> {
     fn default() -> Self {
         JoinedTopics(Vec::new())
     }
 }
 
-impl<S> JoinedTopics<S> {
+impl<S, St> JoinedTopics<S, St> {
     fn len(&self) -> usize {
         self.0.len()
     }
 
-    fn get_mut(&mut self, topic: &str) -> Option<&mut Joined<S>> {
+    fn get_mut(&mut self, topic: &str) -> Option<&mut Joined<S, St>> {
         self.0.iter_mut().find(|(joined, _)| joined == topic).map(|(_, joined)| joined)
     }
 
-    fn remove(&mut self, topic: &str) -> Option<Joined<S>> {
+    fn remove(&mut self, topic: &str) -> Option<Joined<S, St>> {
         let at = self.0.iter().position(|(joined, _)| joined == topic)?;
         Some(self.0.swap_remove(at).1)
     }
 
     /// Adds a channel; its topic must not be joined already.
-    fn insert(&mut self, topic: String, joined: Joined<S>) {
+    fn insert(&mut self, topic: String, joined: Joined<S, St>) {
         self.0.reserve_exact(1);
         self.0.push((topic, joined));
     }
 }
 
-struct Reader<S> {
-    conn: Conn<S>,
+struct Reader<S, St> {
+    conn: Conn<S, St>,
     /// Joined topics and their channels. Apart from the rest, so that
     /// awaiting with `&Conn` borrowed never needs the channels to be `Sync`.
-    joined: JoinedTopics<S>,
+    joined: JoinedTopics<S, St>,
     /// Broadcasts its callbacks made that are not delivered yet (see `message`).
     in_flight: VecDeque<Arc<Broadcast>>,
 }
 
 /// The connection as its callbacks see it.
-struct Conn<S> {
+struct Conn<S, St> {
     socket: S,
-    connect: Connect,
-    endpoint: Endpoint<S>,
+    connect: Connect<St>,
+    endpoint: Endpoint<S, St>,
     serializer: Serializer,
     /// This connection's queue to the writer, and its id in the pub/sub.
     link: Subscriber,
 }
 
-impl<S: Socket> Reader<S> {
+impl<S: Socket<St>, St: Clone + Send + Sync + 'static> Reader<S, St> {
     /// The reader of an accepted connection, and the queue its writer reads.
     fn new(
         socket: S,
-        connect: Connect,
-        endpoint: Endpoint<S>,
+        connect: Connect<St>,
+        endpoint: Endpoint<S, St>,
         serializer: Serializer,
-    ) -> (Reader<S>, mailbox::Receiver<Outgoing>) {
+    ) -> (Reader<S, St>, mailbox::Receiver<Outgoing>) {
         let (queue, outgoing) = mailbox::bounded(endpoint.limits.outbound_queue);
         let link = Subscriber::connection(next_id(), queue);
         let reader = Reader {
@@ -1031,7 +1033,7 @@ impl<S: Socket> Reader<S> {
     }
 }
 
-impl<S: Socket> Conn<S> {
+impl<S: Socket<St>, St: Clone + Send + Sync + 'static> Conn<S, St> {
     /// The app's hub.
     fn hub(&self) -> &crate::Hub {
         &self.endpoint.hub
@@ -1039,7 +1041,7 @@ impl<S: Socket> Conn<S> {
 
     /// Takes `topic` off `joined`, telling the writer when it was
     /// recovering (see [`Outgoing::Hold`]); the caller closes the channel.
-    async fn unjoin(&self, joined: &mut JoinedTopics<S>, topic: &str) -> Option<Joined<S>> {
+    async fn unjoin(&self, joined: &mut JoinedTopics<S, St>, topic: &str) -> Option<Joined<S, St>> {
         let left = joined.remove(topic)?;
         if left.recovering {
             self.link.send(Outgoing::LeftRecovering).await;
@@ -1077,7 +1079,7 @@ impl<S: Socket> Conn<S> {
     }
 
     /// Unsubscribes and untracks its presences, then runs the channel's `leave`.
-    async fn close_channel(&self, topic: &str, mut joined: Joined<S>) -> Result<(), Panicked> {
+    async fn close_channel(&self, topic: &str, mut joined: Joined<S, St>) -> Result<(), Panicked> {
         self.hub().pubsub().unsubscribe(topic, self.link.id);
         self.hub().presence_tracker().release(self.link.id, topic);
         let mut ctx = Context {
@@ -1126,7 +1128,7 @@ mod tests {
 
     /// A reader whose frames for the client can be read back, encoded.
     struct Harness {
-        reader: Reader<TestSocket>,
+        reader: Reader<TestSocket, ()>,
         outgoing: mailbox::Receiver<Outgoing>,
         runtime: tokio::runtime::Runtime,
     }
@@ -1135,18 +1137,13 @@ mod tests {
         fn new(serializer: Serializer) -> Harness {
             let config = Config::parse("[app]\nname = \"t\"\n").unwrap();
             let (queue, outgoing) = mailbox::bounded(64);
-            let endpoint = Endpoint::new(
-                &config,
-                crate::shutdown::Shutdown::new(),
-                Arc::new(()),
-                crate::Hub::in_memory(),
-            )
-            .expect("valid patterns");
+            let endpoint = Endpoint::new(&config, crate::shutdown::Shutdown::new(), crate::Hub::in_memory())
+                .expect("valid patterns");
             let connect = Connect {
                 session: Default::default(),
                 cookies: Default::default(),
                 params: Default::default(),
-                state: Arc::new(()),
+                state: (),
             };
             let link = Subscriber::new(NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed), queue);
             let conn = Conn { socket: TestSocket, connect, endpoint, serializer, link };
@@ -1314,13 +1311,13 @@ mod tests {
     async fn a_connection_always_writing_still_reads_its_client() {
         let config = Config::parse("[app]\nname = \"t\"\n").unwrap();
         let shutdown = crate::shutdown::Shutdown::new();
-        let endpoint = Endpoint::new(&config, shutdown.clone(), Arc::new(()), crate::Hub::in_memory())
-            .expect("valid patterns");
+        let endpoint =
+            Endpoint::new(&config, shutdown.clone(), crate::Hub::in_memory()).expect("valid patterns");
         let connect = Connect {
             session: Default::default(),
             cookies: Default::default(),
             params: Default::default(),
-            state: Arc::new(()),
+            state: (),
         };
         let limits = endpoint.limits.clone();
         let (reader, outgoing) = Reader::new(TestSocket, connect, endpoint, Serializer::Maze);

@@ -75,7 +75,6 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
 use serde_json::Value;
-use std::any::Any;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
@@ -112,7 +111,12 @@ pub const MAZE_D_TS: &str = include_str!("../../js/maze.d.ts");
 ///     }
 /// }
 /// ```
-pub trait Socket: Default + Send + Sync + Sized + 'static {
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a socket of an app whose state is `{St}`",
+    note = "a socket names its app's state: `impl Socket<{St}> for {Self}`; one that reads no state can serve any app: \
+            `impl<St: Clone + Send + Sync + 'static> Socket<St> for {Self}`"
+)]
+pub trait Socket<St = ()>: Default + Send + Sync + Sized + 'static {
     /// Maps topic patterns (`"chat_room:*"`, or an exact topic) to channels.
     ///
     /// ```
@@ -132,7 +136,7 @@ pub trait Socket: Default + Send + Sync + Sized + 'static {
     ///     }
     /// }
     /// ```
-    fn channels(channels: &mut Channels<Self>);
+    fn channels(channels: &mut Channels<Self, St>);
 
     /// Runs once when a client connects, before any join: the session,
     /// cookies and connect params of the upgrade request are in `conn`.
@@ -153,7 +157,7 @@ pub trait Socket: Default + Send + Sync + Sized + 'static {
     /// }
     /// # }
     /// ```
-    fn on_connect(&mut self, conn: &Connect) -> impl Future<Output = bool> + Send {
+    fn on_connect(&mut self, conn: &Connect<St>) -> impl Future<Output = bool> + Send {
         let _ = conn;
         async { true }
     }
@@ -278,9 +282,6 @@ fn identity_topic(id: &str) -> String {
 /// The subject of the broadcast that closes the connections of an id.
 pub(crate) const DISCONNECT: &str = "disconnect";
 
-/// The app's state as sockets and channels hold it (`App::with_state`).
-pub(crate) type AppState = Arc<dyn Any + Send + Sync>;
-
 tokio::task_local! {
     /// Why `on_connect` refused, while it runs (see [`Connect::refuse`]):
     /// nothing is kept per connection once it has run.
@@ -303,20 +304,15 @@ tokio::task_local! {
 ///     }
 /// # }
 /// ```
-pub struct Connect {
+pub struct Connect<St = ()> {
     session: SessionSnapshot,
     cookies: Cookies,
     params: Params,
-    state: AppState,
+    state: St,
 }
 
-impl Connect {
-    pub(crate) fn new(
-        session: SessionSnapshot,
-        cookies: Cookies,
-        params: Params,
-        state: AppState,
-    ) -> Connect {
+impl<St> Connect<St> {
+    pub(crate) fn new(session: SessionSnapshot, cookies: Cookies, params: Params, state: St) -> Connect<St> {
         Connect { session, cookies, params, state }
     }
 
@@ -399,7 +395,9 @@ impl Connect {
         &self.params
     }
 
-    /// The app's state (`App::with_state`), when it is a `T`.
+    /// The app's state (`App::with_state`): its type is the socket's `St`,
+    /// and `routes.socket::<S>()` in an app whose state is another type
+    /// does not compile.
     ///
     /// ```
     /// use maze::prelude::*;
@@ -414,17 +412,48 @@ impl Connect {
     /// #[derive(Default)]
     /// struct ChatSocket;
     ///
-    /// impl Socket for ChatSocket {
-    ///     fn channels(_: &mut Channels<Self>) {}
+    /// impl Socket<AppState> for ChatSocket {
+    ///     fn channels(_: &mut Channels<Self, AppState>) {}
     ///
-    ///     async fn on_connect(&mut self, conn: &Connect) -> bool {
-    ///         let state = conn.state::<AppState>().expect("App::with_state(AppState)");
-    ///         !conn.params().get("name").is_some_and(|name| state.banned.contains(name))
+    ///     async fn on_connect(&mut self, conn: &Connect<AppState>) -> bool {
+    ///         !conn.params().get("name").is_some_and(|name| conn.state().banned.contains(name))
     ///     }
     /// }
+    ///
+    /// fn routes(routes: &mut Routes<AppState>) {
+    ///     routes.socket::<ChatSocket>("/chat");
+    /// }
+    /// # let _ = maze::App::new(routes).with_state(AppState::default());
     /// ```
-    pub fn state<T: Any + Send + Sync>(&self) -> Option<&T> {
-        self.state.downcast_ref()
+    ///
+    /// The same socket in an app whose state is another type:
+    ///
+    /// ```compile_fail,E0277
+    /// use maze::prelude::*;
+    /// # use std::collections::HashSet;
+    /// # use std::sync::Arc;
+    /// # #[derive(Clone, Default)]
+    /// # struct AppState {
+    /// #     banned: Arc<HashSet<String>>,
+    /// # }
+    /// # #[derive(Default)]
+    /// # struct ChatSocket;
+    /// # impl Socket<AppState> for ChatSocket {
+    /// #     fn channels(_: &mut Channels<Self, AppState>) {}
+    /// #     async fn on_connect(&mut self, conn: &Connect<AppState>) -> bool {
+    /// #         !conn.params().get("name").is_some_and(|name| conn.state().banned.contains(name))
+    /// #     }
+    /// # }
+    /// #[derive(Clone, Default)]
+    /// struct OtherState;
+    ///
+    /// fn routes(routes: &mut Routes<OtherState>) {
+    ///     routes.socket::<ChatSocket>("/chat"); // error: `ChatSocket: Socket<OtherState>` is not satisfied
+    /// }
+    /// # let _ = maze::App::new(routes).with_state(OtherState);
+    /// ```
+    pub fn state(&self) -> &St {
+        &self.state
     }
 }
 
@@ -464,22 +493,20 @@ impl Params {
 }
 
 /// What every connection of one socket endpoint shares.
-pub(crate) struct Endpoint<S> {
-    channels: Arc<Channels<S>>,
+pub(crate) struct Endpoint<S, St> {
+    channels: Arc<Channels<S, St>>,
     limits: Arc<Limits>,
     shutdown: Arc<Shutdown>,
-    state: AppState,
     /// The app's hub: its pub/sub, history and presence.
     pub(crate) hub: Hub,
 }
 
-impl<S> Clone for Endpoint<S> {
+impl<S, St> Clone for Endpoint<S, St> {
     fn clone(&self) -> Self {
         Endpoint {
             channels: self.channels.clone(),
             limits: self.limits.clone(),
             shutdown: self.shutdown.clone(),
-            state: self.state.clone(),
             hub: self.hub.clone(),
         }
     }
@@ -495,14 +522,9 @@ pub(crate) struct Limits {
     allowed_origins: Vec<String>,
 }
 
-impl<S: Socket> Endpoint<S> {
+impl<S: Socket<St>, St: Clone + Send + Sync + 'static> Endpoint<S, St> {
     /// The endpoint of socket `S`, or why its channels cannot be used.
-    pub(crate) fn new(
-        config: &Config,
-        shutdown: Arc<Shutdown>,
-        state: AppState,
-        hub: Hub,
-    ) -> Result<Endpoint<S>, String> {
+    pub(crate) fn new(config: &Config, shutdown: Arc<Shutdown>, hub: Hub) -> Result<Endpoint<S, St>, String> {
         let mut channels = Channels::default();
         S::channels(&mut channels);
         if !channels.errors().is_empty() {
@@ -520,7 +542,6 @@ impl<S: Socket> Endpoint<S> {
                 allowed_origins: settings.allowed_origins.clone(),
             }),
             shutdown,
-            state,
             hub,
         })
     }
@@ -530,10 +551,12 @@ impl<S: Socket> Endpoint<S> {
     }
 
     /// The upgrade handler: origin check, protocol choice (`vsn=2.0.0` is
-    /// Phoenix V2), limits, then one [`connection::run`] per client.
-    pub(crate) fn into_method_router<St: Clone + Send + Sync + 'static>(self) -> MethodRouter<St> {
+    /// Phoenix V2), limits, then one [`connection::run`] per client, which
+    /// holds the app's state (the router's).
+    pub(crate) fn into_method_router(self) -> MethodRouter<St> {
         axum::routing::get(
-            move |upgrade: websocket::Upgrade,
+            move |axum::extract::State(state): axum::extract::State<St>,
+                  upgrade: websocket::Upgrade,
                   headers: HeaderMap,
                   uri: Uri,
                   session: Session,
@@ -557,14 +580,11 @@ impl<S: Socket> Endpoint<S> {
                         return unsupported_version(other);
                     }
                 };
-                let connect = Connect {
-                    session: session.snapshot(),
-                    cookies,
-                    params: Params::from_uri(&uri),
-                    state: self.state.clone(),
-                };
-                upgrade
-                    .on_upgrade(move |connection| connection::run::<S>(connection, connect, self, serializer))
+                let connect =
+                    Connect { session: session.snapshot(), cookies, params: Params::from_uri(&uri), state };
+                upgrade.on_upgrade(move |connection| {
+                    connection::run::<S, St>(connection, connect, self, serializer)
+                })
             },
         )
     }

@@ -25,26 +25,26 @@ use crate::topic_pattern::TopicPattern;
 ///     }
 /// }
 /// ```
-pub struct Channels<S> {
-    routes: Vec<ChannelRoute<S>>,
+pub struct Channels<S, St = ()> {
+    routes: Vec<ChannelRoute<S, St>>,
     /// Patterns that could not be read: reported when the app starts.
     errors: Vec<String>,
 }
 
-impl<S> Default for Channels<S> {
+impl<S, St> Default for Channels<S, St> {
     fn default() -> Self {
         Channels { routes: Vec::new(), errors: Vec::new() }
     }
 }
 
-pub(crate) struct ChannelRoute<S> {
+pub(crate) struct ChannelRoute<S, St> {
     pattern: TopicPattern,
     channel_type: &'static str,
-    make: fn() -> Box<dyn DynChannel<S>>,
+    make: fn() -> Box<dyn DynChannel<S, St>>,
 }
 
-impl<S> ChannelRoute<S> {
-    pub(crate) fn open(&self) -> Box<dyn DynChannel<S>> {
+impl<S, St> ChannelRoute<S, St> {
+    pub(crate) fn open(&self) -> Box<dyn DynChannel<S, St>> {
         (self.make)()
     }
 
@@ -58,39 +58,40 @@ type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// [`Channel`] with its futures boxed, so a connection can hold channels of
 /// different types: the boxing users never see.
-pub(crate) trait DynChannel<S>: Send {
+pub(crate) trait DynChannel<S, St>: Send {
     fn join<'a>(
         &'a mut self,
-        ctx: &'a mut Context<'_, S>,
+        ctx: &'a mut Context<'_, S, St>,
         payload: Value,
     ) -> BoxFuture<'a, Result<Value, String>>;
-    fn message<'a>(&'a mut self, ctx: &'a mut Context<'_, S>, message: Message) -> BoxFuture<'a, ()>;
-    fn leave<'a>(&'a mut self, ctx: &'a mut Context<'_, S>) -> BoxFuture<'a, ()>;
+    fn message<'a>(&'a mut self, ctx: &'a mut Context<'_, S, St>, message: Message) -> BoxFuture<'a, ()>;
+    fn leave<'a>(&'a mut self, ctx: &'a mut Context<'_, S, St>) -> BoxFuture<'a, ()>;
 }
 
-impl<S: Socket, C: Channel<S>> DynChannel<S> for C {
+impl<S: Socket<St>, St: Clone + Send + Sync + 'static, C: Channel<S, St>> DynChannel<S, St> for C {
     fn join<'a>(
         &'a mut self,
-        ctx: &'a mut Context<'_, S>,
+        ctx: &'a mut Context<'_, S, St>,
         payload: Value,
     ) -> BoxFuture<'a, Result<Value, String>> {
         Box::pin(Channel::join(self, ctx, payload))
     }
 
-    fn message<'a>(&'a mut self, ctx: &'a mut Context<'_, S>, message: Message) -> BoxFuture<'a, ()> {
+    fn message<'a>(&'a mut self, ctx: &'a mut Context<'_, S, St>, message: Message) -> BoxFuture<'a, ()> {
         Box::pin(Channel::message(self, ctx, message))
     }
 
-    fn leave<'a>(&'a mut self, ctx: &'a mut Context<'_, S>) -> BoxFuture<'a, ()> {
+    fn leave<'a>(&'a mut self, ctx: &'a mut Context<'_, S, St>) -> BoxFuture<'a, ()> {
         Box::pin(Channel::leave(self, ctx))
     }
 }
 
-fn open<S: Socket, C: Channel<S> + Default>() -> Box<dyn DynChannel<S>> {
+fn open<S: Socket<St>, St: Clone + Send + Sync + 'static, C: Channel<S, St> + Default>()
+-> Box<dyn DynChannel<S, St>> {
     Box::new(C::default())
 }
 
-impl<S: Socket> Channels<S> {
+impl<S: Socket<St>, St: Clone + Send + Sync + 'static> Channels<S, St> {
     /// Routes topics matching `pattern` to a new `C` per join. A pattern ends
     /// in `*` to match a prefix (`"chat_room:*"`) or names one topic exactly.
     /// A pattern that is empty, holds control characters or has a `*`
@@ -112,19 +113,19 @@ impl<S: Socket> Channels<S> {
     ///     }
     /// }
     /// ```
-    pub fn add<C: Channel<S> + Default>(&mut self, pattern: &str) -> &mut Self {
+    pub fn add<C: Channel<S, St> + Default>(&mut self, pattern: &str) -> &mut Self {
         let channel_type = std::any::type_name::<C>();
         match TopicPattern::parse(pattern) {
-            Ok(pattern) => self.routes.push(ChannelRoute { pattern, channel_type, make: open::<S, C> }),
+            Ok(pattern) => self.routes.push(ChannelRoute { pattern, channel_type, make: open::<S, St, C> }),
             Err(error) => self.errors.push(format!("{} in {}", error, crate::router::in_crate(channel_type))),
         }
         self
     }
 }
 
-impl<S> Channels<S> {
+impl<S, St> Channels<S, St> {
     /// The first route whose pattern matches `topic`.
-    pub(crate) fn find(&self, topic: &str) -> Option<&ChannelRoute<S>> {
+    pub(crate) fn find(&self, topic: &str) -> Option<&ChannelRoute<S, St>> {
         self.routes.iter().find(|route| route.pattern.matches(topic))
     }
 

@@ -1,7 +1,6 @@
 //! [`connect`] and [`TestClient`]: a socket's connection driven in-process.
 
 use serde_json::{Value, json};
-use std::any::Any;
 use std::collections::{HashMap, VecDeque};
 use std::future::{Future, IntoFuture};
 use std::marker::PhantomData;
@@ -42,12 +41,12 @@ use crate::{Config, Hub};
 /// assert_eq!(refused.code, 1008);
 /// # }
 /// ```
-pub fn connect<S: Socket>() -> ConnectTest<S> {
+pub fn connect<S>() -> ConnectTest<S> {
     ConnectTest {
         session: Session::default(),
         cookies: Vec::new(),
         params: HashMap::new(),
-        state: Arc::new(()),
+        state: (),
         timeout: DEFAULT_TIMEOUT,
         hub: None,
         socket: PhantomData,
@@ -81,18 +80,19 @@ pub fn hub() -> Hub {
     Hub::try_current().unwrap_or_else(|| TEST_HUB.with(Hub::clone))
 }
 
-/// A connection about to be made: what its upgrade request carries.
-pub struct ConnectTest<S> {
+/// A connection about to be made: what its upgrade request carries, and
+/// the app's state (`()` until [`ConnectTest::state`] gives one).
+pub struct ConnectTest<S, St = ()> {
     session: Session,
     cookies: Vec<String>,
     params: HashMap<String, String>,
-    state: Arc<dyn Any + Send + Sync>,
+    state: St,
     timeout: Duration,
     hub: Option<Hub>,
     socket: PhantomData<fn() -> S>,
 }
 
-impl<S: Socket> ConnectTest<S> {
+impl<S, St> ConnectTest<S, St> {
     /// A session value, as a controller would have stored it.
     ///
     /// ```
@@ -138,23 +138,24 @@ impl<S: Socket> ConnectTest<S> {
         self
     }
 
-    /// The app's state, as `App::with_state` gives it.
+    /// The app's state, as `App::with_state` gives it: a socket of an app
+    /// with state (`Socket<AppState>`) connects only once it has one.
     ///
     /// ```
     /// # use maze::prelude::*;
-    /// # #[derive(Default)] struct ChatSocket;
-    /// # impl Socket for ChatSocket { fn channels(_: &mut Channels<Self>) {} }
-    /// # async fn run() {
     /// #[derive(Clone)]
     /// struct AppState {
     ///     motd: &'static str,
     /// }
+    /// # #[derive(Default)] struct ChatSocket;
+    /// # impl Socket<AppState> for ChatSocket { fn channels(_: &mut Channels<Self, AppState>) {} }
+    /// # async fn run() {
     /// let client = maze::testing::connect::<ChatSocket>().state(AppState { motd: "hi" }).await;
     /// # }
     /// ```
-    pub fn state<T: Any + Send + Sync>(mut self, state: T) -> Self {
-        self.state = Arc::new(state);
-        self
+    pub fn state<T>(self, state: T) -> ConnectTest<S, T> {
+        let ConnectTest { session, cookies, params, state: _, timeout, hub, socket } = self;
+        ConnectTest { session, cookies, params, state, timeout, hub, socket }
     }
 
     /// How long the client's assertions wait (default 100 ms).
@@ -188,11 +189,13 @@ impl<S: Socket> ConnectTest<S> {
         self.hub = Some(hub);
         self
     }
+}
 
+impl<S: Socket<St>, St: Clone + Send + Sync + 'static> ConnectTest<S, St> {
     async fn open(self) -> Result<TestClient, Refused> {
         let config = Config::parse("[app]\nname = \"test\"\n").expect("a valid default");
         let hub = self.hub.clone().unwrap_or_else(hub);
-        let endpoint = Endpoint::<S>::new(&config, Shutdown::new(), self.state.clone(), hub.clone())
+        let endpoint = Endpoint::<S, St>::new(&config, Shutdown::new(), hub.clone())
             .unwrap_or_else(|error| panic!("{} cannot be served: {error}", std::any::type_name::<S>()));
         let mut headers = axum::http::HeaderMap::new();
         if !self.cookies.is_empty() {
@@ -206,7 +209,7 @@ impl<S: Socket> ConnectTest<S> {
             self.state,
         );
         let socket =
-            connection::accept::<S>(&connect).await.map_err(|(code, reason)| Refused { code, reason })?;
+            connection::accept::<S, St>(&connect).await.map_err(|(code, reason)| Refused { code, reason })?;
         let (frames, inbound) = mpsc::unbounded_channel::<Incoming>();
         let started =
             connection::start(socket, connect, endpoint, Serializer::Maze, ClientFrames::InProcess(inbound));
@@ -229,7 +232,7 @@ impl<S: Socket> ConnectTest<S> {
     }
 }
 
-impl<S: Socket> IntoFuture for ConnectTest<S> {
+impl<S: Socket<St>, St: Clone + Send + Sync + 'static> IntoFuture for ConnectTest<S, St> {
     type Output = Result<TestClient, Refused>;
     type IntoFuture = Pin<Box<dyn Future<Output = Self::Output> + Send>>;
 
