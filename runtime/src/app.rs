@@ -10,8 +10,6 @@ use tower_http::services::ServeDir;
 use crate::session::SessionLayerState;
 use crate::shutdown::Shutdown;
 
-/// How long shutdown waits for sockets to run their `leave`/`on_disconnect`.
-const SOCKET_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 use crate::{Config, Error, Routes};
 
 /// A maze app: its routes, served with the settings of `maze.toml`, and
@@ -186,7 +184,6 @@ impl<St: Clone + Send + Sync + 'static> App<St> {
     pub fn route_table(&self, config: Config) -> Vec<crate::RouteInfo> {
         let mut routes = Routes::new(
             Arc::new(config),
-            Shutdown::new(),
             #[cfg(feature = "websockets")]
             crate::Hub::in_memory(),
         );
@@ -254,7 +251,7 @@ impl<St: Clone + Send + Sync + 'static> App<St> {
         }
         crate::server::serve(listener, router, async move {
             stop.await;
-            shutdown.close_all(SOCKET_GRACE).await;
+            shutdown.close_all(crate::shutdown::SOCKET_GRACE).await;
         })
         .await;
         Ok(())
@@ -271,19 +268,22 @@ impl<St: Clone + Send + Sync + 'static> App<St> {
         let config = Arc::new(config);
         let state = self.state()?;
         let session = SessionLayerState::new(&config.session)?;
-        let shutdown = Shutdown::new();
         #[cfg(feature = "websockets")]
         let hub = match self.hub {
             Some(hub) => hub,
             None => crate::Hub::from_config(&config).await?,
         };
+        // The sockets' connections, which stopping closes: the hub's.
+        #[cfg(feature = "websockets")]
+        let shutdown = hub.shutdown().clone();
+        #[cfg(not(feature = "websockets"))]
+        let shutdown = Shutdown::new();
         #[cfg(feature = "websockets")]
         if let Some(slot) = &self.thread_default {
             let _ = slot.set(hub.clone());
         }
         let mut routes = Routes::new(
             config.clone(),
-            shutdown.clone(),
             #[cfg(feature = "websockets")]
             hub.clone(),
         );
@@ -333,7 +333,7 @@ fn metrics(config: &Config) -> Result<axum::Router, Error> {
 /// Serves the JavaScript client at `/maze.js` (and its types at
 /// `/maze.d.ts`), so every app has the same one.
 #[cfg(feature = "websockets")]
-fn with_client(router: axum::Router) -> axum::Router {
+pub(crate) fn with_client<St: Clone + Send + Sync + 'static>(router: axum::Router<St>) -> axum::Router<St> {
     use axum::http::header::CONTENT_TYPE;
     router
         .route(
@@ -351,6 +351,6 @@ fn with_client(router: axum::Router) -> axum::Router {
 }
 
 #[cfg(not(feature = "websockets"))]
-fn with_client(router: axum::Router) -> axum::Router {
+fn with_client<St>(router: axum::Router<St>) -> axum::Router<St> {
     router
 }

@@ -43,6 +43,7 @@ use std::task::{Context, Poll};
 
 use crate::presence::Tracker;
 use crate::pubsub::{Broadcast, Memory, PubSub};
+use crate::shutdown::Shutdown;
 use crate::{Config, Error};
 
 /// What an app's sockets share: its pub/sub (in memory, or through Redis),
@@ -66,6 +67,8 @@ pub struct Hub {
 struct Inner {
     pubsub: PubSub,
     presence: Tracker,
+    /// The hub's open connections, which [`Hub::close_sockets`] closes.
+    shutdown: Arc<Shutdown>,
 }
 
 impl Drop for Inner {
@@ -117,7 +120,28 @@ impl Hub {
     /// # drop(hub);
     /// ```
     pub fn new(pubsub: PubSub) -> Hub {
-        Hub { inner: Arc::new(Inner { pubsub, presence: Tracker::new() }) }
+        Hub { inner: Arc::new(Inner { pubsub, presence: Tracker::new(), shutdown: Shutdown::new() }) }
+    }
+
+    /// Closes every socket connection of the hub with 1001 (going away),
+    /// and returns once their channels' `leave` and sockets' `on_disconnect`
+    /// have run, or after 5 s: what an app that embeds maze calls as it
+    /// shuts down (`App` does it itself).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let hub = maze::Hub::in_memory();
+    /// hub.close_sockets().await; // none open: at once
+    /// # }
+    /// ```
+    pub async fn close_sockets(&self) {
+        self.inner.shutdown.close_all(crate::shutdown::SOCKET_GRACE).await;
+    }
+
+    /// The hub's open connections.
+    pub(crate) fn shutdown(&self) -> &Arc<Shutdown> {
+        &self.inner.shutdown
     }
 
     /// Sends `subject` with `payload` to every subscriber of `topic`, on

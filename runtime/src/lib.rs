@@ -40,6 +40,8 @@ pub mod testing;
 pub mod token;
 
 #[cfg(feature = "websockets")]
+mod embed;
+#[cfg(feature = "websockets")]
 pub mod history;
 #[cfg(feature = "websockets")]
 pub mod hub;
@@ -54,6 +56,8 @@ mod topic_pattern;
 
 pub use app::App;
 pub use config::Config;
+#[cfg(feature = "websockets")]
+pub use embed::Sockets;
 pub use error::{Error, ErrorKind};
 #[cfg(feature = "websockets")]
 pub use hub::Hub;

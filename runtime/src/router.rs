@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use crate::Config;
 use crate::route_table::RouteInfo;
-use crate::shutdown::Shutdown;
 
 /// `chat::controllers::home::index` → `controllers::home::index`: paths as
 /// written inside the app's crate.
@@ -75,8 +74,6 @@ pub struct Routes<St = ()> {
     fallback: Option<Router<St>>,
     #[cfg_attr(not(feature = "websockets"), allow(dead_code))]
     config: Arc<Config>,
-    #[cfg_attr(not(feature = "websockets"), allow(dead_code))]
-    shutdown: Arc<Shutdown>,
     /// The app's hub, which its sockets share.
     #[cfg(feature = "websockets")]
     hub: crate::Hub,
@@ -96,18 +93,13 @@ macro_rules! verb {
 }
 
 impl<St: Clone + Send + Sync + 'static> Routes<St> {
-    pub(crate) fn new(
-        config: Arc<Config>,
-        shutdown: Arc<Shutdown>,
-        #[cfg(feature = "websockets")] hub: crate::Hub,
-    ) -> Self {
+    pub(crate) fn new(config: Arc<Config>, #[cfg(feature = "websockets")] hub: crate::Hub) -> Self {
         Routes {
             router: Router::new(),
             table: Vec::new(),
             errors: Vec::new(),
             fallback: None,
             config,
-            shutdown,
             #[cfg(feature = "websockets")]
             hub,
         }
@@ -373,11 +365,7 @@ impl<St: Clone + Send + Sync + 'static> Routes<St> {
     #[cfg(feature = "websockets")]
     pub fn socket<S: crate::socket::Socket<St>>(&mut self, path: &str) -> &mut Self {
         let socket_type = in_crate(std::any::type_name::<S>());
-        let endpoint = match crate::socket::Endpoint::<S, St>::new(
-            &self.config,
-            self.shutdown.clone(),
-            self.hub.clone(),
-        ) {
+        let endpoint = match crate::socket::Endpoint::<S, St>::new(&self.config, self.hub.clone()) {
             Ok(endpoint) => endpoint,
             Err(error) => {
                 self.errors.push(format!("WS {path} ({socket_type}): {error}"));
@@ -445,7 +433,6 @@ mod tests {
         let config = Config::parse("[app]\nname = \"t\"\n").unwrap();
         Routes::new(
             Arc::new(config),
-            Shutdown::new(),
             #[cfg(feature = "websockets")]
             crate::Hub::in_memory(),
         )

@@ -11,6 +11,9 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 use tokio::sync::Notify;
 
+/// How long shutdown waits for sockets to run their `leave`/`on_disconnect`.
+pub(crate) const SOCKET_GRACE: Duration = Duration::from_secs(5);
+
 #[derive(Debug, Default)]
 pub(crate) struct Shutdown {
     signalled: AtomicBool,

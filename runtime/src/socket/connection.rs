@@ -1137,8 +1137,7 @@ mod tests {
         fn new(serializer: Serializer) -> Harness {
             let config = Config::parse("[app]\nname = \"t\"\n").unwrap();
             let (queue, outgoing) = mailbox::bounded(64);
-            let endpoint = Endpoint::new(&config, crate::shutdown::Shutdown::new(), crate::Hub::in_memory())
-                .expect("valid patterns");
+            let endpoint = Endpoint::new(&config, crate::Hub::in_memory()).expect("valid patterns");
             let connect = Connect {
                 session: Default::default(),
                 cookies: Default::default(),
@@ -1310,9 +1309,8 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_connection_always_writing_still_reads_its_client() {
         let config = Config::parse("[app]\nname = \"t\"\n").unwrap();
-        let shutdown = crate::shutdown::Shutdown::new();
-        let endpoint =
-            Endpoint::new(&config, shutdown.clone(), crate::Hub::in_memory()).expect("valid patterns");
+        let endpoint = Endpoint::new(&config, crate::Hub::in_memory()).expect("valid patterns");
+        let shutdown = endpoint.hub.shutdown().clone();
         let connect = Connect {
             session: Default::default(),
             cookies: Default::default(),

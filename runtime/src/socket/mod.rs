@@ -524,7 +524,7 @@ pub(crate) struct Limits {
 
 impl<S: Socket<St>, St: Clone + Send + Sync + 'static> Endpoint<S, St> {
     /// The endpoint of socket `S`, or why its channels cannot be used.
-    pub(crate) fn new(config: &Config, shutdown: Arc<Shutdown>, hub: Hub) -> Result<Endpoint<S, St>, String> {
+    pub(crate) fn new(config: &Config, hub: Hub) -> Result<Endpoint<S, St>, String> {
         let mut channels = Channels::default();
         S::channels(&mut channels);
         if !channels.errors().is_empty() {
@@ -541,7 +541,7 @@ impl<S: Socket<St>, St: Clone + Send + Sync + 'static> Endpoint<S, St> {
                 max_channels: settings.max_channels,
                 allowed_origins: settings.allowed_origins.clone(),
             }),
-            shutdown,
+            shutdown: hub.shutdown().clone(),
             hub,
         })
     }

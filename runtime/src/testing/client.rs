@@ -14,7 +14,6 @@ use tokio::time::Instant;
 use super::DEFAULT_TIMEOUT;
 use crate::pubsub::{Broadcast, Outgoing, Subscriber, mailbox};
 use crate::session::{Cookies, Session};
-use crate::shutdown::Shutdown;
 use crate::socket::connection::{self, ClientFrames, Closing};
 use crate::socket::serializer::{Outbound, Serializer};
 use crate::socket::websocket::Incoming;
@@ -195,7 +194,7 @@ impl<S: Socket<St>, St: Clone + Send + Sync + 'static> ConnectTest<S, St> {
     async fn open(self) -> Result<TestClient, Refused> {
         let config = Config::parse("[app]\nname = \"test\"\n").expect("a valid default");
         let hub = self.hub.clone().unwrap_or_else(hub);
-        let endpoint = Endpoint::<S, St>::new(&config, Shutdown::new(), hub.clone())
+        let endpoint = Endpoint::<S, St>::new(&config, hub.clone())
             .unwrap_or_else(|error| panic!("{} cannot be served: {error}", std::any::type_name::<S>()));
         let mut headers = axum::http::HeaderMap::new();
         if !self.cookies.is_empty() {
