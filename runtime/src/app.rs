@@ -300,7 +300,11 @@ impl<St: Clone + Send + Sync + 'static> App<St> {
         let router = router.with_state(state.clone());
         // Static files first; then the app's fallback, if any (else 404).
         let static_files = ServeDir::new(root.join(&config.app.public_dir));
-        let router = with_client(router).merge(metrics(&config)?);
+        let router = with_client(router).merge(metrics(
+            &config,
+            #[cfg(feature = "websockets")]
+            &hub,
+        )?);
         let router = match fallback {
             Some(fallback) => router.fallback_service(
                 static_files.call_fallback_on_method_not_allowed(true).fallback(fallback.with_state(state)),
@@ -317,11 +321,16 @@ impl<St: Clone + Send + Sync + 'static> App<St> {
 }
 
 /// The `[metrics]` route, when maze.toml names a path.
-fn metrics(config: &Config) -> Result<axum::Router, Error> {
+fn metrics(config: &Config, #[cfg(feature = "websockets")] hub: &crate::Hub) -> Result<axum::Router, Error> {
     match &config.metrics.path {
         None => Ok(axum::Router::new()),
         #[cfg(feature = "metrics")]
-        Some(path) => crate::metrics_endpoint::router(path, &config.metrics),
+        Some(path) => {
+            let recorder = hub.metrics().ok_or_else(|| {
+                Error::config("[metrics] needs the app's hub to keep metrics: make it with Hub::from_config")
+            })?;
+            crate::metrics_endpoint::router(path, &config.metrics, recorder.handle())
+        }
         #[cfg(not(feature = "metrics"))]
         Some(path) => Err(Error::config(format!(
             "[metrics] path = {path:?} needs the maze dependency's \"metrics\" feature: \

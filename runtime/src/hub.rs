@@ -69,6 +69,9 @@ struct Inner {
     presence: Tracker,
     /// The hub's open connections, which [`Hub::close_sockets`] closes.
     shutdown: Arc<Shutdown>,
+    /// Where the hub's metrics are recorded, when `[metrics]` names a path.
+    #[cfg(feature = "metrics")]
+    metrics: Option<metrics_exporter_prometheus::PrometheusRecorder>,
 }
 
 impl Drop for Inner {
@@ -99,7 +102,16 @@ impl Hub {
     /// # }
     /// ```
     pub async fn from_config(config: &Config) -> Result<Hub, Error> {
-        Ok(Hub::new(crate::pubsub::from_config(config).await?))
+        let pubsub = crate::pubsub::from_config(config).await?;
+        #[cfg(feature = "metrics")]
+        let metrics = config
+            .metrics
+            .path
+            .as_ref()
+            .map(|_| metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder());
+        #[cfg(not(feature = "metrics"))]
+        let metrics = None::<std::convert::Infallible>;
+        Ok(Hub::build(pubsub, metrics))
     }
 
     /// A hub on one instance, with `[websockets]`'s default history.
@@ -120,7 +132,30 @@ impl Hub {
     /// # drop(hub);
     /// ```
     pub fn new(pubsub: PubSub) -> Hub {
-        Hub { inner: Arc::new(Inner { pubsub, presence: Tracker::new(), shutdown: Shutdown::new() }) }
+        Hub::build(pubsub, None)
+    }
+
+    fn build(
+        pubsub: PubSub,
+        #[cfg(feature = "metrics")] metrics: Option<metrics_exporter_prometheus::PrometheusRecorder>,
+        #[cfg(not(feature = "metrics"))] _metrics: Option<std::convert::Infallible>,
+    ) -> Hub {
+        let inner = Inner {
+            pubsub,
+            presence: Tracker::new(),
+            shutdown: Shutdown::new(),
+            #[cfg(feature = "metrics")]
+            metrics,
+        };
+        let hub = Hub { inner: Arc::new(inner) };
+        hub.pubsub().registry().attach(hub.downgrade());
+        hub
+    }
+
+    /// Where the hub's metrics are recorded (`[metrics]` names a path).
+    #[cfg(feature = "metrics")]
+    pub(crate) fn metrics(&self) -> Option<&metrics_exporter_prometheus::PrometheusRecorder> {
+        self.inner.metrics.as_ref()
     }
 
     /// Closes every socket connection of the hub with 1001 (going away),
@@ -379,6 +414,37 @@ impl<F: Future> Future for Scoped<F> {
         let entered = Entered::new(hub);
         let polled = this.future.poll(cx);
         *this.hub = entered.leave();
+        polled
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A task of a registry's adapter (the Redis worker), run in the hub the
+    /// registry belongs to, once it has one: its telemetry is that hub's. It
+    /// holds the hub only while it is polled, so it never keeps it alive.
+    pub(crate) struct InHubOf<F> {
+        registry: Arc<crate::pubsub::Registry>,
+        #[pin]
+        task: F,
+    }
+}
+
+impl<F> InHubOf<F> {
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // The Redis worker's.
+    pub(crate) fn new(registry: Arc<crate::pubsub::Registry>, task: F) -> InHubOf<F> {
+        InHubOf { registry, task }
+    }
+}
+
+impl<F: Future> Future for InHubOf<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let Some(hub) = this.registry.hub() else { return this.task.poll(cx) };
+        let entered = Entered::new(hub);
+        let polled = this.task.poll(cx);
+        drop(entered.leave());
         polled
     }
 }

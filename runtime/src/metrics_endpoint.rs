@@ -1,4 +1,4 @@
-//! `[metrics]`: the process's metrics in Prometheus's text format, at the
+//! `[metrics]`: the app's metrics (its hub's) in Prometheus's text format, at the
 //! path maze.toml names, for loopback and `allow`ed addresses or a bearer
 //! token. (The metric names are defined in `telemetry.rs`.)
 
@@ -6,36 +6,26 @@ use axum::extract::ConnectInfo;
 use axum::extract::Request;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::PrometheusHandle;
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use crate::Error;
 use crate::config::MetricsConfig;
 
-/// The recorder, installed once per process (several apps in one test
-/// process share it).
-fn handle() -> Result<&'static PrometheusHandle, Error> {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    if let Some(handle) = HANDLE.get() {
-        return Ok(handle);
-    }
-    let handle = PrometheusBuilder::new().install_recorder().map_err(|error| {
-        Error::config(format!("[metrics]: cannot install the Prometheus recorder ({error}); does the app install one of its own?"))
-    })?;
-    Ok(HANDLE.get_or_init(|| handle))
-}
-
 /// The route serving the metrics at `path`.
-pub(crate) fn router(path: &str, config: &MetricsConfig) -> Result<axum::Router, Error> {
+pub(crate) fn router(
+    path: &str,
+    config: &MetricsConfig,
+    handle: PrometheusHandle,
+) -> Result<axum::Router, Error> {
     if !path.starts_with('/') {
         return Err(Error::config(format!("[metrics] path {path:?} must start with /")));
     }
-    let handle = handle()?;
     let access = Arc::new(config.clone());
     Ok(axum::Router::new().route(
         path,
-        axum::routing::get(move |request: Request| async move { scrape(handle, &access, &request) }),
+        axum::routing::get(move |request: Request| async move { scrape(&handle, &access, &request) }),
     ))
 }
 

@@ -512,6 +512,8 @@ async fn run(hub: WeakHub, mut received: mailbox::Receiver<Outgoing>) {
             _ = heartbeat.tick() => Woke::Heartbeat,
         };
         let Some(hub) = hub.upgrade() else { return };
+        // What it delivers is counted in the hub's metrics.
+        let _current = hub.enter();
         let (tracker, pubsub) = (hub.presence_tracker(), hub.pubsub());
         match woke {
             Woke::Received(message) => {

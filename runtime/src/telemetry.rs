@@ -11,8 +11,19 @@ use std::time::Duration;
 macro_rules! count {
     ($name:literal $(, $key:literal => $value:expr)* $(,)?) => {
         #[cfg(feature = "metrics")]
-        metrics::counter!($name $(, $key => $value)*).increment(1);
+        record(|| metrics::counter!($name $(, $key => $value)*).increment(1));
     };
+}
+
+/// Runs `metric` against the current hub's recorder (see [`crate::hub`]),
+/// if it keeps metrics: each app's are its own, and none is global.
+#[cfg(feature = "metrics")]
+fn record(metric: impl FnOnce()) {
+    crate::hub::with_current(|hub| {
+        if let Some(recorder) = hub.and_then(crate::Hub::metrics) {
+            metrics::with_local_recorder(recorder, metric);
+        }
+    });
 }
 
 /// `chat::sockets::chat_socket::ChatSocket` → `sockets::chat_socket::ChatSocket`.
@@ -24,7 +35,7 @@ pub(crate) fn connect_accepted(socket: &'static str) {
     tracing::info!(target: "maze", socket, "connect accepted");
     count!("maze_connects_total", "socket" => socket);
     #[cfg(feature = "metrics")]
-    metrics::gauge!("maze_connections_open").increment(1.0);
+    record(|| metrics::gauge!("maze_connections_open").increment(1.0));
 }
 
 /// `reason`: `panic`, `origin`, `version` (`on_connect`'s own refusals:
@@ -46,7 +57,7 @@ pub(crate) fn disconnected(socket: &'static str, closing: Option<(u16, &'static 
     let (code, reason) = closing.unwrap_or((1000, "closed by the client"));
     tracing::info!(target: "maze", socket, code, reason, "disconnected");
     #[cfg(feature = "metrics")]
-    metrics::gauge!("maze_connections_open").decrement(1.0);
+    record(|| metrics::gauge!("maze_connections_open").decrement(1.0));
     match code {
         1013 => {
             tracing::warn!(target: "maze", socket, "slow consumer closed: its outbound queue was full");
@@ -62,8 +73,10 @@ pub(crate) fn disconnected(socket: &'static str, closing: Option<(u16, &'static 
 pub(crate) fn callback(callback: &'static str, channel: &'static str, took: Duration) {
     tracing::debug!(target: "maze", callback, channel, took_us = took.as_micros() as u64, "callback");
     #[cfg(feature = "metrics")]
-    metrics::histogram!("maze_callback_duration_seconds", "callback" => callback, "channel" => channel)
-        .record(took.as_secs_f64());
+    record(|| {
+        metrics::histogram!("maze_callback_duration_seconds", "callback" => callback, "channel" => channel)
+            .record(took.as_secs_f64())
+    });
 }
 
 pub(crate) fn joined(channel: &'static str) {
@@ -89,7 +102,7 @@ pub(crate) fn message_in() {
 /// Frames written to a client, in one batch.
 pub(crate) fn messages_out(frames: usize) {
     #[cfg(feature = "metrics")]
-    metrics::counter!("maze_messages_out_total").increment(frames as u64);
+    record(|| metrics::counter!("maze_messages_out_total").increment(frames as u64));
     let _ = frames;
 }
 

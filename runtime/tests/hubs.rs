@@ -1,6 +1,6 @@
 //! Each app owns its hub: two apps in one process, one in memory and one on
-//! a real redis-server, never meet, and an app's `[websockets]` settings
-//! hold whatever ran before it started.
+//! a real redis-server, never meet, nor do their metrics, and an app's
+//! `[websockets]` settings hold whatever ran before it started.
 
 mod common;
 
@@ -132,4 +132,27 @@ fn an_apps_history_settings_hold_whatever_was_broadcast_before_it_started() {
     let frame = receive(&mut client);
     assert_eq!(frame["subject"], "said", "no maze_recovery without history: {frame}");
     assert!(frame.get("offset").is_none(), "no position without history: {frame}");
+}
+
+/// The metrics an app serves at `/metrics` (scraped from loopback, which is allowed).
+fn scrape(port: u16) -> String {
+    use std::io::{Read, Write};
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(stream, "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    response
+}
+
+#[test]
+fn two_apps_in_one_process_count_their_own_metrics() {
+    let config = |name: &str| format!("[app]\nname = \"{name}\"\n[metrics]\npath = \"/metrics\"\n");
+    let (busy, _) = common::serve(App::new(routes), &config("busy"));
+    let (quiet, _) = common::serve(App::new(routes), &config("quiet"));
+    let mut client = common::connect(busy, "/socket").unwrap();
+    join(&mut client, "room:counted", json!(null));
+    let counted = "maze_joins_total{channel=\"Room\"} 1";
+    assert!(scrape(busy).contains(counted), "the busy app counts its join:\n{}", scrape(busy));
+    assert!(!scrape(quiet).contains("maze_joins_total"), "the quiet app counts none:\n{}", scrape(quiet));
 }

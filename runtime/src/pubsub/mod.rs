@@ -236,9 +236,22 @@ impl Subscriber {
 #[derive(Default)]
 pub struct Registry {
     topics: RwLock<HashMap<String, HashMap<u64, Subscriber>>>,
+    /// The hub this registry belongs to, once it has one: the tasks of its
+    /// adapter run in it (see [`crate::hub::InHubOf`]).
+    hub: OnceLock<crate::hub::WeakHub>,
 }
 
 impl Registry {
+    /// Makes `hub` this registry's: set once, by [`crate::Hub::new`].
+    pub(crate) fn attach(&self, hub: crate::hub::WeakHub) {
+        let _ = self.hub.set(hub);
+    }
+
+    /// The hub this registry belongs to, while it lives.
+    pub(crate) fn hub(&self) -> Option<crate::Hub> {
+        self.hub.get().and_then(crate::hub::WeakHub::upgrade)
+    }
+
     /// Adds `subscriber` to `topic`; true when it is the topic's first local subscriber.
     pub(crate) fn subscribe(&self, topic: &str, subscriber: Subscriber) -> bool {
         let mut topics = self.topics.write().unwrap_or_else(|e| e.into_inner());

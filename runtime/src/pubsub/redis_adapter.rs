@@ -130,6 +130,8 @@ impl RedisAdapter {
         let (subscriptions, subscription_queue) = mpsc::unbounded_channel();
         let dropped = Arc::new(Dropped::default());
         let connected = Arc::new(AtomicBool::new(true));
+        // The worker's telemetry is its hub's (the registry's, once it has one).
+        let scope = registry.clone();
         let worker = Worker {
             client,
             prefix: format!("maze:{app}:"),
@@ -144,7 +146,7 @@ impl RedisAdapter {
         };
         let mut link = link;
         worker.refresh_epoch(&mut link).await.map_err(|error| unreachable(url).caused_by(error))?;
-        tokio::spawn(worker.run(link, publish_queue, subscription_queue));
+        tokio::spawn(crate::hub::InHubOf::new(scope, worker.run(link, publish_queue, subscription_queue)));
         Ok(RedisAdapter { publishes, connected, subscriptions, dropped, policy })
     }
 }
