@@ -202,7 +202,7 @@ async fn disconnect_by_id_closes_the_connection() {
     client.join("room:by_id", json!({})).await.unwrap();
     testing::hub().disconnect("user:4242");
     client.refute_push("room:by_id", "anything").await;
-    assert_eq!(client.closed(), Some(Some((1000, "disconnected by the server"))));
+    assert_eq!(client.closed(), Some(Some((1000, "disconnected by the server".to_string()))));
 }
 
 #[tokio::test]
@@ -239,4 +239,26 @@ async fn a_refutation_fails_when_the_message_arrives() {
     client.join("room:refute", json!({})).await.unwrap();
     client.push("room:refute", "shout", json!({})).await.unwrap();
     client.refute_push("room:refute", "shout").await;
+}
+
+#[tokio::test]
+async fn a_rejoining_client_recovers_what_it_missed_once_and_in_order() {
+    let topic = "room:recovered";
+    let mut ada = testing::connect::<ChatSocket>().await.unwrap();
+    ada.join_recovering(topic, json!({}), None).await.unwrap();
+    ada.push(topic, "said", json!({"n": 1})).await.unwrap();
+    assert_eq!(ada.assert_push(topic, "said").await, json!({"n": 1}));
+    let seen = ada.position(topic).expect("a recovering client has a position");
+    ada.disconnect().await;
+
+    // Missed while away.
+    for n in [2, 3] {
+        testing::hub().broadcast(topic, "said", json!({"n": n}));
+    }
+    let mut back = testing::connect::<ChatSocket>().await.unwrap();
+    back.join_recovering(topic, json!({}), Some(seen)).await.unwrap();
+    assert_eq!(back.assert_push(topic, "said").await, json!({"n": 2}));
+    assert_eq!(back.assert_push(topic, "said").await, json!({"n": 3}));
+    assert_eq!(back.assert_push(topic, "maze_recovery").await["recovered"], true);
+    back.refute_push(topic, "said").await; // each once
 }

@@ -284,6 +284,7 @@ impl<T: Counted> Receiver<T> {
     }
 
     /// The next item if one is queued.
+    #[cfg(test)]
     pub(crate) fn try_recv(&mut self) -> Option<T> {
         let mut state = self.shared.lock();
         let was_busy = self.shared.busy(state.queued);

@@ -27,7 +27,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Poll, ready};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, interval_at};
 
@@ -289,7 +289,7 @@ pub(crate) async fn accept<S: Socket<St>, St: Clone + Send + Sync + 'static>(
 }
 
 /// Where a connection's reader gets the client's messages.
-pub(crate) enum ClientFrames {
+enum ClientFrames {
     /// A client over the network.
     WebSocket(FrameReader),
     /// The in-process test client (`crate::testing`).
@@ -305,30 +305,23 @@ impl ClientFrames {
     }
 }
 
-/// An accepted connection whose reader runs: what its writer (or the
-/// in-process test client, `crate::testing`) works with.
-pub(crate) struct Started {
-    /// Replies, pushes and broadcasts for the client, in order.
-    pub(crate) outgoing: mailbox::Receiver<Outgoing>,
-    /// The reader: it ends with the close frame to send.
-    pub(crate) reader: JoinHandle<Closing>,
-    /// Tells the reader to stop (then it runs its cleanup).
-    pub(crate) stop: oneshot::Sender<()>,
-}
-
-/// Spawns the reader of an accepted connection, reading the client's messages from `frames`.
-pub(crate) fn start<S: Socket<St>, St: Clone + Send + Sync + 'static>(
+/// Serves an accepted connection in process (`crate::testing`): the same
+/// reader and writer, in one task, as a WebSocket client's, reading the
+/// client's messages from `frames` and writing maze JSON frames to `sink`.
+pub(crate) fn serve_in_process<S: Socket<St>, St: Clone + Send + Sync + 'static>(
     socket: S,
     connect: Connect<St>,
     endpoint: Endpoint<S, St>,
-    serializer: Serializer,
-    frames: ClientFrames,
-) -> Started {
-    let hub = endpoint.hub.clone();
+    frames: mpsc::UnboundedReceiver<Incoming>,
+    sink: impl tokio::io::AsyncWrite + Send + Unpin + 'static,
+) -> JoinHandle<()> {
+    let (hub, limits, tracked) = (endpoint.hub.clone(), endpoint.limits.clone(), endpoint.shutdown.track());
+    let serializer = Serializer::Maze;
     let (reader, outgoing) = Reader::new(socket, connect, endpoint, serializer);
-    let (stop, stopped) = oneshot::channel();
-    let reader = tokio::spawn(pubsub::cork::Corked::new(hub, reader.run(frames, stopped)));
-    Started { outgoing, reader, stop }
+    let writer =
+        Writer::new(FrameWriter::to(sink), serializer, outgoing, limits, socket_type::<S>(), tracked);
+    let opened = Opened { reader, frames: ClientFrames::InProcess(frames), writer };
+    tokio::spawn(pubsub::cork::Corked::new(hub, opened.serve()))
 }
 
 /// A connection id, unique within this process.
@@ -746,22 +739,6 @@ impl<S: Socket<St>, St: Clone + Send + Sync + 'static> Reader<S, St> {
         (reader, outgoing)
     }
 
-    /// The in-process connection (`crate::testing`): the reader alone, its
-    /// queue read by the test client; `stop` ends it.
-    async fn run(mut self, mut frames: ClientFrames, mut stop: oneshot::Receiver<()>) -> Closing {
-        let identity = self.begin();
-        let closing = loop {
-            let incoming = tokio::select! {
-                _ = &mut stop => break None,
-                incoming = self.next_incoming(&mut frames) => incoming,
-            };
-            if let Some(closing) = Box::pin(self.on_incoming(incoming)).await {
-                break closing;
-            }
-        };
-        Box::pin(self.end(closing, identity)).await
-    }
-
     /// Subscribes the socket's identity topic, if it has an id (see
     /// [`crate::socket::disconnect`]); returns it, for [`Reader::end`].
     fn begin(&mut self) -> Option<String> {
@@ -772,14 +749,10 @@ impl<S: Socket<St>, St: Clone + Send + Sync + 'static> Reader<S, St> {
         identity
     }
 
-    /// What the client sent next. It waits for room for what it will bring
-    /// back first: a client that sends faster than it reads is slowed down
-    /// (its socket is not read), not dropped for overflowing its own queue.
-    async fn next_incoming(&mut self, frames: &mut ClientFrames) -> Option<Result<Incoming, ReadError>> {
-        std::future::poll_fn(|cx| self.poll_next_incoming(cx, frames)).await
-    }
-
-    /// [`Reader::next_incoming`], for a task polling it with other things.
+    /// What the client sent next, when it has sent something. It waits for
+    /// room for what it will bring back first: a client that sends faster
+    /// than it reads is slowed down (its socket is not read), not dropped
+    /// for overflowing its own queue.
     fn poll_next_incoming(
         &mut self,
         cx: &mut std::task::Context<'_>,

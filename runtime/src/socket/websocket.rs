@@ -479,8 +479,8 @@ pub(crate) struct FrameWriter {
 }
 
 impl FrameWriter {
-    /// A writer to `sink`, for tests of what is written and when.
-    #[cfg(test)]
+    /// A writer to `sink`: the in-process test client's, and tests of what
+    /// is written and when.
     pub(crate) fn to(sink: impl AsyncWrite + Send + Unpin + 'static) -> FrameWriter {
         FrameWriter { sink: Box::new(sink) }
     }

@@ -7,17 +7,16 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::DEFAULT_TIMEOUT;
 use crate::pubsub::{Broadcast, Outgoing, Subscriber, mailbox};
 use crate::session::{Cookies, Session};
-use crate::socket::connection::{self, ClientFrames, Closing};
-use crate::socket::serializer::{Outbound, Serializer};
+use crate::socket::connection;
 use crate::socket::websocket::Incoming;
-use crate::socket::{Connect, DISCONNECT, Endpoint, Params, Socket};
+use crate::socket::{Connect, Endpoint, Params, Socket};
 use crate::{Config, Hub};
 
 /// Starts connecting to socket `S` as a client would; `.await` it, after
@@ -210,20 +209,20 @@ impl<S: Socket<St>, St: Clone + Send + Sync + 'static> ConnectTest<S, St> {
         let socket =
             connection::accept::<S, St>(&connect).await.map_err(|(code, reason)| Refused { code, reason })?;
         let (frames, inbound) = mpsc::unbounded_channel::<Incoming>();
-        let started =
-            connection::start(socket, connect, endpoint, Serializer::Maze, ClientFrames::InProcess(inbound));
+        let (server_side, client_side) = tokio::io::duplex(64 * 1024);
+        let connection = connection::serve_in_process(socket, connect, endpoint, inbound, server_side);
         let (observer_queue, observed) = mailbox::bounded(1024);
         Ok(TestClient {
             hub,
             frames: Some(frames),
-            outgoing: started.outgoing,
-            reader: Some(started.reader),
-            stop: Some(started.stop),
+            from_server: read_server_frames(client_side),
+            connection: Some(connection),
             closed: None,
             observer: Subscriber::new(connection::next_id(), observer_queue),
             observed,
             observed_topics: Vec::new(),
             received: VecDeque::new(),
+            positions: HashMap::new(),
             broadcasts: VecDeque::new(),
             next_ref: 0,
             timeout: self.timeout,
@@ -266,18 +265,77 @@ struct Received {
     payload: Value,
 }
 
+/// A frame the connection wrote to the client.
+#[derive(Debug)]
+enum ServerFrame {
+    Text(String),
+    /// The close frame: its code and reason (`None`: it had none).
+    Close(Option<(u16, String)>),
+}
+
+/// Reads what the connection writes to `stream` (WebSocket frames, as a
+/// client reads them) on a task of its own, so that the connection is
+/// never held up by a test that does not assert: what it wrote waits here.
+fn read_server_frames(mut stream: tokio::io::DuplexStream) -> mpsc::UnboundedReceiver<ServerFrame> {
+    use tokio::io::AsyncReadExt;
+    let (frames, received) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut bytes = Vec::new();
+        loop {
+            while let Some((frame, used)) = parse_server_frame(&bytes) {
+                bytes.drain(..used);
+                if let Some(frame) = frame
+                    && frames.send(frame).is_err()
+                {
+                    return;
+                }
+            }
+            let mut chunk = [0; 8192];
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(read) => bytes.extend_from_slice(&chunk[..read]),
+            }
+        }
+    });
+    received
+}
+
+/// The first whole server frame in `bytes` (server frames are unmasked and,
+/// from maze, never fragmented), and how many bytes it took; `None` inside
+/// for frames a client does not show (pings, Amber's text keep-alive).
+fn parse_server_frame(bytes: &[u8]) -> Option<(Option<ServerFrame>, usize)> {
+    let (&first, &second) = (bytes.first()?, bytes.get(1)?);
+    let (length, header) = match second & 0x7F {
+        126 => (u16::from_be_bytes(bytes.get(2..4)?.try_into().ok()?) as usize, 4),
+        127 => (u64::from_be_bytes(bytes.get(2..10)?.try_into().ok()?) as usize, 10),
+        short => (short as usize, 2),
+    };
+    let payload = bytes.get(header..header + length)?;
+    let frame = match first & 0x0F {
+        0x1 => Some(String::from_utf8_lossy(payload).into_owned())
+            .filter(|text| text != "ping")
+            .map(ServerFrame::Text),
+        0x8 => Some(ServerFrame::Close(payload.get(..2).map(|code| {
+            (u16::from_be_bytes([code[0], code[1]]), String::from_utf8_lossy(&payload[2..]).into_owned())
+        }))),
+        _ => None,
+    };
+    Some((frame, header + length))
+}
+
 /// One connected client. Dropping it disconnects it.
 pub struct TestClient {
     /// The hub it connected through.
     hub: Hub,
     /// Frames to the connection; dropping it is the client going away.
     frames: Option<mpsc::UnboundedSender<Incoming>>,
-    /// What the connection sends the client.
-    outgoing: mailbox::Receiver<Outgoing>,
-    reader: Option<JoinHandle<Closing>>,
-    stop: Option<oneshot::Sender<()>>,
-    /// How the connection ended, once it has.
-    closed: Option<Closing>,
+    /// What the connection's writer wrote, as the client reads it.
+    from_server: mpsc::UnboundedReceiver<ServerFrame>,
+    /// The connection's task (its reader and writer).
+    connection: Option<JoinHandle<()>>,
+    /// How the connection ended, once it has: the close frame's code and
+    /// reason (`None` inside: closed without one).
+    closed: Option<Option<(u16, String)>>,
     /// Subscribed to each topic the client joined, so that broadcasts to
     /// others (`broadcast_from`) can be asserted too.
     observer: Subscriber,
@@ -285,6 +343,10 @@ pub struct TestClient {
     observed_topics: Vec<String>,
     /// Received but not yet asserted.
     received: VecDeque<Received>,
+    /// Where the client is in each topic's history, as maze.js keeps it:
+    /// the epoch of the topic's `maze_recovery`, the offset of the last
+    /// broadcast received there.
+    positions: HashMap<String, Value>,
     broadcasts: VecDeque<Arc<Broadcast>>,
     next_ref: u64,
     timeout: Duration,
@@ -314,15 +376,72 @@ impl TestClient {
     /// # }
     /// ```
     pub async fn join(&mut self, topic: &str, payload: Value) -> Result<Value, String> {
-        if !self.observed_topics.iter().any(|observed| observed == topic) {
-            self.hub.pubsub().subscribe(topic, self.observer.clone());
-            self.observed_topics.push(topic.to_string());
+        self.join_with(json!({"event": "join", "topic": topic, "payload": payload})).await
+    }
+
+    /// Sends the join `frame`, observing its topic's broadcasts meanwhile.
+    async fn join_with(&mut self, frame: Value) -> Result<Value, String> {
+        let topic = frame["topic"].as_str().unwrap_or_default().to_string();
+        if !self.observed_topics.contains(&topic) {
+            self.hub.pubsub().subscribe(&topic, self.observer.clone());
+            self.observed_topics.push(topic.clone());
         }
-        let reply = self.request(json!({"event": "join", "topic": topic, "payload": payload})).await;
+        let reply = self.request(frame).await;
         if reply.is_err() {
-            self.stop_observing(topic);
+            self.stop_observing(&topic);
         }
         reply
+    }
+
+    /// Joins `topic` as maze.js does, asking for what the client missed
+    /// since `from` (a position [`TestClient::position`] gave, on this client
+    /// or another); `None` for a first join. The channel's reply, then the
+    /// missed broadcasts, then a `maze_recovery` message (`{"recovered",
+    /// "epoch", "offset"}`) reach the client, before any later broadcast.
+    ///
+    /// ```
+    /// # use maze::prelude::*;
+    /// # #[derive(Default)] struct ChatSocket;
+    /// # impl Socket for ChatSocket { fn channels(c: &mut Channels<Self>) { c.add::<Room>("room:*"); } }
+    /// # #[derive(Default)] struct Room;
+    /// # impl<S: Socket> Channel<S> for Room {}
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let mut ada = maze::testing::connect::<ChatSocket>().await.unwrap();
+    /// ada.join_recovering("room:1", json!({}), None).await.unwrap();
+    /// ada.assert_push("room:1", "maze_recovery").await;
+    /// let seen = ada.position("room:1");
+    /// maze::testing::hub().broadcast("room:1", "news", json!({"n": 1})); // ada is away meanwhile
+    ///
+    /// let mut back = maze::testing::connect::<ChatSocket>().await.unwrap();
+    /// back.join_recovering("room:1", json!({}), seen).await.unwrap();
+    /// assert_eq!(back.assert_push("room:1", "news").await, json!({"n": 1}));
+    /// assert_eq!(back.assert_push("room:1", "maze_recovery").await["recovered"], true);
+    /// # }
+    /// ```
+    pub async fn join_recovering(
+        &mut self,
+        topic: &str,
+        payload: Value,
+        from: Option<Value>,
+    ) -> Result<Value, String> {
+        let recover = from.unwrap_or_else(|| json!({}));
+        self.join_with(json!({"event": "join", "topic": topic, "payload": payload, "recover": recover})).await
+    }
+
+    /// Where this client is in `topic`'s history, as maze.js remembers it
+    /// to recover from after a reconnect: `{"epoch", "offset"}` once it
+    /// joined asking for recovery ([`TestClient::join_recovering`]), as of the
+    /// messages it has received (asserted or not).
+    ///
+    /// ```
+    /// # async fn run(mut client: maze::testing::TestClient) {
+    /// let seen = client.position("room:1");
+    /// # }
+    /// ```
+    pub fn position(&mut self, topic: &str) -> Option<Value> {
+        let _ = self.closed(); // takes in what has arrived
+        self.positions.get(topic).cloned()
     }
 
     /// Pushes `subject` with `payload` to the channel of `topic` and returns
@@ -429,26 +548,29 @@ impl TestClient {
     /// ```
     pub async fn disconnect(mut self) {
         self.frames = None;
-        if let Some(reader) = self.reader.take() {
-            let _ = reader.await;
+        if let Some(connection) = self.connection.take() {
+            let _ = connection.await;
         }
     }
 
     /// How the server closed the connection, if it has: the close code and
-    /// reason (`None` inside: closed without a frame).
+    /// reason (`None` inside: closed without a frame). What the connection
+    /// wrote before it closed stays for the assertions.
     ///
     /// ```
     /// # async fn run(mut client: maze::testing::TestClient) {
     /// assert_eq!(client.closed(), None, "still connected");
     /// # }
     /// ```
-    pub fn closed(&mut self) -> Option<Option<(u16, &'static str)>> {
-        if self.closed.is_none() && self.reader.as_ref().is_some_and(JoinHandle::is_finished) {
-            // Finished: polling it once more cannot block.
-            let reader = self.reader.take().expect("checked above");
-            self.closed = Some(futures_util::FutureExt::now_or_never(reader).and_then(Result::ok).flatten());
+    pub fn closed(&mut self) -> Option<Option<(u16, String)>> {
+        while self.closed.is_none() {
+            match self.from_server.try_recv() {
+                Ok(frame) => self.keep(frame),
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => self.closed = Some(None),
+            }
         }
-        self.closed
+        self.closed.clone()
     }
 
     /// Sends a request with a fresh ref and waits for its reply.
@@ -464,12 +586,12 @@ impl TestClient {
         }
         let deadline = Instant::now() + self.timeout;
         loop {
-            match self.next_outgoing(deadline).await {
-                Some(Outgoing::Frame(frame)) => match *frame {
-                    Outbound::Reply { reference: Some(got), ok, response, .. }
-                        if got.as_str() == Some(reference.as_str()) =>
-                    {
-                        return if ok {
+            match self.next_frame(deadline).await {
+                Some(ServerFrame::Text(text)) => {
+                    let frame: Value = serde_json::from_str(&text).unwrap_or_default();
+                    if frame["event"] == "reply" && frame["ref"].as_str() == Some(reference.as_str()) {
+                        let response = frame["payload"]["response"].clone();
+                        return if frame["payload"]["status"] == "ok" {
                             Ok(response)
                         } else {
                             Err(response["reason"]
@@ -477,8 +599,8 @@ impl TestClient {
                                 .map_or_else(|| response.to_string(), str::to_string))
                         };
                     }
-                    other => self.keep(Outgoing::Frame(Box::new(other))),
-                },
+                    self.keep(ServerFrame::Text(text));
+                }
                 Some(other) => self.keep(other),
                 None => {
                     let timeout = self.timeout;
@@ -490,76 +612,50 @@ impl TestClient {
         }
     }
 
-    /// The next thing the connection sends, or `None` at `deadline` or once
+    /// The next frame the connection wrote, or `None` at `deadline` or once
     /// it has closed.
-    async fn next_outgoing(&mut self, deadline: Instant) -> Option<Outgoing> {
-        let reader_done = async {
-            match self.reader.as_mut() {
-                Some(reader) => reader.await.ok().flatten(),
-                None => std::future::pending().await,
-            }
-        };
-        let item = tokio::select! {
-            biased;
-            item = self.outgoing.recv() => item,
-            closing = reader_done => {
-                self.reader = None;
-                self.closed = Some(closing);
-                // What it sent before closing is still queued.
-                self.outgoing.try_recv()
+    async fn next_frame(&mut self, deadline: Instant) -> Option<ServerFrame> {
+        if self.closed.is_some() {
+            return None;
+        }
+        tokio::select! {
+            frame = self.from_server.recv() => {
+                if frame.is_none() {
+                    self.closed = Some(None);
+                }
+                frame
             }
             _ = tokio::time::sleep_until(deadline) => None,
-        };
-        match item {
-            // A reply that follows its callback's broadcasts, as the
-            // connection's writer sends it: once they are delivered, after
-            // what they queued.
-            Some(Outgoing::AfterBroadcasts(after)) => {
-                let (broadcasts, reply) = *after;
-                for broadcast in &broadcasts {
-                    let _ = tokio::time::timeout_at(deadline, broadcast.delivered.acquire()).await;
-                }
-                while let Some(item) = self.outgoing.try_recv() {
-                    self.keep(item);
-                }
-                Some(Outgoing::Frame(Box::new(reply)))
-            }
-            item => item,
         }
     }
 
-    /// Keeps what arrived while waiting for something else.
-    fn keep(&mut self, item: Outgoing) {
-        match item {
-            Outgoing::Broadcast(broadcast) if broadcast.topic.starts_with('\u{1}') => {
-                if broadcast.subject == DISCONNECT {
-                    // `maze::disconnect` named this connection: it closes.
-                    if let Some(stop) = self.stop.take() {
-                        let _ = stop.send(());
-                    }
-                    self.closed = Some(Some((1000, "disconnected by the server")));
+    /// Keeps what arrived while waiting for something else: a message for
+    /// the assertions; a close frame ends the connection. (Keep-alive pings
+    /// and replies no request waits for are dropped.)
+    fn keep(&mut self, frame: ServerFrame) {
+        match frame {
+            ServerFrame::Text(text) => {
+                let Ok(frame) = serde_json::from_str::<Value>(&text) else { return };
+                if frame["event"] != "message" {
+                    return;
                 }
-            }
-            Outgoing::Broadcast(broadcast) => self.received.push_back(Received {
-                topic: broadcast.topic.clone(),
-                subject: broadcast.subject.clone(),
-                payload: broadcast.payload.clone(),
-            }),
-            Outgoing::Broadcasts(broadcasts) => {
-                for broadcast in broadcasts.iter() {
-                    self.keep(Outgoing::Broadcast(broadcast.clone()));
+                let topic = frame["topic"].as_str().unwrap_or_default().to_string();
+                if frame["subject"] == crate::socket::connection::RECOVERY {
+                    let status = &frame["payload"];
+                    self.positions
+                        .insert(topic.clone(), json!({"epoch": status["epoch"], "offset": status["offset"]}));
+                } else if let Some(offset) = frame.get("offset")
+                    && let Some(position) = self.positions.get_mut(&topic)
+                {
+                    position["offset"] = offset.clone();
                 }
+                self.received.push_back(Received {
+                    topic,
+                    subject: frame["subject"].as_str().unwrap_or_default().to_string(),
+                    payload: frame["payload"].clone(),
+                });
             }
-            Outgoing::Frame(frame) => {
-                if let Outbound::Message { topic, subject, payload } = *frame {
-                    self.received.push_back(Received { topic, subject, payload })
-                }
-            }
-            Outgoing::Hold(_)
-            | Outgoing::LeftRecovering
-            | Outgoing::Replay(_)
-            | Outgoing::Pong(_)
-            | Outgoing::AfterBroadcasts(_) => {}
+            ServerFrame::Close(closing) => self.closed = Some(closing),
         }
     }
 
@@ -570,8 +666,8 @@ impl TestClient {
             if let Some(at) = self.received.iter().position(matches) {
                 return self.received.remove(at).map(|received| received.payload);
             }
-            let item = self.next_outgoing(deadline).await?;
-            self.keep(item);
+            let frame = self.next_frame(deadline).await?;
+            self.keep(frame);
         }
     }
 
