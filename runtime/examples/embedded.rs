@@ -51,8 +51,10 @@ impl Channel<ChatSocket, AppState> for ChatRoomChannel {
         ctx: &mut Context<'_, ChatSocket, AppState>,
         payload: Value,
     ) -> Result<Value, String> {
-        let name = payload["name"].as_str().unwrap_or("guest").to_string();
-        ctx.track(&name, json!({"name": name}));
+        // A client that gives a name (`{"name": "ada"}`) is listed in the topic's presence.
+        if let Some(name) = payload["name"].as_str() {
+            ctx.track(name, json!({"name": name}));
+        }
         Ok(json!({}))
     }
 
