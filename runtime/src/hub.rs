@@ -519,6 +519,23 @@ mod tests {
         assert!(Hub::current().same(&outer));
     }
 
+    #[tokio::test]
+    async fn presence_work_starts_with_the_first_track_and_stops_with_the_hub() {
+        let hub = Hub::in_memory();
+        assert!(hub.presence_tracker().running().is_none(), "nothing runs before anyone tracks");
+        hub.presence().track(1, "room:1", "ada", Value::Null);
+        let task = hub.presence_tracker().running().expect("tracking starts it");
+        assert!(!task.is_finished());
+        drop(hub);
+        // An aborted task ends the next time the runtime gets to it.
+        let ended = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            while !task.is_finished() {
+                tokio::task::yield_now().await;
+            }
+        });
+        assert!(ended.await.is_ok(), "presence's task outlived its hub");
+    }
+
     #[test]
     #[should_panic(expected = "no maze app is running here")]
     fn no_current_hub_is_a_panic_that_says_what_to_do() {

@@ -178,6 +178,16 @@ impl Tracker {
         self.send(pubsub, "state_request", json!({}));
     }
 
+    /// Whether the background task runs (for tests).
+    #[cfg(test)]
+    pub(crate) fn running(&self) -> Option<tokio::task::AbortHandle> {
+        self.task
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .as_ref()
+            .map(|running| running.task.clone())
+    }
+
     /// Stops the background task (the hub is dropped).
     pub(crate) fn stop(&self) {
         if let Some(running) = self.task.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take() {
