@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# The same socket served two ways, same machine, same run, same load
+# The same socket served three ways, same machine, same run, same load
 # generator (bench/loadgen): by a generated maze app (`maze::App`, maze's own
 # HTTP server, which hands an upgraded connection over as its TCP stream), and
-# by runtime/examples/embedded.rs (a plain axum app: `axum::serve`, the
-# connection reached through hyper's upgrade wrapper). Fan-out at two sizes,
-# then memory per idle joined connection.
+# by runtime/examples/embedded.rs, a plain axum app, once under `axum::serve`
+# (the connection reached through hyper's upgrade wrapper) and once under
+# `maze::serve`. Fan-out at two sizes, then memory per idle joined connection.
 #
 #   bash bench/embedded.sh            # REPEAT=3 by default
 #
@@ -29,8 +29,8 @@ start_app() {
   wait_for_port $APP_PORT
 }
 
-start_embedded() {
-  PORT=$EMBEDDED_PORT "$EMBEDDED" > "$WORK/embedded.log" 2>&1 &
+start_embedded() { # axum | maze
+  SERVER=$1 PORT=$EMBEDDED_PORT "$EMBEDDED" > "$WORK/embedded.log" 2>&1 &
   SERVER=$!
   wait_for_port $EMBEDDED_PORT
 }
@@ -67,11 +67,13 @@ for rep in $(seq "${REPEAT:-3}"); do
 for run in "1000 1000" "10000 100"; do
   set -- $run
   start_app; fanout app "ws://127.0.0.1:$APP_PORT/bench" bench:1 "$1" "$2"; stop_server
-  start_embedded; fanout embedded "ws://127.0.0.1:$EMBEDDED_PORT/chat" chat_room:1 "$1" "$2"; stop_server
+  start_embedded axum; fanout embedded-axum-serve "ws://127.0.0.1:$EMBEDDED_PORT/chat" chat_room:1 "$1" "$2"; stop_server
+  start_embedded maze; fanout embedded-maze-serve "ws://127.0.0.1:$EMBEDDED_PORT/chat" chat_room:1 "$1" "$2"; stop_server
 done
 done
 start_app; idle_memory app "ws://127.0.0.1:$APP_PORT/bench" bench:idle; stop_server
-start_embedded; idle_memory embedded "ws://127.0.0.1:$EMBEDDED_PORT/chat" chat_room:idle; stop_server
+start_embedded axum; idle_memory embedded-axum-serve "ws://127.0.0.1:$EMBEDDED_PORT/chat" chat_room:idle; stop_server
+start_embedded maze; idle_memory embedded-maze-serve "ws://127.0.0.1:$EMBEDDED_PORT/chat" chat_room:idle; stop_server
 
 echo "]}" >> "$RESULTS.tmp"
 mv "$RESULTS.tmp" "$RESULTS"

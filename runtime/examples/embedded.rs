@@ -8,7 +8,8 @@
 //! ```
 //!
 //! Listens on 127.0.0.1:3000 (`PORT` overrides; `PORT=0` picks a free port)
-//! and prints where on its first line. Then open a client on
+//! and prints where on its first line. Served by `axum::serve`, or by
+//! `maze::serve` with `SERVER=maze`. Then open a client on
 //! `ws://127.0.0.1:3000/chat` (maze.js) or `.../chat/websocket` (the
 //! official phoenix client), join `chat_room:lobby`, and push `message_new`.
 
@@ -103,17 +104,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let port = std::env::var("PORT").unwrap_or_else(|_| "3000".into());
     let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?;
     println!("embedded listening on http://{}", listener.local_addr()?);
-    axum_serve(listener, app, hub).await?;
+    // On Ctrl-C: the sockets close (1001, after their `leave` and
+    // `on_disconnect`), then the requests in flight finish.
+    let stop = async move {
+        let _ = tokio::signal::ctrl_c().await;
+        hub.close_sockets().await;
+    };
+    // `axum::serve`, as any axum app. `maze::serve` (SERVER=maze) is the same
+    // with maze's HTTP/1.1 server, under which a WebSocket is the TCP stream
+    // itself: less memory per connection, faster fan-out (BENCHMARKS.md).
+    if std::env::var("SERVER").as_deref() == Ok("maze") {
+        maze::serve(listener, app).with_graceful_shutdown(stop).await?;
+    } else {
+        maze::axum::serve(listener, app).with_graceful_shutdown(stop).await?;
+    }
     Ok(())
-}
-
-/// Serves until Ctrl-C, then closes the sockets (1001, after their `leave`
-/// and `on_disconnect`) and lets axum finish the requests in flight.
-async fn axum_serve(listener: tokio::net::TcpListener, app: Router, hub: maze::Hub) -> std::io::Result<()> {
-    maze::axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            let _ = tokio::signal::ctrl_c().await;
-            hub.close_sockets().await;
-        })
-        .await
 }

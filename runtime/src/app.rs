@@ -249,7 +249,7 @@ impl<St: Clone + Send + Sync + 'static> App<St> {
             // to find an ephemeral port.
             println!("maze: {name} listening on http://{address}");
         }
-        crate::server::serve(listener, router, async move {
+        crate::server::run(listener, router, async move {
             stop.await;
             shutdown.close_all(crate::shutdown::SOCKET_GRACE).await;
         })
@@ -321,7 +321,12 @@ impl<St: Clone + Send + Sync + 'static> App<St> {
 }
 
 /// The `[metrics]` route, when maze.toml names a path.
-fn metrics(config: &Config, #[cfg(feature = "websockets")] hub: &crate::Hub) -> Result<axum::Router, Error> {
+fn metrics(
+    config: &Config,
+    #[cfg(feature = "websockets")]
+    #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+    hub: &crate::Hub,
+) -> Result<axum::Router, Error> {
     match &config.metrics.path {
         None => Ok(axum::Router::new()),
         #[cfg(feature = "metrics")]

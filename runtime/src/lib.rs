@@ -63,6 +63,7 @@ pub use error::{Error, ErrorKind};
 pub use hub::Hub;
 pub use route_table::{ChannelInfo, RouteInfo};
 pub use router::Routes;
+pub use server::{Serve, serve};
 pub use session::{Cookies, Session, SessionSnapshot};
 #[cfg(feature = "websockets")]
 pub use socket::{broadcast, disconnect};

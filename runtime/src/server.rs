@@ -20,10 +20,63 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tower::ServiceExt;
 
+/// Serves `router` on `listener` with maze's HTTP/1.1 server, as `maze::App`
+/// does: a drop-in for `axum::serve` in an app that embeds maze (see
+/// [`crate::Sockets`]). Under it an upgraded WebSocket is the TCP stream
+/// itself, where `axum::serve` hands it over wrapped: BENCHMARKS.md shows
+/// what that costs (a third more memory per idle connection, a fifth less
+/// fan-out at 10,000 clients). HTTP/1.1 only; the peer's address is there
+/// for axum's `ConnectInfo`.
+///
+/// ```no_run
+/// # #[tokio::main]
+/// # async fn main() -> std::io::Result<()> {
+/// let app = maze::axum::Router::new().route("/", maze::axum::routing::get(|| async { "home" }));
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+/// maze::serve(listener, app)
+///     .with_graceful_shutdown(async {
+///         let _ = tokio::signal::ctrl_c().await;
+///     })
+///     .await
+/// # }
+/// ```
+pub fn serve(listener: TcpListener, router: Router) -> Serve {
+    Serve { listener, router, stop: Box::pin(std::future::pending()) }
+}
+
+/// What [`serve`] returns: `.await` it to serve.
+pub struct Serve {
+    listener: TcpListener,
+    router: Router,
+    stop: std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
+}
+
+impl Serve {
+    /// Stops accepting once `signal` completes, lets each connection finish
+    /// the request it is on, then returns. (Close an embedded hub's sockets
+    /// in `signal`: `hub.close_sockets().await`.)
+    pub fn with_graceful_shutdown(mut self, signal: impl Future<Output = ()> + Send + 'static) -> Serve {
+        self.stop = Box::pin(signal);
+        self
+    }
+}
+
+impl std::future::IntoFuture for Serve {
+    type Output = std::io::Result<()>;
+    type IntoFuture = std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            run(self.listener, self.router, self.stop).await;
+            Ok(())
+        })
+    }
+}
+
 /// Serves `router` on `listener` until `stop` completes; then stops
 /// accepting, lets each connection finish the request it is on, and returns
 /// once all have.
-pub(crate) async fn serve(listener: TcpListener, router: Router, stop: impl Future<Output = ()>) {
+pub(crate) async fn run(listener: TcpListener, router: Router, stop: impl Future<Output = ()>) {
     // Receivers are the open connections; sending `true` asks them to finish.
     let (finish, connections) = watch::channel(false);
     tokio::pin!(stop);

@@ -19,8 +19,8 @@ impl Drop for Example {
 }
 
 /// Builds the example (a no-op when `cargo test` built it already) and starts
-/// it on a free port; returns it and the port.
-fn start_example() -> (Example, u16) {
+/// it on a free port under `server` (`axum` or `maze`); returns it and the port.
+fn start_example(server: &str) -> (Example, u16) {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
     let built = Command::new(env!("CARGO"))
         .args(["build", "--quiet", "--example", "embedded", "--all-features", "--manifest-path"])
@@ -31,7 +31,8 @@ fn start_example() -> (Example, u16) {
     // target/debug/deps/<this test> → target/debug/examples/embedded
     let test = std::env::current_exe().unwrap();
     let binary = test.parent().unwrap().parent().unwrap().join("examples/embedded");
-    let mut child = Command::new(binary).env("PORT", "0").stdout(Stdio::piped()).spawn().unwrap();
+    let mut child =
+        Command::new(binary).env("PORT", "0").env("SERVER", server).stdout(Stdio::piped()).spawn().unwrap();
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
     let port = line.trim().rsplit(':').next().and_then(|port| port.parse().ok());
@@ -41,12 +42,22 @@ fn start_example() -> (Example, u16) {
 
 #[test]
 fn a_plain_axum_app_serves_a_maze_socket_to_the_phoenix_client_and_maze_js() {
+    check_with_both_clients("axum");
+}
+
+#[test]
+fn the_same_app_under_maze_serve() {
+    check_with_both_clients("maze");
+}
+
+/// Runs tests/js/embedded.mjs against the example served by `server`.
+fn check_with_both_clients(server: &str) {
     let js = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/js");
     assert!(
         js.join("node_modules/phoenix").is_dir(),
         "the npm clients are not installed: run `npm ci --prefix tests/js` (.ci/run does)"
     );
-    let (_example, port) = start_example();
+    let (_example, port) = start_example(server);
     let output =
         Command::new("node").arg("embedded.mjs").arg(port.to_string()).current_dir(&js).output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);

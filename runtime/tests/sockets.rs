@@ -102,8 +102,12 @@ impl Channel<TestSocket, TestState> for Room {
     async fn join(
         &mut self,
         ctx: &mut Context<'_, TestSocket, TestState>,
-        _payload: Value,
+        payload: Value,
     ) -> Result<Value, String> {
+        // A channel sending recent history as pushes: `{"pushes": n}`.
+        for n in 0..payload["pushes"].as_u64().unwrap_or(0) {
+            ctx.push("earlier", json!({"n": n}));
+        }
         let motto = Some(ctx.state().motto);
         Ok(json!({"name": ctx.socket().name, "motto": motto}))
     }
@@ -998,4 +1002,37 @@ fn signed_tokens_in_connect_params_admit_only_fresh_genuine_ones_with_both_clien
             "{refused}"
         );
     }
+}
+
+#[test]
+fn a_join_pushing_more_than_the_queue_holds_waits_for_room_rather_than_closing() {
+    // The queue holds 8; the join pushes 20 after its reply.
+    let mut ws = connect("/socket");
+    send(&mut ws, json!({"event": "join", "topic": "room:pushes", "payload": {"pushes": 20}, "ref": "j"}));
+    assert_eq!(receive(&mut ws)["payload"]["status"], "ok");
+    for n in 0..20 {
+        let push = receive(&mut ws);
+        assert_eq!(
+            (push["subject"].as_str(), push["payload"]["n"].as_u64()),
+            (Some("earlier"), Some(n)),
+            "{push}"
+        );
+    }
+}
+
+#[test]
+fn with_a_queue_of_one_a_message_that_broadcasts_still_gets_its_reply() {
+    let server = Server::start_with(CONFIG.replace("outbound_queue = 8", "outbound_queue = 1"));
+    let mut ws = connect_to(server.port, "/socket", None).unwrap();
+    send(&mut ws, json!({"event": "join", "topic": "room:one", "ref": "j"}));
+    assert_eq!(receive(&mut ws)["payload"]["status"], "ok");
+    for n in 0..5 {
+        let message = json!({"event": "message", "topic": "room:one", "subject": "said", "payload": {"n": n}, "ref": n});
+        send(&mut ws, message);
+        // Its broadcast reaches the sender too, then the reply that says it was handled.
+        assert_eq!(receive(&mut ws)["payload"], json!({"n": n}));
+        let reply = receive(&mut ws);
+        assert_eq!((reply["event"].as_str(), reply["ref"].as_u64()), (Some("reply"), Some(n)), "{reply}");
+    }
+    server.stop();
 }

@@ -31,6 +31,15 @@ pub(crate) trait Counted {
     }
 }
 
+/// What a full queue means to a sender.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WhenFull {
+    /// The receiver is too slow: it is told ([`Sender::try_send`]).
+    Overflow,
+    /// The sender waits for room ([`Sender::send`]).
+    Wait,
+}
+
 /// Why [`Sender::try_send`] refused an item (it is dropped).
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Refused {
@@ -146,17 +155,18 @@ impl<T> std::fmt::Debug for Sender<T> {
 impl<T: Counted> Sender<T> {
     /// Queues `item` unless the queue is full or closed (then it is dropped).
     pub(crate) fn try_send(&self, item: T) -> Result<(), Refused> {
-        self.push(item).map_err(|(refused, _item)| refused)
+        self.push(item, WhenFull::Overflow).map_err(|(refused, _item)| refused)
     }
 
     /// Queues `item`, waiting for room; false when the receiver is gone.
+    /// Waiting is not overflowing: the receiver is not told it is too slow.
     pub(crate) async fn send(&self, mut item: T) -> bool {
         loop {
             let room = self.shared.room.notified();
             tokio::pin!(room);
             // Registered before trying, so room made in between is not missed.
             room.as_mut().enable();
-            match self.push(item) {
+            match self.push(item, WhenFull::Wait) {
                 Ok(()) => return true,
                 Err((Refused::Closed, _)) => return false,
                 Err((Refused::Full, refused)) => item = refused,
@@ -165,7 +175,7 @@ impl<T: Counted> Sender<T> {
         }
     }
 
-    fn push(&self, item: T) -> Result<(), (Refused, T)> {
+    fn push(&self, item: T, when_full: WhenFull) -> Result<(), (Refused, T)> {
         let mut state = self.shared.lock();
         if state.closed {
             return Err((Refused::Closed, item));
@@ -174,6 +184,9 @@ impl<T: Counted> Sender<T> {
         // An empty queue takes a batch larger than its capacity: one offer is
         // not a client falling behind.
         if state.queued > 0 && state.queued + count > self.shared.capacity {
+            if when_full == WhenFull::Wait {
+                return Err((Refused::Full, item));
+            }
             state.overflowed = true;
             let waiting = state.waiting.take();
             drop(state);
@@ -448,6 +461,8 @@ mod tests {
     async fn send_waits_for_room_and_returns_once_there_is_some() {
         let (mut receiver, waiting) = full_with_a_waiting_sender().await;
         assert!(!waiting.is_finished(), "no room yet");
+        let told = futures_util::FutureExt::now_or_never(receiver.overflow_watch().overflowed());
+        assert!(told.is_none(), "a sender waiting for room is no overflow: the receiver is not too slow");
         assert_eq!(receiver.recv().await, Some(1));
         assert!(tokio::time::timeout(Duration::from_secs(5), waiting).await.expect("room made").unwrap());
         assert_eq!(receiver.recv().await, Some(2));
