@@ -332,6 +332,27 @@ fn a_path_already_routed_is_refused_with_the_clashing_route_and_nothing_written(
 }
 
 #[test]
+fn a_channel_its_socket_would_never_reach_is_refused_with_nothing_written() {
+    let (_dir, root) = new_app();
+    maze(&root).args(["g", "socket", "AuctionSocket", "auction"]).assert().success();
+    let before = tree(&root);
+    for topic in ["auction:*", "auction:7"] {
+        let output = maze(&root).args(["g", "channel", "Bid", "--topic", topic]).output().unwrap();
+        assert!(!output.status.success(), "{topic}: {}", stdout(&output));
+        let error = stderr(&output);
+        assert!(
+            error.contains("already routed to channels::AuctionChannel by \"auction:*\"")
+                && error.contains("BidChannel would never be reached. Nothing was written"),
+            "{topic}: {error}"
+        );
+        assert_eq!(tree(&root), before, "{topic}: nothing written");
+    }
+    // A topic of its own is fine; so is generating the same channel again.
+    maze(&root).args(["g", "channel", "Bid", "--topic", "bids:*"]).assert().success();
+    maze(&root).args(["g", "channel", "Auction", "--socket", "AuctionSocket"]).assert().success();
+}
+
+#[test]
 fn an_existing_controller_and_an_overlong_name_are_refused_plainly() {
     let (_dir, root) = new_app();
     let before = tree(&root);

@@ -23,10 +23,9 @@ use tower::ServiceExt;
 /// Serves `router` on `listener` with maze's HTTP/1.1 server, as `maze::App`
 /// does: a drop-in for `axum::serve` in an app that embeds maze (see
 /// [`crate::Sockets`]). Under it an upgraded WebSocket is the TCP stream
-/// itself, where `axum::serve` hands it over wrapped: BENCHMARKS.md shows
-/// what that costs (a third more memory per idle connection, a fifth less
-/// fan-out at 10,000 clients). HTTP/1.1 only; the peer's address is there
-/// for axum's `ConnectInfo`.
+/// itself, where `axum::serve` hands it over wrapped: an idle connection
+/// then costs three times the memory (BENCHMARKS.md). HTTP/1.1 only; the
+/// peer's address is there for axum's `ConnectInfo`.
 ///
 /// ```no_run
 /// # #[tokio::main]

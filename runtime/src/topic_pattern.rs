@@ -42,6 +42,18 @@ impl TopicPattern {
         }
     }
 
+    /// Whether every topic `other` routes, this pattern routes too: tried
+    /// first, it leaves `other` nothing to reach.
+    pub fn covers(&self, other: &TopicPattern) -> bool {
+        match (self, other) {
+            (TopicPattern::Prefix(prefix), TopicPattern::Prefix(other) | TopicPattern::Exact(other)) => {
+                other.starts_with(prefix.as_str())
+            }
+            (TopicPattern::Exact(exact), TopicPattern::Exact(other)) => exact == other,
+            (TopicPattern::Exact(_), TopicPattern::Prefix(_)) => false,
+        }
+    }
+
     /// The pattern as written.
     pub fn source(&self) -> String {
         match self {

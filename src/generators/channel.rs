@@ -1,7 +1,8 @@
 //! `maze g channel NAME [--socket S] [--topic T]` and its `maze d channel`.
 
-use anyhow::{Result, bail};
+use anyhow::{Result, anyhow, bail};
 
+use super::topic_pattern::TopicPattern;
 use super::{Generator, Mode, Outcome, validate_topic, variables};
 use crate::args::ChannelArgs;
 use crate::names::{Kind, Name};
@@ -13,6 +14,11 @@ pub fn plan(project: &Project, args: &ChannelArgs, mode: Mode) -> Result<Outcome
     let pattern = args.topic.clone().unwrap_or_else(|| format!("{}:*", channel.base));
     validate_topic(&pattern)?;
     let socket = socket_to_attach(project, args.socket.as_deref())?;
+    if mode == Mode::Generate
+        && let Some(socket) = &socket
+    {
+        refuse_unreachable(project, socket, &channel, &pattern)?;
+    }
 
     let mut plan = Plan::new(&project.root);
     Generator::load("channel", Some(&project.root))?.apply(&mut plan, mode, &{
@@ -28,6 +34,29 @@ pub fn plan(project: &Project, args: &ChannelArgs, mode: Mode) -> Result<Outcome
         )
     });
     Ok(Outcome { plan, next })
+}
+
+/// Refuses a channel that `socket` would never route to: one of its
+/// patterns, tried first, already matches every topic `pattern` does
+/// (regenerating the same channel is not a clash).
+fn refuse_unreachable(project: &Project, socket: &Name, channel: &Name, pattern: &str) -> Result<()> {
+    let file = format!("src/sockets/{}.rs", socket.file);
+    let source = std::fs::read_to_string(project.root.join(&file)).unwrap_or_default();
+    let new = TopicPattern::parse(pattern).map_err(|reason| anyhow!("{reason}"))?;
+    for taken in crate::routes::channels_of(&source) {
+        let same_channel = taken.channel.rsplit("::").next() == Some(channel.type_name.as_str());
+        let covered = TopicPattern::parse(&taken.topic).is_ok_and(|taken| taken.covers(&new));
+        if covered && !same_channel {
+            bail!(
+                "topic pattern {pattern:?} is already routed to {} by {:?} in {file}: {} would never be reached. \
+                 Nothing was written; choose another --topic",
+                taken.channel,
+                taken.topic,
+                channel.type_name,
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The socket named by `--socket`, else the app's only socket, else none.

@@ -211,8 +211,8 @@ pub(crate) fn refuse_routed(
 
 /// The runtime's topic-pattern grammar, included rather than depended on.
 #[path = "../../runtime/src/topic_pattern.rs"]
-#[allow(dead_code)] // the CLI only parses; the runtime also matches
-mod topic_pattern;
+#[allow(dead_code)] // the CLI parses and compares; the runtime also matches
+pub(crate) mod topic_pattern;
 
 /// A topic pattern: `lobby`, `chat_room:*`. The runtime's grammar decides;
 /// on top of it, maze writes the pattern into Rust and JavaScript string

@@ -12,6 +12,7 @@ use std::io::Write;
 
 use crate::args::RoutesArgs;
 use crate::project::Project;
+pub use parse::channels as channels_of;
 pub use route_table::{ChannelInfo, RouteInfo};
 
 /// Every route of the app, sockets with the channels their files map.

@@ -95,7 +95,9 @@ impl<S: Socket<St>, St: Clone + Send + Sync + 'static> Channels<S, St> {
     /// Routes topics matching `pattern` to a new `C` per join. A pattern ends
     /// in `*` to match a prefix (`"chat_room:*"`) or names one topic exactly.
     /// A pattern that is empty, holds control characters or has a `*`
-    /// anywhere but at its end stops the app at startup with the reason.
+    /// anywhere but at its end stops the app at startup with the reason; so
+    /// does one that an earlier pattern already routes (the same pattern
+    /// twice, or `room:1` after `room:*`), naming both channels.
     ///
     /// ```
     /// use maze::prelude::*;
@@ -115,10 +117,24 @@ impl<S: Socket<St>, St: Clone + Send + Sync + 'static> Channels<S, St> {
     /// ```
     pub fn add<C: Channel<S, St> + Default>(&mut self, pattern: &str) -> &mut Self {
         let channel_type = std::any::type_name::<C>();
-        match TopicPattern::parse(pattern) {
-            Ok(pattern) => self.routes.push(ChannelRoute { pattern, channel_type, make: open::<S, St, C> }),
-            Err(error) => self.errors.push(format!("{} in {}", error, crate::router::in_crate(channel_type))),
+        let pattern = match TopicPattern::parse(pattern) {
+            Ok(pattern) => pattern,
+            Err(error) => {
+                self.errors.push(format!("{} in {}", error, crate::router::in_crate(channel_type)));
+                return self;
+            }
+        };
+        if let Some(earlier) = self.routes.iter().find(|earlier| earlier.pattern.covers(&pattern)) {
+            self.errors.push(format!(
+                "topic pattern {:?} of {} is already routed to {} by {:?}: it would never be reached",
+                pattern.source(),
+                crate::router::in_crate(channel_type),
+                crate::router::in_crate(earlier.channel_type),
+                earlier.pattern.source(),
+            ));
+            return self;
         }
+        self.routes.push(ChannelRoute { pattern, channel_type, make: open::<S, St, C> });
         self
     }
 }
@@ -194,6 +210,25 @@ mod tests {
                 ("chat_room:*".to_string(), "socket::topics::tests::Room".to_string())
             ]
         );
+    }
+
+    #[test]
+    fn a_pattern_an_earlier_one_routes_is_reported_naming_both_channels() {
+        let mut channels = Channels::<TestSocket>::default();
+        channels.add::<Room>("auction:*").add::<Lobby>("auction:*").add::<Lobby>("auction:7");
+        channels.add::<Lobby>("lobby").add::<Room>("lobby").add::<Room>("lobby:*");
+        assert_eq!(
+            channels.errors(),
+            [
+                "topic pattern \"auction:*\" of socket::topics::tests::Lobby is already routed to \
+                 socket::topics::tests::Room by \"auction:*\": it would never be reached",
+                "topic pattern \"auction:7\" of socket::topics::tests::Lobby is already routed to \
+                 socket::topics::tests::Room by \"auction:*\": it would never be reached",
+                "topic pattern \"lobby\" of socket::topics::tests::Room is already routed to \
+                 socket::topics::tests::Lobby by \"lobby\": it would never be reached",
+            ]
+        );
+        assert!(channels.find("lobby:1").is_some(), "a broader pattern after a narrower one is fine");
     }
 
     #[test]
