@@ -155,6 +155,12 @@ pub struct WebSocketsConfig {
     /// Topic patterns (`"typing:*"`) whose broadcasts are not kept.
     #[serde(default)]
     pub history_exclude: Vec<String>,
+    /// Topics whose history one instance keeps in memory at most: past
+    /// it, a new topic's broadcasts are delivered without one (its clients
+    /// are told `"recovered": false`), so broadcasting to ever new topics
+    /// cannot grow the server without bound.
+    #[serde(default = "default_history_topics")]
+    pub history_topics: usize,
 }
 
 fn default_host() -> String {
@@ -184,6 +190,9 @@ fn default_history_size() -> usize {
 fn default_history_ttl() -> u64 {
     300
 }
+fn default_history_topics() -> usize {
+    100_000
+}
 fn default_cookie() -> String {
     "_maze_session".into()
 }
@@ -210,6 +219,7 @@ impl Default for WebSocketsConfig {
             allowed_origins: Vec::new(),
             history_size: default_history_size(),
             history_ttl: default_history_ttl(),
+            history_topics: default_history_topics(),
             history_exclude: Vec::new(),
         }
     }

@@ -120,6 +120,8 @@ pub(crate) struct Policy {
     pub(crate) size: usize,
     pub(crate) ttl: Duration,
     exclude: Vec<TopicPattern>,
+    /// Topics with a history in memory at most.
+    pub(crate) topics: usize,
 }
 
 impl Policy {
@@ -133,7 +135,12 @@ impl Policy {
                     .map_err(|error| crate::Error::config(format!("[websockets] history_exclude: {error}")))
             })
             .collect::<Result<_, _>>()?;
-        Ok(Policy { size: settings.history_size, ttl: Duration::from_secs(settings.history_ttl), exclude })
+        Ok(Policy {
+            size: settings.history_size,
+            ttl: Duration::from_secs(settings.history_ttl),
+            exclude,
+            topics: settings.history_topics,
+        })
     }
 
     /// The defaults of `[websockets]`: what a hub made without a config keeps.
@@ -143,6 +150,7 @@ impl Policy {
             size: defaults.history_size,
             ttl: Duration::from_secs(defaults.history_ttl),
             exclude: Vec::new(),
+            topics: defaults.history_topics,
         }
     }
 
@@ -169,6 +177,8 @@ pub(crate) fn new_epoch() -> Arc<str> {
 pub(crate) struct MemoryHistory {
     epoch: Arc<str>,
     topics: Mutex<HashMap<String, Ring>>,
+    /// The cap on topics was reached and said so.
+    full_noted: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Default)]
@@ -180,7 +190,7 @@ struct Ring {
 
 impl Default for MemoryHistory {
     fn default() -> Self {
-        MemoryHistory { epoch: new_epoch(), topics: Mutex::default() }
+        MemoryHistory { epoch: new_epoch(), topics: Mutex::default(), full_noted: Default::default() }
     }
 }
 
@@ -210,28 +220,66 @@ impl MemoryHistory {
         let mut topics = self.topics.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let now = Instant::now();
         for broadcast in broadcasts.iter().filter(|broadcast| policy.keeps(&broadcast.topic)) {
+            if !topics.contains_key(&broadcast.topic) && topics.len() >= policy.topics {
+                self.note_full(policy);
+                continue;
+            }
             let ring = topics.entry(broadcast.topic.clone()).or_default();
             ring.last += 1;
             let _ =
                 broadcast.position.set(Position { epoch: self.epoch.clone(), offset: Offset(ring.last, 0) });
             ring.entries.push_back((now, broadcast.clone()));
-            while ring.entries.len() > policy.size
-                || ring.entries.front().is_some_and(|(at, _)| now.duration_since(*at) > policy.ttl)
-            {
+            while ring.entries.len() > policy.size {
                 ring.entries.pop_front();
             }
+            ring.expire(now, policy.ttl);
         }
         topics
     }
 
-    /// What a client at `from` missed on `topic` (see [`Recovery`]).
+    /// Says once that the cap on topics with history was reached.
+    fn note_full(&self, policy: &Policy) {
+        if !self.full_noted.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            tracing::warn!(
+                target: "maze",
+                topics = policy.topics,
+                "history_topics reached: broadcasts on new topics are not kept for recovery"
+            );
+        }
+    }
+
+    /// Drops every broadcast older than the TTL, on every topic, and frees
+    /// what the emptied topics held: run periodically (see [`sweep_every`]),
+    /// so that topics nobody broadcasts to any more do not keep theirs. An
+    /// emptied topic keeps its last offset only, so that a returning
+    /// client's position stays meaningful.
+    pub(crate) fn sweep(&self, policy: &Policy) {
+        let mut topics = self.topics.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let now = Instant::now();
+        for ring in topics.values_mut() {
+            ring.expire(now, policy.ttl);
+        }
+    }
+
+    /// How many topics keep a history here, and how many broadcasts they hold (for tests).
+    #[cfg(test)]
+    pub(crate) fn held(&self) -> (usize, usize) {
+        let topics = self.topics.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        (topics.len(), topics.values().map(|ring| ring.entries.len()).sum())
+    }
+
+    /// What a client at `from` missed on `topic` (see [`Recovery`]). Asking
+    /// keeps nothing: a topic with no history yet has none made for it.
     pub(crate) fn recover(&self, policy: &Policy, topic: &str, from: Option<&Position>) -> Recovery {
         let mut topics = self.topics.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let ring = topics.entry(topic.to_string()).or_default();
-        let now = Instant::now();
-        while ring.entries.front().is_some_and(|(at, _)| now.duration_since(*at) > policy.ttl) {
-            ring.entries.pop_front();
-        }
+        let Some(ring) = topics.get_mut(topic) else {
+            // Nothing was ever kept here: a client from before the first
+            // broadcast missed nothing.
+            let position = Some(Position { epoch: self.epoch.clone(), offset: Offset(0, 0) });
+            let recovered = from.map(|from| *from.epoch == *self.epoch && from.offset == Offset(0, 0));
+            return Recovery { missed: Vec::new(), position, recovered };
+        };
+        ring.expire(Instant::now(), policy.ttl);
         let position = Some(Position { epoch: self.epoch.clone(), offset: Offset(ring.last, 0) });
         let Some(from) = from else { return Recovery { missed: Vec::new(), position, recovered: None } };
         let offset_of = |broadcast: &Arc<Broadcast>| broadcast.position.get().map(|p| p.offset);
@@ -253,9 +301,87 @@ impl MemoryHistory {
     }
 }
 
+impl Ring {
+    /// Drops what is older than `ttl`; an emptied ring frees its buffer.
+    fn expire(&mut self, now: Instant, ttl: Duration) {
+        while self.entries.front().is_some_and(|(at, _)| now.duration_since(*at) > ttl) {
+            self.entries.pop_front();
+        }
+        if self.entries.is_empty() && self.entries.capacity() > 0 {
+            self.entries = VecDeque::new();
+        }
+    }
+}
+
+/// How often a hub sweeps its history (see [`MemoryHistory::sweep`]): a
+/// fraction of the TTL, so that nothing is kept much past it.
+pub(crate) fn sweep_every(policy: &Policy) -> Duration {
+    (policy.ttl / 4).clamp(Duration::from_millis(10), Duration::from_secs(30))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
+
+    fn policy(ttl: Duration, topics: usize) -> Policy {
+        Policy { ttl, topics, ..Policy::default_settings() }
+    }
+
+    fn said(history: &MemoryHistory, policy: &Policy, topic: &str) -> Arc<Broadcast> {
+        let broadcast = Arc::new(Broadcast::new(topic, "said", Value::Null));
+        let _recorded = history.record_all(policy, std::slice::from_ref(&broadcast));
+        broadcast
+    }
+
+    #[test]
+    fn asking_to_recover_keeps_nothing_and_a_client_from_before_the_first_broadcast_recovers_it() {
+        let (history, policy) = (MemoryHistory::default(), policy(Duration::from_secs(60), 100));
+        let mut positions = Vec::new();
+        for n in 0..1_000 {
+            positions.push(history.recover(&policy, &format!("room:{n}"), None).position.unwrap());
+        }
+        assert_eq!(history.held(), (0, 0), "no topic gets a history by being asked about");
+        let first = said(&history, &policy, "room:7");
+        let recovery = history.recover(&policy, "room:7", Some(&positions[7]));
+        assert_eq!(recovery.recovered, Some(true), "from 0-0: everything there is");
+        assert!(Arc::ptr_eq(&recovery.missed[0], &first));
+        let elsewhere = Position { epoch: "another".into(), offset: Offset(0, 0) };
+        assert_eq!(history.recover(&policy, "room:8", Some(&elsewhere)).recovered, Some(false));
+    }
+
+    #[test]
+    fn a_sweep_drops_what_the_ttl_expired_on_topics_nobody_broadcasts_to() {
+        let (history, policy) = (MemoryHistory::default(), policy(Duration::ZERO, 100));
+        for topic in ["a", "b", "c"] {
+            said(&history, &policy, topic);
+        }
+        assert_eq!(history.held().0, 3);
+        let started = Instant::now();
+        while history.held().1 > 0 {
+            assert!(started.elapsed() < Duration::from_secs(10), "the sweep never expired them");
+            history.sweep(&policy);
+        }
+        assert_eq!(history.held(), (3, 0), "emptied topics keep their last offset only");
+        let next = said(&history, &policy, "a");
+        assert_eq!(next.position().unwrap().offset, Offset(2, 0), "positions go on after a sweep");
+    }
+
+    #[test]
+    fn past_the_cap_a_new_topic_keeps_no_history() {
+        let (history, policy) = (MemoryHistory::default(), policy(Duration::from_secs(60), 2));
+        assert!(said(&history, &policy, "a").position().is_some());
+        assert!(said(&history, &policy, "b").position().is_some());
+        assert!(said(&history, &policy, "c").position().is_none(), "a third topic is over the cap");
+        assert!(said(&history, &policy, "a").position().is_some(), "topics under the cap go on");
+        assert_eq!(history.held().0, 2);
+        let from = Position { epoch: history.epoch.clone(), offset: Offset(0, 0) };
+        assert_eq!(
+            history.recover(&policy, "c", Some(&from)).recovered,
+            Some(true),
+            "nothing was kept, nothing lost"
+        );
+    }
 
     #[test]
     fn epochs_are_short_and_differ_between_starts() {

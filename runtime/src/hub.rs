@@ -72,12 +72,17 @@ struct Inner {
     /// Where the hub's metrics are recorded, when `[metrics]` names a path.
     #[cfg(feature = "metrics")]
     metrics: Option<metrics_exporter_prometheus::PrometheusRecorder>,
+    /// The task that applies the history's TTL to idle topics.
+    sweeper: OnceLock<tokio::task::AbortHandle>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        // Presence's background task stops with the hub.
+        // The hub's background tasks stop with it.
         self.presence.stop();
+        if let Some(sweeper) = self.sweeper.get() {
+            sweeper.abort();
+        }
     }
 }
 
@@ -146,10 +151,34 @@ impl Hub {
             shutdown: Shutdown::new(),
             #[cfg(feature = "metrics")]
             metrics,
+            sweeper: OnceLock::new(),
         };
         let hub = Hub { inner: Arc::new(inner) };
         hub.pubsub().registry().attach(hub.downgrade());
+        hub.start_sweeping();
         hub
+    }
+
+    /// Starts the task that applies the history's TTL to topics nobody
+    /// broadcasts to any more (they would keep their broadcasts otherwise),
+    /// when the hub is made in a runtime and keeps history.
+    fn start_sweeping(&self) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        if self.pubsub().policy().size == 0 {
+            return;
+        }
+        let every = crate::history::sweep_every(self.pubsub().policy());
+        let hub = self.downgrade();
+        let sweeping = runtime.spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                let Some(hub) = hub.upgrade() else { return };
+                hub.pubsub().sweep_history();
+            }
+        });
+        let _ = self.inner.sweeper.set(sweeping.abort_handle());
     }
 
     /// Where the hub's metrics are recorded (`[metrics]` names a path).
@@ -534,6 +563,28 @@ mod tests {
             }
         });
         assert!(ended.await.is_ok(), "presence's task outlived its hub");
+    }
+
+    #[tokio::test]
+    async fn the_hub_sweeps_expired_history_off_idle_topics_and_stops_with_it() {
+        let config = Config::parse("[app]\nname = \"t\"\n[websockets]\nhistory_ttl = 0\n").unwrap();
+        let hub = Hub::from_config(&config).await.unwrap();
+        hub.broadcast("room:idle", "said", Value::Null);
+        assert_eq!(hub.pubsub().history_held(), (1, 1));
+        let swept = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            while hub.pubsub().history_held() != (1, 0) {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        });
+        assert!(swept.await.is_ok(), "nothing swept the idle topic: {:?}", hub.pubsub().history_held());
+        let sweeper = hub.inner.sweeper.get().cloned().expect("made in a runtime: it sweeps");
+        drop(hub);
+        let stopped = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            while !sweeper.is_finished() {
+                tokio::task::yield_now().await;
+            }
+        });
+        assert!(stopped.await.is_ok(), "the sweeper outlived its hub");
     }
 
     #[test]

@@ -523,6 +523,21 @@ impl PubSub {
         &self.policy
     }
 
+    /// Topics with a history here, and the broadcasts they keep (for tests).
+    #[cfg(test)]
+    pub(crate) fn history_held(&self) -> (usize, usize) {
+        self.history.held()
+    }
+
+    /// Applies the history's TTL to every topic this instance keeps a
+    /// history of (see [`MemoryHistory::sweep`]); adapters that keep
+    /// history expire it themselves.
+    pub(crate) fn sweep_history(&self) {
+        if !self.adapter.keeps_history() {
+            self.history.sweep(&self.policy);
+        }
+    }
+
     /// Sends `broadcast` to every subscriber of its topic, through the adapter.
     ///
     /// ```
