@@ -608,3 +608,33 @@ fn in_headless_chromium_the_page_recovers_what_it_missed_while_its_instance_was_
     );
     assert_eq!(page.eval(&shown("lost ")), json!(""), "no partial replay");
 }
+
+#[test]
+fn in_headless_chromium_a_page_that_joined_before_any_broadcast_recovers_everything_missed() {
+    let redis = Redis::start();
+    let env = [("REDIS_URL", redis.url())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let one = Server::start_with(app(), 0, &env);
+    let port = one.port;
+    let two = instance(&redis);
+    // The home page, served as a static file: a visit to `/` would broadcast
+    // first. So the topic has no history when the page joins: its position is 0-0.
+    let home = std::fs::read_to_string(app().root.join("src/views/home/index.html")).unwrap();
+    std::fs::write(app().root.join("public/quiet.html"), home).unwrap();
+    let mut page = Browser::launch();
+    page.call("Page.navigate", json!({"url": format!("http://127.0.0.1:{port}/quiet.html")}));
+    let joined = r#"document.querySelector('[data-topic="chat_room:123"]')?.dataset.state ?? null"#;
+    page.wait_for(joined, json!("joined"));
+    let shown = r#"[...document.querySelectorAll('[data-topic="chat_room:123"] .messages li')].map(li => li.textContent).filter(t => t.startsWith("first ")).join("|")"#;
+
+    // Its instance dies before anything was said; the first messages go out through the other.
+    drop(one);
+    push_messages(&two, "first ", 3);
+    let _one = Server::start_with(app(), port, &env);
+    page.wait_for(shown, json!("first 1|first 2|first 3"));
+    assert_eq!(
+        page.eval(r#"document.querySelector('[data-topic="chat_room:123"]').dataset.recovery ?? null"#),
+        Value::Null,
+        "recovered, not failed"
+    );
+}

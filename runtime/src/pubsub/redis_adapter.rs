@@ -470,18 +470,34 @@ impl Worker {
         if from.offset == top {
             return Ok(Recovery { missed: Vec::new(), position, recovered: Some(true) });
         }
-        // Recoverable only if nothing after `from` was trimmed away: the
-        // stream still starts at or before it (trimming drops the oldest).
-        let first: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
-            .arg(&stream)
-            .arg("-")
-            .arg("+")
-            .arg("COUNT")
-            .arg(1)
-            .query_async(&mut link.publisher)
-            .await?;
-        let first = first.first().and_then(|(id, _)| Offset::parse(id));
-        if first.is_none_or(|first| first > from.offset) {
+        // Recoverable only if nothing after `from` was trimmed away. Stream
+        // ids are times, not counts, so from `0-0` (the client joined before
+        // the topic had a stream) that is what Redis 7 says the stream ever
+        // lost: nothing, if the newest id trimming removed is `0-0`. From a
+        // later position, the stream must still start at or before it.
+        // (A stream nobody broadcast to for `history_ttl` expires whole; one
+        // made again afterwards has lost nothing of its own.)
+        let recoverable = if from.offset == Offset(0, 0) {
+            let info: std::collections::HashMap<String, redis::Value> =
+                redis::cmd("XINFO").arg("STREAM").arg(&stream).query_async(&mut link.publisher).await?;
+            let max_deleted = info
+                .get("max-deleted-entry-id")
+                .and_then(|id| redis::from_redis_value::<String>(id.clone()).ok())
+                .and_then(|id| Offset::parse(&id));
+            max_deleted == Some(Offset(0, 0))
+        } else {
+            let first: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+                .arg(&stream)
+                .arg("-")
+                .arg("+")
+                .arg("COUNT")
+                .arg(1)
+                .query_async(&mut link.publisher)
+                .await?;
+            let first = first.first().and_then(|(id, _)| Offset::parse(id));
+            first.is_some_and(|first| first <= from.offset)
+        };
+        if !recoverable {
             return failed;
         }
         let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
