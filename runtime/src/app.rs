@@ -166,7 +166,12 @@ impl<St: Clone + Send + Sync + 'static> App<St> {
             self.thread_default = Some(slot);
         }
         self.announce = true;
-        runtime.build()?.block_on(self.serve(config, root))
+        let runtime = runtime.build()?;
+        let served = runtime.block_on(self.serve(config, root));
+        // A callback still running after the grace (one that blocks its
+        // thread, say) does not keep the process alive.
+        runtime.shutdown_timeout(crate::shutdown::SOCKET_GRACE);
+        served
     }
 
     /// The route table, without serving: what `maze routes` shows.

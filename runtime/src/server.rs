@@ -52,7 +52,7 @@ pub struct Serve {
 
 impl Serve {
     /// Stops accepting once `signal` completes, lets each connection finish
-    /// the request it is on, then returns. (Close an embedded hub's sockets
+    /// the request it is on (for 5 s at most), then returns. (Close an embedded hub's sockets
     /// in `signal`: `hub.close_sockets().await`.)
     pub fn with_graceful_shutdown(mut self, signal: impl Future<Output = ()> + Send + 'static) -> Serve {
         self.stop = Box::pin(signal);
@@ -74,7 +74,7 @@ impl std::future::IntoFuture for Serve {
 
 /// Serves `router` on `listener` until `stop` completes; then stops
 /// accepting, lets each connection finish the request it is on, and returns
-/// once all have.
+/// once all have, or after the grace (a request that never ends is dropped).
 pub(crate) async fn run(listener: TcpListener, router: Router, stop: impl Future<Output = ()>) {
     // Receivers are the open connections; sending `true` asks them to finish.
     let (finish, connections) = watch::channel(false);
@@ -97,7 +97,8 @@ pub(crate) async fn run(listener: TcpListener, router: Router, stop: impl Future
     drop(listener);
     drop(connections);
     let _ = finish.send(true);
-    finish.closed().await;
+    // A request that never ends does not hold the server up past the grace.
+    let _ = tokio::time::timeout(crate::shutdown::SOCKET_GRACE, finish.closed()).await;
 }
 
 async fn serve_connection(

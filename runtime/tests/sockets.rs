@@ -69,6 +69,7 @@ impl Socket<TestState> for TestSocket {
             .add::<Room>("room:*")
             .add::<Private>("private:*")
             .add::<Slow>("slow:*")
+            .add::<Hung>("hung:*")
             .add::<Crash>("crash:*")
             .add::<Later>("later:*")
             .add::<Relay>("relay:*");
@@ -144,6 +145,16 @@ impl Channel<TestSocket, TestState> for Private {
             Some("secret") => Ok(Value::Null),
             _ => Err("unauthorized".into()),
         }
+    }
+}
+
+/// Its messages never finish.
+#[derive(Default)]
+struct Hung;
+
+impl Channel<TestSocket, TestState> for Hung {
+    async fn message(&mut self, _: &mut Context<'_, TestSocket, TestState>, _: Message) {
+        std::future::pending::<()>().await;
     }
 }
 
@@ -262,6 +273,7 @@ impl<St: Clone + Send + Sync + 'static> Channel<TokenSocket, St> for Room {}
 
 fn routes(routes: &mut Routes<TestState>) {
     routes.get("/motto", motto).socket::<TestSocket>("/socket").socket::<TokenSocket>("/token");
+    routes.get("/hang", std::future::pending::<()>);
 }
 
 const CONFIG: &str = r#"
@@ -1035,4 +1047,31 @@ fn with_a_queue_of_one_a_message_that_broadcasts_still_gets_its_reply() {
         assert_eq!((reply["event"].as_str(), reply["ref"].as_u64()), (Some("reply"), Some(n)), "{reply}");
     }
     server.stop();
+}
+
+#[test]
+fn a_hung_callback_or_request_cannot_delay_shutdown_past_the_grace() {
+    use std::io::{Read, Write};
+    let server = Server::start_with(CONFIG.replace("idle_timeout = 2", "idle_timeout = 60"));
+    let mut hung_socket = connect_to(server.port, "/socket", None).unwrap();
+    join(&mut hung_socket, "hung:1");
+    send(&mut hung_socket, json!({"event": "message", "topic": "hung:1", "subject": "wait", "ref": "w"}));
+    let mut hung_request = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    write!(hung_request, "GET /hang HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    // The request is being handled once a second one on the server is answered.
+    let mut probe = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    write!(probe, "GET /motto HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").unwrap();
+    let mut answered = String::new();
+    probe.read_to_string(&mut answered).unwrap();
+    assert!(answered.contains("stay curious"), "{answered}");
+
+    let (stopped, has_stopped) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        server.stop();
+        let _ = stopped.send(());
+    });
+    // 5 s for the sockets, 5 s for the requests: well within this bound, which
+    // only tells a stop that ends from one that never does.
+    assert!(has_stopped.recv_timeout(Duration::from_secs(60)).is_ok(), "the server never stopped");
+    drop((hung_socket, hung_request));
 }
