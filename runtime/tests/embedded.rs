@@ -23,7 +23,9 @@ impl Drop for Example {
 fn start_example(server: &str) -> (Example, u16) {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
     let built = Command::new(env!("CARGO"))
-        .args(["build", "--quiet", "--example", "embedded", "--all-features", "--manifest-path"])
+        // The workspace's features, as `cargo test --workspace --all-features`
+        // resolved them: nothing is built twice.
+        .args(["build", "--quiet", "--workspace", "--all-features", "--example", "embedded", "--manifest-path"])
         .arg(&manifest)
         .status()
         .unwrap();
