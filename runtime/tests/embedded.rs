@@ -25,7 +25,15 @@ fn start_example(server: &str) -> (Example, u16) {
     let built = Command::new(env!("CARGO"))
         // The workspace's features, as `cargo test --workspace --all-features`
         // resolved them: nothing is built twice.
-        .args(["build", "--quiet", "--workspace", "--all-features", "--example", "embedded", "--manifest-path"])
+        .args([
+            "build",
+            "--quiet",
+            "--workspace",
+            "--all-features",
+            "--example",
+            "embedded",
+            "--manifest-path",
+        ])
         .arg(&manifest)
         .status()
         .unwrap();

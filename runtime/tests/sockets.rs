@@ -522,11 +522,19 @@ fn the_websocket_protocol_pings_fragments_and_closes_as_rfc_6455_says() {
     ws.send(fragment(true, OpCode::Data(Data::Continue), tail)).unwrap();
     let reply = receive(&mut ws);
     assert_eq!((reply["ref"].as_str(), reply["payload"]["status"].as_str()), (Some("f"), Some("ok")));
-    // The client closes: the server answers with a close frame of its own.
-    ws.close(None).unwrap();
+    // The client closes: the server answers with a close frame of its own,
+    // echoing the client's code.
+    let code = CloseCode::from(3000);
+    ws.close(Some(tungstenite::protocol::CloseFrame { code, reason: "done".into() })).unwrap();
     loop {
         match ws.read() {
-            Ok(Frame::Close(_)) | Err(tungstenite::Error::ConnectionClosed) => break,
+            Ok(Frame::Close(Some(frame))) => {
+                assert_eq!(frame.code, code, "the client's code, echoed");
+                break;
+            }
+            Ok(Frame::Close(None)) | Err(tungstenite::Error::ConnectionClosed) => {
+                panic!("the server's close frame did not echo the client's code")
+            }
             Ok(_) => {}
             Err(error) => panic!("expected the server's close frame, got {error:?}"),
         }

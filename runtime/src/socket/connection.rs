@@ -76,6 +76,10 @@ const FINISH_WRITE: std::time::Duration = std::time::Duration::from_secs(1);
 
 const TOO_SLOW: Closing = Some((close::TRY_AGAIN_LATER, "too slow: outbound queue full"));
 
+/// How long a connection the server closes waits for the client's close
+/// frame before it closes the TCP connection.
+const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The subject of the message that tells a client asking for history where
 /// the topic stands, and whether what it missed was recovered.
 pub(crate) const RECOVERY: &str = "maze_recovery";
@@ -225,6 +229,20 @@ impl<S: Socket<St>, St: Clone + Send + Sync + 'static> Opened<S, St> {
         };
         let closing = Box::pin(reader.end(closing, identity)).await;
         Box::pin(writer.close(closing, write_it)).await;
+        if write_it && !reader.client_closed {
+            // The closing handshake: the client answers with its close
+            // frame, then the TCP connection closes (RFC 6455 §7.1.1).
+            let answered = std::future::poll_fn(|cx| {
+                loop {
+                    match std::task::ready!(frames.poll_next(cx)) {
+                        Some(Ok(Incoming::Close(_))) | Some(Err(_)) | None => return Poll::Ready(()),
+                        Some(Ok(_)) => {}
+                    }
+                }
+            });
+            let _ = tokio::time::timeout(CLOSE_WAIT, answered).await;
+        }
+        writer.sink.shutdown().await;
     }
 }
 
@@ -530,12 +548,11 @@ impl Writer {
 
     /// Sends the close frame (unless a write was cut short): the server's
     /// reason, or (the client closed) the echo RFC 6455 asks for,
-    /// best-effort (the client may be gone).
+    /// best-effort (the client may be gone). The caller closes the stream.
     async fn close(&mut self, closing: Closing, write_it: bool) {
         if write_it {
             let (code, reason) = closing.unwrap_or((close::NORMAL, ""));
             let _ = self.sink.write([Frame::close(code, reason).as_bytes()]).await;
-            self.sink.shutdown().await;
         }
         telemetry::disconnected(self.socket_type, closing);
     }
@@ -709,6 +726,8 @@ struct Reader<S, St> {
     joined: JoinedTopics<S, St>,
     /// Broadcasts its callbacks made that are not delivered yet (see `message`).
     in_flight: VecDeque<Arc<Broadcast>>,
+    /// The client sent its close frame (or its stream ended): no need to wait for it.
+    client_closed: bool,
 }
 
 /// The connection as its callbacks see it.
@@ -735,6 +754,7 @@ impl<S: Socket<St>, St: Clone + Send + Sync + 'static> Reader<S, St> {
             conn: Conn { socket, connect, endpoint, serializer, link },
             joined: JoinedTopics::default(),
             in_flight: VecDeque::new(),
+            client_closed: false,
         };
         (reader, outgoing)
     }
@@ -771,10 +791,18 @@ impl<S: Socket<St>, St: Clone + Send + Sync + 'static> Reader<S, St> {
     /// when the connection ends.
     async fn on_incoming(&mut self, incoming: Option<Result<Incoming, ReadError>>) -> Option<Closing> {
         let handled = match incoming {
-            None | Some(Ok(Incoming::Close)) => return Some(None),
+            None => {
+                self.client_closed = true;
+                return Some(None);
+            }
+            // The echo RFC 6455 asks for: the client's own code.
+            Some(Ok(Incoming::Close(code))) => {
+                self.client_closed = true;
+                return Some(code.map(|code| (code, "")));
+            }
             Some(Err(error)) => return Some(read_error(error)),
             Some(Ok(Incoming::Text(text))) => self.handle(&text).await,
-            Some(Ok(Incoming::Binary)) => {
+            Some(Ok(Incoming::Binary(_))) => {
                 self.conn.reply_error("binary frames are not supported").await;
                 Ok(())
             }
@@ -1119,7 +1147,12 @@ mod tests {
             };
             let link = Subscriber::new(NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed), queue);
             let conn = Conn { socket: TestSocket, connect, endpoint, serializer, link };
-            let reader = Reader { conn, joined: JoinedTopics::default(), in_flight: VecDeque::new() };
+            let reader = Reader {
+                conn,
+                joined: JoinedTopics::default(),
+                in_flight: VecDeque::new(),
+                client_closed: false,
+            };
             let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
             Harness { reader, outgoing, runtime }
         }

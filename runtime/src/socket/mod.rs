@@ -62,6 +62,8 @@
 //!   A panic in `on_connect` or `on_disconnect` closes with 1011.
 
 mod channel;
+#[doc(hidden)]
+pub mod conformance;
 pub(crate) mod connection;
 pub(crate) mod serializer;
 mod topics;

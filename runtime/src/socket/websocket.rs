@@ -177,11 +177,11 @@ enum Source {
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Incoming {
     Text(String),
-    Binary,
+    Binary(Vec<u8>),
     Ping(Vec<u8>),
     Pong,
-    /// The client closes the connection.
-    Close,
+    /// The client closes the connection, with a status code or none.
+    Close(Option<u16>),
 }
 
 /// Why the client's frames cannot be read on; each is a close code.
@@ -295,7 +295,7 @@ impl FrameReader {
                 }
                 opcode::PING => Some(Incoming::Ping(payload.to_vec())),
                 opcode::PONG => Some(Incoming::Pong),
-                _ => Some(Incoming::Close),
+                _ => Some(Incoming::Close(close_code(payload)?)),
             };
             self.start = end;
             if self.start == self.buffer.len() {
@@ -326,15 +326,33 @@ impl FrameReader {
         if header.opcode < opcode::CLOSE && so_far.saturating_add(header.length) > self.max_message {
             return Err(ReadError::TooBig);
         }
-        Ok((bytes.len() >= header.header + header.length).then_some(header))
+        let whole = header.header.checked_add(header.length).ok_or(ReadError::TooBig)?;
+        Ok((bytes.len() >= whole).then_some(header))
     }
 }
 
 fn complete(opcode: u8, data: Vec<u8>) -> Result<Incoming, ReadError> {
     if opcode == opcode::BINARY {
-        return Ok(Incoming::Binary);
+        return Ok(Incoming::Binary(data));
     }
     String::from_utf8(data).map(Incoming::Text).map_err(|_| ReadError::NotUtf8)
+}
+
+/// A close frame's status code (RFC 6455 §5.5.1, §7.4): none, or one a
+/// client may send, followed by a UTF-8 reason.
+fn close_code(payload: &[u8]) -> Result<Option<u16>, ReadError> {
+    let (code, reason) = match payload {
+        [] => return Ok(None),
+        [_] => return Err(ReadError::Protocol("a close frame's payload starts with a two-byte code")),
+        [high, low, reason @ ..] => (u16::from_be_bytes([*high, *low]), reason),
+    };
+    // 1004-1006 and 1015 are reserved (never sent), 1012-1014 and up to
+    // 2999 are the IANA registry's, 3000-4999 the applications'.
+    if !matches!(code, 1000..=1003 | 1007..=1011 | 3000..=4999) {
+        return Err(ReadError::Protocol("invalid close code"));
+    }
+    std::str::from_utf8(reason).map_err(|_| ReadError::NotUtf8)?;
+    Ok(Some(code))
 }
 
 fn unmask(payload: &mut [u8], mask: [u8; 4]) {
@@ -382,6 +400,9 @@ impl FrameHeader {
                 None => return Ok(None),
             },
             127 => match bytes.get(2..10) {
+                Some(b) if b[0] & 0x80 != 0 => {
+                    return Err(ReadError::Protocol("a 64-bit length's most significant bit must be 0"));
+                }
                 Some(b) => (u64::from_be_bytes(b.try_into().expect("8 bytes")), 10),
                 None => return Ok(None),
             },
@@ -415,6 +436,16 @@ impl Frame {
     /// A text frame.
     pub(crate) fn text(text: &str) -> Frame {
         Frame::new(opcode::TEXT, text.as_bytes())
+    }
+
+    /// A binary frame.
+    pub(crate) fn binary(data: &[u8]) -> Frame {
+        Frame::new(opcode::BINARY, data)
+    }
+
+    /// A close frame without a status code (the answer to one).
+    pub(crate) fn close_empty() -> Frame {
+        Frame::new(opcode::CLOSE, &[])
     }
 
     /// A ping (payload-less).
@@ -620,8 +651,71 @@ mod tests {
         bytes.extend(client_frame(true, opcode::CLOSE, &1000u16.to_be_bytes()));
         assert_eq!(
             parse_all(bytes, 100),
-            vec![Ok(Incoming::Binary), Ok(Incoming::Pong), Ok(Incoming::Close)]
+            vec![Ok(Incoming::Binary(vec![1, 2])), Ok(Incoming::Pong), Ok(Incoming::Close(Some(1000)))]
         );
+    }
+
+    #[test]
+    fn close_frames_are_checked_as_rfc_6455_says() {
+        let close = |payload: &[u8]| parse_all(client_frame(true, opcode::CLOSE, payload), 100);
+        let with = |code: u16, reason: &[u8]| [&code.to_be_bytes()[..], reason].concat();
+        assert_eq!(close(b""), vec![Ok(Incoming::Close(None))]);
+        assert_eq!(close(&with(3000, b"bye")), vec![Ok(Incoming::Close(Some(3000)))]);
+        for code in [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 3999, 4000, 4999] {
+            assert_eq!(close(&with(code, b"")), vec![Ok(Incoming::Close(Some(code)))], "{code}");
+        }
+        assert!(matches!(close(&[0x03])[..], [Err(ReadError::Protocol(_))]), "a one-byte payload");
+        for code in [0, 999, 1004, 1005, 1006, 1012, 1013, 1014, 1015, 1016, 1100, 2000, 2999, 5000, 65535] {
+            assert!(matches!(close(&with(code, b""))[..], [Err(ReadError::Protocol(_))]), "{code}");
+        }
+        assert_eq!(
+            close(&with(1000, &[0xCE, 0xBA, 0xE1])),
+            vec![Err(ReadError::NotUtf8)],
+            "a reason cut mid-character"
+        );
+    }
+
+    #[test]
+    fn a_64_bit_length_with_its_top_bit_set_is_refused() {
+        let mut frame = vec![0x81, 0x80 | 127];
+        frame.extend_from_slice(&(1u64 << 63).to_be_bytes());
+        frame.extend_from_slice(&[0; 4]);
+        assert!(matches!(parse_all(frame, usize::MAX)[..], [Err(ReadError::Protocol(_))]));
+        // The largest length allowed: over the limit, refused from the header;
+        // with none, the reader waits for the rest, holding only what came.
+        let mut frame = vec![0x81, 0x80 | 127];
+        frame.extend_from_slice(&(u64::MAX >> 1).to_be_bytes());
+        frame.extend_from_slice(&[0; 4]);
+        assert_eq!(parse_all(frame.clone(), 100), vec![Err(ReadError::TooBig)]);
+        assert_eq!(parse_all(frame, usize::MAX), vec![]);
+    }
+
+    proptest::proptest! {
+        /// Whatever bytes a client sends, however they are cut into reads,
+        /// the reader answers with messages or an error: it never panics,
+        /// and it buffers no more than what arrived.
+        #[test]
+        fn any_bytes_in_any_pieces_are_read_without_panic(
+            bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512),
+            cuts in proptest::collection::vec(0usize..512, 0..8),
+        ) {
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|cut| cut.min(bytes.len())).collect();
+            cuts.sort_unstable();
+            let mut reader = FrameReader::new(Source::Other(Box::new(tokio::io::empty())), Vec::new()).max_message_size(256);
+            let mut from = 0;
+            'pieces: for to in cuts.into_iter().chain([bytes.len()]) {
+                reader.buffer.extend_from_slice(&bytes[from..to]);
+                from = to;
+                proptest::prop_assert!(reader.buffer.len() <= bytes.len());
+                loop {
+                    match reader.parse() {
+                        Ok(Some(_)) => {}
+                        Ok(None) => break,
+                        Err(_) => break 'pieces,
+                    }
+                }
+            }
+        }
     }
 
     #[test]
