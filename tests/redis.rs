@@ -638,3 +638,32 @@ fn in_headless_chromium_a_page_that_joined_before_any_broadcast_recovers_everyth
         "recovered, not failed"
     );
 }
+
+#[test]
+fn a_recovery_redis_does_not_answer_is_told_failed_rather_than_awaited() {
+    let redis = Redis::start();
+    let one = instance(&redis);
+    let mut first = one.connect("/chat");
+    send(&mut first, json!({"event": "join", "topic": "chat_room:stall", "recover": {}, "ref": "j"}));
+    assert_eq!(receive(&mut first)["payload"]["status"], "ok");
+    let status = receive(&mut first);
+    assert_eq!(status["subject"], "maze_recovery", "{status}");
+    let seen = json!({"epoch": status["payload"]["epoch"], "offset": status["payload"]["offset"]});
+
+    let signal = |signal: &str| {
+        let status = Command::new("kill").args([signal, &redis.child.id().to_string()]).status().unwrap();
+        assert!(status.success(), "kill {signal}");
+    };
+    signal("-STOP");
+    let mut back = one.connect("/chat");
+    send(&mut back, json!({"event": "join", "topic": "chat_room:stall", "recover": seen, "ref": "j"}));
+    assert_eq!(receive(&mut back)["payload"]["status"], "ok", "the join's reply does not wait for Redis");
+    let told = try_receive(&mut back, Duration::from_secs(30));
+    signal("-CONT");
+    let told = told.expect("no maze_recovery while Redis did not answer");
+    assert_eq!(
+        (told["subject"].as_str(), told["payload"]["recovered"].as_bool()),
+        (Some("maze_recovery"), Some(false)),
+        "{told}"
+    );
+}

@@ -24,7 +24,13 @@
 //! sharing a broker): subscribers are spread over them in turn and the
 //! publisher uses the first, so every message crosses the broker.
 //!
-//! Usage: maze-loadgen URL[,URL...] TOPIC N M [--hold SECS] [--presence] [--recover]
+//! With `--churn` it measures what topics cost once left instead: N
+//! connections each join and leave M distinct topics `TOPIC:<n>-<i>`
+//! (asking for recovery with `--recover`), one after the other, then print
+//! how long that took. With `--spread` one connection joins N distinct
+//! topics `TOPIC:<n>` in turn and sends each M messages (a history flood).
+//!
+//! Usage: maze-loadgen URL[,URL...] TOPIC N M [--hold SECS] [--presence] [--recover] [--churn | --spread]
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -59,6 +65,8 @@ struct Args {
     hold: Option<u64>,
     presence: bool,
     recover: bool,
+    churn: bool,
+    spread: bool,
 }
 
 fn args() -> Args {
@@ -79,6 +87,8 @@ fn args() -> Args {
         hold,
         presence: argv.iter().any(|a| a == "--presence"),
         recover: argv.iter().any(|a| a == "--recover"),
+        churn: argv.iter().any(|a| a == "--churn"),
+        spread: argv.iter().any(|a| a == "--spread"),
     }
 }
 
@@ -188,6 +198,61 @@ async fn presence(args: Args) {
     }
 }
 
+/// Sends `frame` and waits for its reply (what else arrives meanwhile is dropped).
+async fn request(ws: &mut Socket, frame: Value) {
+    ws.send(Message::text(frame.to_string())).await.expect("send");
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Text(text))) if text.as_str() != "ping" => {
+                let reply: Value = serde_json::from_str(text.as_str()).expect("JSON");
+                if reply["event"] == "reply" && reply["ref"] == frame["ref"] {
+                    assert_eq!(reply["payload"]["status"], "ok", "{reply}");
+                    return;
+                }
+            }
+            Some(Ok(_)) => {}
+            other => panic!("the connection ended: {other:?}"),
+        }
+    }
+}
+
+/// `--churn`: N connections join and leave M distinct topics each;
+/// `--spread`: one connection floods N distinct topics with M messages each.
+async fn topics(args: Args) {
+    let clock = Instant::now();
+    let (connections, per_connection) =
+        if args.churn { (args.clients, args.messages) } else { (1, args.clients) };
+    let mut workers = Vec::new();
+    for n in 0..connections {
+        let (url, prefix, args_recover, messages) =
+            (args.url.clone(), args.topic.clone(), args.recover, if args.spread { args.messages } else { 0 });
+        workers.push(tokio::spawn(async move {
+            let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str()).await.expect("connect");
+            for i in 0..per_connection {
+                let topic = if args_recover || messages == 0 { format!("{prefix}:{n}-{i}") } else { format!("{prefix}:{i}") };
+                let mut join = json!({"event": "join", "topic": topic, "payload": {}, "ref": "j"});
+                if args_recover {
+                    join["recover"] = json!({});
+                }
+                request(&mut ws, join).await;
+                for m in 0..messages {
+                    let say = json!({"event": "message", "topic": topic, "subject": "flood", "payload": {"n": m}, "ref": "m"});
+                    request(&mut ws, say).await;
+                }
+                request(&mut ws, json!({"event": "leave", "topic": topic, "ref": "l"})).await;
+            }
+        }));
+    }
+    for worker in workers {
+        worker.await.expect("worker");
+    }
+    let topics = connections * per_connection;
+    println!(
+        "{}",
+        json!({"topics": topics, "messages_per_topic": if args.spread { args.messages } else { 0 }, "seconds": clock.elapsed().as_secs_f64()})
+    );
+}
+
 /// Joins `topic` and sends it `messages` stamped with their send time on
 /// `clock`, telling `started` when the first goes; returns once every one
 /// has come back to it (the server has handled them all). It drains what it
@@ -227,6 +292,9 @@ async fn main() {
     let args = args();
     if args.presence {
         return presence(args).await;
+    }
+    if args.churn || args.spread {
+        return topics(args).await;
     }
     let clock = Instant::now();
     // Join with bounded concurrency, as a fleet of clients arriving would.

@@ -55,6 +55,8 @@ pub(crate) const PUBLISH_QUEUE: usize = 4096;
 /// Broadcasts sent to Redis in one pipeline at most: a burst costs a round
 /// trip per this many, not one per broadcast.
 const PUBLISH_BATCH: usize = 256;
+/// How long a recovery waits for Redis before it counts as failed.
+const RECOVER_TIMEOUT: Duration = Duration::from_secs(5);
 /// At most this many broadcasts received from Redis are delivered together.
 const RECEIVE_BATCH: usize = 64;
 
@@ -225,7 +227,14 @@ impl Adapter for RedisAdapter {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let failed = Recovery { recovered: from.as_ref().map(|_| false), ..Recovery::default() };
         let _ = self.subscriptions.send(Subscription::Recover { topic: topic.to_string(), from, reply });
-        Box::pin(async move { answer.await.unwrap_or(failed) })
+        // Redis not answering (stalled, or far behind): the client is told
+        // its recovery failed rather than wait, holding broadcasts meanwhile.
+        Box::pin(async move {
+            match tokio::time::timeout(RECOVER_TIMEOUT, answer).await {
+                Ok(Ok(recovery)) => recovery,
+                Ok(Err(_)) | Err(_) => failed,
+            }
+        })
     }
 }
 
@@ -535,9 +544,10 @@ impl Worker {
             }
         }
         loop {
+            // Subscriptions and publishes are served in turn (tokio picks at
+            // random when both are ready): a join/leave loop cannot starve
+            // the publishes, nor a burst the joins.
             let sent = tokio::select! {
-                // Subscriptions first: a join's subscription should not wait behind a burst.
-                biased;
                 subscription = queues.subscriptions.recv() => {
                     let Some(subscription) = subscription else { return Served::Finished };
                     match subscription {

@@ -611,6 +611,12 @@ impl Writer {
             }
             Outgoing::Broadcast(broadcast) => {
                 match self.holding.iter_mut().find(|(topic, _)| *topic == broadcast.topic) {
+                    // What waits for a replay counts against the queue's
+                    // bound too: a client whose recovery is that slow
+                    // reconnects and recovers from where it was.
+                    Some((_, held)) if held.len() >= self.limits.outbound_queue => {
+                        return Some(Ending::Stop(TOO_SLOW));
+                    }
                     Some((_, held)) => held.push(broadcast),
                     None => self.frames.push(Written::Broadcast(broadcast)),
                 }
@@ -1309,6 +1315,31 @@ mod tests {
         ) -> Poll<std::io::Result<()>> {
             Poll::Ready(Ok(()))
         }
+    }
+
+    #[test]
+    fn what_a_recovering_writer_holds_counts_against_the_queue_bound() {
+        let config = Config::parse("[app]\nname = \"t\"\n[websockets]\noutbound_queue = 4\n").unwrap();
+        let endpoint: Endpoint<TestSocket, ()> = Endpoint::new(&config, crate::Hub::in_memory()).unwrap();
+        let (_queue, outgoing) = mailbox::bounded(4);
+        let tracked = endpoint.hub.shutdown().track();
+        let mut writer = Writer::new(
+            FrameWriter::to(tokio::io::sink()),
+            Serializer::Maze,
+            outgoing,
+            endpoint.limits.clone(),
+            "T",
+            tracked,
+        );
+        assert!(writer.frame(Outgoing::Hold("room:1".into())).is_none());
+        let broadcast = || Outgoing::Broadcast(Arc::new(Broadcast::new("room:1", "said", Value::Null)));
+        for _ in 0..4 {
+            assert!(writer.frame(broadcast()).is_none(), "held while the replay is fetched");
+        }
+        assert!(
+            matches!(writer.frame(broadcast()), Some(Ending::Stop(TOO_SLOW))),
+            "one more than the queue holds: too slow"
+        );
     }
 
     // Two workers: a connection that never stops writing would hold one for good.
