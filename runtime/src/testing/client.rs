@@ -492,8 +492,12 @@ impl TestClient {
         }
     }
 
-    /// Waits the timeout and fails if a message on `topic` with `subject`
-    /// reaches this client.
+    /// Fails if a message on `topic` with `subject` reached this client:
+    /// anything the connection sent it before this call, including what the
+    /// callbacks of its earlier messages sent. Decided by a marker, not a
+    /// wait: the connection's answer to a request made now comes after all
+    /// of that. (What arrives later from elsewhere, a spawned task's push,
+    /// is not covered: assert it once it must have come.)
     ///
     /// ```
     /// # async fn run(mut client: maze::testing::TestClient) {
@@ -501,8 +505,10 @@ impl TestClient {
     /// # }
     /// ```
     pub async fn refute_push(&mut self, topic: &str, subject: &str) {
-        if let Some(payload) = self.wait_received(topic, subject).await {
-            panic!("the client received {subject:?} on {topic:?}: {payload}");
+        self.settle().await;
+        let matches = |received: &Received| received.topic == topic && received.subject == subject;
+        if let Some(at) = self.received.iter().position(matches) {
+            panic!("the client received {subject:?} on {topic:?}: {}", self.received[at].payload);
         }
     }
 
@@ -524,7 +530,9 @@ impl TestClient {
         }
     }
 
-    /// Waits the timeout and fails if `subject` is broadcast on `topic`.
+    /// Fails if `subject` was broadcast on `topic`: anything broadcast there
+    /// before this call (the callbacks of this client's earlier messages
+    /// included), decided by a marker as [`TestClient::refute_push`] is.
     ///
     /// ```
     /// # async fn run(mut client: maze::testing::TestClient) {
@@ -533,8 +541,41 @@ impl TestClient {
     /// ```
     pub async fn refute_broadcast(&mut self, topic: &str, subject: &str) {
         self.expect_observed(topic);
-        if let Some(payload) = self.wait_broadcast(topic, subject).await {
-            panic!("{subject:?} was broadcast on {topic:?}: {payload}");
+        self.settle().await;
+        while let Some(Some(item)) = futures_util::FutureExt::now_or_never(self.observed.recv()) {
+            if let Outgoing::Broadcast(broadcast) = item {
+                self.broadcasts.push_back(broadcast);
+            }
+        }
+        let matches = |broadcast: &Arc<Broadcast>| broadcast.topic == topic && broadcast.subject == subject;
+        if let Some(broadcast) = self.broadcasts.iter().find(|broadcast| matches(broadcast)) {
+            panic!("{subject:?} was broadcast on {topic:?}: {}", broadcast.payload);
+        }
+    }
+
+    /// Returns once everything the connection had sent this client when
+    /// called has arrived (or the connection has closed): it asks to leave
+    /// a topic no client can join, and the answer ("not joined") comes after
+    /// all of it.
+    async fn settle(&mut self) {
+        if self.closed().is_some() {
+            return;
+        }
+        self.next_ref += 1;
+        let reference = format!("marker-{}", self.next_ref);
+        let marker = json!({"event": "leave", "topic": "\u{1}marker", "ref": reference});
+        if !self.frames.as_ref().is_some_and(|frames| frames.send(Incoming::Text(marker.to_string())).is_ok())
+        {
+            return;
+        }
+        let deadline = Instant::now() + self.timeout.max(Duration::from_secs(5));
+        while let Some(frame) = self.next_frame(deadline).await {
+            if let ServerFrame::Text(text) = &frame
+                && serde_json::from_str::<Value>(text).is_ok_and(|reply| reply["ref"] == reference.as_str())
+            {
+                return;
+            }
+            self.keep(frame);
         }
     }
 

@@ -12,7 +12,9 @@
 //! Waiting is event-driven: an assertion returns as soon as what it waits
 //! for arrives, and fails after the client's timeout (100 ms unless
 //! [`ConnectTest::timeout`] or [`TestClient::set_timeout`] says otherwise);
-//! a `refute_*` waits the whole timeout. Use them in `#[tokio::test]`s.
+//! a `refute_*` is decided by a marker (the connection's answer to a
+//! request made then comes after everything it sent before), not a wait.
+//! Use them in `#[tokio::test]`s.
 //!
 //! ```
 //! use maze::prelude::*;
