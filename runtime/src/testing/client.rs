@@ -564,7 +564,7 @@ impl TestClient {
         self.next_ref += 1;
         let reference = format!("marker-{}", self.next_ref);
         let marker = json!({"event": "leave", "topic": "\u{1}marker", "ref": reference});
-        if !self.frames.as_ref().is_some_and(|frames| frames.send(Incoming::Text(marker.to_string())).is_ok())
+        if self.frames.as_ref().is_none_or(|frames| frames.send(Incoming::Text(marker.to_string())).is_err())
         {
             return;
         }
