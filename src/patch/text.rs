@@ -205,8 +205,16 @@ mod properties {
                     prop_assert!(is_code, "inserted {:?} is not code in:\n{}", first, text);
                 }
                 Ok(Injected::Present) => prop_assert!(false, "the snippet was not there"),
-                // The only marker was hidden in a comment or string: refusing is right.
-                Err(MissingMarker) => {}
+                // Refusing is right only when the marker line is not a
+                // comment of its own: it is inside a block comment or a string.
+                Err(MissingMarker) => {
+                    let marker_line = format!("\n{indent}// maze:routes\n");
+                    let at = source.find(&marker_line).expect("the marker line is in the source") + 1 + indent.len();
+                    let tokens = lexer::tokenize(&source, Lang::Rust);
+                    let a_comment_of_its_own =
+                        tokens.iter().any(|t| t.kind == lexer::TokenKind::LineComment && t.start == at);
+                    prop_assert!(!a_comment_of_its_own, "a real marker was refused in:\n{}", source);
+                }
             }
         }
     }
