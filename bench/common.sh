@@ -4,6 +4,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 WORK="$ROOT/target/bench-work"
 MAZE="$ROOT/target/release/maze"
 mkdir -p "$WORK"
+# The apps run in release mode, which does not start without a session secret.
+export MAZE_SECRET_KEY="${MAZE_SECRET_KEY:-a benchmark secret, long enough to sign cookies}"
 
 # Installs the Debian packages a benchmark needs when they are missing (as root).
 need_packages() { # command:package ...

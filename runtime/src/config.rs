@@ -225,6 +225,45 @@ impl Default for WebSocketsConfig {
     }
 }
 
+/// The secret a development build signs sessions with when none is set:
+/// `root/.maze/secret`, made at the first start (random, never committed:
+/// `maze new` ignores it in `.gitignore`), so that sessions survive
+/// restarts and the instances of one app agree. A release build
+/// (`development` false: no debug assertions) has none to fall back on.
+fn development_secret(root: &Path, development: bool) -> Result<String, Error> {
+    if !development {
+        return Err(Error::config(
+            "no session secret: set MAZE_SECRET_KEY (or session.secret in maze.toml, kept out of version \
+             control); a release build does not start without one",
+        ));
+    }
+    let path = root.join(".maze/secret");
+    let read = |path: &Path| std::fs::read_to_string(path).ok().map(|text| text.trim().to_string());
+    if let Some(secret) = read(&path).filter(|secret| secret.len() >= 32) {
+        return Ok(secret);
+    }
+    let cannot = |error: std::io::Error| {
+        Error::config(format!("cannot keep a development session secret in {}", path.display()))
+            .caused_by(error)
+    };
+    let secret: String =
+        cookie::Key::generate().master().iter().take(32).map(|b| format!("{b:02x}")).collect();
+    std::fs::create_dir_all(root.join(".maze")).map_err(cannot)?;
+    // Written whole, then linked into place: an instance starting at the
+    // same moment reads either no file or the whole of the one that won.
+    let written = root.join(format!(".maze/secret.{}", std::process::id()));
+    std::fs::write(&written, &secret).map_err(cannot)?;
+    let linked = std::fs::hard_link(&written, &path);
+    let _ = std::fs::remove_file(&written);
+    match linked {
+        Ok(()) => Ok(secret),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+            read(&path).filter(|secret| secret.len() >= 32).ok_or_else(|| cannot(error))
+        }
+        Err(error) => Err(cannot(error)),
+    }
+}
+
 impl Config {
     /// Parses `maze.toml` text; unknown keys are errors.
     ///
@@ -238,7 +277,9 @@ impl Config {
 
     /// Reads the file named by `MAZE_CONFIG`, else `maze.toml` in the current
     /// folder, then applies `MAZE_HOST`, `MAZE_PORT` (or `PORT`) and `MAZE_SECRET_KEY`.
-    /// Returns the settings and the folder relative paths start from.
+    /// Returns the settings and the folder relative paths start from. With
+    /// no session secret set, a development build uses (and at first makes)
+    /// `.maze/secret` in that folder; a release build refuses to start.
     ///
     /// ```no_run
     /// let (config, root) = maze::Config::load()?;
@@ -255,6 +296,9 @@ impl Config {
             .filter(|parent| !parent.as_os_str().is_empty())
             .unwrap_or(Path::new("."))
             .to_path_buf();
+        if config.session.secret.is_none() {
+            config.session.secret = Some(development_secret(&root, cfg!(debug_assertions))?);
+        }
         Ok((config, root))
     }
 
@@ -308,6 +352,19 @@ mod tests {
         assert_eq!(config.app.port, 3000);
         assert_eq!(config.session.cookie, "_maze_session");
         assert_eq!(config.websockets.ping_interval, 30);
+    }
+
+    #[test]
+    fn a_development_build_keeps_its_secret_in_the_apps_folder_and_a_release_build_has_none() {
+        let root = std::env::temp_dir().join(format!("maze-secret-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let first = development_secret(&root, true).unwrap();
+        assert_eq!(first.len(), 64);
+        assert_eq!(std::fs::read_to_string(root.join(".maze/secret")).unwrap(), first);
+        assert_eq!(development_secret(&root, true).unwrap(), first, "kept across starts");
+        let refused = development_secret(&root, false).unwrap_err().to_string();
+        assert!(refused.contains("set MAZE_SECRET_KEY") && refused.contains("release build"), "{refused}");
+        let _ = std::fs::remove_dir_all(&root);
     }
 
     #[test]

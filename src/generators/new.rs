@@ -30,7 +30,6 @@ pub fn plan(cwd: &Path, args: &NewArgs) -> Result<Outcome> {
             Some(runtime)
         }
     };
-    context.insert("secret", &session_secret(&root)?);
     context.insert("redis", &args.redis);
 
     let mut plan = Plan::new(&root);
@@ -49,19 +48,4 @@ pub fn plan(cwd: &Path, args: &NewArgs) -> Result<Outcome> {
         ));
     }
     Ok(Outcome { plan, next: Some(next) })
-}
-
-/// Re-running `maze new` keeps the app's secret, so the run stays idempotent.
-fn session_secret(root: &Path) -> Result<String> {
-    let existing = std::fs::read_to_string(root.join("maze.toml"))
-        .ok()
-        .and_then(|text| text.parse::<toml_edit::DocumentMut>().ok())
-        .and_then(|doc| doc.get("session")?.get("secret")?.as_str().map(str::to_owned));
-    if let Some(secret) = existing {
-        return Ok(secret);
-    }
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes)
-        .map_err(|error| anyhow::anyhow!("no randomness for the session secret: {error}"))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
