@@ -264,7 +264,7 @@ impl<St: Clone + Send + Sync + 'static> Socket<St> for TokenSocket {
 
     async fn on_connect(&mut self, conn: &Connect<St>) -> bool {
         let token = conn.params().get("token").unwrap_or_default();
-        self.user_id = maze::token::verify(TOKEN_SECRET, token, Duration::from_secs(60)).ok();
+        self.user_id = maze::token::verify(TOKEN_SECRET, "user socket", token, Duration::from_secs(60)).ok();
         self.user_id.is_some()
     }
 }
@@ -989,18 +989,26 @@ fn a_channel_answers_a_push_with_an_error_or_a_response_with_the_phoenix_client_
 #[test]
 fn signed_tokens_in_connect_params_admit_only_fresh_genuine_ones_with_both_clients() {
     use std::time::SystemTime;
-    let fresh = maze::token::sign(TOKEN_SECRET, &42);
-    let expired = maze::token::sign_at(TOKEN_SECRET, &42, SystemTime::now() - Duration::from_secs(120));
+    let fresh = maze::token::sign(TOKEN_SECRET, "user socket", &42);
+    let expired =
+        maze::token::sign_at(TOKEN_SECRET, "user socket", &42, SystemTime::now() - Duration::from_secs(120));
     let (body, signature) = fresh.split_once('.').unwrap();
     let tampered = format!("{}.{signature}", body.replacen('e', "f", 1));
-    let foreign = maze::token::sign("another application's secret, 32+ bytes", &42);
+    let foreign = maze::token::sign("another application's secret, 32+ bytes", "user socket", &42);
+    let other_purpose = maze::token::sign(TOKEN_SECRET, "password reset", &42);
     let js = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/js");
     let output = std::process::Command::new("node")
         .arg("tokens.mjs")
         .arg(Server::shared().to_string())
         .args(
-            [("fresh", &fresh), ("expired", &expired), ("tampered", &tampered), ("foreign", &foreign)]
-                .map(|(name, token)| format!("{name}={token}")),
+            [
+                ("fresh", &fresh),
+                ("expired", &expired),
+                ("tampered", &tampered),
+                ("foreign", &foreign),
+                ("other_purpose", &other_purpose),
+            ]
+            .map(|(name, token)| format!("{name}={token}")),
         )
         .current_dir(&js)
         .output()
@@ -1015,7 +1023,7 @@ fn signed_tokens_in_connect_params_admit_only_fresh_genuine_ones_with_both_clien
             .unwrap_or_else(|| panic!("no outcome for {token}: {stdout}"))
     };
     assert_eq!(outcome("fresh"), json!({"token": "fresh", "phoenix": "joined", "maze.js": "joined"}));
-    for refused in ["expired", "tampered", "foreign"] {
+    for refused in ["expired", "tampered", "foreign", "other_purpose"] {
         assert_eq!(
             outcome(refused),
             json!({"token": refused, "phoenix": "closed 1008", "maze.js": "closed 1008"}),
