@@ -53,7 +53,7 @@ pub struct Config {
 /// assert_eq!(config.metrics.path.as_deref(), Some("/metrics"));
 /// assert!(config.metrics.allow.is_empty());
 /// ```
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetricsConfig {
     /// Where Prometheus scrapes, e.g. `"/metrics"`; none: no endpoint.
@@ -65,6 +65,12 @@ pub struct MetricsConfig {
     /// Addresses (`"10.0.0.5"`) allowed to scrape without the token, besides loopback.
     #[serde(default)]
     pub allow: Vec<String>,
+    /// Whether scrapes from a loopback address need no token. Behind a
+    /// reverse proxy on the same host every request comes from loopback:
+    /// set it to `false` there, and scrapers show the token (or come from
+    /// an address in `allow`).
+    #[serde(default = "default_true")]
+    pub trust_loopback: bool,
 }
 
 /// `[app]` of `maze.toml`.
@@ -106,6 +112,14 @@ pub struct SessionConfig {
     /// Secret that signs the cookie (at least 32 bytes); `MAZE_SECRET_KEY` overrides it.
     #[serde(default)]
     pub secret: Option<String>,
+    /// Whether browsers send the cookie over HTTPS only. Unset: yes in a
+    /// release build, no in a development one (served over plain HTTP).
+    #[serde(default)]
+    pub secure: Option<bool>,
+    /// Seconds the cookie lasts in the browser (its `Max-Age`): two weeks
+    /// unless set; 0 makes it a cookie of the browser's session.
+    #[serde(default = "default_max_age")]
+    pub max_age: u64,
 }
 
 /// `[websockets]` of `maze.toml`. Every key has a default:
@@ -193,6 +207,12 @@ fn default_history_ttl() -> u64 {
 fn default_history_topics() -> usize {
     100_000
 }
+fn default_true() -> bool {
+    true
+}
+fn default_max_age() -> u64 {
+    14 * 24 * 3600
+}
 fn default_cookie() -> String {
     "_maze_session".into()
 }
@@ -200,9 +220,15 @@ fn default_ping_interval() -> u64 {
     30
 }
 
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig { path: None, token: None, allow: Vec::new(), trust_loopback: true }
+    }
+}
+
 impl Default for SessionConfig {
     fn default() -> Self {
-        SessionConfig { cookie: default_cookie(), secret: None }
+        SessionConfig { cookie: default_cookie(), secret: None, secure: None, max_age: default_max_age() }
     }
 }
 

@@ -32,7 +32,8 @@ pub(crate) fn router(
 fn scrape(handle: &PrometheusHandle, access: &MetricsConfig, request: &Request) -> Response {
     let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
     let from_allowed_address = peer.is_some_and(|ip| {
-        ip.is_loopback() || access.allow.iter().any(|allowed| allowed.parse().ok() == Some(ip))
+        (ip.is_loopback() && access.trust_loopback)
+            || access.allow.iter().any(|allowed| allowed.parse().ok() == Some(ip))
     });
     let bearer = request
         .headers()

@@ -262,6 +262,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Cookies {
 pub(crate) struct SessionLayerState {
     key: Key,
     cookie: String,
+    /// The cookie's `Secure` attribute.
+    secure: bool,
+    /// Its `Max-Age`, if any.
+    max_age: Option<cookie::time::Duration>,
 }
 
 impl SessionLayerState {
@@ -277,7 +281,13 @@ impl SessionLayerState {
                 Key::generate()
             }
         };
-        Ok(SessionLayerState { key, cookie: config.cookie.clone() })
+        Ok(SessionLayerState {
+            key,
+            cookie: config.cookie.clone(),
+            secure: config.secure.unwrap_or(!cfg!(debug_assertions)),
+            max_age: (config.max_age > 0)
+                .then(|| cookie::time::Duration::seconds(config.max_age.min(i64::MAX as u64) as i64)),
+        })
     }
 
     fn load(&self, cookies: &Cookies) -> Session {
@@ -292,8 +302,14 @@ impl SessionLayerState {
 
     fn store(&self, json: String) -> Option<HeaderValue> {
         let mut jar = CookieJar::new();
-        let cookie =
-            Cookie::build((self.cookie.clone(), json)).path("/").http_only(true).same_site(SameSite::Lax);
+        let mut cookie = Cookie::build((self.cookie.clone(), json))
+            .path("/")
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .secure(self.secure);
+        if let Some(max_age) = self.max_age {
+            cookie = cookie.max_age(max_age);
+        }
         jar.signed_mut(&self.key).add(cookie);
         let cookie = jar.delta().next()?;
         HeaderValue::from_str(&cookie.encoded().to_string()).ok()
@@ -323,8 +339,12 @@ mod tests {
     use super::*;
 
     fn layer() -> SessionLayerState {
-        SessionLayerState::new(&SessionConfig { cookie: "_test".into(), secret: Some("x".repeat(40)) })
-            .unwrap()
+        SessionLayerState::new(&SessionConfig {
+            cookie: "_test".into(),
+            secret: Some("x".repeat(40)),
+            ..SessionConfig::default()
+        })
+        .unwrap()
     }
 
     fn request_headers(set_cookie: &HeaderValue) -> HeaderMap {
@@ -357,9 +377,39 @@ mod tests {
     }
 
     #[test]
+    fn the_cookie_is_http_only_lax_and_lasts_two_weeks_and_secure_when_asked() {
+        let session = Session::default();
+        session.insert("user_id", 7);
+        let header = layer().store(session.take_changes().unwrap()).unwrap();
+        let header = header.to_str().unwrap();
+        for attribute in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=1209600"] {
+            assert!(header.contains(attribute), "{attribute} in {header}");
+        }
+        assert_eq!(
+            header.contains("Secure"),
+            !cfg!(debug_assertions),
+            "secure by default in release builds: {header}"
+        );
+        let config = SessionConfig {
+            secret: Some("x".repeat(40)),
+            secure: Some(true),
+            max_age: 0,
+            ..SessionConfig::default()
+        };
+        let session = Session::default();
+        session.insert("user_id", 7);
+        let header = SessionLayerState::new(&config).unwrap().store(session.take_changes().unwrap()).unwrap();
+        let header = header.to_str().unwrap();
+        assert!(header.contains("Secure") && !header.contains("Max-Age"), "{header}");
+    }
+
+    #[test]
     fn short_secrets_are_refused() {
-        let error =
-            SessionLayerState::new(&SessionConfig { cookie: "_test".into(), secret: Some("short".into()) });
+        let error = SessionLayerState::new(&SessionConfig {
+            cookie: "_test".into(),
+            secret: Some("short".into()),
+            ..SessionConfig::default()
+        });
         assert!(error.is_err());
     }
 }

@@ -136,13 +136,27 @@ fn an_apps_history_settings_hold_whatever_was_broadcast_before_it_started() {
 
 /// The metrics an app serves at `/metrics` (scraped from loopback, which is allowed).
 fn scrape(port: u16) -> String {
-    use std::io::{Read, Write};
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(stream, "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
+    let response = get_metrics(port, "");
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     response
+}
+
+/// `GET /metrics` from loopback, with `headers`: the whole response.
+fn get_metrics(port: u16, headers: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(stream, "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}Connection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+#[test]
+fn behind_a_proxy_loopback_is_not_trusted_when_told_so() {
+    let config = "[app]\nname = \"proxied\"\n[metrics]\npath = \"/metrics\"\ntoken = \"scrape\"\ntrust_loopback = false\n";
+    let (port, _) = common::serve(App::new(routes), config);
+    assert!(get_metrics(port, "").starts_with("HTTP/1.1 401"), "loopback alone is not enough");
+    assert!(get_metrics(port, "Authorization: Bearer scrape\r\n").starts_with("HTTP/1.1 200"));
 }
 
 #[test]
