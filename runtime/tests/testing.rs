@@ -262,3 +262,14 @@ async fn a_rejoining_client_recovers_what_it_missed_once_and_in_order() {
     assert_eq!(back.assert_push(topic, "maze_recovery").await["recovered"], true);
     back.refute_push(topic, "said").await; // each once
 }
+
+#[tokio::test]
+async fn a_broadcast_asserted_as_received_is_not_seen_again_by_refute_broadcast() {
+    let mut alice = testing::connect::<ChatSocket>().await.unwrap();
+    alice.join("room:once", json!({})).await.unwrap();
+    alice.push("room:once", "shout", json!({"n": 1})).await.unwrap();
+    assert_eq!(alice.assert_push("room:once", "shout").await, json!({"n": 1}));
+    alice.refute_broadcast("room:once", "shout").await; // asserted once, above
+    alice.push("room:once", "shout", json!({"n": 2})).await.unwrap();
+    assert_eq!(alice.assert_broadcast("room:once", "shout").await, json!({"n": 2}), "the next one is seen");
+}

@@ -473,7 +473,11 @@ impl TestClient {
 
     /// Waits for a message on `topic` with `subject` to reach this client
     /// (a push to it, or a broadcast it receives) and returns its payload.
-    /// Messages that do not match stay for later assertions.
+    /// Messages that do not match stay for later assertions. A message is
+    /// asserted once: a broadcast taken here is taken from what
+    /// [`TestClient::assert_broadcast`] and [`TestClient::refute_broadcast`]
+    /// see too (they see every broadcast on the topic, to anyone, until an
+    /// assertion takes it).
     ///
     /// ```
     /// # use maze::prelude::*;
@@ -484,7 +488,10 @@ impl TestClient {
     /// ```
     pub async fn assert_push(&mut self, topic: &str, subject: &str) -> Value {
         match self.wait_received(topic, subject).await {
-            Some(payload) => payload,
+            Some(payload) => {
+                self.take_observed(topic, subject, &payload);
+                payload
+            }
             None => panic!(
                 "no {subject:?} on {topic:?} reached the client within {:?}; it received: {:?}",
                 self.timeout, self.received
@@ -550,6 +557,21 @@ impl TestClient {
         let matches = |broadcast: &Arc<Broadcast>| broadcast.topic == topic && broadcast.subject == subject;
         if let Some(broadcast) = self.broadcasts.iter().find(|broadcast| matches(broadcast)) {
             panic!("{subject:?} was broadcast on {topic:?}: {}", broadcast.payload);
+        }
+    }
+
+    /// Takes the broadcast of `subject` with `payload` on `topic` out of the
+    /// observed ones, if it is there (it was, if what the client received
+    /// was a broadcast rather than a push).
+    fn take_observed(&mut self, topic: &str, subject: &str, payload: &Value) {
+        while let Some(Some(item)) = futures_util::FutureExt::now_or_never(self.observed.recv()) {
+            if let Outgoing::Broadcast(broadcast) = item {
+                self.broadcasts.push_back(broadcast);
+            }
+        }
+        let same = |b: &Arc<Broadcast>| b.topic == topic && b.subject == subject && b.payload == *payload;
+        if let Some(at) = self.broadcasts.iter().position(same) {
+            self.broadcasts.remove(at);
         }
     }
 
