@@ -65,9 +65,8 @@ pub(crate) struct RedisAdapter {
     /// Whether the worker is connected: if not, broadcasts with history are
     /// delivered locally at once rather than after Redis gives them a place.
     connected: Arc<AtomicBool>,
-    /// Subscriptions change with joins and leaves, at most one pending
-    /// change per topic and connection: never dropped, so never bounded here.
-    subscriptions: mpsc::UnboundedSender<Subscription>,
+    /// Subscription changes and recoveries, for the worker.
+    subscriptions: Arc<SubscriptionQueue>,
     dropped: Arc<Dropped>,
     /// Which topics keep history.
     policy: Arc<Policy>,
@@ -79,12 +78,110 @@ struct Publish {
     delivered: bool,
 }
 
-/// Queued in order with subscriptions: a recovery is read once the topic's
-/// subscription (queued before it) is in place, so nothing falls between.
+/// What the worker follows besides publishes. A recovery is taken after
+/// every subscription change queued before it (see [`SubscriptionQueue`]),
+/// so the topic's subscription is in place when its stream is read and
+/// nothing falls between.
 enum Subscription {
     Subscribe(String),
     Unsubscribe(String),
     Recover { topic: String, from: Option<Position>, reply: tokio::sync::oneshot::Sender<Recovery> },
+}
+
+/// Recoveries waiting for the worker at most; more are answered "not
+/// recovered" at once (Redis is far behind: they would time out anyway).
+const MOST_RECOVERIES: usize = 1024;
+
+/// Subscription changes and recoveries for the worker, bounded whatever
+/// clients do: a topic's changes coalesce into the latest (a join/leave
+/// loop is one entry, not one per join), and at most [`MOST_RECOVERIES`]
+/// recoveries wait. The worker takes topic changes first, then recoveries.
+struct SubscriptionQueue {
+    state: std::sync::Mutex<QueueState>,
+    ready: tokio::sync::Notify,
+}
+
+#[derive(Default)]
+struct QueueState {
+    /// Topics with a change waiting, in the order they changed, and whether
+    /// each is wanted now.
+    order: std::collections::VecDeque<String>,
+    wanted: std::collections::HashMap<String, bool>,
+    recoveries: std::collections::VecDeque<Subscription>,
+    /// The adapter is gone: the worker ends.
+    closed: bool,
+}
+
+impl SubscriptionQueue {
+    fn new() -> SubscriptionQueue {
+        SubscriptionQueue { state: Default::default(), ready: tokio::sync::Notify::new() }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn send(&self, subscription: Subscription) {
+        let mut state = self.lock();
+        match subscription {
+            Subscription::Subscribe(topic) | Subscription::Unsubscribe(topic) if state.closed => drop(topic),
+            Subscription::Subscribe(topic) => state.want(topic, true),
+            Subscription::Unsubscribe(topic) => state.want(topic, false),
+            Subscription::Recover { from, reply, .. }
+                if state.closed || state.recoveries.len() >= MOST_RECOVERIES =>
+            {
+                let _ = reply.send(Recovery { recovered: from.map(|_| false), ..Recovery::default() });
+                return;
+            }
+            recover => state.recoveries.push_back(recover),
+        }
+        drop(state);
+        self.ready.notify_one();
+    }
+
+    /// The next change or recovery, waiting for one; `None` once closed.
+    async fn recv(&self) -> Option<Subscription> {
+        loop {
+            {
+                let mut state = self.lock();
+                if let Some(topic) = state.order.pop_front() {
+                    let wanted = state.wanted.remove(&topic).unwrap_or(false);
+                    return Some(if wanted {
+                        Subscription::Subscribe(topic)
+                    } else {
+                        Subscription::Unsubscribe(topic)
+                    });
+                }
+                if let Some(recovery) = state.recoveries.pop_front() {
+                    return Some(recovery);
+                }
+                if state.closed {
+                    return None;
+                }
+            }
+            // A send in between left a permit: this returns at once then.
+            self.ready.notified().await;
+        }
+    }
+
+    fn close(&self) {
+        self.lock().closed = true;
+        self.ready.notify_one();
+    }
+}
+
+impl QueueState {
+    fn want(&mut self, topic: String, wanted: bool) {
+        if self.wanted.insert(topic.clone(), wanted).is_none() {
+            self.order.push_back(topic);
+        }
+    }
+}
+
+impl Drop for RedisAdapter {
+    fn drop(&mut self) {
+        self.subscriptions.close();
+    }
 }
 
 /// Broadcasts that did not reach Redis because its queue was full.
@@ -129,7 +226,8 @@ impl RedisAdapter {
             }
         };
         let (publishes, publish_queue) = mpsc::channel(PUBLISH_QUEUE);
-        let (subscriptions, subscription_queue) = mpsc::unbounded_channel();
+        let subscriptions = Arc::new(SubscriptionQueue::new());
+        let subscription_queue = subscriptions.clone();
         let dropped = Arc::new(Dropped::default());
         let connected = Arc::new(AtomicBool::new(true));
         // The worker's telemetry is its hub's (the registry's, once it has one).
@@ -208,11 +306,11 @@ impl Adapter for RedisAdapter {
     }
 
     fn topic_opened(&self, topic: &str) {
-        let _ = self.subscriptions.send(Subscription::Subscribe(topic.to_string()));
+        self.subscriptions.send(Subscription::Subscribe(topic.to_string()));
     }
 
     fn topic_closed(&self, topic: &str) {
-        let _ = self.subscriptions.send(Subscription::Unsubscribe(topic.to_string()));
+        self.subscriptions.send(Subscription::Unsubscribe(topic.to_string()));
     }
 
     fn dropped(&self) -> u64 {
@@ -226,7 +324,7 @@ impl Adapter for RedisAdapter {
     fn recover(&self, topic: &str, from: Option<Position>) -> Pin<Box<dyn Future<Output = Recovery> + Send>> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let failed = Recovery { recovered: from.as_ref().map(|_| false), ..Recovery::default() };
-        let _ = self.subscriptions.send(Subscription::Recover { topic: topic.to_string(), from, reply });
+        self.subscriptions.send(Subscription::Recover { topic: topic.to_string(), from, reply });
         // Redis not answering (stalled, or far behind): the client is told
         // its recovery failed rather than wait, holding broadcasts meanwhile.
         Box::pin(async move {
@@ -293,7 +391,7 @@ struct Worker {
 /// The worker's two queues.
 struct Queues {
     publishes: mpsc::Receiver<Publish>,
-    subscriptions: mpsc::UnboundedReceiver<Subscription>,
+    subscriptions: Arc<SubscriptionQueue>,
 }
 
 impl Worker {
@@ -301,7 +399,7 @@ impl Worker {
         mut self,
         link: Link,
         publishes: mpsc::Receiver<Publish>,
-        subscriptions: mpsc::UnboundedReceiver<Subscription>,
+        subscriptions: Arc<SubscriptionQueue>,
     ) {
         let mut queues = Queues { publishes, subscriptions };
         let mut link = Some(link);
@@ -669,6 +767,41 @@ enum Served {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_join_and_leave_loop_is_one_entry_and_recoveries_are_capped() {
+        let queue = SubscriptionQueue::new();
+        for _ in 0..100_000 {
+            queue.send(Subscription::Subscribe("room:1".into()));
+            queue.send(Subscription::Unsubscribe("room:1".into()));
+        }
+        queue.send(Subscription::Subscribe("room:2".into()));
+        assert_eq!(queue.lock().order.len(), 2, "one entry per topic");
+        let mut answers = Vec::new();
+        for _ in 0..MOST_RECOVERIES + 1 {
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            let from = Some(Position { epoch: "e".into(), offset: Offset(1, 0) });
+            queue.send(Subscription::Recover { topic: "room:2".into(), from, reply });
+            answers.push(answer);
+        }
+        assert!(
+            matches!(queue.recv().await, Some(Subscription::Unsubscribe(topic)) if topic == "room:1"),
+            "the latest wanted state"
+        );
+        assert!(matches!(queue.recv().await, Some(Subscription::Subscribe(topic)) if topic == "room:2"));
+        let over = answers.pop().unwrap().try_recv().expect("over the cap: answered at once");
+        assert_eq!(over.recovered, Some(false));
+        assert!(answers.pop().unwrap().try_recv().is_err(), "under the cap: waiting for the worker");
+        assert_eq!(queue.lock().recoveries.len(), MOST_RECOVERIES);
+        queue.close();
+        for _ in 0..MOST_RECOVERIES {
+            assert!(
+                matches!(queue.recv().await, Some(Subscription::Recover { .. })),
+                "what waited is still taken"
+            );
+        }
+        assert!(queue.recv().await.is_none(), "closed and empty: the worker ends");
+    }
 
     #[test]
     fn envelopes_with_escapes_round_trip() {
