@@ -10,7 +10,6 @@ use maze::prelude::*;
 use maze::{App, Hub};
 use serde_json::json;
 use std::net::TcpStream;
-use std::sync::OnceLock;
 use tungstenite::{Message as Frame, WebSocket};
 
 #[derive(Default)]
@@ -45,18 +44,26 @@ history_size = 200
 history_exclude = ["typing:*"]
 "#;
 
-/// The served app's port and hub.
-fn served() -> &'static (u16, Hub) {
-    static SERVED: OnceLock<(u16, Hub)> = OnceLock::new();
-    SERVED.get_or_init(|| common::serve(App::new(routes), CONFIG))
+/// The history app, served for one test: its own, so that no two tests
+/// share a topic's history.
+struct Served {
+    port: u16,
+    hub: Hub,
 }
 
-fn port() -> u16 {
-    served().0
-}
+impl Served {
+    fn start() -> Served {
+        let (port, hub) = common::serve(App::new(routes), CONFIG);
+        Served { port, hub }
+    }
 
-fn connect() -> WebSocket<TcpStream> {
-    common::connect(port(), "/socket").unwrap()
+    fn connect(&self) -> WebSocket<TcpStream> {
+        common::connect(self.port, "/socket").unwrap()
+    }
+
+    fn say(&self, topic: &str, n: usize) {
+        self.hub.broadcast(topic, "say", json!({"n": n}));
+    }
 }
 
 fn send(ws: &mut WebSocket<TcpStream>, frame: Value) {
@@ -95,18 +102,15 @@ fn position(status: &Value, frame: &Value) -> Value {
     json!({"epoch": status["epoch"], "offset": frame["offset"]})
 }
 
-fn say(topic: &str, n: usize) {
-    served().1.broadcast(topic, "say", json!({"n": n}));
-}
-
 #[test]
 fn a_first_join_learns_the_position_and_broadcasts_carry_theirs() {
-    let mut ws = connect();
+    let served = Served::start();
+    let mut ws = served.connect();
     let (replayed, status) = join(&mut ws, "room:first", json!({}));
     assert!(replayed.is_empty());
     assert_eq!(status["recovered"], Value::Null);
     assert_eq!(status["offset"], "0-0", "nothing broadcast yet");
-    say("room:first", 1);
+    served.say("room:first", 1);
     let frame = receive(&mut ws);
     assert_eq!((frame["payload"]["n"].clone(), frame["offset"].clone()), (json!(1), json!("1-0")));
     assert!(status["epoch"].is_string() && frame.get("epoch").is_none(), "the epoch comes once: {frame}");
@@ -114,12 +118,13 @@ fn a_first_join_learns_the_position_and_broadcasts_carry_theirs() {
 
 #[test]
 fn only_clients_that_ask_for_recovery_are_sent_positions() {
-    let mut asking = connect();
+    let served = Served::start();
+    let mut asking = served.connect();
     join(&mut asking, "room:asking", json!({}));
-    let mut plain = connect();
+    let mut plain = served.connect();
     send(&mut plain, json!({"event": "join", "topic": "room:asking", "ref": "j"}));
     assert_eq!(receive(&mut plain)["payload"]["status"], "ok");
-    say("room:asking", 1);
+    served.say("room:asking", 1);
     let frame = receive(&mut plain);
     assert_eq!(frame["payload"]["n"], 1);
     assert!(frame.get("offset").is_none() && frame.get("epoch").is_none(), "{frame}");
@@ -128,17 +133,18 @@ fn only_clients_that_ask_for_recovery_are_sent_positions() {
 
 #[test]
 fn positions_stop_once_the_last_topic_asking_for_recovery_is_left() {
-    let mut ws = connect();
+    let served = Served::start();
+    let mut ws = served.connect();
     join(&mut ws, "room:recovering", json!({}));
     send(&mut ws, json!({"event": "join", "topic": "room:plain", "ref": "p"}));
     assert_eq!(receive(&mut ws)["payload"]["status"], "ok");
     // While one topic recovers, the connection's broadcast frames carry positions.
-    say("room:plain", 1);
+    served.say("room:plain", 1);
     assert_eq!(receive(&mut ws)["offset"], "1-0");
 
     send(&mut ws, json!({"event": "leave", "topic": "room:recovering", "ref": "l"}));
     assert_eq!(receive(&mut ws)["payload"]["status"], "ok");
-    say("room:plain", 2);
+    served.say("room:plain", 2);
     let frame = receive(&mut ws);
     assert_eq!(frame["payload"]["n"], 2);
     assert!(frame.get("offset").is_none(), "no topic asks for positions any more: {frame}");
@@ -146,51 +152,54 @@ fn positions_stop_once_the_last_topic_asking_for_recovery_is_left() {
 
 #[test]
 fn a_rejoin_gets_what_it_missed_in_order_once_then_live_broadcasts() {
-    let mut ws = connect();
+    let served = Served::start();
+    let mut ws = served.connect();
     let (_, status) = join(&mut ws, "room:missed", json!({}));
-    say("room:missed", 0);
+    served.say("room:missed", 0);
     let last_seen = position(&status, &receive(&mut ws));
     drop(ws);
     for n in 1..=5 {
-        say("room:missed", n);
+        served.say("room:missed", n);
     }
-    let mut again = connect();
+    let mut again = served.connect();
     let (replayed, status) = join(&mut again, "room:missed", last_seen);
     let numbers: Vec<_> = replayed.iter().map(|frame| frame["payload"]["n"].clone()).collect();
     assert_eq!(numbers, [1, 2, 3, 4, 5].map(|n| json!(n)));
     assert_eq!(status["recovered"], true);
     assert_eq!(status["offset"], replayed[4]["offset"]);
-    say("room:missed", 6);
+    served.say("room:missed", 6);
     assert_eq!(receive(&mut again)["payload"]["n"], 6, "then live, nothing twice");
 }
 
 #[test]
 fn recovery_fails_explicitly_past_the_history_or_from_another_epoch() {
-    let mut ws = connect();
+    let served = Served::start();
+    let mut ws = served.connect();
     let (_, status) = join(&mut ws, "room:trimmed", json!({}));
-    say("room:trimmed", 0);
+    served.say("room:trimmed", 0);
     let last_seen = position(&status, &receive(&mut ws));
     drop(ws);
     // history_size is 200: 201 missed broadcasts cannot all be replayed.
     for n in 1..=201 {
-        say("room:trimmed", n);
+        served.say("room:trimmed", n);
     }
-    let mut again = connect();
+    let mut again = served.connect();
     let (replayed, status) = join(&mut again, "room:trimmed", last_seen.clone());
     assert!(replayed.is_empty(), "no partial replay: {replayed:?}");
     assert_eq!(status["recovered"], false);
 
     let foreign = json!({"epoch": "another-epoch", "offset": last_seen["offset"]});
-    let (_, status) = join(&mut connect(), "room:trimmed", foreign);
+    let (_, status) = join(&mut served.connect(), "room:trimmed", foreign);
     assert_eq!(status["recovered"], false);
 }
 
 #[test]
 fn excluded_topics_keep_no_history() {
-    let mut ws = connect();
+    let served = Served::start();
+    let mut ws = served.connect();
     send(&mut ws, json!({"event": "join", "topic": "typing:1", "recover": {}, "ref": "j"}));
     assert_eq!(receive(&mut ws)["payload"]["status"], "ok");
-    say("typing:1", 1);
+    served.say("typing:1", 1);
     let frame = receive(&mut ws);
     assert_eq!(frame["subject"], "say", "no maze_recovery for a topic without history");
     assert!(frame.get("offset").is_none(), "{frame}");
@@ -198,20 +207,22 @@ fn excluded_topics_keep_no_history() {
 
 #[test]
 fn a_replay_racing_live_broadcasts_shows_each_exactly_once_in_order() {
+    let served = Served::start();
     let topic = "room:race";
-    let mut ws = connect();
+    let mut ws = served.connect();
     let (_, status) = join(&mut ws, topic, json!({}));
-    say(topic, 0);
+    served.say(topic, 0);
     let last_seen = position(&status, &receive(&mut ws));
     drop(ws);
     // Broadcasts keep coming while the client rejoins: some are missed, some
     // land between its subscription and its replay, some after.
+    let hub = served.hub.clone();
     let flood = std::thread::spawn(move || {
         for n in 1..=150 {
-            say(topic, n);
+            hub.broadcast(topic, "say", json!({"n": n}));
         }
     });
-    let mut again = connect();
+    let mut again = served.connect();
     let (replayed, _) = join(&mut again, topic, last_seen);
     flood.join().unwrap();
     let mut seen: Vec<u64> = replayed.iter().map(|frame| frame["payload"]["n"].as_u64().unwrap()).collect();

@@ -11,34 +11,38 @@ use serde_json::json;
 use std::collections::{HashMap, HashSet};
 use std::net::TcpStream;
 use std::path::Path;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use tungstenite::client::IntoClientRequest;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::{Message as Frame, WebSocket};
 
-/// Topics whose channel ran `leave`, and how often. Each test uses topics of its own.
-static LEFT: Mutex<Option<HashMap<String, usize>>> = Mutex::new(None);
-/// The `name` params of connections whose `on_disconnect` ran.
-static DISCONNECTED: Mutex<Option<HashSet<String>>> = Mutex::new(None);
-/// What a client handle's late push returned, by topic.
-static LATE_PUSHES: Mutex<Option<HashMap<String, bool>>> = Mutex::new(None);
-/// Holds `slow:*` joins until the test lets them through.
-static SLOW_JOINS: Semaphore = Semaphore::const_new(0);
-/// Holds `relay:*`'s "wait" messages until the test lets them through.
-static RELAY_GATE: Semaphore = Semaphore::const_new(0);
-
-fn left(topic: &str) -> usize {
-    LEFT.lock().unwrap().as_ref().and_then(|left| left.get(topic).copied()).unwrap_or(0)
+/// What one test's server saw and the gates its channels wait at: in the
+/// app's state, so that no two tests share any of it.
+struct Observed {
+    /// How many times each topic was left.
+    left: Mutex<HashMap<String, usize>>,
+    /// The `name` params of the connections whose `on_disconnect` ran.
+    disconnected: Mutex<HashSet<String>>,
+    /// Whether each `later:*` topic's late push was sent.
+    late_pushes: Mutex<HashMap<String, bool>>,
+    /// `slow:*` joins wait for a permit.
+    slow_joins: Semaphore,
+    /// A relay's `wait` message waits for a permit.
+    relay_gate: Semaphore,
 }
 
-fn disconnected(name: &str) -> bool {
-    DISCONNECTED.lock().unwrap().as_ref().is_some_and(|names| names.contains(name))
-}
-
-fn late_push(topic: &str) -> Option<bool> {
-    LATE_PUSHES.lock().unwrap().as_ref().and_then(|pushes| pushes.get(topic).copied())
+impl Default for Observed {
+    fn default() -> Self {
+        Observed {
+            left: Mutex::default(),
+            disconnected: Mutex::default(),
+            late_pushes: Mutex::default(),
+            slow_joins: Semaphore::new(0),
+            relay_gate: Semaphore::new(0),
+        }
+    }
 }
 
 fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
@@ -53,6 +57,7 @@ fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
 #[derive(Clone)]
 struct TestState {
     motto: &'static str,
+    observed: Arc<Observed>,
 }
 
 #[derive(Default)]
@@ -61,6 +66,8 @@ struct TestSocket {
     name: Option<String>,
     /// The `user` connect param: the connection's id is `user:<user>`.
     user: Option<String>,
+    /// Where `on_disconnect` reports (the server's).
+    observed: Option<Arc<Observed>>,
 }
 
 impl Socket<TestState> for TestSocket {
@@ -78,6 +85,7 @@ impl Socket<TestState> for TestSocket {
     async fn on_connect(&mut self, conn: &Connect<TestState>) -> bool {
         self.name = conn.params().get("name").map(str::to_string);
         self.user = conn.params().get("user").map(str::to_string);
+        self.observed = Some(conn.state().observed.clone());
         match conn.params().get("refuse") {
             Some("") => false,
             Some(reason) => conn.refuse(reason),
@@ -90,8 +98,8 @@ impl Socket<TestState> for TestSocket {
     }
 
     async fn on_disconnect(&mut self) {
-        if let Some(name) = self.name.take() {
-            DISCONNECTED.lock().unwrap().get_or_insert_with(HashSet::new).insert(name);
+        if let (Some(name), Some(observed)) = (self.name.take(), &self.observed) {
+            observed.disconnected.lock().unwrap().insert(name);
         }
     }
 }
@@ -127,8 +135,7 @@ impl Channel<TestSocket, TestState> for Room {
     }
 
     async fn leave(&mut self, ctx: &mut Context<'_, TestSocket, TestState>) {
-        *LEFT.lock().unwrap().get_or_insert_with(HashMap::new).entry(ctx.topic().to_string()).or_default() +=
-            1;
+        *ctx.state().observed.left.lock().unwrap().entry(ctx.topic().to_string()).or_default() += 1;
     }
 }
 
@@ -165,10 +172,10 @@ struct Slow;
 impl Channel<TestSocket, TestState> for Slow {
     async fn join(
         &mut self,
-        _ctx: &mut Context<'_, TestSocket, TestState>,
+        ctx: &mut Context<'_, TestSocket, TestState>,
         _payload: Value,
     ) -> Result<Value, String> {
-        SLOW_JOINS.acquire().await.expect("the semaphore stays open").forget();
+        ctx.state().observed.slow_joins.acquire().await.expect("the semaphore stays open").forget();
         Ok(Value::Null)
     }
 }
@@ -202,16 +209,12 @@ struct Later;
 
 impl Channel<TestSocket, TestState> for Later {
     async fn message(&mut self, ctx: &mut Context<'_, TestSocket, TestState>, message: Message) {
-        let client = ctx.client();
+        let (client, observed) = (ctx.client(), ctx.state().observed.clone());
         let delay = Duration::from_millis(message.payload["after_ms"].as_u64().unwrap_or(0));
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
             let pushed = client.push("later", json!({"after_ms": delay.as_millis() as u64})).is_ok();
-            LATE_PUSHES
-                .lock()
-                .unwrap()
-                .get_or_insert_with(HashMap::new)
-                .insert(client.topic().to_string(), pushed);
+            observed.late_pushes.lock().unwrap().insert(client.topic().to_string(), pushed);
         });
     }
 }
@@ -235,7 +238,7 @@ impl Channel<TestSocket, TestState> for Relay {
             }
             "wait" => {
                 ctx.broadcast("before_waiting", message.payload.clone());
-                RELAY_GATE.acquire().await.expect("the semaphore stays open").forget();
+                ctx.state().observed.relay_gate.acquire().await.expect("the semaphore stays open").forget();
                 ctx.broadcast("after_waiting", message.payload);
             }
             _ => {}
@@ -290,11 +293,14 @@ max_channels = 3
 allowed_origins = ["https://trusted.example"]
 "#;
 
-/// A server on its own runtime thread; stopped (gracefully) when dropped.
+/// A test's own server, on a runtime thread of its own (stopped, gracefully,
+/// by [`Server::stop`]; else it ends with the test process).
 struct Server {
     port: u16,
     /// The app's hub: tests broadcast through it from their own threads.
     hub: Hub,
+    /// What its channels saw, and their gates.
+    observed: Arc<Observed>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -307,6 +313,8 @@ impl Server {
     fn start_with(config: String) -> Server {
         let (port_tx, port_rx) = std::sync::mpsc::channel();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let observed = Arc::new(Observed::default());
+        let state = TestState { motto: "stay curious", observed: observed.clone() };
         let thread = std::thread::spawn(move || {
             let runtime = tokio::runtime::Runtime::new().unwrap();
             runtime.block_on(async move {
@@ -315,7 +323,7 @@ impl Server {
                 let hub = Hub::from_config(&config).await.unwrap();
                 port_tx.send((listener.local_addr().unwrap().port(), hub.clone())).unwrap();
                 App::new(routes)
-                    .with_state(TestState { motto: "stay curious" })
+                    .with_state(state)
                     .with_hub(hub)
                     .serve_until(listener, config, ".".into(), async move {
                         let _ = stopped.await;
@@ -325,27 +333,27 @@ impl Server {
             });
         });
         let (port, hub) = port_rx.recv().unwrap();
-        Server { port, hub, stop: Some(stop), thread: Some(thread) }
+        Server { port, hub, observed, stop: Some(stop), thread: Some(thread) }
     }
 
-    /// The port of the server most tests share.
-    fn shared() -> u16 {
-        Server::shared_parts().0
+    /// A WebSocket client of `path` on this server.
+    fn connect(&self, path: &str) -> WebSocket<TcpStream> {
+        connect_to(self.port, path, None).unwrap()
     }
 
-    /// The hub of the server most tests share.
-    fn shared_hub() -> &'static Hub {
-        &Server::shared_parts().1
+    /// How many times `topic` was left.
+    fn left(&self, topic: &str) -> usize {
+        self.observed.left.lock().unwrap().get(topic).copied().unwrap_or(0)
     }
 
-    fn shared_parts() -> &'static (u16, Hub) {
-        static SHARED: OnceLock<(u16, Hub)> = OnceLock::new();
-        SHARED.get_or_init(|| {
-            let server = Server::start();
-            let parts = (server.port, server.hub.clone());
-            std::mem::forget(server);
-            parts
-        })
+    /// Whether the connection named `name` ran its `on_disconnect`.
+    fn disconnected(&self, name: &str) -> bool {
+        self.observed.disconnected.lock().unwrap().contains(name)
+    }
+
+    /// Whether the late push on `topic` was sent, once it was tried.
+    fn late_push(&self, topic: &str) -> Option<bool> {
+        self.observed.late_pushes.lock().unwrap().get(topic).copied()
     }
 
     fn stop(mut self) {
@@ -369,10 +377,6 @@ fn connect_to(
         tungstenite::HandshakeError::Failure(error) => error,
         tungstenite::HandshakeError::Interrupted(_) => panic!("handshake interrupted"),
     })
-}
-
-fn connect(path: &str) -> WebSocket<TcpStream> {
-    connect_to(Server::shared(), path, None).unwrap()
 }
 
 fn send(ws: &mut WebSocket<TcpStream>, frame: Value) {
@@ -414,7 +418,8 @@ fn join(ws: &mut WebSocket<TcpStream>, topic: &str) -> Value {
 
 #[test]
 fn a_refused_join_tells_the_client_why() {
-    let mut ws = connect("/socket");
+    let server = Server::start();
+    let mut ws = server.connect("/socket");
     let reply = join(&mut ws, "private:1");
     assert_eq!(reply["payload"], json!({"status": "error", "response": {"reason": "unauthorized"}}));
     send(&mut ws, json!({"event": "join", "topic": "private:1", "ref": "2", "payload": {"token": "secret"}}));
@@ -423,12 +428,13 @@ fn a_refused_join_tells_the_client_why() {
 
 #[test]
 fn a_second_join_of_a_topic_replaces_the_first() {
-    let mut ws = connect("/socket");
+    let server = Server::start();
+    let mut ws = server.connect("/socket");
     assert_eq!(join(&mut ws, "room:dup")["payload"]["status"], "ok");
     assert_eq!(join(&mut ws, "room:dup")["payload"]["status"], "ok");
-    assert_eq!(left("room:dup"), 1, "the first channel left");
+    assert_eq!(server.left("room:dup"), 1, "the first channel left");
     // One subscription, not two: a broadcast arrives once.
-    Server::shared_hub().broadcast("room:dup", "hi", json!({}));
+    server.hub.broadcast("room:dup", "hi", json!({}));
     assert_eq!(receive(&mut ws)["subject"], "hi");
     send(&mut ws, json!({"event": "message", "topic": "room:dup", "subject": "whoami", "ref": "w"}));
     assert_eq!(receive(&mut ws)["subject"], "you_are", "no second copy of hi came first");
@@ -436,7 +442,8 @@ fn a_second_join_of_a_topic_replaces_the_first() {
 
 #[test]
 fn channels_per_connection_are_limited() {
-    let mut ws = connect("/socket");
+    let server = Server::start();
+    let mut ws = server.connect("/socket");
     for n in 1..=3 {
         assert_eq!(join(&mut ws, &format!("room:limit{n}"))["payload"]["status"], "ok");
     }
@@ -446,7 +453,8 @@ fn channels_per_connection_are_limited() {
 
 #[test]
 fn a_channel_can_answer_its_own_client() {
-    let mut ws = connect("/socket");
+    let server = Server::start();
+    let mut ws = server.connect("/socket");
     join(&mut ws, "room:push");
     send(&mut ws, json!({"event": "message", "topic": "room:push", "subject": "whoami", "ref": "1"}));
     // What the callback pushed, then the reply that says it finished.
@@ -459,49 +467,54 @@ fn a_channel_can_answer_its_own_client() {
 
 #[test]
 fn an_oversized_message_closes_with_1009_and_cleans_up() {
-    let mut ws = connect("/socket");
+    let server = Server::start();
+    let mut ws = server.connect("/socket");
     join(&mut ws, "room:big");
     ws.send(Frame::text("x".repeat(2048))).unwrap();
     assert_eq!(close_code(&mut ws), CloseCode::Size);
-    wait_until("room:big left", || left("room:big") == 1);
+    wait_until("room:big left", || server.left("room:big") == 1);
 }
 
 #[test]
 fn an_idle_connection_is_closed_and_cleaned_up() {
-    let mut ws = connect("/socket");
+    let server = Server::start();
+    let mut ws = server.connect("/socket");
     join(&mut ws, "room:idle");
     let started = Instant::now();
     assert_eq!(close_code(&mut ws), CloseCode::Normal);
     assert!(started.elapsed() >= Duration::from_millis(1500), "closed after the 2 s idle timeout");
-    wait_until("room:idle left", || left("room:idle") == 1);
+    wait_until("room:idle left", || server.left("room:idle") == 1);
 }
 
 #[test]
 fn a_dropped_connection_runs_leave_and_on_disconnect() {
-    let mut ws = connect("/socket?name=dropped");
+    let server = Server::start();
+    let mut ws = server.connect("/socket?name=dropped");
     join(&mut ws, "room:drop");
     drop(ws);
-    wait_until("room:drop left", || left("room:drop") == 1);
-    wait_until("on_disconnect ran", || disconnected("dropped"));
+    wait_until("room:drop left", || server.left("room:drop") == 1);
+    wait_until("on_disconnect ran", || server.disconnected("dropped"));
 }
 
 #[test]
 fn a_slow_consumer_is_disconnected_with_1013() {
-    let mut slow = connect("/socket");
+    let server = Server::start();
+    let mut slow = server.connect("/socket");
     join(&mut slow, "room:slow");
     // The queue holds 8; a burst far larger than what the connection can write meanwhile overflows it.
     for n in 0..20_000 {
-        Server::shared_hub().broadcast("room:slow", "flood", json!({"n": n, "pad": "x".repeat(64)}));
+        server.hub.broadcast("room:slow", "flood", json!({"n": n, "pad": "x".repeat(64)}));
     }
     assert_eq!(close_code(&mut slow), CloseCode::Again);
-    wait_until("room:slow left", || left("room:slow") == 1);
+    wait_until("room:slow left", || server.left("room:slow") == 1);
 }
 
 #[test]
 fn the_websocket_protocol_pings_fragments_and_closes_as_rfc_6455_says() {
+    let server = Server::start();
     use tungstenite::protocol::frame::coding::{Data, OpCode};
     use tungstenite::protocol::frame::{Frame as RawFrame, FrameHeader};
-    let mut ws = connect("/socket");
+    let mut ws = server.connect("/socket");
     // A ping is answered with a pong carrying its payload.
     ws.send(Frame::Ping(b"are you there".to_vec().into())).unwrap();
     loop {
@@ -543,7 +556,8 @@ fn the_websocket_protocol_pings_fragments_and_closes_as_rfc_6455_says() {
 
 #[test]
 fn a_client_sending_faster_than_it_reads_is_slowed_down_not_dropped() {
-    let mut ws = connect("/socket");
+    let server = Server::start();
+    let mut ws = server.connect("/socket");
     join(&mut ws, "room:flood");
     // Each message brings back its rebroadcast and a reply: far more than the
     // queue of 8 holds while the client reads nothing.
@@ -567,22 +581,23 @@ fn a_client_sending_faster_than_it_reads_is_slowed_down_not_dropped() {
 
 #[test]
 fn a_client_that_stops_reading_is_dropped_mid_write() {
-    let mut stalled = connect("/socket");
+    let server = Server::start();
+    let mut stalled = server.connect("/socket");
     join(&mut stalled, "room:stalled");
     // More than the socket buffers hold: the server's write waits for a
     // client that does not read...
     let big = "x".repeat(12 << 20);
     for n in 0..2 {
-        Server::shared_hub().broadcast("room:stalled", "big", json!({"n": n, "pad": big}));
+        server.hub.broadcast("room:stalled", "big", json!({"n": n, "pad": big}));
     }
     let mut first = [0; 1];
     wait_until("the server is writing", || stalled.get_ref().peek(&mut first).is_ok_and(|n| n > 0));
     // ...while its queue overflows: the server gives the write a moment to
     // end, then drops the connection rather than wait for the client.
     for n in 0..20 {
-        Server::shared_hub().broadcast("room:stalled", "flood", json!({"n": n}));
+        server.hub.broadcast("room:stalled", "flood", json!({"n": n}));
     }
-    wait_until("room:stalled left", || left("room:stalled") == 1);
+    wait_until("room:stalled left", || server.left("room:stalled") == 1);
     // What was written arrives, cut short; no closing handshake can follow a partial frame.
     loop {
         match stalled.read() {
@@ -595,13 +610,14 @@ fn a_client_that_stops_reading_is_dropped_mid_write() {
 
 #[test]
 fn a_callbacks_broadcast_goes_out_while_the_callback_still_waits() {
-    let (mut subscriber, mut sender) = (connect("/socket"), connect("/socket"));
+    let server = Server::start();
+    let (mut subscriber, mut sender) = (server.connect("/socket"), server.connect("/socket"));
     join(&mut subscriber, "relay:wait");
     join(&mut sender, "relay:wait");
     send(&mut sender, json!({"event": "message", "topic": "relay:wait", "subject": "wait", "payload": 1}));
     // Broadcasts are held while a connection's task runs, not while it waits.
     assert_eq!(receive(&mut subscriber)["subject"], "before_waiting");
-    RELAY_GATE.add_permits(1);
+    server.observed.relay_gate.add_permits(1);
     assert_eq!(receive(&mut subscriber)["subject"], "after_waiting");
 }
 
@@ -609,8 +625,7 @@ fn a_callbacks_broadcast_goes_out_while_the_callback_still_waits() {
 fn a_burst_of_messages_is_broadcast_once_each_in_order() {
     // Queues that hold the burst (the shared server's hold 8).
     let server = Server::start_with(CONFIG.replace("outbound_queue = 8", "outbound_queue = 1024"));
-    let connect = |path| connect_to(server.port, path, None).unwrap();
-    let (mut subscriber, mut sender) = (connect("/socket"), connect("/socket"));
+    let (mut subscriber, mut sender) = (server.connect("/socket"), server.connect("/socket"));
     join(&mut subscriber, "relay:burst");
     join(&mut sender, "relay:burst");
     // Written at once: the server reads them in one go, and their broadcasts
@@ -670,7 +685,8 @@ fn a_burst_of_messages_is_broadcast_once_each_in_order() {
 
 #[test]
 fn only_allowed_origins_may_connect() {
-    let port = Server::shared();
+    let server = Server::start();
+    let port = server.port;
     match connect_to(port, "/socket", Some("https://evil.example")) {
         Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 403),
         other => panic!("expected 403, got {:?}", other.map(|_| "a connection")),
@@ -686,15 +702,18 @@ fn shutdown_closes_sockets_with_1001_after_cleanup() {
     let server = Server::start_with(CONFIG.replace("idle_timeout = 2", "idle_timeout = 60"));
     let mut ws = connect_to(server.port, "/socket", None).unwrap();
     join(&mut ws, "room:shutdown");
+    let observed = server.observed.clone();
     let stopping = std::thread::spawn(move || server.stop());
     assert_eq!(close_code(&mut ws), CloseCode::Away);
-    assert_eq!(left("room:shutdown"), 1, "leave ran before the close frame");
+    let left = observed.left.lock().unwrap().get("room:shutdown").copied();
+    assert_eq!(left, Some(1), "leave ran before the close frame");
     stopping.join().unwrap();
 }
 
 #[test]
 fn phoenix_v2_clients_join_push_and_heartbeat() {
-    let mut ws = connect("/socket/websocket?vsn=2.0.0");
+    let server = Server::start();
+    let mut ws = server.connect("/socket/websocket?vsn=2.0.0");
     send(&mut ws, json!(["1", "1", "room:phx", "phx_join", {}]));
     assert_eq!(
         receive(&mut ws),
@@ -733,7 +752,8 @@ fn phoenix_v2_clients_join_push_and_heartbeat() {
 
 #[test]
 fn phoenix_clients_that_ask_for_recovery_get_positions() {
-    let mut ws = connect("/socket/websocket?vsn=2.0.0");
+    let server = Server::start();
+    let mut ws = server.connect("/socket/websocket?vsn=2.0.0");
     send(&mut ws, json!(["1", "1", "room:phx-recover", "phx_join", {"recover": {}}]));
     assert_eq!(receive(&mut ws)[3], "phx_reply");
     let status = receive(&mut ws);
@@ -748,7 +768,8 @@ fn phoenix_clients_that_ask_for_recovery_get_positions() {
 
 #[test]
 fn unknown_protocol_versions_are_refused() {
-    match connect_to(Server::shared(), "/socket/websocket?vsn=1.0.0", None) {
+    let server = Server::start();
+    match connect_to(server.port, "/socket/websocket?vsn=1.0.0", None) {
         Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 400),
         other => panic!("expected 400, got {:?}", other.map(|_| "a connection")),
     }
@@ -756,7 +777,8 @@ fn unknown_protocol_versions_are_refused() {
 
 #[test]
 fn a_join_reply_carries_the_channels_answer_and_the_socket_state() {
-    let mut ws = connect("/socket?name=ada");
+    let server = Server::start();
+    let mut ws = server.connect("/socket?name=ada");
     let reply = join(&mut ws, "room:answer");
     assert_eq!(
         reply["payload"],
@@ -766,8 +788,9 @@ fn a_join_reply_carries_the_channels_answer_and_the_socket_state() {
 
 #[test]
 fn controllers_take_the_apps_state() {
+    let server = Server::start();
     use std::io::{Read, Write};
-    let mut stream = TcpStream::connect(("127.0.0.1", Server::shared())).unwrap();
+    let mut stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
     stream.write_all(b"GET /motto HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
@@ -776,10 +799,11 @@ fn controllers_take_the_apps_state() {
 
 #[test]
 fn a_join_that_awaits_does_not_delay_another_client() {
-    let mut waiting = connect("/socket");
+    let server = Server::start();
+    let mut waiting = server.connect("/socket");
     send(&mut waiting, json!({"event": "join", "topic": "slow:1", "ref": "s"}));
     // While that join awaits, another client joins, pushes and hears back.
-    let mut other = connect("/socket");
+    let mut other = server.connect("/socket");
     join(&mut other, "room:while_slow");
     send(
         &mut other,
@@ -787,20 +811,21 @@ fn a_join_that_awaits_does_not_delay_another_client() {
     );
     assert_eq!(receive(&mut other)["subject"], "you_are");
     // The waiting connection still gets its pings and broadcasts' turn: the join completes once let through.
-    SLOW_JOINS.add_permits(1);
+    server.observed.slow_joins.add_permits(1);
     assert_eq!(receive(&mut waiting)["payload"]["status"], "ok");
 }
 
 /// Whether this instance has a subscriber to `topic`.
-fn subscribed(topic: &str) -> bool {
-    Server::shared_hub().pubsub().registry().topics().iter().any(|t| t == topic)
+fn subscribed(server: &Server, topic: &str) -> bool {
+    server.hub.pubsub().registry().topics().iter().any(|t| t == topic)
 }
 
 #[test]
 fn a_panic_in_a_callback_closes_a_maze_connection_with_1011_and_cleans_up() {
+    let server = Server::start();
     for (step, topic) in [("join", "crash:join"), ("message", "crash:message"), ("leave", "crash:leave")] {
         let name = format!("crash-{step}");
-        let mut ws = connect(&format!("/socket?name={name}"));
+        let mut ws = server.connect(&format!("/socket?name={name}"));
         join(&mut ws, "room:bystander_".to_string().as_str());
         let bystander = format!("room:bystander_{step}");
         join(&mut ws, &bystander);
@@ -816,23 +841,27 @@ fn a_panic_in_a_callback_closes_a_maze_connection_with_1011_and_cleans_up() {
             }
         }
         assert_eq!(close_code(&mut ws), CloseCode::Error, "{step}");
-        wait_until("the other channels left", || left(&bystander) == 1);
-        wait_until("on_disconnect ran", || disconnected(&name));
-        assert!(!subscribed(topic) && !subscribed(&bystander), "{step}: no subscription is left");
+        wait_until("the other channels left", || server.left(&bystander) == 1);
+        wait_until("on_disconnect ran", || server.disconnected(&name));
+        assert!(
+            !subscribed(&server, topic) && !subscribed(&server, &bystander),
+            "{step}: no subscription is left"
+        );
     }
     // The server goes on.
-    let mut ws = connect("/socket");
+    let mut ws = server.connect("/socket");
     assert_eq!(join(&mut ws, "room:after_crash")["payload"]["status"], "ok");
 }
 
 #[test]
 fn a_panic_in_a_phoenix_channel_sends_phx_error_and_the_connection_goes_on() {
-    let mut ws = connect("/socket/websocket?vsn=2.0.0");
+    let server = Server::start();
+    let mut ws = server.connect("/socket/websocket?vsn=2.0.0");
     send(&mut ws, json!(["1", "1", "crash:phx", "phx_join", {}]));
     assert_eq!(receive(&mut ws)[4]["status"], "ok");
     send(&mut ws, json!(["1", "2", "crash:phx", "panic", {}]));
     assert_eq!(receive(&mut ws), json!(["1", "1", "crash:phx", "phx_error", {}]));
-    assert!(!subscribed("crash:phx"), "the crashed channel's subscription is released");
+    assert!(!subscribed(&server, "crash:phx"), "the crashed channel's subscription is released");
     // Like Phoenix, a crashing join answers an error.
     send(&mut ws, json!(["3", "3", "crash:phx_join", "phx_join", {"panic": true}]));
     assert_eq!(receive(&mut ws)[4], json!({"status": "error", "response": {"reason": "join crashed"}}));
@@ -845,7 +874,8 @@ fn a_panic_in_a_phoenix_channel_sends_phx_error_and_the_connection_goes_on() {
 
 #[test]
 fn a_client_handle_pushes_after_the_callback_returned_and_fails_once_the_client_is_gone() {
-    let mut ws = connect("/socket");
+    let server = Server::start();
+    let mut ws = server.connect("/socket");
     join(&mut ws, "later:1");
     send(
         &mut ws,
@@ -856,7 +886,7 @@ fn a_client_handle_pushes_after_the_callback_returned_and_fails_once_the_client_
         receive(&mut ws),
         json!({"event": "message", "topic": "later:1", "subject": "later", "payload": {"after_ms": 1000}})
     );
-    assert_eq!(late_push("later:1"), Some(true));
+    assert_eq!(server.late_push("later:1"), Some(true));
 
     join(&mut ws, "later:2");
     send(
@@ -864,14 +894,15 @@ fn a_client_handle_pushes_after_the_callback_returned_and_fails_once_the_client_
         json!({"event": "message", "topic": "later:2", "subject": "go", "payload": {"after_ms": 300}}),
     );
     drop(ws);
-    wait_until("the late push was tried", || late_push("later:2").is_some());
-    assert_eq!(late_push("later:2"), Some(false), "pushing to a client that is gone is an error");
+    wait_until("the late push was tried", || server.late_push("later:2").is_some());
+    assert_eq!(server.late_push("later:2"), Some(false), "pushing to a client that is gone is an error");
 }
 
 #[test]
 fn a_broadcast_to_others_skips_its_sender() {
-    let mut sender = connect("/socket");
-    let mut other = connect("/socket");
+    let server = Server::start();
+    let mut sender = server.connect("/socket");
+    let mut other = server.connect("/socket");
     join(&mut sender, "room:others");
     join(&mut other, "room:others");
     send(
@@ -887,16 +918,17 @@ fn a_broadcast_to_others_skips_its_sender() {
 
 #[test]
 fn disconnect_closes_every_connection_of_an_id_and_no_other() {
-    let mut first = connect("/socket?user=42&name=tab1");
-    let mut second = connect("/socket?user=42&name=tab2");
-    let mut someone_else = connect("/socket?user=7");
+    let server = Server::start();
+    let mut first = server.connect("/socket?user=42&name=tab1");
+    let mut second = server.connect("/socket?user=42&name=tab2");
+    let mut someone_else = server.connect("/socket?user=7");
     for ws in [&mut first, &mut second, &mut someone_else] {
         join(ws, "room:ids");
     }
-    Server::shared_hub().disconnect("user:42");
+    server.hub.disconnect("user:42");
     assert_eq!(close_code(&mut first), CloseCode::Normal);
     assert_eq!(close_code(&mut second), CloseCode::Normal);
-    wait_until("both tabs cleaned up", || disconnected("tab1") && disconnected("tab2"));
+    wait_until("both tabs cleaned up", || server.disconnected("tab1") && server.disconnected("tab2"));
     send(
         &mut someone_else,
         json!({"event": "message", "topic": "room:ids", "subject": "whoami", "ref": "w"}),
@@ -906,9 +938,10 @@ fn disconnect_closes_every_connection_of_an_id_and_no_other() {
 
 #[test]
 fn on_connect_may_refuse_with_1008_and_a_reason() {
-    let mut ws = connect("/socket?refuse=banned");
+    let server = Server::start();
+    let mut ws = server.connect("/socket?refuse=banned");
     assert_eq!(close_frame(&mut ws), (CloseCode::Policy, "banned".to_string()));
-    let mut ws = connect("/socket?refuse=");
+    let mut ws = server.connect("/socket?refuse=");
     assert_eq!(close_frame(&mut ws), (CloseCode::Policy, "refused by on_connect".to_string()));
 }
 
@@ -933,7 +966,8 @@ fn routes_that_cannot_be_served_stop_the_app_with_the_reason() {
     }
     let error = startup_error(App::new(clashing));
     assert!(error.contains("WS /bad") && error.contains("`*` may only end a pattern"), "{error}");
-    let error = startup_error(App::new(overlapping).with_state(TestState { motto: "" }));
+    let state = TestState { motto: "", observed: Default::default() };
+    let error = startup_error(App::new(overlapping).with_state(state));
     assert!(error.contains("GET /chat/websocket") && error.contains("by `WS /chat`"), "{error}");
 }
 
@@ -947,7 +981,7 @@ fn startup_error<St: Clone + Send + Sync + 'static>(app: App<St>) -> String {
 }
 
 /// Runs `tests/js/{script}` with node against the shared server; its output.
-fn run_js(script: &str) -> String {
+fn run_js(server: &Server, script: &str) -> String {
     let js = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/js");
     assert!(
         js.join("node_modules/phoenix").is_dir(),
@@ -955,7 +989,7 @@ fn run_js(script: &str) -> String {
     );
     let output = std::process::Command::new("node")
         .arg(script)
-        .arg(Server::shared().to_string())
+        .arg(server.port.to_string())
         .current_dir(&js)
         .output()
         .unwrap();
@@ -966,7 +1000,8 @@ fn run_js(script: &str) -> String {
 
 #[test]
 fn a_broadcast_to_others_skips_its_sender_with_the_phoenix_client_and_maze_js() {
-    let stdout = run_js("to_others.mjs");
+    let server = Server::start();
+    let stdout = run_js(&server, "to_others.mjs");
     for client in ["phoenix", "maze.js"] {
         assert!(
             stdout.contains(&format!(r#""client":"{client}","receiver":{{"n":1}},"sender_heard":0"#)),
@@ -977,7 +1012,8 @@ fn a_broadcast_to_others_skips_its_sender_with_the_phoenix_client_and_maze_js() 
 
 #[test]
 fn a_channel_answers_a_push_with_an_error_or_a_response_with_the_phoenix_client_and_maze_js() {
-    let stdout = run_js("replies.mjs");
+    let server = Server::start();
+    let stdout = run_js(&server, "replies.mjs");
     for client in ["phoenix", "maze.js"] {
         let refused = r#""refused":{"status":"error","response":{"echo":{"bid":1},"reason":"refused"}}"#;
         let counted = r#""counted":{"status":"ok","response":{"counted":{"n":2}}}"#;
@@ -988,6 +1024,7 @@ fn a_channel_answers_a_push_with_an_error_or_a_response_with_the_phoenix_client_
 
 #[test]
 fn signed_tokens_in_connect_params_admit_only_fresh_genuine_ones_with_both_clients() {
+    let server = Server::start();
     use std::time::SystemTime;
     let fresh = maze::token::sign(TOKEN_SECRET, "user socket", &42);
     let expired =
@@ -999,7 +1036,7 @@ fn signed_tokens_in_connect_params_admit_only_fresh_genuine_ones_with_both_clien
     let js = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/js");
     let output = std::process::Command::new("node")
         .arg("tokens.mjs")
-        .arg(Server::shared().to_string())
+        .arg(server.port.to_string())
         .args(
             [
                 ("fresh", &fresh),
@@ -1034,8 +1071,9 @@ fn signed_tokens_in_connect_params_admit_only_fresh_genuine_ones_with_both_clien
 
 #[test]
 fn a_join_pushing_more_than_the_queue_holds_waits_for_room_rather_than_closing() {
+    let server = Server::start();
     // The queue holds 8; the join pushes 20 after its reply.
-    let mut ws = connect("/socket");
+    let mut ws = server.connect("/socket");
     send(&mut ws, json!({"event": "join", "topic": "room:pushes", "payload": {"pushes": 20}, "ref": "j"}));
     assert_eq!(receive(&mut ws)["payload"]["status"], "ok");
     for n in 0..20 {
