@@ -15,7 +15,7 @@ REPORT="$ROOT/target/autobahn-bench-report"
 PYTHON2=$(ls -d "$(pyenv root 2>/dev/null || echo /root/.pyenv)"/versions/2.7*/bin/python2.7 2>/dev/null | head -n 1 || true)
 [ -n "$PYTHON2" ] || { echo "Autobahn needs Python 2.7 (pyenv install 2.7.18)" >&2; exit 1; }
 if [ ! -f "$SUITE/autobahntestsuite/__init__.py" ]; then
-  "$PYTHON2" -m pip install --quiet --disable-pip-version-check --target "$SUITE" autobahntestsuite==0.8.2
+  PIP_NO_PYTHON_VERSION_WARNING=1 "$PYTHON2" -m pip install --quiet --disable-pip-version-check --target "$SUITE" autobahntestsuite==0.8.2
 fi
 touch "$SUITE/zope/__init__.py"
 

@@ -22,7 +22,7 @@ if [ -z "$PYTHON2" ]; then
 fi
 if [ ! -f "$SUITE/autobahntestsuite/__init__.py" ]; then
   echo "== installing autobahntestsuite 0.8.2 into $SUITE"
-  "$PYTHON2" -m pip install --quiet --disable-pip-version-check --target "$SUITE" autobahntestsuite==0.8.2
+  PIP_NO_PYTHON_VERSION_WARNING=1 "$PYTHON2" -m pip install --quiet --disable-pip-version-check --target "$SUITE" autobahntestsuite==0.8.2
 fi
 touch "$SUITE/zope/__init__.py" # zope.interface ships no package marker
 
