@@ -1129,3 +1129,32 @@ fn a_hung_callback_or_request_cannot_delay_shutdown_past_the_grace() {
     assert!(has_stopped.recv_timeout(Duration::from_secs(60)).is_ok(), "the server never stopped");
     drop((hung_socket, hung_request));
 }
+
+#[test]
+fn a_close_the_server_starts_waits_for_the_clients_before_closing_tcp() {
+    use std::io::Read;
+    let server = Server::start();
+    let mut ws = server.connect("/socket?user=closing");
+    join(&mut ws, "room:closing");
+    server.hub.disconnect("user:closing");
+    // Read the server's close frame off the raw stream: tungstenite would answer it itself.
+    let stream = ws.get_mut();
+    let mut header = [0u8; 2];
+    stream.read_exact(&mut header).unwrap();
+    assert_eq!(header[0], 0x88, "a close frame");
+    let mut payload = vec![0u8; (header[1] & 0x7F) as usize];
+    stream.read_exact(&mut payload).unwrap();
+    assert_eq!(u16::from_be_bytes([payload[0], payload[1]]), 1000);
+    // Not closed yet: the server waits for the client's close frame.
+    stream.set_nonblocking(true).unwrap();
+    let mut byte = [0u8; 1];
+    let peeked = stream.peek(&mut byte);
+    assert!(
+        matches!(&peeked, Err(error) if error.kind() == std::io::ErrorKind::WouldBlock),
+        "the server closed TCP before the client's close frame: {peeked:?}"
+    );
+    stream.set_nonblocking(false).unwrap();
+    // The client's close (masked, code 1000): then the server closes.
+    std::io::Write::write_all(stream, &[0x88, 0x82, 0, 0, 0, 0, 0x03, 0xE8]).unwrap();
+    assert_eq!(stream.read(&mut byte).unwrap(), 0, "closed once the client answered");
+}
