@@ -385,20 +385,31 @@ pub(crate) fn with_current<R>(with: impl FnOnce(Option<&Hub>) -> R) -> R {
     CURRENT.with(|current| with(current.borrow().as_ref()))
 }
 
+/// Runs `poll` with the hub in `slot` current, moving it out of the slot
+/// for the while and back: what every future run in a hub does at each
+/// poll (no reference count is touched on the hot path). An empty slot
+/// runs `poll` as it is.
+pub(crate) fn poll_in<T>(slot: &mut Option<Hub>, poll: impl FnOnce() -> T) -> T {
+    let Some(hub) = slot.take() else { return poll() };
+    let entered = Entered::new(hub);
+    let polled = poll();
+    *slot = entered.leave();
+    polled
+}
+
 /// Puts `hub` in place as the current one for as long as it is alive, and
-/// gives it back: no reference count is touched on the hot path (a
-/// connection's task enters its hub at every poll).
-pub(crate) struct Entered {
+/// gives it back.
+struct Entered {
     previous: Option<Hub>,
 }
 
 impl Entered {
-    pub(crate) fn new(hub: Hub) -> Entered {
+    fn new(hub: Hub) -> Entered {
         Entered { previous: CURRENT.with(|current| current.replace(Some(hub))) }
     }
 
     /// Leaves, giving the hub back.
-    pub(crate) fn leave(mut self) -> Option<Hub> {
+    fn leave(mut self) -> Option<Hub> {
         let previous = self.previous.take();
         CURRENT.with(|current| current.replace(previous))
     }
@@ -439,11 +450,7 @@ impl<F: Future> Future for Scoped<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let Some(hub) = this.hub.take() else { return this.future.poll(cx) };
-        let entered = Entered::new(hub);
-        let polled = this.future.poll(cx);
-        *this.hub = entered.leave();
-        polled
+        poll_in(this.hub, || this.future.poll(cx))
     }
 }
 
@@ -470,11 +477,7 @@ impl<F: Future> Future for InHubOf<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let Some(hub) = this.registry.hub() else { return this.task.poll(cx) };
-        let entered = Entered::new(hub);
-        let polled = this.task.poll(cx);
-        drop(entered.leave());
-        polled
+        poll_in(&mut this.registry.hub(), || this.task.poll(cx))
     }
 }
 

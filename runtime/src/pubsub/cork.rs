@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use super::{Broadcast, PubSub};
-use crate::hub::{self, Entered, Hub};
+use crate::hub::{self, Hub};
 
 /// At most this many broadcasts are held: a task that never waits (a
 /// client streaming faster than it is read) still delivers every so often.
@@ -59,14 +59,11 @@ impl<F: Future> Future for Corked<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let Some(hub) = this.hub.take() else { return this.task.poll(cx) };
-        let entered = Entered::new(hub);
-        // Delivered even if the task panics (the guard's drop), while the hub is still current.
-        let delivering = Uncork(HELD.with(|held| held.borrow_mut().replace(Vec::new())));
-        let polled = this.task.poll(cx);
-        drop(delivering);
-        *this.hub = entered.leave();
-        polled
+        hub::poll_in(this.hub, || {
+            // Delivered even if the task panics (the guard's drop), while the hub is still current.
+            let _delivering = Uncork(HELD.with(|held| held.borrow_mut().replace(Vec::new())));
+            this.task.poll(cx)
+        })
     }
 }
 
