@@ -38,7 +38,8 @@ use crate::{Config, Error, Routes};
 /// }
 /// ```
 ///
-/// Channels reach the same value with `ctx.state::<AppState>()`.
+/// Sockets and channels of the app name the same type (`Socket<AppState>`,
+/// `Channel<ChatSocket, AppState>`) and read it as `ctx.state()`.
 pub struct App<St = ()> {
     routes: fn(&mut Routes<St>),
     state: Option<St>,
@@ -92,7 +93,7 @@ impl<St: Clone + Send + Sync + 'static> App<St> {
         self
     }
 
-    /// The state handlers take as `State<St>` and channels as `ctx.state::<St>()`.
+    /// The state handlers take as `State<St>` and channels as `ctx.state()`.
     ///
     /// ```
     /// use maze::axum::extract::State;
