@@ -240,9 +240,10 @@ impl<S: Socket<St>, St: Clone + Send + Sync + 'static> Opened<S, St> {
                     }
                 }
             });
-            let _ = tokio::time::timeout(CLOSE_WAIT, answered).await;
+            // Boxed: no room for a timer in an idle connection's task.
+            let _ = Box::pin(tokio::time::timeout(CLOSE_WAIT, answered)).await;
         }
-        writer.sink.shutdown().await;
+        Box::pin(writer.sink.shutdown()).await;
     }
 }
 
