@@ -142,7 +142,13 @@ impl Drop for Redis {
 }
 
 fn instance(redis: &Redis) -> Server {
-    Server::start_with(app(), 0, &[("REDIS_URL", &redis.url())])
+    instance_on(redis, 0)
+}
+
+/// An instance on `redis` listening on `port` (0: a free one; the port of
+/// one that was stopped: it comes back where its clients reconnect).
+fn instance_on(redis: &Redis, port: u16) -> Server {
+    Server::start_with(app(), port, &[("REDIS_URL", &redis.url())])
 }
 
 fn join(ws: &mut WebSocket<TcpStream>, topic: &str) {
@@ -566,9 +572,7 @@ fn push_messages(server: &Server, prefix: &str, count: usize) {
 #[test]
 fn in_headless_chromium_the_page_recovers_what_it_missed_while_its_instance_was_down() {
     let redis = Redis::start();
-    let env = [("REDIS_URL", redis.url())];
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let one = Server::start_with(app(), 0, &env);
+    let one = instance(&redis);
     let port = one.port;
     let two = instance(&redis);
     let mut page = Browser::launch();
@@ -588,7 +592,7 @@ fn in_headless_chromium_the_page_recovers_what_it_missed_while_its_instance_was_
     // Its instance dies; 20 messages go out through the other; it comes back.
     drop(one);
     push_messages(&two, "missed ", 20);
-    let one = Server::start_with(app(), port, &env);
+    let one = instance_on(&redis, port);
     let all: Vec<String> = (1..=20).map(|n| format!("missed {n}")).collect();
     page.wait_for(&shown("missed "), json!(all.join("|")));
     assert_eq!(
@@ -601,7 +605,7 @@ fn in_headless_chromium_the_page_recovers_what_it_missed_while_its_instance_was_
     // Once more, missing more than the history holds (30): told, not a silent gap.
     drop(one);
     push_messages(&two, "lost ", 40);
-    let _one = Server::start_with(app(), port, &env);
+    let _one = instance_on(&redis, port);
     page.wait_for(
         r#"document.querySelector('[data-topic="chat_room:123"]').dataset.recovery ?? null"#,
         json!("failed"),
@@ -612,9 +616,7 @@ fn in_headless_chromium_the_page_recovers_what_it_missed_while_its_instance_was_
 #[test]
 fn in_headless_chromium_a_page_that_joined_before_any_broadcast_recovers_everything_missed() {
     let redis = Redis::start();
-    let env = [("REDIS_URL", redis.url())];
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let one = Server::start_with(app(), 0, &env);
+    let one = instance(&redis);
     let port = one.port;
     let two = instance(&redis);
     // The home page, served as a static file: a visit to `/` would broadcast
@@ -630,7 +632,7 @@ fn in_headless_chromium_a_page_that_joined_before_any_broadcast_recovers_everyth
     // Its instance dies before anything was said; the first messages go out through the other.
     drop(one);
     push_messages(&two, "first ", 3);
-    let _one = Server::start_with(app(), port, &env);
+    let _one = instance_on(&redis, port);
     page.wait_for(shown, json!("first 1|first 2|first 3"));
     assert_eq!(
         page.eval(r#"document.querySelector('[data-topic="chat_room:123"]').dataset.recovery ?? null"#),

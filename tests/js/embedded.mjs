@@ -3,28 +3,12 @@
 // receive each other's messages and the app's own announcement (a POST to one
 // of its axum routes). Usage: node embedded.mjs PORT. Prints one JSON line;
 // exits non-zero on failure.
-import { Socket as PhoenixSocket } from "phoenix";
-import WebSocket from "ws";
-
-globalThis.WebSocket = WebSocket; // maze.js uses the browser's WebSocket
-const { Socket: MazeSocket } = await import("../../runtime/js/maze.js");
+import { MazeSocket, PhoenixSocket, WebSocket, fail, failAfter, outcome } from "./clients.mjs";
 
 const port = process.argv[2];
 const topic = "chat_room:embedded";
-setTimeout(() => fail("timed out"), 15_000);
+failAfter(15_000);
 
-function fail(why) {
-  console.log(JSON.stringify({ failed: why }));
-  process.exit(1);
-}
-
-function outcome(push) {
-  return new Promise((resolve) => {
-    push.receive("ok", (response) => resolve({ status: "ok", response }));
-    push.receive("error", (response) => resolve({ status: "error", response }));
-    push.receive("timeout", () => resolve({ status: "timeout" }));
-  });
-}
 
 /** Resolves with the first `count` "message_new" payloads `channel` receives. */
 function collect(channel, count) {

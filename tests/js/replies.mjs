@@ -4,28 +4,11 @@
 // server, whose room channel answers subject "count" with ctx.reply and
 // "refuse_me" with ctx.reply_error). Prints one JSON line per client; exits
 // non-zero on failure.
-import { Socket as PhoenixSocket } from "phoenix";
-import WebSocket from "ws";
-
-globalThis.WebSocket = WebSocket; // maze.js uses the browser's WebSocket
-const { Socket: MazeSocket } = await import("../../runtime/js/maze.js");
+import { MazeSocket, PhoenixSocket, WebSocket, fail, failAfter, outcome } from "./clients.mjs";
 
 const port = process.argv[2];
-setTimeout(() => fail("timed out"), 15_000);
+failAfter(15_000);
 
-function fail(why) {
-  console.log(JSON.stringify({ failed: why }));
-  process.exit(1);
-}
-
-/** Which of ok / error / timeout the push's reply fired, with its response. */
-function outcome(push) {
-  return new Promise((resolve) => {
-    push.receive("ok", (response) => resolve({ status: "ok", response }));
-    push.receive("error", (response) => resolve({ status: "error", response }));
-    push.receive("timeout", () => resolve({ status: "timeout" }));
-  });
-}
 
 async function check(name, socket, topic) {
   const channel = socket.channel(topic);

@@ -2,19 +2,10 @@
 // and with maze.js. Usage: node to_others.mjs PORT (against runtime/tests/sockets.rs's
 // server, whose room channel answers subject "to_others" with
 // ctx.broadcast_from("from_other", ...)). Prints one JSON line per client; exits non-zero on failure.
-import { Socket as PhoenixSocket } from "phoenix";
-import WebSocket from "ws";
-
-globalThis.WebSocket = WebSocket; // maze.js uses the browser's WebSocket
-const { Socket: MazeSocket } = await import("../../runtime/js/maze.js");
+import { MazeSocket, PhoenixSocket, WebSocket, fail, failAfter } from "./clients.mjs";
 
 const port = process.argv[2];
-setTimeout(() => fail("timed out"), 15_000);
-
-function fail(why) {
-  console.log(JSON.stringify({ failed: why }));
-  process.exit(1);
-}
+failAfter(15_000);
 
 /** Two clients on `topic`; the first broadcasts to others and must not hear itself. */
 async function check(name, connect, topic) {
