@@ -220,11 +220,15 @@ impl MemoryHistory {
         let mut topics = self.topics.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let now = Instant::now();
         for broadcast in broadcasts.iter().filter(|broadcast| policy.keeps(&broadcast.topic)) {
-            if !topics.contains_key(&broadcast.topic) && topics.len() >= policy.topics {
-                self.note_full(policy);
-                continue;
+            if !topics.contains_key(&broadcast.topic) {
+                if topics.len() >= policy.topics {
+                    self.note_full(policy);
+                    continue;
+                }
+                topics.insert(broadcast.topic.clone(), Ring::default());
             }
-            let ring = topics.entry(broadcast.topic.clone()).or_default();
+            // Looked up, not `entry`: a topic that has a ring costs no copy of its name.
+            let ring = topics.get_mut(&broadcast.topic).expect("inserted above");
             ring.last += 1;
             let _ =
                 broadcast.position.set(Position { epoch: self.epoch.clone(), offset: Offset(ring.last, 0) });
