@@ -127,8 +127,10 @@ impl<St: Clone + Send + Sync + 'static> App<St> {
     }
 
     /// Loads `maze.toml` (see [`Config::load`]) and serves until SIGINT or
-    /// SIGTERM. Run as `APP routes`, prints the route table as JSON instead
-    /// (the shape of `maze routes --json`). The generated `src/main.rs`
+    /// SIGTERM. Run as `APP routes`, prints the route table instead (as
+    /// `maze routes` does; `APP routes --json`: as JSON, the shape of `maze
+    /// routes --json`); `APP --help` says so. Other arguments are an error.
+    /// The generated `src/main.rs`
     /// prints an error with its causes (a TOML error with its caret
     /// display) and exits with 1:
     ///
@@ -147,13 +149,35 @@ impl<St: Clone + Send + Sync + 'static> App<St> {
     /// }
     /// ```
     pub fn run(mut self) -> Result<(), Error> {
+        let arguments: Vec<String> = std::env::args().skip(1).collect();
+        let arguments: Vec<&str> = arguments.iter().map(String::as_str).collect();
+        match arguments.as_slice() {
+            [] => {}
+            ["-h" | "--help" | "help"] => {
+                print!("{}", usage());
+                return Ok(());
+            }
+            ["routes"] | ["routes", "--json"] => {
+                let (config, _root) = Config::load()?;
+                let table = self.route_table(config);
+                match arguments.len() {
+                    1 => print!("{}", crate::RouteInfo::format_table(&table)),
+                    _ => {
+                        println!("{}", serde_json::to_string_pretty(&table).expect("route tables serialize"))
+                    }
+                }
+                return Ok(());
+            }
+            _ => {
+                return Err(Error::config(format!(
+                    "unexpected arguments `{}`\n\n{}",
+                    arguments.join(" "),
+                    usage()
+                )));
+            }
+        }
         crate::telemetry::init_from_env();
         let (config, root) = Config::load()?;
-        if std::env::args().nth(1).as_deref() == Some("routes") {
-            let table = self.route_table(config);
-            println!("{}", serde_json::to_string_pretty(&table).expect("route tables serialize"));
-            return Ok(());
-        }
         let mut runtime = tokio::runtime::Builder::new_multi_thread();
         runtime.enable_all();
         #[cfg(feature = "websockets")]
@@ -373,4 +397,20 @@ pub(crate) fn with_client<St: Clone + Send + Sync + 'static>(router: axum::Route
 #[cfg(not(feature = "websockets"))]
 fn with_client<St>(router: axum::Router<St>) -> axum::Router<St> {
     router
+}
+
+/// What `APP --help` prints.
+fn usage() -> String {
+    let program = std::env::args().next().unwrap_or_else(|| "app".into());
+    let program =
+        Path::new(&program).file_name().map_or(program.clone(), |name| name.to_string_lossy().into());
+    format!(
+        "Usage:\n  \
+         {program}                serve, with the settings of maze.toml (MAZE_CONFIG names another file)\n  \
+         {program} routes         print the route table: verbs, paths, handlers, sockets' topics\n  \
+         {program} routes --json  the same, as JSON\n  \
+         {program} --help         print this\n\n\
+         Environment: MAZE_HOST, MAZE_PORT (or PORT), MAZE_SECRET_KEY, MAZE_METRICS_TOKEN, REDIS_URL\n\
+         override maze.toml; RUST_LOG=maze=debug logs more.\n"
+    )
 }

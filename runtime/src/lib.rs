@@ -86,6 +86,8 @@ mod readme {}
 pub mod prelude {
     pub use crate::router::Routes;
     pub use crate::session::{Cookies, Session, SessionSnapshot};
+    pub use axum::extract::Path;
+    pub use axum::http::StatusCode;
     pub use axum::response::{Html, IntoResponse, Redirect, Response};
     pub use serde_json::{Value, json};
 

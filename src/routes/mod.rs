@@ -78,7 +78,7 @@ pub fn run(project: &Project, args: &RoutesArgs) -> Result<()> {
         serde_json::to_writer_pretty(&mut out, &routes)?;
         writeln!(out)?;
     } else {
-        write!(out, "{}", table(&routes))?;
+        write!(out, "{}", RouteInfo::format_table(&routes))?;
     }
     out.flush()?;
     Ok(())
@@ -88,20 +88,4 @@ pub fn run(project: &Project, args: &RoutesArgs) -> Result<()> {
 fn matches(route: &RouteInfo, pattern: &str) -> bool {
     [&route.verb, &route.path, &route.handler].iter().any(|field| field.contains(pattern))
         || route.channels.iter().flatten().any(|c| c.topic.contains(pattern) || c.channel.contains(pattern))
-}
-
-/// Verb, path and handler columns; a socket's topics on the lines under it.
-fn table(routes: &[RouteInfo]) -> String {
-    let path_width = routes.iter().map(|r| r.path.len()).max().unwrap_or(0).max(4);
-    let mut text = format!("{:<6} {:<path_width$}  {}\n", "Verb", "Path", "Handler");
-    for route in routes {
-        text.push_str(&format!("{:<6} {:<path_width$}  {}\n", route.verb, route.path, route.handler));
-        for channel in route.channels.iter().flatten() {
-            text.push_str(&format!(
-                "{:<6} {:<path_width$}    {}  {}\n",
-                "", "", channel.topic, channel.channel
-            ));
-        }
-    }
-    text
 }

@@ -1,7 +1,7 @@
 //! [`TestApp`]: the app's router, driven with requests in-process.
 
 use axum::body::Body;
-use axum::http::{HeaderMap, Request, StatusCode};
+use axum::http::{HeaderMap, Method, Request, StatusCode};
 use std::path::PathBuf;
 use tower::ServiceExt;
 
@@ -77,7 +77,37 @@ impl TestApp {
     /// # }
     /// ```
     pub async fn get(&self, path: &str) -> TestResponse {
-        let request = Request::get(path).body(Body::empty()).expect("a valid path");
+        self.empty(Method::GET, path).await
+    }
+
+    /// `POST path`, with no body.
+    pub async fn post(&self, path: &str) -> TestResponse {
+        self.empty(Method::POST, path).await
+    }
+
+    /// `PUT path`, with no body.
+    pub async fn put(&self, path: &str) -> TestResponse {
+        self.empty(Method::PUT, path).await
+    }
+
+    /// `PATCH path`, with no body.
+    pub async fn patch(&self, path: &str) -> TestResponse {
+        self.empty(Method::PATCH, path).await
+    }
+
+    /// `DELETE path`.
+    ///
+    /// ```
+    /// # async fn check(app: maze::testing::TestApp) {
+    /// assert_eq!(app.delete("/posts/1").await.status, 200);
+    /// # }
+    /// ```
+    pub async fn delete(&self, path: &str) -> TestResponse {
+        self.empty(Method::DELETE, path).await
+    }
+
+    async fn empty(&self, method: Method, path: &str) -> TestResponse {
+        let request = Request::builder().method(method).uri(path).body(Body::empty()).expect("a valid path");
         self.request(request).await
     }
 
