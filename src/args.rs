@@ -92,9 +92,15 @@ pub enum Generate {
         after_help = "Examples:\n  maze g channel Lobby --socket ChatSocket\n  maze g channel Presence --topic presence"
     )]
     Channel(ChannelArgs),
-    /// A controller with one GET route per action.
-    #[command(after_help = "Examples:\n  maze g controller Posts index show")]
+    /// A controller: a handler, a route and a test per action (added to an existing controller).
+    #[command(after_help = "Actions index, show, new, create, edit, update and destroy get REST routes\n\
+                      (GET /posts, GET /posts/{id}, GET /posts/new, POST /posts, GET /posts/{id}/edit,\n\
+                      PUT and PATCH /posts/{id}, DELETE /posts/{id}); any other is GET /posts/ACTION.\n\n\
+                      Examples:\n  maze g controller Posts index show\n  maze g controller Session me   # adds `me` to Session")]
     Controller(ControllerArgs),
+    /// A controller with the seven REST actions (index, show, new, create, edit, update, destroy).
+    #[command(after_help = "Example:\n  maze g resource Orders")]
+    Resource(ResourceArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -167,7 +173,7 @@ pub struct NewArgs {
 pub struct SocketArgs {
     /// The socket (ChatSocket, Chat and chat_socket all name ChatSocket).
     pub name: String,
-    /// Channels to create and map; none: one channel named after the socket.
+    /// Channels to create and map (none: add them later with `maze g channel`).
     pub channels: Vec<String>,
     /// The URL path of the socket (default: /NAME, e.g. /chat).
     #[arg(long)]
@@ -200,8 +206,16 @@ pub struct ChannelArgs {
 pub struct ControllerArgs {
     /// The controller (Posts, PostsController and posts all name the module controllers::posts).
     pub name: String,
-    /// Actions, each a GET route: index at /NAME, others at /NAME/ACTION.
+    /// Actions (none: index). REST names get REST routes; others are GET /NAME/ACTION.
     pub actions: Vec<String>,
+    #[command(flatten)]
+    pub write: WriteOptions,
+}
+
+#[derive(ClapArgs, Debug)]
+pub struct ResourceArgs {
+    /// The resource's controller (Orders names the module controllers::orders, at /orders).
+    pub name: String,
     #[command(flatten)]
     pub write: WriteOptions,
 }
@@ -226,6 +240,7 @@ impl Generate {
             Generate::Socket(args) => args.write,
             Generate::Channel(args) => args.write,
             Generate::Controller(args) => args.write,
+            Generate::Resource(args) => args.write,
         }
     }
 }

@@ -81,7 +81,13 @@ fn generate(cwd: &std::path::Path, what: Generate, mode: Mode, quiet: bool) -> a
     let outcome = match &what {
         Generate::Socket(args) => generators::socket::plan(&project, args, mode)?,
         Generate::Channel(args) => generators::channel::plan(&project, args, mode)?,
-        Generate::Controller(args) => generators::controller::plan(&project, args, mode)?,
+        Generate::Controller(args) => {
+            generators::controller::plan(&project, &args.name, &args.actions, mode)?
+        }
+        Generate::Resource(args) => {
+            let actions = generators::controller::RESOURCE_ACTIONS.map(String::from);
+            generators::controller::plan(&project, &args.name, &actions, mode)?
+        }
     };
     finish(outcome, settings)
 }

@@ -50,7 +50,7 @@ const KEYWORDS: &[&str] = &[
 impl Name {
     /// Parses `input` as a name of `kind`, or says why it cannot be one.
     pub fn parse(input: &str, kind: Kind) -> Result<Name> {
-        let base = validate(input, kind.suffix())?;
+        let base = validate(input, kind.suffix(), kind.suffix())?;
         let file = format!("{base}_{}", kind.suffix());
         Ok(Name { type_name: file.to_upper_camel_case(), js: file.to_lower_camel_case(), file, base })
     }
@@ -58,22 +58,25 @@ impl Name {
 
 /// An app name: a Cargo package name that is also a Rust identifier.
 pub fn app_name(input: &str) -> Result<String> {
-    let name = validate(input, "")?;
-    Ok(name)
+    validate(input, "app", "")
 }
 
 /// A controller action: a Rust function name (`show`, `new_post`).
 pub fn action_name(input: &str) -> Result<String> {
-    validate(input, "").map_err(|error| anyhow::anyhow!("action {}", error))
+    validate(input, "action", "")
 }
 
 /// The longest name maze accepts: names become file names and type names,
 /// and file systems refuse names over 255 bytes.
 pub const MAX_NAME: usize = 64;
 
-/// Checks `input` and returns its snake_case base with `suffix` stripped.
-fn validate(input: &str, suffix: &str) -> Result<String> {
-    let what = if suffix.is_empty() { "name" } else { suffix };
+/// Checks `input` as the name of `what` (socket, app, action) and returns
+/// its snake_case base with `suffix` stripped.
+fn validate(input: &str, what: &str, suffix: &str) -> Result<String> {
+    let a_what = match what.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        true => format!("an {what}"),
+        false => format!("a {what}"),
+    };
     if input.trim().is_empty() {
         bail!("the {what} name is empty: give one, e.g. Chat");
     }
@@ -85,21 +88,21 @@ fn validate(input: &str, suffix: &str) -> Result<String> {
     }
     if input.contains(['/', '\\']) || input.contains("..") {
         bail!(
-            "{input:?} is not a {what} name: names cannot contain path separators or `..`; give the bare name, e.g. Chat"
+            "{input:?} is not {a_what} name: names cannot contain path separators or `..`; give the bare name, e.g. Chat"
         );
     }
     if let Some(c) = input.chars().find(|c| !c.is_ascii()) {
         bail!(
-            "{input:?} is not a {what} name: {c:?} is not ASCII, and names become Rust identifiers and file names; use ASCII letters, digits and _"
+            "{input:?} is not {a_what} name: {c:?} is not ASCII, and names become Rust identifiers and file names; use ASCII letters, digits and _"
         );
     }
     if let Some(c) = input.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-')) {
         bail!(
-            "{input:?} is not a {what} name: {c:?} cannot be part of a Rust identifier; use letters, digits and _ (ChatRoom or chat_room)"
+            "{input:?} is not {a_what} name: {c:?} cannot be part of a Rust identifier; use letters, digits and _ (ChatRoom or chat_room)"
         );
     }
     if input.starts_with(|c: char| c.is_ascii_digit()) {
-        bail!("{input:?} is not a {what} name: Rust identifiers cannot start with a digit");
+        bail!("{input:?} is not {a_what} name: Rust identifiers cannot start with a digit");
     }
     let snake = input.to_snake_case();
     let base = if suffix.is_empty() || snake == suffix {
@@ -111,7 +114,7 @@ fn validate(input: &str, suffix: &str) -> Result<String> {
         bail!("{input:?} is only the suffix: name the {what}, e.g. Chat{}", suffix.to_upper_camel_case());
     }
     if KEYWORDS.contains(&base) {
-        bail!("{input:?} is not a {what} name: `{base}` is a Rust keyword");
+        bail!("{input:?} is not {a_what} name: `{base}` is a Rust keyword");
     }
     Ok(base.to_string())
 }
@@ -165,6 +168,16 @@ mod tests {
             let error = Name::parse(input, Kind::Socket).unwrap_err().to_string();
             assert!(error.contains(why), "{input:?}: {error}");
         }
+    }
+
+    #[test]
+    fn app_and_action_refusals_name_what_is_refused() {
+        let error = app_name("my app").unwrap_err().to_string();
+        assert!(error.starts_with(r#""my app" is not an app name: ' ' cannot"#), "{error}");
+        let error = action_name("sign in").unwrap_err().to_string();
+        assert!(error.starts_with(r#""sign in" is not an action name"#), "{error}");
+        let error = Name::parse("a b", Kind::Socket).unwrap_err().to_string();
+        assert!(error.starts_with(r#""a b" is not a socket name"#), "{error}");
     }
 
     #[test]

@@ -37,7 +37,20 @@ fn app() -> &'static BuiltApp {
         maze(&root).args(["g", "controller", "Posts", "index", "show"]).assert().success();
         // Sorts before `home`: its `pub mod` must not upset rustfmt.
         maze(&root).args(["g", "controller", "About"]).assert().success();
-        // A socket whose on_connect refuses visitors without a signed-in session.
+        maze(&root).args(["g", "resource", "Orders"]).assert().success();
+        // A controller the user edits, then adds an action to and takes one from:
+        // the edit stays, and so does the module the other actions need.
+        maze(&root).args(["g", "controller", "Session", "sign_in", "sign_out", "gone"]).assert().success();
+        let session = root.join("src/controllers/session.rs");
+        let source = std::fs::read_to_string(&session).unwrap();
+        let edited = source.replace(r#"Html("<h1>session#sign_in</h1>")"#, r#"Html("<h1>Sign in</h1>")"#);
+        assert_ne!(source, edited, "the controller template changed: update this test's edit");
+        std::fs::write(&session, edited).unwrap();
+        maze(&root).args(["g", "controller", "Session", "me"]).assert().success();
+        maze(&root).args(["g", "controller", "Session", "sign_in", "--skip"]).assert().success();
+        maze(&root).args(["d", "controller", "Session", "gone"]).assert().success();
+        // A socket whose on_connect refuses visitors without a signed-in
+        // session; no channel yet.
         maze(&root).args(["g", "socket", "Locked"]).assert().success();
         let locked = root.join("src/sockets/locked_socket.rs");
         let source = std::fs::read_to_string(&locked).unwrap();
@@ -49,9 +62,7 @@ fn app() -> &'static BuiltApp {
         std::fs::write(&locked, guarded).unwrap();
         // Its generated tests connect guests, which it now refuses: as the app's
         // author would, drop them.
-        for test in ["tests/locked_socket.rs", "tests/locked_channel.rs"] {
-            std::fs::remove_file(root.join(test)).unwrap();
-        }
+        std::fs::remove_file(root.join("tests/locked_socket.rs")).unwrap();
 
         // Ping every second, so a test can watch the keep-alive.
         let config = root.join("maze.toml");
@@ -340,14 +351,50 @@ fn a_bad_maze_toml_is_reported_readably_and_exits_1() {
 #[test]
 fn the_runtime_route_table_equals_maze_routes() {
     let app = app();
-    let output = Command::new(&app.binary).arg("routes").current_dir(&app.root).output().unwrap();
+    let run = |args: &[&str]| Command::new(&app.binary).args(args).current_dir(&app.root).output().unwrap();
+    let output = run(&["routes", "--json"]);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let runtime: Value = serde_json::from_slice(&output.stdout).unwrap();
     let listed = maze(&app.root).args(["routes", "--json"]).output().unwrap();
     let maze_routes: Value = serde_json::from_slice(&listed.stdout).unwrap();
     assert_eq!(runtime, maze_routes);
+    // The table, as `maze routes` prints it.
+    let table = run(&["routes"]);
+    assert_eq!(
+        String::from_utf8_lossy(&table.stdout),
+        common::stdout(&maze(&app.root).arg("routes").output().unwrap())
+    );
+    // --help answers (and does not serve); a stray argument is an error.
+    let help = run(&["--help"]);
+    assert!(help.status.success() && common::stdout(&help).contains("routes --json"), "{help:?}");
+    let stray = run(&["--port", "3000"]);
+    assert_eq!(stray.status.code(), Some(1));
+    assert!(common::stderr(&stray).contains("unexpected arguments `--port 3000`"), "{stray:?}");
     let paths: Vec<&str> = runtime.as_array().unwrap().iter().map(|r| r["path"].as_str().unwrap()).collect();
-    assert_eq!(paths, ["/", "/posts", "/posts/show", "/chat", "/locked"]);
+    let verbs: Vec<&str> = runtime.as_array().unwrap().iter().map(|r| r["verb"].as_str().unwrap()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/",
+            "/posts",
+            "/posts/{id}",
+            "/about",
+            "/orders",
+            "/orders/{id}",
+            "/orders/new",
+            "/orders",
+            "/orders/{id}/edit",
+            "/orders/{id}",
+            "/orders/{id}",
+            "/orders/{id}",
+            "/session/sign_in",
+            "/session/sign_out",
+            "/session/me",
+            "/chat",
+            "/locked"
+        ]
+    );
+    assert_eq!(verbs[4..12], ["GET", "GET", "GET", "POST", "GET", "PUT", "PATCH", "DELETE"]);
 }
 
 #[test]
@@ -393,10 +440,23 @@ fn copy_app(from: &std::path::Path, to: &std::path::Path) {
 }
 
 #[test]
+fn the_home_page_has_a_favicon() {
+    let server = Server::start(app());
+    assert!(server.get("/").contains(r#"<link rel="icon" href="/favicon.svg">"#));
+    assert!(server.get("/favicon.svg").starts_with("<svg"));
+}
+
+#[test]
 fn a_generated_controller_serves_its_actions() {
     let server = Server::start(app());
     assert!(server.get("/posts").contains("posts#index"));
-    assert!(server.get("/posts/show").contains("posts#show"));
+    assert!(server.get("/posts/42").contains("posts#show 42"));
+    assert!(server.get("/orders/7/edit").contains("orders#edit 7"));
+    assert!(server.get("/orders/new").contains("orders#new"));
+    // The action added to the edited controller, and the edit kept.
+    assert!(server.get("/session/me").contains("session#me"));
+    assert!(server.get("/session/sign_in").contains("Sign in"));
+    assert!(server.get("/about").contains("about#index"));
 }
 
 /// The README's "chat that remembers" example, applied to a generated app

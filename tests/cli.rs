@@ -45,15 +45,13 @@ fn every_spelling_of_a_socket_name_means_the_same_socket() {
     let (_dir, root) = new_app();
     maze(&root).args(["g", "socket", "ChatSocket"]).assert().success();
     assert!(root.join("src/sockets/chat_socket.rs").is_file());
-    assert!(
-        root.join("src/channels/chat_channel.rs").is_file(),
-        "no channel named: one named after the socket"
-    );
+    assert!(!root.join("src/channels/chat_channel.rs").exists(), "no channel named: none");
     let before = tree(&root);
     for spelling in ["Chat", "chat_socket", "chat"] {
         maze(&root).args(["g", "socket", spelling]).assert().success();
         assert_eq!(tree(&root), before, "{spelling}");
     }
+    maze(&root).args(["g", "channel", "Chat"]).assert().success();
     let socket = std::fs::read_to_string(root.join("src/sockets/chat_socket.rs")).unwrap();
     assert!(socket.contains("pub struct ChatSocket {"));
     assert!(socket.contains(r#"channels.add::<crate::channels::ChatChannel>("chat:*");"#));
@@ -141,7 +139,8 @@ fn bad_names_are_refused_with_a_reason_and_nothing_written() {
         ("Channel", "is only the suffix: name the channel"),
     ];
     for (name, reason) in reasons {
-        for command in [&["g", "socket"][..], &["g", "channel"][..]] {
+        // A channel's name, alone or among a socket's.
+        for command in [&["g", "socket", "Chat"][..], &["g", "channel"][..]] {
             let output = maze(&root).args(command).arg(name).output().unwrap();
             assert_eq!(output.status.code(), Some(1), "{command:?} {name:?}");
             let error = stderr(&output);
@@ -158,6 +157,10 @@ fn bad_names_are_refused_with_a_reason_and_nothing_written() {
     }
     let output = maze(&root).args(["g", "channel", "Lobby", "--topic", "a*b*"]).output().unwrap();
     assert_eq!(output.status.code(), Some(1));
+    let output = maze(&root).args(["g", "socket", "1Chat"]).output().unwrap();
+    assert!(stderr(&output).contains(r#""1Chat" is not a socket name"#), "{}", stderr(&output));
+    let output = maze(&root).args(["g", "socket", "Socket"]).output().unwrap();
+    assert!(stderr(&output).contains("is only the suffix: name the socket"), "{}", stderr(&output));
     let output = maze(&root).args(["g", "socket", "Chat", "room", "room"]).output().unwrap();
     assert!(stderr(&output).contains("named twice"));
     assert_eq!(tree(&root), before);
@@ -167,6 +170,8 @@ fn bad_names_are_refused_with_a_reason_and_nothing_written() {
         let output = maze(dir.path()).args(["new", name]).output().unwrap();
         assert_eq!(output.status.code(), Some(1), "new {name:?}");
     }
+    let output = maze(dir.path()).args(["new", "my app"]).output().unwrap();
+    assert!(stderr(&output).contains(r#""my app" is not an app name: ' '"#), "{}", stderr(&output));
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
 
@@ -353,16 +358,19 @@ fn a_channel_its_socket_would_never_reach_is_refused_with_nothing_written() {
 }
 
 #[test]
-fn an_existing_controller_and_an_overlong_name_are_refused_plainly() {
+fn an_existing_action_and_an_overlong_name_are_refused_plainly() {
     let (_dir, root) = new_app();
     let before = tree(&root);
-    let output = maze(&root).args(["g", "controller", "home", "about"]).output().unwrap();
+    // The home page's `index` is not what maze would generate: a conflict, nothing written.
+    let output = maze(&root).args(["g", "controller", "home", "about", "index"]).output().unwrap();
     assert_eq!(output.status.code(), Some(1));
     assert!(
-        stderr(&output).contains("a controller `home` exists: src/controllers/home.rs"),
+        stderr(&output).contains("src/controllers/home.rs already defines `index`, otherwise than maze")
+            && stderr(&output).contains("--skip to keep yours"),
         "{}",
         stderr(&output)
     );
+    assert_eq!(tree(&root), before);
     let long = "a".repeat(300);
     let output = maze(&root).args(["g", "socket", &long]).output().unwrap();
     assert_eq!(output.status.code(), Some(1));

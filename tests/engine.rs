@@ -18,6 +18,8 @@ fn generate_then_destroy_is_byte_identical() {
         &["channel", "lobby_channel", "--topic", "lobby"],
         &["controller", "Posts", "index", "show"],
         &["controller", "admin_users"],
+        &["resource", "Orders"],
+        &["controller", "home", "about"],
     ];
     for case in cases {
         let (_dir, root) = new_app();
@@ -106,7 +108,7 @@ fn template_overrides_replace_built_ins_one_by_one() {
     );
     assert!(list.contains("channel: A channel"), "{list}");
 
-    maze(&root).args(["g", "socket", "Chat"]).assert().success();
+    maze(&root).args(["g", "socket", "Chat", "chat"]).assert().success();
     let socket = std::fs::read_to_string(root.join("src/sockets/chat_socket.rs")).unwrap();
     assert!(socket.contains("Customized here."), "{socket}");
     let settings = std::fs::read_to_string(root.join("maze.toml")).unwrap();
@@ -160,13 +162,37 @@ fn manifests_are_parsed_strictly() {
 #[test]
 fn controllers_get_a_route_per_action() {
     let (_dir, root) = new_app();
-    let output = maze(&root).args(["g", "controller", "Posts", "index", "show"]).output().unwrap();
+    let output = maze(&root).args(["g", "controller", "Posts", "index", "show", "me"]).output().unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
     let routes = std::fs::read_to_string(root.join("src/routes.rs")).unwrap();
     assert!(routes.contains(r#"routes.get("/posts", controllers::posts::index);"#), "{routes}");
-    assert!(routes.contains(r#"routes.get("/posts/show", controllers::posts::show);"#), "{routes}");
+    assert!(routes.contains(r#"routes.get("/posts/{id}", controllers::posts::show);"#), "{routes}");
+    assert!(routes.contains(r#"routes.get("/posts/me", controllers::posts::me);"#), "{routes}");
     let listed = stdout(&maze(&root).args(["routes", "-g", "posts"]).output().unwrap());
-    assert_eq!(listed.lines().count(), 3, "header and two routes: {listed}");
+    assert_eq!(listed.lines().count(), 4, "header and three routes: {listed}");
+
+    // The seven REST actions, with Rails' and Phoenix's verbs and paths.
+    let output = maze(&root).args(["g", "resource", "Orders"]).output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let listed = stdout(&maze(&root).args(["routes", "-g", "orders"]).output().unwrap());
+    let rows: Vec<Vec<&str>> = listed.lines().skip(1).map(|l| l.split_whitespace().collect()).collect();
+    let expected = [
+        ["GET", "/orders", "controllers::orders::index"],
+        ["GET", "/orders/{id}", "controllers::orders::show"],
+        ["GET", "/orders/new", "controllers::orders::new"],
+        ["POST", "/orders", "controllers::orders::create"],
+        ["GET", "/orders/{id}/edit", "controllers::orders::edit"],
+        ["PUT", "/orders/{id}", "controllers::orders::update"],
+        ["PATCH", "/orders/{id}", "controllers::orders::update"],
+        ["DELETE", "/orders/{id}", "controllers::orders::destroy"],
+    ];
+    assert_eq!(rows, expected, "{listed}");
+    let tests = std::fs::read_to_string(root.join("tests/orders_controller.rs")).unwrap();
+    for test in
+        ["get_show_answers_200", "post_create_answers_201", "put_update_answers_200", "delete_destroy"]
+    {
+        assert!(tests.contains(test), "{test}: {tests}");
+    }
     for bad in [
         &["g", "controller", "Posts", "fn"][..],
         &["g", "controller", "Posts", "a", "a"],
@@ -270,4 +296,152 @@ fn on_a_terminal_a_conflict_is_asked_about_with_the_diff_on_request() {
     let screen = on_a_terminal(&root, "g socket Chat", &['y']);
     assert!(screen.contains("force src/sockets/chat_socket.rs"), "{screen}");
     assert!(std::fs::read_to_string(&socket).unwrap().contains("        true\n"), "y overwrites");
+}
+
+/// `maze g controller` on an existing controller adds the action (handler,
+/// route, test) and keeps the user's edits; destroy takes out only that
+/// action and keeps the module the others need.
+#[test]
+fn actions_are_added_to_an_edited_controller_and_destroy_keeps_what_others_need() {
+    let (_dir, root) = new_app();
+    let fresh = tree(&root);
+    maze(&root).args(["g", "controller", "Session", "sign_in", "sign_out"]).assert().success();
+    let controller = root.join("src/controllers/session.rs");
+    let mine = "\n/// Mine.\npub fn helper() -> u8 {\n    1\n}\n";
+    let edited = std::fs::read_to_string(&controller).unwrap() + mine;
+    std::fs::write(&controller, &edited).unwrap();
+
+    let output = maze(&root).args(["g", "controller", "Session", "me"]).output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let out = stdout(&output);
+    assert!(
+        out.contains("insert src/controllers/session.rs")
+            && out.contains("insert tests/session_controller.rs")
+    );
+    let source = std::fs::read_to_string(&controller).unwrap();
+    assert!(source.contains("pub async fn me()") && source.contains("pub fn helper()"), "{source}");
+    let routes = std::fs::read_to_string(root.join("src/routes.rs")).unwrap();
+    assert!(routes.contains(r#"routes.get("/session/me", controllers::session::me);"#), "{routes}");
+    assert!(
+        std::fs::read_to_string(root.join("tests/session_controller.rs"))
+            .unwrap()
+            .contains("get_me_answers_200")
+    );
+    // Again: nothing changes.
+    let before = tree(&root);
+    maze(&root).args(["g", "controller", "Session", "me"]).assert().success();
+    assert_eq!(tree(&root), before);
+
+    // Destroying two of the three actions keeps the file, and its `pub mod`.
+    let output = maze(&root).args(["d", "controller", "Session", "me", "sign_out"]).output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let mods = std::fs::read_to_string(root.join("src/controllers/mod.rs")).unwrap();
+    assert!(mods.contains("pub mod session;"), "sign_in still needs the module: {mods}");
+    let source = std::fs::read_to_string(&controller).unwrap();
+    assert!(source.contains("fn sign_in") && !source.contains("fn me") && !source.contains("fn sign_out"));
+
+    // The last action goes: the file stays for the user's helper, and so does its module.
+    maze(&root).args(["d", "controller", "Session", "sign_in"]).assert().success();
+    assert!(
+        std::fs::read_to_string(root.join("src/controllers/mod.rs")).unwrap().contains("pub mod session;")
+    );
+    assert!(!root.join("tests/session_controller.rs").exists(), "only its template was left");
+    // Without the user's lines, the file and its module go: the app is as new.
+    let source = std::fs::read_to_string(&controller).unwrap();
+    std::fs::write(&controller, source.replace(mine, "")).unwrap();
+    maze(&root).args(["d", "controller", "Session"]).arg("index").assert().success();
+    assert_eq!(tree(&root), fresh);
+}
+
+/// An action the user rewrote is a conflict of its own: refused with nothing
+/// written, kept with --skip (the route still goes to it); never clobbered.
+#[test]
+fn an_edited_action_is_a_conflict_per_action() {
+    let (_dir, root) = new_app();
+    maze(&root).args(["g", "controller", "Session", "sign_in"]).assert().success();
+    let controller = root.join("src/controllers/session.rs");
+    let source = std::fs::read_to_string(&controller).unwrap();
+    std::fs::write(&controller, source.replace("<h1>session#sign_in</h1>", "<h1>Sign in</h1>")).unwrap();
+    let before = tree(&root);
+
+    for flags in [&[][..], &["--force"]] {
+        let output =
+            maze(&root).args(["g", "controller", "Session", "sign_in", "me"]).args(flags).output().unwrap();
+        assert_eq!(output.status.code(), Some(1), "{flags:?}");
+        let error = stderr(&output);
+        assert!(error.contains("src/controllers/session.rs already defines `sign_in`"), "{error}");
+        assert_eq!(tree(&root), before, "{flags:?}");
+    }
+    let output =
+        maze(&root).args(["g", "controller", "Session", "sign_in", "me", "--skip"]).output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let source = std::fs::read_to_string(&controller).unwrap();
+    assert!(source.contains("<h1>Sign in</h1>") && source.contains("fn me()"), "{source}");
+
+    // Destroying it: the same.
+    let output = maze(&root).args(["d", "controller", "Session", "sign_in"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("defines `sign_in` otherwise than maze generated it"),
+        "{}",
+        stderr(&output)
+    );
+    let output = maze(&root).args(["d", "controller", "Session", "sign_in", "--skip"]).output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let routes = std::fs::read_to_string(root.join("src/routes.rs")).unwrap();
+    assert!(!routes.contains("session::sign_in") && routes.contains("session::me"), "{routes}");
+    assert!(std::fs::read_to_string(&controller).unwrap().contains("<h1>Sign in</h1>"));
+}
+
+/// Destroy refuses, with nothing written, to remove what something left
+/// behind still uses; `--skip` keeps an edited socket and the lines it needs.
+#[test]
+fn destroy_removes_only_what_nothing_else_needs() {
+    let (_dir, root) = new_app();
+    maze(&root).args(["g", "socket", "Chat", "room"]).assert().success();
+    let before = tree(&root);
+    let output = maze(&root).args(["d", "socket", "Chat"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let error = stderr(&output);
+    assert!(
+        error.contains("still uses")
+            && error.contains("chat_socket")
+            && error.contains("Nothing was written"),
+        "{error}"
+    );
+    assert_eq!(tree(&root), before);
+
+    // An edited socket kept with --skip keeps its `pub mod` and the shared settings.
+    let socket = root.join("src/sockets/chat_socket.rs");
+    let edited = std::fs::read_to_string(&socket).unwrap().replace("true\n", "true // mine\n");
+    std::fs::write(&socket, &edited).unwrap();
+    let output = maze(&root).args(["d", "socket", "Chat", "room"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("differ from what maze generated: src/sockets/chat_socket.rs")
+            && stderr(&output).contains("--force to remove them anyway, or --skip to keep them"),
+        "a destroy's words: {}",
+        stderr(&output)
+    );
+    maze(&root).args(["d", "socket", "Chat", "room", "--skip"]).assert().success();
+    // Kept as edited, less the line of the channel destroyed with it.
+    let channel_line = "        channels.add::<crate::channels::RoomChannel>(\"room:*\");\n";
+    assert!(edited.contains(channel_line));
+    assert_eq!(std::fs::read_to_string(&socket).unwrap(), edited.replace(channel_line, ""));
+    assert!(
+        std::fs::read_to_string(root.join("src/sockets/mod.rs")).unwrap().contains("pub mod chat_socket;")
+    );
+    assert!(std::fs::read_to_string(root.join("Cargo.toml")).unwrap().contains("\"websockets\""));
+    assert!(std::fs::read_to_string(root.join("maze.toml")).unwrap().contains("[websockets]"));
+    assert!(!root.join("src/channels/room_channel.rs").exists());
+}
+
+/// Next steps say what the app lacks, not what it has.
+#[test]
+fn next_steps_reflect_the_app() {
+    let (dir, root) = new_app();
+    let output = maze(&root).args(["g", "socket", "Chat"]).output().unwrap();
+    assert!(stdout(&output).contains("with no channel yet. Next: `maze g channel Room --socket ChatSocket`"));
+    let again = stdout(&maze(dir.path()).args(["new", "chat", "--skip"]).output().unwrap());
+    assert!(again.contains("Next:") && !again.contains("maze g socket"), "{again}");
 }

@@ -95,3 +95,11 @@ fn generate_controller() {
     maze(&root).args(["g", "controller", "Posts", "index", "show"]).assert().success();
     insta::assert_snapshot!("g_controller", changes(&root, &before));
 }
+
+#[test]
+fn generate_resource() {
+    let (_dir, root) = new_app();
+    let before = tree(&root);
+    maze(&root).args(["g", "resource", "Orders"]).assert().success();
+    insta::assert_snapshot!("g_resource", changes(&root, &before));
+}

@@ -12,6 +12,11 @@ use crate::patch;
 pub struct Manifest {
     /// One line for `maze templates list`.
     pub description: String,
+    /// Its files grow by insertions (a controller's actions): one that
+    /// exists only receives them, and destroy deletes a file once only its
+    /// template is left.
+    #[serde(default)]
+    pub extend_files: bool,
     #[serde(default)]
     pub inject: Vec<Injection>,
     #[serde(default)]
@@ -34,6 +39,10 @@ pub struct Injection {
     /// Once per element of this list variable, available as `item`.
     #[serde(default)]
     pub for_each: Option<String>,
+    /// A file (a template) that needs these lines: `maze destroy` takes
+    /// them out only when it is gone (a `pub mod` line and its module).
+    #[serde(default)]
+    pub needed_by: Option<String>,
 }
 
 /// A TOML edit, from the fixed set maze knows how to make and undo.

@@ -16,7 +16,7 @@ use std::path::Path;
 use tera::Context;
 
 use crate::lexer::Lang;
-use crate::plan::Plan;
+use crate::plan::{Need, Plan};
 use crate::project::Project;
 use crate::templates::{self, MANIFEST, Template};
 use manifest::Manifest;
@@ -72,9 +72,11 @@ impl Generator {
     /// Records this generator's files and insertions, not its TOML edits.
     pub fn apply_files(&self, plan: &mut Plan, mode: Mode, context: &Context) -> Result<()> {
         for file in templates::render_files(&self.name, &self.templates, context)? {
-            match mode {
-                Mode::Generate => plan.create(file.path, file.contents)?,
-                Mode::Destroy => plan.remove(file.path, file.contents)?,
+            match (mode, self.manifest.extend_files) {
+                (Mode::Generate, false) => plan.create(file.path, file.contents)?,
+                (Mode::Destroy, false) => plan.remove(file.path, file.contents)?,
+                (Mode::Generate, true) => plan.create_or_extend(file.path, file.contents)?,
+                (Mode::Destroy, true) => plan.remove_if_bare(file.path, file.contents)?,
             }
         }
         let manifest_name = format!("templates/{}/{MANIFEST}", self.name);
@@ -96,9 +98,20 @@ impl Generator {
                     &item_context,
                 )?;
                 let lang = language_of(&file)?;
-                match mode {
-                    Mode::Generate => plan.inject(&file, lang, &injection.marker, &lines)?,
-                    Mode::Destroy => plan.subtract(&file, lang, &injection.marker, &lines)?,
+                let needed_by = match &injection.needed_by {
+                    Some(path) => Some(templates::render_str(
+                        &format!("{manifest_name} (needed_by)"),
+                        path,
+                        &item_context,
+                    )?),
+                    None => None,
+                };
+                match (mode, needed_by) {
+                    (Mode::Generate, _) => plan.inject(&file, lang, &injection.marker, &lines)?,
+                    (Mode::Destroy, None) => plan.subtract(&file, lang, &injection.marker, &lines)?,
+                    (Mode::Destroy, Some(path)) => {
+                        plan.subtract_unless_needed(&file, lang, &lines, vec![Need::File(path.into())])?
+                    }
                 }
             }
         }
@@ -120,14 +133,9 @@ impl Generator {
             match mode {
                 Mode::Generate => plan.edit_toml(&edit.file, |doc| edit.apply(doc))?,
                 Mode::Destroy => {
-                    let mut still_needed = false;
-                    for dir in &edit.shared_by {
-                        still_needed |=
-                            plan.remaining(dir, "rs")?.iter().any(|path| !path.ends_with("mod.rs"));
-                    }
-                    if !still_needed {
-                        plan.edit_toml(&edit.file, |doc| edit.undo(doc))?;
-                    }
+                    let needs = edit.shared_by.iter().map(|dir| Need::RustIn(dir.into())).collect();
+                    let file = edit.file.clone();
+                    plan.edit_toml_unless_needed(file, needs, move |doc| edit.undo(doc))?;
                 }
             }
         }
@@ -179,25 +187,28 @@ pub(crate) fn validate_path(path: &str) -> Result<()> {
     Ok(())
 }
 
-/// Refuses to route `paths` (served on GET, as sockets are) when the app's
-/// router already serves one of them, unless by `own` (the handler this
-/// command writes: running it again is not a clash). A socket serves its path
-/// and its path + `/websocket`.
+/// Refuses to route `wanted` (verb and path; a socket is `GET`) when the
+/// app's router already serves one of them, unless by `own` (the handler
+/// this command writes: running it again is not a clash). A socket serves
+/// `GET` at its path and its path + `/websocket`.
 pub(crate) fn refuse_routed(
     project: &Project,
-    paths: &[String],
+    wanted: &[(String, String)],
     own: impl Fn(&str) -> bool,
     hint: &str,
 ) -> Result<()> {
     for route in crate::routes::collect(project)? {
-        if !(route.verb == "GET" || route.verb == "WS") || own(&route.handler) {
+        if own(&route.handler) {
             continue;
         }
+        let verb = if route.verb == "WS" { "GET" } else { route.verb.as_str() };
         let mut served = vec![route.path.clone()];
         if route.verb == "WS" {
             served.push(format!("{}/websocket", route.path.trim_end_matches('/')));
         }
-        if let Some(path) = paths.iter().find(|path| served.contains(path)) {
+        if let Some((_, path)) =
+            wanted.iter().find(|(wanted_verb, path)| wanted_verb == verb && served.contains(path))
+        {
             bail!(
                 "{path} is already routed: `{} {}` ({}) in src/routes.rs. Nothing was written; {hint}",
                 route.verb,

@@ -39,7 +39,14 @@ pub fn plan(cwd: &Path, args: &NewArgs) -> Result<Outcome> {
         // The [websockets] table as `maze g socket` writes it, for Redis.
         Generator::load("socket", None)?.edit_toml(&mut plan, Mode::Generate, &context, Some("maze.toml"))?;
     }
-    let mut next = format!("Next:\n  cd {name}\n  maze g socket ChatSocket chat_room\n  cargo run");
+    // Run again on an app that has sockets, it suggests none.
+    let has_sockets = std::fs::read_dir(root.join("src/sockets"))
+        .map(|entries| entries.flatten().any(|e| e.file_name() != "mod.rs"))
+        .unwrap_or(false);
+    let mut next = match has_sockets {
+        false => format!("Next:\n  cd {name}\n  maze g socket ChatSocket chat_room\n  cargo run"),
+        true => format!("Next:\n  cd {name}\n  cargo run"),
+    };
     if let Some(runtime) = runtime {
         next.push_str(&format!(
             "\n\nThe app depends on the maze runtime by its absolute path, {}: if either moves,\n\

@@ -13,7 +13,8 @@ pub fn plan(project: &Project, args: &SocketArgs, mode: Mode) -> Result<Outcome>
     let path = args.path.clone().unwrap_or_else(|| format!("/{}", socket.base));
     validate_path(&path)?;
     if mode == Mode::Generate {
-        let served = vec![path.clone(), format!("{}/websocket", path.trim_end_matches('/'))];
+        let served = [path.clone(), format!("{}/websocket", path.trim_end_matches('/'))]
+            .map(|path| ("GET".to_string(), path));
         let own = format!("::{}", socket.type_name);
         super::refuse_routed(
             project,
@@ -22,10 +23,8 @@ pub fn plan(project: &Project, args: &SocketArgs, mode: Mode) -> Result<Outcome>
             "choose another path with --path",
         )?;
     }
-    // No channel named: one channel named after the socket (ChatSocket → ChatChannel).
-    let inputs = if args.channels.is_empty() { vec![socket.base.clone()] } else { args.channels.clone() };
     let mut channels: Vec<Name> = Vec::new();
-    for input in &inputs {
+    for input in &args.channels {
         let channel = Name::parse(input, Kind::Channel)?;
         if channels.contains(&channel) {
             bail!("channel {} is named twice", channel.type_name);
@@ -59,12 +58,17 @@ pub fn plan(project: &Project, args: &SocketArgs, mode: Mode) -> Result<Outcome>
         channel_generator.edit_toml(&mut plan, mode, channel_context, None)?;
     }
     socket_generator.edit_toml(&mut plan, mode, &context, None)?;
-    let next = (mode == Mode::Generate).then(|| {
-        format!(
+    let next = (mode == Mode::Generate).then(|| match channels.first() {
+        Some(channel) => format!(
             "{} is served at {path}. Next: `cargo run`, then open http://127.0.0.1:3000 in two tabs;\n\
-             the page joins {}:123, and every visit broadcasts to it.",
-            socket.type_name, channels[0].base
-        )
+             the page joins {}:123, and every visit broadcasts to it. `cargo test` runs its tests.",
+            socket.type_name, channel.base
+        ),
+        None => format!(
+            "{} is served at {path}, with no channel yet. Next: `maze g channel Room --socket {}`\n\
+             maps the topics room:* to a new RoomChannel.",
+            socket.type_name, socket.type_name
+        ),
     });
     Ok(Outcome { plan, next })
 }

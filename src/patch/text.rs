@@ -23,7 +23,8 @@ pub struct MissingMarker;
 pub fn inject(source: &str, lang: Lang, marker: &str, snippet: &str) -> Result<Injected, MissingMarker> {
     let tokens = lexer::tokenize(source, lang);
     let hidden = lexer::non_code_lines(source, &tokens);
-    if contains_lines(source, &hidden, snippet) {
+    // Present as code, blank lines around it or not (a hand-written `pub mod`).
+    if contains_lines(source, &hidden, lang, snippet.trim_matches('\n')) {
         return Ok(Injected::Present);
     }
     let marker_token = tokens
@@ -53,8 +54,11 @@ pub fn remove(source: &str, lang: Lang, snippet: &str) -> Option<String> {
     let tokens = lexer::tokenize(source, lang);
     let hidden = lexer::non_code_lines(source, &tokens);
     let lines: Vec<&str> = source.split_inclusive('\n').collect();
-    let wanted: Vec<&str> = snippet.lines().map(str::trim).collect();
-    let at = find_window(&lines, &hidden, &wanted)?;
+    // As inserted, blank lines and all; else its lines of code alone.
+    let (at, wanted) = [snippet, snippet.trim_matches('\n')].into_iter().find_map(|snippet| {
+        let wanted: Vec<&str> = snippet.lines().map(str::trim).collect();
+        Some((find_window(&lines, &hidden, &wanted, first_code_line(lang, snippet))?, wanted))
+    })?;
     let mut out = String::new();
     for (i, line) in lines.iter().enumerate() {
         if i < at || i >= at + wanted.len() {
@@ -64,23 +68,49 @@ pub fn remove(source: &str, lang: Lang, snippet: &str) -> Option<String> {
     Some(out)
 }
 
+/// The functions `source` defines (`fn name`, in code): a snippet that
+/// defines one its target file already defines differently would not compile.
+pub fn defined_functions(source: &str, lang: Lang) -> Vec<String> {
+    let tokens: Vec<_> = lexer::tokenize(source, lang).into_iter().filter(|t| !t.is_comment()).collect();
+    let keyword = if lang == Lang::Rust { "fn" } else { "function" };
+    tokens
+        .windows(2)
+        .filter(|pair| {
+            pair[0].kind == TokenKind::Ident
+                && pair[0].text(source) == keyword
+                && pair[1].kind == TokenKind::Ident
+        })
+        .map(|pair| pair[1].text(source).to_string())
+        .collect()
+}
+
 fn is_alone_on_line(source: &str, start: usize) -> bool {
     let line_start = source[..start].rfind('\n').map_or(0, |i| i + 1);
     source[line_start..start].trim().is_empty()
 }
 
-fn contains_lines(source: &str, hidden: &[bool], snippet: &str) -> bool {
+fn contains_lines(source: &str, hidden: &[bool], lang: Lang, snippet: &str) -> bool {
     let lines: Vec<&str> = source.split_inclusive('\n').collect();
     let wanted: Vec<&str> = snippet.lines().map(str::trim).collect();
-    find_window(&lines, hidden, &wanted).is_some()
+    find_window(&lines, hidden, &wanted, first_code_line(lang, snippet)).is_some()
 }
 
-fn find_window(lines: &[&str], hidden: &[bool], wanted: &[&str]) -> Option<usize> {
+/// The first line of `snippet` that is code (not a doc comment above it, not blank).
+fn first_code_line(lang: Lang, snippet: &str) -> usize {
+    let tokens = lexer::tokenize(snippet, lang);
+    let hidden = lexer::non_code_lines(snippet, &tokens);
+    snippet.lines().enumerate().position(|(i, line)| !hidden[i] && !line.trim().is_empty()).unwrap_or(0)
+}
+
+/// Where `wanted` stands in `lines` with its line `code` (see
+/// [`first_code_line`]) as code, not inside a comment or string.
+fn find_window(lines: &[&str], hidden: &[bool], wanted: &[&str], code: usize) -> Option<usize> {
     if wanted.is_empty() || wanted.len() > lines.len() {
         return None;
     }
-    (0..=lines.len() - wanted.len())
-        .find(|&at| !hidden[at] && wanted.iter().enumerate().all(|(i, want)| lines[at + i].trim() == *want))
+    (0..=lines.len() - wanted.len()).find(|&at| {
+        !hidden[at + code] && wanted.iter().enumerate().all(|(i, want)| lines[at + i].trim() == *want)
+    })
 }
 
 #[cfg(test)]

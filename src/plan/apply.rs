@@ -30,9 +30,71 @@ pub enum OnConflict {
 
 impl Plan {
     /// Decides every generated file's fate (asking `prompt` about conflicts,
-    /// when there is one), prints the report and, unless this is a dry run or
-    /// a conflict is unresolved, writes the changes.
-    pub fn apply(mut self, settings: Settings, mut prompt: Option<&mut dyn ConflictPrompt>) -> Result<()> {
+    /// when there is one), makes the edits that wait on those fates, prints
+    /// the report and, unless this is a dry run or a conflict is unresolved,
+    /// writes the changes.
+    pub fn apply(mut self, settings: Settings, prompt: Option<&mut dyn ConflictPrompt>) -> Result<()> {
+        let mut conflicts = self.decide_own_files(settings, prompt)?;
+        let clashes = self.decide_clashes(settings);
+        self.delete_bare_files();
+        self.make_conditional_edits()?;
+        self.refuse_dangling_references()?;
+        self.drop_undecided_rows();
+        if settings.report {
+            self.report()?;
+        }
+        if !conflicts.is_empty() {
+            let removing = conflicts.iter().all(|path| self.files[path].own == Own::Remove);
+            let listed = conflicts.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
+            if removing {
+                bail!(
+                    "{} file(s) differ from what maze generated: {listed}. Nothing was written.\n\
+                     Rerun with --force to remove them anyway, or --skip to keep them (maze still takes \
+                     its lines out of other files); in a terminal, maze asks file by file and can show the diff.",
+                    conflicts.len()
+                );
+            }
+            conflicts.retain(|path| self.files[path].own == Own::Create);
+            bail!(
+                "{} file(s) differ from what maze would generate: {}. Nothing was written.\n\
+                 Rerun with --force to overwrite them, or --skip to keep your versions (maze still \
+                 inserts its new lines into them); in a terminal, maze asks file by file and can show the diff.",
+                conflicts.len(),
+                conflicts.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+            );
+        }
+        if let Some(clash) = clashes.first() {
+            let functions = clash.1.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ");
+            if clash.2 {
+                bail!(
+                    "{} defines {functions} otherwise than maze generated it. Nothing was written.\n\
+                     Rerun with --skip to keep your version (maze still takes out the rest), or delete it \
+                     by hand first.",
+                    clash.0.display()
+                );
+            }
+            bail!(
+                "{} already defines {functions}, otherwise than maze would generate it. Nothing was written.\n\
+                 Rerun with --skip to keep yours (maze still adds the rest, and routes to it), or rename it.",
+                clash.0.display()
+            );
+        }
+        if settings.dry_run {
+            if settings.report {
+                println!("dry run: nothing was written");
+            }
+            return Ok(());
+        }
+        self.write()
+    }
+
+    /// Each generator's own file: created, identical, removed, or a
+    /// conflict to ask about. Returns the unresolved conflicts.
+    fn decide_own_files(
+        &mut self,
+        settings: Settings,
+        mut prompt: Option<&mut dyn ConflictPrompt>,
+    ) -> Result<Vec<std::path::PathBuf>> {
         let mut conflicts = Vec::new();
         let mut overwrite_all = false;
         let mut kept_with_insertions = Vec::new();
@@ -43,6 +105,8 @@ impl Plan {
             let path = self.rows[index].1.clone();
             let file = self.files.get_mut(&path).expect("rows name planned files");
             let differs = match (&file.on_disk, file.own) {
+                // Decided later: a clash, a conditional edit, a bare file.
+                (_, Own::No) => continue,
                 (None, Own::Create) => {
                     self.rows[index].0 = Some(Status::Create);
                     continue;
@@ -75,11 +139,13 @@ impl Plan {
                 }
                 Answer::Skip => {
                     // The user's version stays, but still gets the lines this
-                    // command inserts (a new channel's line in a kept socket).
+                    // command inserts (a new channel's line in a kept socket),
+                    // or loses those it takes out.
                     match with_insertions(&path, file)? {
                         Some(kept) => {
                             file.contents = kept;
-                            kept_with_insertions.push((Some(Status::Insert), path.clone()));
+                            let status = if file.own == Own::Remove { Status::Subtract } else { Status::Insert };
+                            kept_with_insertions.push((Some(status), path.clone()));
                         }
                         None => file.keep = true,
                     }
@@ -91,30 +157,74 @@ impl Plan {
                     Status::Conflict
                 }
             };
-            if file.own == Own::Remove && !file.keep {
+            if file.own == Own::Remove && !file.keep && status != Status::Skip {
                 file.delete = true;
             }
             self.rows[index].0 = Some(status);
         }
         self.rows.extend(kept_with_insertions);
-        if settings.report {
-            self.report()?;
-        }
-        if !conflicts.is_empty() {
-            bail!(
-                "{} file(s) differ from what maze would generate: {}. Nothing was written.\n\
-                 Rerun with --force to overwrite them, or --skip to keep your versions (maze still \
-                 inserts its new lines into them); in a terminal, maze asks file by file and can show the diff.",
-                conflicts.len(),
-                conflicts.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
-            );
-        }
-        if settings.dry_run {
-            if settings.report {
-                println!("dry run: nothing was written");
+        Ok(conflicts)
+    }
+
+    /// Functions the user rewrote: kept with `--skip`, otherwise a conflict
+    /// (`--force` cannot rewrite a function without parsing Rust). Returns
+    /// the unresolved ones: file, functions, destroying.
+    fn decide_clashes(&mut self, settings: Settings) -> Vec<(std::path::PathBuf, Vec<String>, bool)> {
+        let mut unresolved = Vec::new();
+        for clash in std::mem::take(&mut self.clashes) {
+            if settings.on_conflict == OnConflict::Keep {
+                self.rows[clash.row].0 = Some(Status::Skip);
+            } else {
+                self.rows[clash.row].0 = Some(Status::Conflict);
+                unresolved.push((clash.path, clash.functions, clash.destroying));
             }
-            return Ok(());
         }
-        self.write()
+        unresolved
+    }
+
+    /// Files that grow by insertions go when nothing but their template is left.
+    fn delete_bare_files(&mut self) {
+        for row in std::mem::take(&mut self.bare_rows) {
+            let file = self.files.get_mut(&self.rows[row].1).expect("rows name planned files");
+            if file.bare.as_deref() == Some(file.contents.as_str()) {
+                file.delete = true;
+                self.rows[row].0 = Some(Status::Remove);
+            }
+        }
+    }
+
+    /// The edits that wait on removals: made only if nothing needing their
+    /// lines remains.
+    fn make_conditional_edits(&mut self) -> Result<()> {
+        for conditional in std::mem::take(&mut self.conditionals) {
+            let mut needed = false;
+            for need in &conditional.needs {
+                needed |= self.remains(need)?;
+            }
+            let file = self.files.get_mut(&conditional.path).expect("conditional edits load their file");
+            let status = match needed {
+                true => Status::Unchanged,
+                false => match (conditional.edit)(&file.contents)? {
+                    Some(edited) => {
+                        file.contents = edited;
+                        conditional.status
+                    }
+                    None => Status::Unchanged,
+                },
+            };
+            self.rows[conditional.row].0 = Some(status);
+        }
+        Ok(())
+    }
+
+    /// Rows left undecided (a file that stays, though it was to be removed
+    /// if bare) and the line-by-line rows of files that go are not reported.
+    fn drop_undecided_rows(&mut self) {
+        let files = &self.files;
+        self.rows.retain(|(status, path)| match status {
+            None => false,
+            Some(Status::Subtract | Status::Unchanged) => !files.get(path).is_some_and(|file| file.delete),
+            Some(_) => true,
+        });
     }
 }

@@ -4,10 +4,13 @@
 //! file and a rename.
 //!
 //! This module records. Then [`Plan::apply`] (`apply.rs`) decides each file's
-//! fate under [`Settings`], asking about conflicts; `report.rs` prints the
-//! result; `write.rs` writes it atomically.
+//! fate under [`Settings`], asking about conflicts, and makes the edits that
+//! wait on those fates (a `pub mod` line goes only with its file);
+//! `references.rs` refuses a removal that something left behind still uses;
+//! `report.rs` prints the result; `write.rs` writes it atomically.
 
 mod apply;
+mod references;
 mod report;
 mod write;
 
@@ -77,9 +80,13 @@ struct PlannedFile {
     keep: bool,
     /// Decided when the plan is applied: delete the file.
     delete: bool,
-    /// For a generator's own file: the insertions made into it, so that a
-    /// user's version kept with `--skip` still gets them.
+    /// For a generator's own file: the insertions made into it (or, being
+    /// removed, taken out of it), so that a user's version kept with
+    /// `--skip` still gets (or loses) them.
     insertions: Vec<Insertion>,
+    /// For a file that grows by insertions (a controller and its actions):
+    /// what it holds with none left, when it is deleted.
+    bare: Option<String>,
 }
 
 /// Lines inserted above a marker.
@@ -89,17 +96,61 @@ struct Insertion {
     snippet: String,
 }
 
+/// Lines a snippet would add or take out that define a function the file
+/// already defines otherwise (an action the user edited): a conflict of its
+/// own, decided when the plan is applied.
+struct Clash {
+    row: usize,
+    path: PathBuf,
+    functions: Vec<String>,
+    destroying: bool,
+}
+
+/// What an edit waits on: it is made only if none of it remains.
+#[derive(Debug, Clone)]
+pub enum Need {
+    /// This file.
+    File(PathBuf),
+    /// Any `.rs` file but `mod.rs` in this folder.
+    RustIn(PathBuf),
+}
+
+/// An edit made only if nothing that needs the lines it takes out remains
+/// once the plan's removals are decided (a `pub mod` line, a shared feature).
+struct Conditional {
+    row: usize,
+    path: PathBuf,
+    needs: Vec<Need>,
+    status: Status,
+    edit: Edit,
+}
+
+/// A file's text → its edited text, or `None` when the edit changes nothing.
+type Edit = Box<dyn FnOnce(&str) -> Result<Option<String>>>;
+
 /// Every change a command will make, in the order it reports them.
 pub struct Plan {
     root: PathBuf,
     files: HashMap<PathBuf, PlannedFile>,
-    /// One report line per action; `None` status: decided when the plan is applied.
+    /// One report line per action; `None` status: decided when the plan is
+    /// applied (a row still `None` after that is not reported).
     rows: Vec<(Option<Status>, PathBuf)>,
+    clashes: Vec<Clash>,
+    conditionals: Vec<Conditional>,
+    /// Rows of files deleted if they end bare.
+    bare_rows: Vec<usize>,
 }
 
 impl Plan {
     pub fn new(root: &Path) -> Plan {
-        Plan { root: root.to_path_buf(), files: HashMap::new(), rows: Vec::new() }
+        Plan {
+            root: root.to_path_buf(),
+            files: HashMap::new(),
+            rows: Vec::new(),
+            clashes: Vec::new(),
+            conditionals: Vec::new(),
+            bare_rows: Vec::new(),
+        }
     }
 
     fn read(&self, path: &Path) -> Result<Option<String>> {
@@ -127,6 +178,7 @@ impl Plan {
                 keep: false,
                 delete: false,
                 insertions: Vec::new(),
+                bare: None,
             };
             self.files.insert(path.to_path_buf(), file);
         }
@@ -138,7 +190,15 @@ impl Plan {
             bail!("two templates write {}", path.display());
         }
         let on_disk = self.read(&path)?;
-        let file = PlannedFile { on_disk, contents, own, keep: false, delete: false, insertions: Vec::new() };
+        let file = PlannedFile {
+            on_disk,
+            contents,
+            own,
+            keep: false,
+            delete: false,
+            insertions: Vec::new(),
+            bare: None,
+        };
         self.files.insert(path.clone(), file);
         self.rows.push((None, path));
         Ok(())
@@ -155,6 +215,32 @@ impl Plan {
         self.own(path.into(), contents, Own::Remove)
     }
 
+    /// A file that grows by insertions (a controller, its actions inserted
+    /// above a marker): written with `contents` when it does not exist,
+    /// otherwise kept as it is, later insertions going into it.
+    pub fn create_or_extend(&mut self, path: impl Into<PathBuf>, contents: String) -> Result<()> {
+        let path = path.into();
+        match self.read(&path)? {
+            Some(_) => self.current(&path).map(|_| ()),
+            None => self.create(path, contents),
+        }
+    }
+
+    /// The reverse of [`Plan::create_or_extend`]: the file loses the lines
+    /// later subtractions take out, and is deleted if what is left is
+    /// `contents` (as the same generator call would have written it bare).
+    pub fn remove_if_bare(&mut self, path: impl Into<PathBuf>, contents: String) -> Result<()> {
+        let path = path.into();
+        if self.read(&path)?.is_none() {
+            self.rows.push((Some(Status::Skip), path));
+            return Ok(());
+        }
+        self.current(&path)?.bare = Some(contents);
+        self.bare_rows.push(self.rows.len());
+        self.rows.push((None, path));
+        Ok(())
+    }
+
     /// Inserts `snippet` above `marker` in `path`, unless it is there already.
     pub fn inject(
         &mut self,
@@ -165,7 +251,13 @@ impl Plan {
     ) -> Result<()> {
         let path = path.into();
         let file = self.current(&path)?;
-        let status = match text::inject(&file.contents, lang, marker, snippet) {
+        let injected = text::inject(&file.contents, lang, marker, snippet);
+        if let Ok(Injected::Inserted(_)) = injected
+            && let Some(functions) = redefined(&file.contents, lang, snippet)
+        {
+            return self.clash(path, functions, false);
+        }
+        let status = match injected {
             Ok(Injected::Inserted(contents)) => {
                 file.contents = contents;
                 Status::Insert
@@ -205,13 +297,21 @@ impl Plan {
             if let Ok(Injected::Inserted(expected)) = text::inject(&file.contents, lang, marker, snippet) {
                 file.contents = expected;
             }
+            let insertion = Insertion { lang, marker: marker.to_string(), snippet: snippet.to_string() };
+            file.insertions.push(insertion);
             return Ok(());
         }
         if self.read(&path)?.is_none() && !self.files.contains_key(&path) {
             return Ok(()); // nothing to take the lines out of
         }
         let file = self.current(&path)?;
-        let status = match text::remove(&file.contents, lang, snippet) {
+        let removed = text::remove(&file.contents, lang, snippet);
+        if removed.is_none()
+            && let Some(functions) = redefined(&file.contents, lang, snippet)
+        {
+            return self.clash(path, functions, true);
+        }
+        let status = match removed {
             Some(contents) => {
                 file.contents = contents;
                 Status::Subtract
@@ -219,6 +319,64 @@ impl Plan {
             None => Status::Unchanged,
         };
         self.rows.push((Some(status), path));
+        Ok(())
+    }
+
+    /// [`Plan::subtract`], made only if nothing in `needs` remains once the
+    /// plan is applied: `pub mod chat_socket;` stays while the socket's file
+    /// does (kept with `--skip`, or never generated by this call).
+    pub fn subtract_unless_needed(
+        &mut self,
+        path: impl Into<PathBuf>,
+        lang: Lang,
+        snippet: &str,
+        needs: Vec<Need>,
+    ) -> Result<()> {
+        let path = path.into();
+        if self.read(&path)?.is_none() && !self.files.contains_key(&path) {
+            return Ok(());
+        }
+        self.current(&path)?;
+        let snippet = snippet.to_string();
+        self.conditional(path, needs, Status::Subtract, move |text| Ok(text::remove(text, lang, &snippet)))
+    }
+
+    /// [`Plan::edit_toml`], made only if nothing in `needs` remains once the
+    /// plan is applied (a feature every socket and channel shares).
+    pub fn edit_toml_unless_needed(
+        &mut self,
+        path: impl Into<PathBuf>,
+        needs: Vec<Need>,
+        edit: impl FnOnce(&mut DocumentMut) -> Result<()> + 'static,
+    ) -> Result<()> {
+        let path = path.into();
+        self.current(&path)?;
+        let name = path.display().to_string();
+        self.conditional(path, needs, Status::Update, move |text| {
+            let mut doc: DocumentMut = text.parse().with_context(|| format!("{name} is not valid TOML"))?;
+            edit(&mut doc).with_context(|| format!("cannot update {name}"))?;
+            let updated = doc.to_string();
+            Ok((updated != text).then_some(updated))
+        })
+    }
+
+    fn conditional(
+        &mut self,
+        path: PathBuf,
+        needs: Vec<Need>,
+        status: Status,
+        edit: impl FnOnce(&str) -> Result<Option<String>> + 'static,
+    ) -> Result<()> {
+        let row = self.rows.len();
+        self.rows.push((None, path.clone()));
+        self.conditionals.push(Conditional { row, path, needs, status, edit: Box::new(edit) });
+        Ok(())
+    }
+
+    fn clash(&mut self, path: PathBuf, functions: Vec<String>, destroying: bool) -> Result<()> {
+        let row = self.rows.len();
+        self.rows.push((None, path.clone()));
+        self.clashes.push(Clash { row, path, functions, destroying });
         Ok(())
     }
 
@@ -240,26 +398,56 @@ impl Plan {
         Ok(())
     }
 
-    /// Files with `extension` in the folder `dir` that will remain once the plan is applied.
-    pub fn remaining(&self, dir: &str, extension: &str) -> Result<Vec<PathBuf>> {
-        let full = self.root.join(dir);
-        let Ok(entries) = std::fs::read_dir(&full) else { return Ok(Vec::new()) };
-        let mut left = Vec::new();
-        for entry in entries {
-            let relative = Path::new(dir).join(entry?.file_name());
-            let removed = self.files.get(&relative).is_some_and(|file| file.own == Own::Remove);
-            if relative.extension().is_some_and(|ext| ext == extension) && !removed {
-                left.push(relative);
+    /// Whether `need` is met once the plan's removals are decided.
+    fn remains(&self, need: &Need) -> Result<bool> {
+        let file_remains = |path: &Path| match self.files.get(path) {
+            Some(file) => !file.delete && (file.on_disk.is_some() || file.own == Own::Create),
+            None => self.root.join(path).is_file(),
+        };
+        match need {
+            Need::File(path) => Ok(file_remains(path)),
+            Need::RustIn(dir) => {
+                let is_rust = |path: &Path| {
+                    path.starts_with(dir)
+                        && path.parent() == Some(dir.as_path())
+                        && path.extension().is_some_and(|ext| ext == "rs")
+                        && !path.ends_with("mod.rs")
+                };
+                let mut candidates: Vec<PathBuf> =
+                    self.files.keys().filter(|p| is_rust(p)).cloned().collect();
+                if let Ok(entries) = std::fs::read_dir(self.root.join(dir)) {
+                    for entry in entries {
+                        candidates.push(dir.join(entry?.file_name()));
+                    }
+                }
+                Ok(candidates.iter().any(|path| is_rust(path) && file_remains(path)))
             }
         }
-        Ok(left)
     }
 }
 
+/// The functions `snippet` defines that `source` already defines, when any:
+/// inserting it would define them twice; its absence in `source` means the
+/// user rewrote them.
+fn redefined(source: &str, lang: Lang, snippet: &str) -> Option<Vec<String>> {
+    let existing = text::defined_functions(source, lang);
+    let clashing: Vec<String> =
+        text::defined_functions(snippet, lang).into_iter().filter(|f| existing.contains(f)).collect();
+    (!clashing.is_empty()).then_some(clashing)
+}
+
 /// A generator's own file kept as the user has it, plus the lines this plan
-/// inserts into it; `None` when that changes nothing.
+/// inserts into it (or, removing it, minus the lines it takes out: a kept
+/// socket loses the line of a channel destroyed with it); `None` when that
+/// changes nothing.
 fn with_insertions(path: &Path, file: &PlannedFile) -> Result<Option<String>> {
-    let Some(mut text) = file.on_disk.clone().filter(|_| file.own == Own::Create) else { return Ok(None) };
+    let Some(mut text) = file.on_disk.clone() else { return Ok(None) };
+    if file.own == Own::Remove {
+        for insertion in &file.insertions {
+            text = text::remove(&text, insertion.lang, &insertion.snippet).unwrap_or(text);
+        }
+        return Ok((file.on_disk.as_deref() != Some(text.as_str())).then_some(text));
+    }
     for insertion in &file.insertions {
         match text::inject(&text, insertion.lang, &insertion.marker, &insertion.snippet) {
             Ok(Injected::Inserted(updated)) => text = updated,

@@ -5,7 +5,7 @@ use anyhow::{Context, Result};
 use std::io::Write;
 use std::path::Path;
 
-use super::{Own, Plan};
+use super::Plan;
 
 impl Plan {
     /// Stages every changed file beside its target, renames them all into
@@ -21,8 +21,9 @@ impl Plan {
                 deleted.push(target);
                 continue;
             }
-            if file.keep || file.own == Own::Remove || file.on_disk.as_deref() == Some(file.contents.as_str())
-            {
+            // A removed file that stays was kept with --skip: as the user has
+            // it, or without the lines this command takes out.
+            if file.keep || file.on_disk.as_deref() == Some(file.contents.as_str()) {
                 continue;
             }
             let dir = target.parent().expect("files live in a folder");
