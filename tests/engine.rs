@@ -346,6 +346,23 @@ fn actions_are_added_to_an_edited_controller_and_destroy_keeps_what_others_need(
         std::fs::read_to_string(root.join("src/controllers/mod.rs")).unwrap().contains("pub mod session;")
     );
     assert!(!root.join("tests/session_controller.rs").exists(), "only its template was left");
+    // With only a comment of the user's left, the last action's destroy is a
+    // conflict: --skip keeps the file whole, --force removes it.
+    maze(&root).args(["g", "controller", "Session", "index"]).assert().success();
+    let source = std::fs::read_to_string(&controller).unwrap();
+    std::fs::write(&controller, source.replace(mine, "// Mine.\n")).unwrap();
+    let before = tree(&root);
+    let output = maze(&root).args(["d", "controller", "Session", "index"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("--force to remove them anyway"), "{}", stderr(&output));
+    assert_eq!(tree(&root), before);
+    maze(&root).args(["d", "controller", "Session", "index", "--skip"]).assert().success();
+    assert_eq!(std::fs::read(&controller).unwrap(), before["src/controllers/session.rs"]);
+    assert!(!std::fs::read_to_string(root.join("src/routes.rs")).unwrap().contains("session::index"));
+    maze(&root).args(["g", "controller", "Session", "index"]).assert().success();
+    maze(&root).args(["d", "controller", "Session", "index", "--force"]).assert().success();
+    assert_eq!(tree(&root), fresh);
+    maze(&root).args(["g", "controller", "Session", "index"]).assert().success();
     // Without the user's lines, the file and its module go: the app is as new.
     let source = std::fs::read_to_string(&controller).unwrap();
     std::fs::write(&controller, source.replace(mine, "")).unwrap();
@@ -444,4 +461,44 @@ fn next_steps_reflect_the_app() {
     assert!(stdout(&output).contains("with no channel yet. Next: `maze g channel Room --socket ChatSocket`"));
     let again = stdout(&maze(dir.path()).args(["new", "chat", "--skip"]).output().unwrap());
     assert!(again.contains("Next:") && !again.contains("maze g socket"), "{again}");
+}
+
+/// A channel written for one socket is not mapped by another, and one that
+/// another socket maps is not rewritten for this one: either would not compile.
+#[test]
+fn a_channel_serves_the_sockets_it_was_written_for() {
+    let (_dir, root) = new_app();
+    maze(&root).args(["g", "socket", "Chat", "room"]).assert().success();
+    let before = tree(&root);
+    let output = maze(&root).args(["g", "socket", "Admin", "room"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("RoomChannel is a channel of ChatSocket"), "{}", stderr(&output));
+    assert_eq!(tree(&root), before);
+
+    // A channel for any socket, mapped by Chat as it is, then by Admin as it is.
+    maze(&root).args(["g", "socket", "Admin"]).assert().success();
+    maze(&root).args(["d", "socket", "Chat", "room"]).assert().success();
+    maze(&root).args(["g", "channel", "Lobby", "--socket", "Admin"]).assert().success();
+    let generic = root.join("src/channels/lobby_channel.rs");
+    let source = std::fs::read_to_string(&generic).unwrap();
+    let any_socket = source
+        .replace("impl Channel<AdminSocket, AppState>", "impl<S: Socket<AppState>> Channel<S, AppState>");
+    std::fs::write(&generic, any_socket).unwrap();
+    maze(&root).args(["g", "socket", "Chat"]).assert().success();
+    let before = tree(&root);
+    for flags in [&[][..], &["--force"]] {
+        let output =
+            maze(&root).args(["g", "channel", "Lobby", "--socket", "Chat"]).args(flags).output().unwrap();
+        assert_eq!(output.status.code(), Some(1), "{flags:?}");
+        assert!(
+            stderr(&output)
+                .contains("LobbyChannel is mapped by another socket (src/sockets/admin_socket.rs)"),
+            "{}",
+            stderr(&output)
+        );
+        assert_eq!(tree(&root), before);
+    }
+    maze(&root).args(["g", "channel", "Lobby", "--socket", "Chat", "--skip"]).assert().success();
+    let chat = std::fs::read_to_string(root.join("src/sockets/chat_socket.rs")).unwrap();
+    assert!(chat.contains(r#"channels.add::<crate::channels::LobbyChannel>("lobby:*");"#), "{chat}");
 }

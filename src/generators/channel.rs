@@ -18,6 +18,7 @@ pub fn plan(project: &Project, args: &ChannelArgs, mode: Mode) -> Result<Outcome
         && let Some(socket) = &socket
     {
         refuse_unreachable(project, socket, &channel, &pattern)?;
+        super::refuse_bound_elsewhere(project, &channel, socket, args.write.skip)?;
     }
 
     let mut plan = Plan::new(&project.root);

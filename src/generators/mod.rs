@@ -15,7 +15,8 @@ use anyhow::{Result, anyhow, bail};
 use std::path::Path;
 use tera::Context;
 
-use crate::lexer::Lang;
+use crate::lexer::{Lang, TokenKind, tokenize};
+use crate::names::{Kind, Name};
 use crate::plan::{Need, Plan};
 use crate::project::Project;
 use crate::templates::{self, MANIFEST, Template};
@@ -214,6 +215,67 @@ pub(crate) fn refuse_routed(
                 route.verb,
                 route.path,
                 route.handler,
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Refuses to attach `channel` to `socket` when the app's channel of that
+/// name is written for another of its sockets (`impl Channel<ChatSocket, _>`):
+/// the socket's new line would not compile. Unless the channel's file is
+/// kept as it is (`keep`: `--skip`), also when another socket maps it: the
+/// channel written for `socket` would break that socket's line.
+pub(crate) fn refuse_bound_elsewhere(
+    project: &Project,
+    channel: &Name,
+    socket: &Name,
+    keep: bool,
+) -> Result<()> {
+    let file = format!("src/channels/{}.rs", channel.file);
+    let source = std::fs::read_to_string(project.root.join(&file)).ok();
+    let sockets = project.sockets()?;
+    if let Some(source) = &source {
+        let types: Vec<String> = sockets
+            .iter()
+            .filter_map(|stem| Name::parse(stem, Kind::Socket).ok())
+            .map(|name| name.type_name)
+            .collect();
+        let tokens: Vec<_> = tokenize(source, Lang::Rust).into_iter().filter(|t| !t.is_comment()).collect();
+        let bound = tokens.windows(3).find_map(|item| {
+            let named = item[0].kind == TokenKind::Ident
+                && item[0].text(source) == "Channel"
+                && item[1].is_punct('<');
+            let other = item[2].text(source);
+            (named && other != socket.type_name && types.iter().any(|t| t == other))
+                .then(|| other.to_string())
+        });
+        if let Some(other) = bound {
+            bail!(
+                "{} is a channel of {other} ({file}): {} cannot map it. Nothing was written; name another \
+                 channel, or make {} serve any socket (`impl<S: Socket<AppState>> Channel<S, AppState>`) first.",
+                channel.type_name,
+                socket.type_name,
+                channel.type_name,
+            );
+        }
+    }
+    if keep && source.is_some() {
+        return Ok(());
+    }
+    for other in sockets.iter().filter(|stem| **stem != socket.file) {
+        let other_file = format!("src/sockets/{other}.rs");
+        let other_source = std::fs::read_to_string(project.root.join(&other_file)).unwrap_or_default();
+        let maps = crate::routes::channels_of(&other_source)
+            .iter()
+            .any(|mapped| mapped.channel.rsplit("::").next() == Some(channel.type_name.as_str()));
+        if maps {
+            bail!(
+                "{} is mapped by another socket ({other_file}): written for {}, it would no longer serve \
+                 that one. Nothing was written; name another channel (or, to map the one you have as it \
+                 is, --skip).",
+                channel.type_name,
+                socket.type_name,
             );
         }
     }

@@ -29,6 +29,9 @@ pub fn plan(project: &Project, args: &SocketArgs, mode: Mode) -> Result<Outcome>
         if channels.contains(&channel) {
             bail!("channel {} is named twice", channel.type_name);
         }
+        if mode == Mode::Generate {
+            super::refuse_bound_elsewhere(project, &channel, &socket, args.write.skip)?;
+        }
         channels.push(channel);
     }
 

@@ -4,6 +4,8 @@
 use anyhow::{Result, bail};
 
 use super::{Own, Plan, Status, with_insertions};
+use crate::lexer::Lang;
+use crate::patch::text;
 use crate::prompt::{Answer, ConflictPrompt};
 
 /// How a plan is applied: the command line's choices, as the plan needs them.
@@ -36,7 +38,7 @@ impl Plan {
     pub fn apply(mut self, settings: Settings, prompt: Option<&mut dyn ConflictPrompt>) -> Result<()> {
         let mut conflicts = self.decide_own_files(settings, prompt)?;
         let clashes = self.decide_clashes(settings);
-        self.delete_bare_files();
+        conflicts.extend(self.delete_bare_files(settings));
         self.make_conditional_edits()?;
         self.refuse_dangling_references()?;
         self.drop_undecided_rows();
@@ -44,7 +46,7 @@ impl Plan {
             self.report()?;
         }
         if !conflicts.is_empty() {
-            let removing = conflicts.iter().all(|path| self.files[path].own == Own::Remove);
+            let removing = conflicts.iter().all(|path| self.files[path].own != Own::Create);
             let listed = conflicts.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
             if removing {
                 bail!(
@@ -144,7 +146,8 @@ impl Plan {
                     match with_insertions(&path, file)? {
                         Some(kept) => {
                             file.contents = kept;
-                            let status = if file.own == Own::Remove { Status::Subtract } else { Status::Insert };
+                            let status =
+                                if file.own == Own::Remove { Status::Subtract } else { Status::Insert };
                             kept_with_insertions.push((Some(status), path.clone()));
                         }
                         None => file.keep = true,
@@ -182,15 +185,37 @@ impl Plan {
         unresolved
     }
 
-    /// Files that grow by insertions go when nothing but their template is left.
-    fn delete_bare_files(&mut self) {
+    /// Files that grow by insertions go when nothing but their template is
+    /// left. One left with no function but the user's other lines (a
+    /// controller whose last action goes, with a comment of the user's) is a
+    /// conflict: `--force` removes it, `--skip` keeps it whole (its actions
+    /// too: the imports they use stay used). Returns the unresolved ones.
+    fn delete_bare_files(&mut self, settings: Settings) -> Vec<std::path::PathBuf> {
+        let mut conflicts = Vec::new();
         for row in std::mem::take(&mut self.bare_rows) {
-            let file = self.files.get_mut(&self.rows[row].1).expect("rows name planned files");
+            let path = self.rows[row].1.clone();
+            let file = self.files.get_mut(&path).expect("rows name planned files");
             if file.bare.as_deref() == Some(file.contents.as_str()) {
                 file.delete = true;
                 self.rows[row].0 = Some(Status::Remove);
+            } else if text::defined_functions(&file.contents, Lang::Rust).is_empty() {
+                self.rows[row].0 = Some(match settings.on_conflict {
+                    OnConflict::Overwrite => {
+                        file.delete = true;
+                        Status::Force
+                    }
+                    OnConflict::Keep => {
+                        file.keep = true;
+                        Status::Skip
+                    }
+                    OnConflict::Ask => {
+                        conflicts.push(path);
+                        Status::Conflict
+                    }
+                });
             }
         }
+        conflicts
     }
 
     /// The edits that wait on removals: made only if nothing needing their
@@ -218,12 +243,16 @@ impl Plan {
     }
 
     /// Rows left undecided (a file that stays, though it was to be removed
-    /// if bare) and the line-by-line rows of files that go are not reported.
+    /// if bare) are not reported, nor are the line-by-line rows of files
+    /// that go or are kept whole.
     fn drop_undecided_rows(&mut self) {
         let files = &self.files;
+        let whole = |path: &std::path::PathBuf| {
+            files.get(path).is_some_and(|file| file.delete || (file.keep && file.own == Own::No))
+        };
         self.rows.retain(|(status, path)| match status {
             None => false,
-            Some(Status::Subtract | Status::Unchanged) => !files.get(path).is_some_and(|file| file.delete),
+            Some(Status::Subtract | Status::Unchanged | Status::Insert) => !whole(path),
             Some(_) => true,
         });
     }
