@@ -185,6 +185,9 @@ fn in_headless_chromium_the_page_joins_receives_and_pushes() {
     browser.call("Page.navigate", json!({"url": format!("http://127.0.0.1:{}/", server.port)}));
     let box_state = r#"document.querySelector('[data-topic="chat_room:123"]')?.dataset.state ?? null"#;
     browser.wait_for(box_state, json!("joined"));
+    // With channels on the page, it no longer suggests generating a socket.
+    let hint = r#"getComputedStyle(document.querySelector(".maze-hint")).display"#;
+    assert_eq!(browser.eval(hint), json!("none"));
 
     // Another visit broadcasts to the page.
     server.get("/");

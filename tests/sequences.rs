@@ -199,7 +199,7 @@ fn check_routes(root: &Path) {
 
 #[test]
 fn any_sequence_of_commands_leaves_an_app_that_compiles() {
-    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(3);
+    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(8);
     let config = Config { cases, failure_persistence: None, max_shrink_iters: 0, ..Config::default() };
     let mut runner = TestRunner::new(config);
     let tally = std::cell::RefCell::new(Tally::default());
