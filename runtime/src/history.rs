@@ -173,13 +173,25 @@ pub(crate) fn new_epoch() -> Arc<str> {
     format!("{:010x}", hasher.finish() & 0xFF_FFFF_FFFF).into()
 }
 
-/// This instance's history, in memory: a ring per topic.
+/// How many locks the memory history's topics are spread over.
+const SHARDS: usize = 32;
+
+/// This instance's history, in memory: a ring per topic, each in the shard
+/// its name hashes to, so that broadcasts on different topics (a chat's
+/// many rooms) do not wait for one another: a shard stays locked while its
+/// broadcast is delivered, which keeps positions in delivery order.
 pub(crate) struct MemoryHistory {
     epoch: Arc<str>,
-    topics: Mutex<HashMap<String, Ring>>,
+    shards: Box<[Mutex<HashMap<String, Ring>>]>,
+    /// Picks a topic's shard.
+    hasher: std::collections::hash_map::RandomState,
+    /// Topics with a ring, in all shards (capped by `history_topics`).
+    topics: std::sync::atomic::AtomicUsize,
     /// The cap on topics was reached and said so.
     full_noted: std::sync::atomic::AtomicBool,
 }
+
+type Shard<'a> = std::sync::MutexGuard<'a, HashMap<String, Ring>>;
 
 #[derive(Default)]
 struct Ring {
@@ -190,7 +202,13 @@ struct Ring {
 
 impl Default for MemoryHistory {
     fn default() -> Self {
-        MemoryHistory { epoch: new_epoch(), topics: Mutex::default(), full_noted: Default::default() }
+        MemoryHistory {
+            epoch: new_epoch(),
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            hasher: Default::default(),
+            topics: Default::default(),
+            full_noted: Default::default(),
+        }
     }
 }
 
@@ -210,21 +228,33 @@ impl MemoryHistory {
     }
 
     /// Gives each of `broadcasts` the next position of its topic and keeps
-    /// it; deliver them while holding what this returns, so that positions
-    /// and delivery order agree.
+    /// it; deliver them while holding what this returns (the shards of
+    /// their topics, locked), so that positions and delivery order agree.
     pub(crate) fn record_all<'a>(
         &'a self,
         policy: &Policy,
         broadcasts: &[Arc<Broadcast>],
     ) -> impl Sized + 'a {
-        let mut topics = self.topics.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let kept: Vec<(usize, &Arc<Broadcast>)> = broadcasts
+            .iter()
+            .filter(|broadcast| policy.keeps(&broadcast.topic))
+            .map(|broadcast| (self.shard_of(&broadcast.topic), broadcast))
+            .collect();
+        // Locked in ascending order, each once: two publishers never wait on each other in a circle.
+        let mut indices: Vec<usize> = kept.iter().map(|(shard, _)| *shard).collect();
+        indices.sort_unstable();
+        indices.dedup();
+        let mut shards: Vec<(usize, Shard<'a>)> =
+            indices.into_iter().map(|index| (index, self.lock(index))).collect();
         let now = Instant::now();
-        for broadcast in broadcasts.iter().filter(|broadcast| policy.keeps(&broadcast.topic)) {
+        for (shard, broadcast) in kept {
+            let topics = &mut shards.iter_mut().find(|(index, _)| *index == shard).expect("locked above").1;
             if !topics.contains_key(&broadcast.topic) {
-                if topics.len() >= policy.topics {
+                if self.topics.load(std::sync::atomic::Ordering::Relaxed) >= policy.topics {
                     self.note_full(policy);
                     continue;
                 }
+                self.topics.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 topics.insert(broadcast.topic.clone(), Ring::default());
             }
             // Looked up, not `entry`: a topic that has a ring costs no copy of its name.
@@ -238,7 +268,16 @@ impl MemoryHistory {
             }
             ring.expire(now, policy.ttl);
         }
-        topics
+        shards
+    }
+
+    fn shard_of(&self, topic: &str) -> usize {
+        use std::hash::BuildHasher;
+        (self.hasher.hash_one(topic) % SHARDS as u64) as usize
+    }
+
+    fn lock(&self, shard: usize) -> Shard<'_> {
+        self.shards[shard].lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Says once that the cap on topics with history was reached.
@@ -258,24 +297,26 @@ impl MemoryHistory {
     /// emptied topic keeps its last offset only, so that a returning
     /// client's position stays meaningful.
     pub(crate) fn sweep(&self, policy: &Policy) {
-        let mut topics = self.topics.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let now = Instant::now();
-        for ring in topics.values_mut() {
-            ring.expire(now, policy.ttl);
+        for shard in 0..SHARDS {
+            for ring in self.lock(shard).values_mut() {
+                ring.expire(now, policy.ttl);
+            }
         }
     }
 
     /// How many topics keep a history here, and how many broadcasts they hold (for tests).
     #[cfg(test)]
     pub(crate) fn held(&self) -> (usize, usize) {
-        let topics = self.topics.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        (topics.len(), topics.values().map(|ring| ring.entries.len()).sum())
+        let shards: Vec<Shard<'_>> = (0..SHARDS).map(|shard| self.lock(shard)).collect();
+        let topics = shards.iter().map(|topics| topics.len()).sum();
+        (topics, shards.iter().flat_map(|topics| topics.values()).map(|ring| ring.entries.len()).sum())
     }
 
     /// What a client at `from` missed on `topic` (see [`Recovery`]). Asking
     /// keeps nothing: a topic with no history yet has none made for it.
     pub(crate) fn recover(&self, policy: &Policy, topic: &str, from: Option<&Position>) -> Recovery {
-        let mut topics = self.topics.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut topics = self.lock(self.shard_of(topic));
         let Some(ring) = topics.get_mut(topic) else {
             // Nothing was ever kept here: a client from before the first
             // broadcast missed nothing.
@@ -336,6 +377,30 @@ mod tests {
         let broadcast = Arc::new(Broadcast::new(topic, "said", Value::Null));
         let _recorded = history.record_all(policy, std::slice::from_ref(&broadcast));
         broadcast
+    }
+
+    #[test]
+    fn a_topic_being_delivered_does_not_hold_up_another() {
+        let history = Arc::new(MemoryHistory::default());
+        let policy = policy(Duration::from_secs(60), 100);
+        let held = "room:held";
+        let other = (0..1_000)
+            .map(|n| format!("room:{n}"))
+            .find(|topic| history.shard_of(topic) != history.shard_of(held))
+            .expect("topics spread over several locks");
+        // `held` is being delivered (its shard locked) while another thread publishes elsewhere.
+        let delivering = history.record_all(&policy, &[Arc::new(Broadcast::new(held, "said", Value::Null))]);
+        let (done, finished) = std::sync::mpsc::channel();
+        let elsewhere = history.clone();
+        std::thread::spawn(move || {
+            let broadcast = Arc::new(Broadcast::new(&other, "said", Value::Null));
+            let other_policy = super::tests::policy(Duration::from_secs(60), 100);
+            let _recorded = elsewhere.record_all(&other_policy, std::slice::from_ref(&broadcast));
+            done.send(broadcast.position.get().cloned()).unwrap();
+        });
+        let position = finished.recv_timeout(Duration::from_secs(30)).expect("the other topic was held up");
+        assert_eq!(position.map(|p| p.offset), Some(Offset(1, 0)));
+        drop(delivering);
     }
 
     #[test]
