@@ -7,9 +7,14 @@
 #   bash bench/rooms.sh                     # 500 rooms x 10 clients, a message per client every 2 s, 15 s
 #   ROOMS=1000 PER_ROOM=5 PERIOD_MS=1000 SECONDS_MEASURED=20 REPEAT=2 bash bench/rooms.sh
 #
-# Writes bench/results/rooms.json.
+# Then the same load through Redis: the app made with `maze new --redis`, two
+# instances on one redis-server, each room's clients dealt to both.
+#
+# Writes bench/results/rooms.json: per run, the client's counts and latency
+# percentiles, and the server's CPU seconds over the run.
 source "$(dirname "$0")/common.sh"
 ulimit -n "$(ulimit -Hn)"
+need_packages redis-server:redis-server
 
 ROOMS="${ROOMS:-500}"
 PER_ROOM="${PER_ROOM:-10}"
@@ -17,6 +22,7 @@ PERIOD_MS="${PERIOD_MS:-2000}"
 SECONDS_MEASURED="${SECONDS_MEASURED:-15}"
 
 build_bench_app
+build_redis_bench_app
 build_loadgen
 install_node_peers
 ROOMS_CLIENT="$ROOT/bench/loadgen/target/release/rooms"
@@ -53,23 +59,56 @@ stop_server() {
   wait "$SERVER" 2>/dev/null || true
 }
 
+# CPU seconds (user + system) the processes $SERVER (and $SERVER2) have used.
+cpu_seconds() {
+  local ticks=0 pid
+  for pid in $SERVER ${SERVER2:-}; do
+    ticks=$((ticks + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+  done
+  awk "BEGIN {printf \"%.2f\", $ticks / $(getconf CLK_TCK)}"
+}
+
 echo "{\"machine\": \"$(machine)\", \"runs\": [" > "$RESULTS.tmp"
 first=1
-rooms() { # server port path [client flags]
-  local result
-  result=$("$ROOMS_CLIENT" "ws://127.0.0.1:$2/$3" bench "$ROOMS" "$PER_ROOM" "$PERIOD_MS" "$SECONDS_MEASURED" "${@:4}")
+rooms() { # server url [client flags]
+  local result before after cpu
+  before=$(cpu_seconds)
+  result=$("$ROOMS_CLIENT" "$2" bench "$ROOMS" "$PER_ROOM" "$PERIOD_MS" "$SECONDS_MEASURED" "${@:3}")
+  after=$(cpu_seconds)
+  cpu=$(awk "BEGIN {printf \"%.2f\", $after - $before}")
   [ $first = 1 ] || echo "," >> "$RESULTS.tmp"
   first=0
-  echo "{\"server\": \"$1\", \"run\": $rep, \"result\": $result}" >> "$RESULTS.tmp"
-  echo "$1: $result"
+  echo "{\"server\": \"$1\", \"run\": $rep, \"server_cpu_s\": $cpu, \"result\": $result}" >> "$RESULTS.tmp"
+  echo "$1 (server CPU ${cpu} s): $result"
 }
 
 # The peers take turns, REPEAT times (default 2): runs differ on a shared machine.
 for rep in $(seq "${REPEAT:-2}"); do
-  start_maze; rooms maze $MAZE_PORT bench; stop_server
-  start_maze "$NO_HISTORY"; rooms maze-no-history $MAZE_PORT bench; stop_server
-  start_bun; rooms bun $BUN_PORT ""; stop_server
-  start_node; rooms node-ws $NODE_PORT ""; stop_server
+  start_maze; rooms maze "ws://127.0.0.1:$MAZE_PORT/bench"; stop_server
+  start_maze "$NO_HISTORY"; rooms maze-no-history "ws://127.0.0.1:$MAZE_PORT/bench"; stop_server
+  start_bun; rooms bun "ws://127.0.0.1:$BUN_PORT/"; stop_server
+  start_node; rooms node-ws "ws://127.0.0.1:$NODE_PORT/"; stop_server
+done
+
+# Through Redis: two instances of the app made with `maze new --redis`.
+REDIS_PORT=6391
+redis-server --port $REDIS_PORT --bind 127.0.0.1 --save "" --appendonly no > "$WORK/redis.log" 2>&1 &
+REDIS=$!
+trap 'kill $REDIS 2>/dev/null || true' EXIT
+wait_for_port $REDIS_PORT
+start_redis_instance() { # port
+  (cd "$WORK/bench_redis" && MAZE_PORT=$1 REDIS_URL="redis://127.0.0.1:$REDIS_PORT" exec "$REDIS_BENCH_APP" \
+    > "$WORK/instance-$1.log" 2>&1) &
+  LAST=$!
+  wait_for_port "$1"
+}
+for rep in $(seq "${REPEAT:-2}"); do
+  start_redis_instance 3521; SERVER=$LAST
+  start_redis_instance 3522; SERVER2=$LAST
+  rooms maze-redis-2-instances "ws://127.0.0.1:3521/bench,ws://127.0.0.1:3522/bench"
+  kill "$SERVER" "$SERVER2" 2>/dev/null || true
+  wait "$SERVER" "$SERVER2" 2>/dev/null || true
+  SERVER2=""
 done
 
 echo "]}" >> "$RESULTS.tmp"

@@ -248,7 +248,26 @@ impl FrameReader {
                 // Wait first, allocate after: an idle connection holds no buffer.
                 std::task::ready!(read.as_ref().poll_read_ready(cx))?;
                 self.buffer.reserve(READ_CHUNK);
-                match read.try_read_buf(&mut self.buffer) {
+                let room = self.buffer.capacity() - self.buffer.len();
+                let mut got = 0;
+                // A read that leaves room in the buffer emptied the socket:
+                // its readiness is cleared now (as a `WouldBlock` would), so
+                // the next read waits for the next bytes instead of trying,
+                // failing with EAGAIN, then waiting: one system call in two
+                // when clients send now and then. (Bytes that arrive
+                // meanwhile set it again: tokio clears only what it saw.)
+                let buffer = &mut self.buffer;
+                let result = read.as_ref().try_io(tokio::io::Interest::READABLE, || {
+                    got = read.try_read_buf(buffer)?;
+                    match got > 0 && got < room {
+                        true => Err(io::ErrorKind::WouldBlock.into()),
+                        false => Ok(got),
+                    }
+                });
+                match result {
+                    Err(error) if error.kind() == io::ErrorKind::WouldBlock && got > 0 => {
+                        return Poll::Ready(Ok(got));
+                    }
                     Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
                         // The readiness was stale: free the buffer again before waiting.
                         if self.buffer.is_empty() {

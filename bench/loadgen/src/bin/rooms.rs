@@ -10,7 +10,11 @@
 //! Prints one JSON line: messages sent in the window, deliveries expected
 //! (sent × PER_ROOM), delivered, and latency percentiles in milliseconds.
 //!
-//! Usage: rooms URL TOPIC_PREFIX ROOMS PER_ROOM PERIOD_MS DURATION_S [--warmup SECS] [--recover]
+//! URL may list several servers separated by commas (instances of one app
+//! sharing a broker): clients are dealt to them in turn, so each room has
+//! members on every instance and every message crosses the broker.
+//!
+//! Usage: rooms URL[,URL...] TOPIC_PREFIX ROOMS PER_ROOM PERIOD_MS DURATION_S [--warmup SECS] [--recover]
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
@@ -46,8 +50,7 @@ struct Args {
 
 fn args() -> Args {
     let argv: Vec<String> = std::env::args().skip(1).collect();
-    let usage =
-        "usage: rooms URL TOPIC_PREFIX ROOMS PER_ROOM PERIOD_MS DURATION_S [--warmup SECS] [--recover]";
+    let usage = "usage: rooms URL[,URL...] TOPIC_PREFIX ROOMS PER_ROOM PERIOD_MS DURATION_S [--warmup SECS] [--recover]";
     if argv.len() < 6 {
         eprintln!("{usage}");
         std::process::exit(2);
@@ -95,7 +98,9 @@ async fn main() {
             if args.recover {
                 join["recover"] = json!({});
             }
-            let (mut ws, _) = tokio_tungstenite::connect_async(args.url.as_str()).await.expect("connect");
+            let urls: Vec<&str> = args.url.split(',').collect();
+            let url = urls[client % urls.len()];
+            let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("connect");
             ws.send(Message::text(join.to_string())).await.expect("send join");
             loop {
                 match ws.next().await.expect("join reply").expect("join reply") {
