@@ -60,6 +60,24 @@ install_node_peers() {
   (cd "$ROOT/bench/node" && npm ci --no-audit --no-fund --loglevel=error)
 }
 
+# The peers, each as $SERVER until stop_server: Node `ws` and Bun (uWebSockets)
+# doing what a maze socket whose channel rebroadcasts does (bench/node/).
+start_node() { # port
+  node "$ROOT/bench/node/server.mjs" "$1" > "$WORK/node.log" 2>&1 &
+  SERVER=$!
+  wait_for_port "$1"
+}
+start_bun() { # port
+  "$ROOT/bench/node/node_modules/@oven/bun-linux-x64/bin/bun" "$ROOT/bench/node/bun_server.mjs" "$1" \
+    > "$WORK/bun.log" 2>&1 &
+  SERVER=$!
+  wait_for_port "$1"
+}
+stop_server() {
+  kill "$SERVER" 2>/dev/null || true
+  wait "$SERVER" 2>/dev/null || true
+}
+
 # Waits for a TCP port on 127.0.0.1 to accept.
 wait_for_port() {
   for _ in $(seq 1 100); do

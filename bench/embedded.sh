@@ -35,11 +35,6 @@ start_embedded() { # axum | maze
   wait_for_port $EMBEDDED_PORT
 }
 
-stop_server() {
-  kill "$SERVER" 2>/dev/null || true
-  wait "$SERVER" 2>/dev/null || true
-}
-
 record() { # server test json
   [ $first = 1 ] || echo "," >> "$RESULTS.tmp"
   first=0

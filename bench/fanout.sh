@@ -18,7 +18,6 @@ install_node_peers
 MAZE_PORT=3210
 NODE_PORT=3310
 BUN_PORT=3410
-BUN="$ROOT/bench/node/node_modules/@oven/bun-linux-x64/bin/bun"
 RESULTS="$ROOT/bench/results/fanout.json"
 echo "{\"machine\": \"$(machine)\", \"runs\": [" > "$RESULTS.tmp"
 first=1
@@ -27,23 +26,6 @@ start_maze() {
   (cd "$WORK/bench_app" && MAZE_PORT=$MAZE_PORT exec "$BENCH_APP" > "$WORK/maze.log" 2>&1) &
   SERVER=$!
   wait_for_port $MAZE_PORT
-}
-
-start_node() {
-  node "$ROOT/bench/node/server.mjs" $NODE_PORT > "$WORK/node.log" 2>&1 &
-  SERVER=$!
-  wait_for_port $NODE_PORT
-}
-
-start_bun() {
-  "$BUN" "$ROOT/bench/node/bun_server.mjs" $BUN_PORT > "$WORK/bun.log" 2>&1 &
-  SERVER=$!
-  wait_for_port $BUN_PORT
-}
-
-stop_server() {
-  kill "$SERVER" 2>/dev/null || true
-  wait "$SERVER" 2>/dev/null || true
 }
 
 record() { # server clients json
@@ -80,13 +62,13 @@ for run in "1000 1000" "10000 100"; do
   # Clients asking for recovery, as maze.js does: each frame carries its
   # position in the topic's history. Shows what recovery costs.
   start_maze; fanout maze-recovering $MAZE_PORT bench "$1" "$2" --recover; stop_server
-  start_bun; fanout bun $BUN_PORT "" "$1" "$2"; stop_server
-  start_node; fanout node-ws $NODE_PORT "" "$1" "$2"; stop_server
+  start_bun $BUN_PORT; fanout bun $BUN_PORT "" "$1" "$2"; stop_server
+  start_node $NODE_PORT; fanout node-ws $NODE_PORT "" "$1" "$2"; stop_server
 done
 done
 start_maze; idle_memory maze $MAZE_PORT bench; stop_server
-start_bun; idle_memory bun $BUN_PORT ""; stop_server
-start_node; idle_memory node-ws $NODE_PORT ""; stop_server
+start_bun $BUN_PORT; idle_memory bun $BUN_PORT ""; stop_server
+start_node $NODE_PORT; idle_memory node-ws $NODE_PORT ""; stop_server
 
 echo "]}" >> "$RESULTS.tmp"
 mv "$RESULTS.tmp" "$RESULTS"

@@ -22,11 +22,6 @@ start_maze() { # history_size
   wait_for_port $PORT
 }
 
-stop_server() {
-  kill "$SERVER" 2>/dev/null || true
-  wait "$SERVER" 2>/dev/null || true
-}
-
 echo "{\"machine\": \"$(machine)\", \"runs\": [" > "$RESULTS.tmp"
 first=1
 record() {

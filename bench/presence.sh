@@ -26,11 +26,6 @@ start_maze() {
   wait_for_port $PORT
 }
 
-stop_server() {
-  kill "$SERVER" 2>/dev/null || true
-  wait "$SERVER" 2>/dev/null || true
-}
-
 # RSS (KiB) of the server once N clients are joined to TOPIC (with --presence:
 # tracked), and the load generator's result line.
 held() { # clients topic [--presence]

@@ -30,7 +30,6 @@ ROOMS_CLIENT="$ROOT/bench/loadgen/target/release/rooms"
 MAZE_PORT=3220
 NODE_PORT=3320
 BUN_PORT=3420
-BUN="$ROOT/bench/node/node_modules/@oven/bun-linux-x64/bin/bun"
 RESULTS="$ROOT/bench/results/rooms.json"
 
 # The app's maze.toml without history: [websockets] is its last table.
@@ -44,21 +43,6 @@ start_maze() { # [config]
   SERVER=$!
   wait_for_port $MAZE_PORT
 }
-start_node() {
-  node "$ROOT/bench/node/server.mjs" $NODE_PORT > "$WORK/node.log" 2>&1 &
-  SERVER=$!
-  wait_for_port $NODE_PORT
-}
-start_bun() {
-  "$BUN" "$ROOT/bench/node/bun_server.mjs" $BUN_PORT > "$WORK/bun.log" 2>&1 &
-  SERVER=$!
-  wait_for_port $BUN_PORT
-}
-stop_server() {
-  kill "$SERVER" 2>/dev/null || true
-  wait "$SERVER" 2>/dev/null || true
-}
-
 # CPU seconds (user + system) the processes $SERVER (and $SERVER2) have used.
 cpu_seconds() {
   local ticks=0 pid
@@ -86,8 +70,8 @@ rooms() { # server url [client flags]
 for rep in $(seq "${REPEAT:-2}"); do
   start_maze; rooms maze "ws://127.0.0.1:$MAZE_PORT/bench"; stop_server
   start_maze "$NO_HISTORY"; rooms maze-no-history "ws://127.0.0.1:$MAZE_PORT/bench"; stop_server
-  start_bun; rooms bun "ws://127.0.0.1:$BUN_PORT/"; stop_server
-  start_node; rooms node-ws "ws://127.0.0.1:$NODE_PORT/"; stop_server
+  start_bun $BUN_PORT; rooms bun "ws://127.0.0.1:$BUN_PORT/"; stop_server
+  start_node $NODE_PORT; rooms node-ws "ws://127.0.0.1:$NODE_PORT/"; stop_server
 done
 
 # Through Redis: two instances of the app made with `maze new --redis`.

@@ -39,21 +39,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_tungstenite::tungstenite::Message;
 
-/// What the fan-out reads of a frame (maze JSON): its subject and the send
-/// time in its payload. Parsed in place, other fields skipped, so that the
-/// load generator spends as little of the shared cores as it can on each of
-/// the million deliveries it times, whatever else the server's frames carry.
-#[derive(serde::Deserialize)]
-struct Delivery<'a> {
-    #[serde(borrow)]
-    subject: Option<&'a str>,
-    payload: Option<Stamp>,
-}
-
-#[derive(serde::Deserialize)]
-struct Stamp {
-    t: Option<u64>,
-}
+use maze_loadgen::Delivery;
 
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 

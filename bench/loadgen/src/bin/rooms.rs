@@ -24,18 +24,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite::Message;
 
-/// What the client reads of a frame: its subject and the send time in its payload.
-#[derive(serde::Deserialize)]
-struct Delivery<'a> {
-    #[serde(borrow)]
-    subject: Option<&'a str>,
-    payload: Option<Stamp>,
-}
-
-#[derive(serde::Deserialize)]
-struct Stamp {
-    t: Option<u64>,
-}
+use maze_loadgen::Delivery;
 
 struct Args {
     url: String,
