@@ -3,7 +3,7 @@
 
 use anyhow::{Result, bail};
 
-use super::{Own, Plan, Status, with_insertions};
+use super::{Clash, Own, Plan, Status, with_insertions};
 use crate::lexer::Lang;
 use crate::patch::text;
 use crate::prompt::{Answer, ConflictPrompt};
@@ -46,9 +46,9 @@ impl Plan {
             self.report()?;
         }
         if !conflicts.is_empty() {
-            let removing = conflicts.iter().all(|path| self.files[path].own != Own::Create);
             let listed = conflicts.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
-            if removing {
+            // Destroying: the files are maze's to remove, not to overwrite.
+            if conflicts.iter().all(|path| self.files[path].own != Own::Create) {
                 bail!(
                     "{} file(s) differ from what maze generated: {listed}. Nothing was written.\n\
                      Rerun with --force to remove them anyway, or --skip to keep them (maze still takes \
@@ -56,29 +56,27 @@ impl Plan {
                     conflicts.len()
                 );
             }
-            conflicts.retain(|path| self.files[path].own == Own::Create);
             bail!(
-                "{} file(s) differ from what maze would generate: {}. Nothing was written.\n\
+                "{} file(s) differ from what maze would generate: {listed}. Nothing was written.\n\
                  Rerun with --force to overwrite them, or --skip to keep your versions (maze still \
                  inserts its new lines into them); in a terminal, maze asks file by file and can show the diff.",
-                conflicts.len(),
-                conflicts.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+                conflicts.len()
             );
         }
         if let Some(clash) = clashes.first() {
-            let functions = clash.1.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ");
-            if clash.2 {
+            let functions = clash.functions.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ");
+            if clash.destroying {
                 bail!(
                     "{} defines {functions} otherwise than maze generated it. Nothing was written.\n\
                      Rerun with --skip to keep your version (maze still takes out the rest), or delete it \
                      by hand first.",
-                    clash.0.display()
+                    clash.path.display()
                 );
             }
             bail!(
                 "{} already defines {functions}, otherwise than maze would generate it. Nothing was written.\n\
                  Rerun with --skip to keep yours (maze still adds the rest, and routes to it), or rename it.",
-                clash.0.display()
+                clash.path.display()
             );
         }
         if settings.dry_run {
@@ -171,15 +169,15 @@ impl Plan {
 
     /// Functions the user rewrote: kept with `--skip`, otherwise a conflict
     /// (`--force` cannot rewrite a function without parsing Rust). Returns
-    /// the unresolved ones: file, functions, destroying.
-    fn decide_clashes(&mut self, settings: Settings) -> Vec<(std::path::PathBuf, Vec<String>, bool)> {
+    /// the unresolved ones.
+    fn decide_clashes(&mut self, settings: Settings) -> Vec<Clash> {
         let mut unresolved = Vec::new();
         for clash in std::mem::take(&mut self.clashes) {
             if settings.on_conflict == OnConflict::Keep {
                 self.rows[clash.row].0 = Some(Status::Skip);
             } else {
                 self.rows[clash.row].0 = Some(Status::Conflict);
-                unresolved.push((clash.path, clash.functions, clash.destroying));
+                unresolved.push(clash);
             }
         }
         unresolved
