@@ -233,15 +233,39 @@ impl Subscriber {
 /// assert_eq!(registry.deliver(Arc::new(Broadcast::new("room:1", "hi", serde_json::Value::Null))), 0);
 /// assert!(registry.topics().is_empty());
 /// ```
-#[derive(Default)]
 pub struct Registry {
-    topics: RwLock<HashMap<String, HashMap<u64, Subscriber>>>,
+    /// Each topic's subscribers, in the shard its name hashes to: a join or
+    /// a leave waits only for the deliveries of its shard's topics.
+    shards: Box<[RwLock<Topics>]>,
+    /// Picks a topic's shard.
+    hasher: std::collections::hash_map::RandomState,
     /// The hub this registry belongs to, once it has one: the tasks of its
     /// adapter run in it (see [`crate::hub::InHubOf`]).
     hub: OnceLock<crate::hub::WeakHub>,
 }
 
+/// A shard of the registry: topics and their subscribers, by connection id.
+type Topics = HashMap<String, HashMap<u64, Subscriber>>;
+
+/// How many locks the registry's topics are spread over.
+const SHARDS: usize = 32;
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry {
+            shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
+            hasher: Default::default(),
+            hub: OnceLock::new(),
+        }
+    }
+}
+
 impl Registry {
+    fn shard(&self, topic: &str) -> &RwLock<Topics> {
+        use std::hash::BuildHasher;
+        &self.shards[(self.hasher.hash_one(topic) % SHARDS as u64) as usize]
+    }
+
     /// Makes `hub` this registry's: set once, by [`crate::Hub::new`].
     pub(crate) fn attach(&self, hub: crate::hub::WeakHub) {
         let _ = self.hub.set(hub);
@@ -254,7 +278,7 @@ impl Registry {
 
     /// Adds `subscriber` to `topic`; true when it is the topic's first local subscriber.
     pub(crate) fn subscribe(&self, topic: &str, subscriber: Subscriber) -> bool {
-        let mut topics = self.topics.write().unwrap_or_else(|e| e.into_inner());
+        let mut topics = self.shard(topic).write().unwrap_or_else(|e| e.into_inner());
         let subscribers = topics.entry(topic.to_string()).or_default();
         subscribers.insert(subscriber.id, subscriber);
         subscribers.len() == 1
@@ -262,7 +286,7 @@ impl Registry {
 
     /// Removes connection `id` from `topic`; true when no local subscriber is left.
     pub(crate) fn unsubscribe(&self, topic: &str, id: u64) -> bool {
-        let mut topics = self.topics.write().unwrap_or_else(|e| e.into_inner());
+        let mut topics = self.shard(topic).write().unwrap_or_else(|e| e.into_inner());
         let Some(subscribers) = topics.get_mut(topic) else {
             return false;
         };
@@ -295,10 +319,11 @@ impl Registry {
     /// broadcasts of one topic in a row reach each connection as one item.
     /// Returns how many deliveries were made.
     pub(crate) fn deliver_all(&self, broadcasts: &[Arc<Broadcast>]) -> usize {
-        let topics = self.topics.read().unwrap_or_else(|e| e.into_inner());
         let mut reached = 0;
         for run in broadcasts.chunk_by(|a, b| a.topic == b.topic) {
+            let topics = self.shard(&run[0].topic).read().unwrap_or_else(|e| e.into_inner());
             let run_reached = topics.get(&run[0].topic).map_or(0, |subscribers| offer_run(subscribers, run));
+            drop(topics);
             for broadcast in run {
                 crate::telemetry::broadcast(run_reached / run.len());
                 broadcast.delivered.add_permits(1);
@@ -317,8 +342,8 @@ impl Registry {
     /// }
     /// ```
     pub fn topics(&self) -> Vec<String> {
-        let topics = self.topics.read().unwrap_or_else(|e| e.into_inner());
-        topics.keys().cloned().collect()
+        let shards = self.shards.iter().map(|shard| shard.read().unwrap_or_else(|e| e.into_inner()));
+        shards.flat_map(|topics| topics.keys().cloned().collect::<Vec<_>>()).collect()
     }
 }
 
@@ -675,6 +700,28 @@ mod tests {
     fn subscriber(id: u64, size: usize) -> (Subscriber, mailbox::Receiver<Outgoing>) {
         let (tx, rx) = mailbox::bounded(size);
         (Subscriber::new(id, tx), rx)
+    }
+
+    #[test]
+    fn a_delivery_holds_up_only_the_joins_of_its_own_topics() {
+        let registry = Arc::new(Registry::default());
+        let delivering = "room:busy";
+        let other = (0..1_000)
+            .map(|n| format!("room:{n}"))
+            .find(|topic| !std::ptr::eq(registry.shard(topic), registry.shard(delivering)))
+            .expect("topics spread over several locks");
+        // A delivery to `delivering` in progress holds its shard as deliver_all does...
+        let held = registry.shard(delivering).read().unwrap();
+        // ...while another connection joins another topic.
+        let (done, joined) = std::sync::mpsc::channel();
+        let elsewhere = registry.clone();
+        std::thread::spawn(move || {
+            let (subscriber, _rx) = subscriber(7, 4);
+            done.send(elsewhere.subscribe(&other, subscriber)).unwrap();
+        });
+        let first = joined.recv_timeout(std::time::Duration::from_secs(30)).expect("the join was held up");
+        assert!(first, "the topic's first subscriber");
+        drop(held);
     }
 
     fn subject(outgoing: Outgoing) -> String {
