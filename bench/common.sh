@@ -78,6 +78,20 @@ stop_server() {
   wait "$SERVER" 2>/dev/null || true
 }
 
+# The RSS the server $SERVER grows by per idle joined connection, 10,000 of
+# them on TOPIC at URL, recorded (with the script's `record`) as NAME's.
+idle_memory() { # name url topic
+  local before after
+  before=$(rss_kib "$SERVER")
+  coproc HOLD { "$LOADGEN" "$2" "$3" 10000 0 --hold 30; }
+  read -r _ <&"${HOLD[0]}"   # "joined"
+  sleep 3
+  after=$(rss_kib "$SERVER")
+  kill "$HOLD_PID" 2>/dev/null || true
+  wait "$HOLD_PID" 2>/dev/null || true
+  record "$1" "idle-memory" "{\"connections\": 10000, \"rss_before_kib\": $before, \"rss_after_kib\": $after, \"kib_per_connection\": $(awk "BEGIN {printf \"%.2f\", ($after - $before) / 10000}")}"
+}
+
 # Waits for a TCP port on 127.0.0.1 to accept.
 wait_for_port() {
   for _ in $(seq 1 100); do

@@ -46,18 +46,6 @@ fanout() { # server url topic clients messages
   record "$1" "fanout-$4" "$("$LOADGEN" "$2" "$3" "$4" "$5")"
 }
 
-idle_memory() { # server url topic
-  local before after
-  before=$(rss_kib "$SERVER")
-  coproc HOLD { "$LOADGEN" "$2" "$3" 10000 0 --hold 30; }
-  read -r _ <&"${HOLD[0]}"   # "joined"
-  sleep 3
-  after=$(rss_kib "$SERVER")
-  kill "$HOLD_PID" 2>/dev/null || true
-  wait "$HOLD_PID" 2>/dev/null || true
-  record "$1" "idle-memory" "{\"connections\": 10000, \"rss_before_kib\": $before, \"rss_after_kib\": $after, \"kib_per_connection\": $(awk "BEGIN {printf \"%.2f\", ($after - $before) / 10000}")}"
-}
-
 for rep in $(seq "${REPEAT:-3}"); do
 for run in "1000 1000" "10000 100"; do
   set -- $run

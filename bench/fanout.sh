@@ -41,18 +41,6 @@ fanout() { # server port path clients messages [loadgen flags]
   record "$1" "fanout-$4" "$result"
 }
 
-idle_memory() { # server port path
-  local before after
-  before=$(rss_kib "$SERVER")
-  coproc HOLD { "$LOADGEN" "ws://127.0.0.1:$2/$3" "bench:idle" 10000 0 --hold 30; }
-  read -r _ <&"${HOLD[0]}"   # "joined"
-  sleep 3
-  after=$(rss_kib "$SERVER")
-  kill "$HOLD_PID" 2>/dev/null || true
-  wait "$HOLD_PID" 2>/dev/null || true
-  record "$1" "idle-memory" "{\"connections\": 10000, \"rss_before_kib\": $before, \"rss_after_kib\": $after, \"kib_per_connection\": $(awk "BEGIN {printf \"%.2f\", ($after - $before) / 10000}")}"
-}
-
 # Each size REPEAT times (default 3), the peers taking turns: this shared
 # machine's noise is several percent from one run to the next.
 for rep in $(seq "${REPEAT:-3}"); do
@@ -66,9 +54,9 @@ for run in "1000 1000" "10000 100"; do
   start_node $NODE_PORT; fanout node-ws $NODE_PORT "" "$1" "$2"; stop_server
 done
 done
-start_maze; idle_memory maze $MAZE_PORT bench; stop_server
-start_bun $BUN_PORT; idle_memory bun $BUN_PORT ""; stop_server
-start_node $NODE_PORT; idle_memory node-ws $NODE_PORT ""; stop_server
+start_maze; idle_memory maze "ws://127.0.0.1:$MAZE_PORT/bench" bench:idle; stop_server
+start_bun $BUN_PORT; idle_memory bun "ws://127.0.0.1:$BUN_PORT/" bench:idle; stop_server
+start_node $NODE_PORT; idle_memory node-ws "ws://127.0.0.1:$NODE_PORT/" bench:idle; stop_server
 
 echo "]}" >> "$RESULTS.tmp"
 mv "$RESULTS.tmp" "$RESULTS"
