@@ -60,6 +60,14 @@ install_node_peers() {
   (cd "$ROOT/bench/node" && npm ci --no-audit --no-fund --loglevel=error)
 }
 
+# The generated bench app (build_bench_app) on PORT, with maze.toml or
+# CONFIG, as $SERVER until stop_server.
+start_bench_app() { # port [config]
+  (cd "$WORK/bench_app" && MAZE_CONFIG="${2:-maze.toml}" MAZE_PORT=$1 exec "$BENCH_APP" > "$WORK/maze.log" 2>&1) &
+  SERVER=$!
+  wait_for_port "$1"
+}
+
 # The peers, each as $SERVER until stop_server: Node `ws` and Bun (uWebSockets)
 # doing what a maze socket whose channel rebroadcasts does (bench/node/).
 start_node() { # port

@@ -23,12 +23,6 @@ RESULTS="$ROOT/bench/results/embedded.json"
 echo "{\"machine\": \"$(machine)\", \"runs\": [" > "$RESULTS.tmp"
 first=1
 
-start_app() {
-  (cd "$WORK/bench_app" && MAZE_PORT=$APP_PORT exec "$BENCH_APP" > "$WORK/app.log" 2>&1) &
-  SERVER=$!
-  wait_for_port $APP_PORT
-}
-
 start_embedded() { # axum | maze
   SERVER=$1 PORT=$EMBEDDED_PORT "$EMBEDDED" > "$WORK/embedded.log" 2>&1 &
   SERVER=$!
@@ -49,12 +43,12 @@ fanout() { # server url topic clients messages
 for rep in $(seq "${REPEAT:-3}"); do
 for run in "1000 1000" "10000 100"; do
   set -- $run
-  start_app; fanout app "ws://127.0.0.1:$APP_PORT/bench" bench:1 "$1" "$2"; stop_server
+  start_bench_app $APP_PORT; fanout app "ws://127.0.0.1:$APP_PORT/bench" bench:1 "$1" "$2"; stop_server
   start_embedded axum; fanout embedded-axum-serve "ws://127.0.0.1:$EMBEDDED_PORT/chat" chat_room:1 "$1" "$2"; stop_server
   start_embedded maze; fanout embedded-maze-serve "ws://127.0.0.1:$EMBEDDED_PORT/chat" chat_room:1 "$1" "$2"; stop_server
 done
 done
-start_app; idle_memory app "ws://127.0.0.1:$APP_PORT/bench" bench:idle; stop_server
+start_bench_app $APP_PORT; idle_memory app "ws://127.0.0.1:$APP_PORT/bench" bench:idle; stop_server
 start_embedded axum; idle_memory embedded-axum-serve "ws://127.0.0.1:$EMBEDDED_PORT/chat" chat_room:idle; stop_server
 start_embedded maze; idle_memory embedded-maze-serve "ws://127.0.0.1:$EMBEDDED_PORT/chat" chat_room:idle; stop_server
 

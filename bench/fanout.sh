@@ -22,12 +22,6 @@ RESULTS="$ROOT/bench/results/fanout.json"
 echo "{\"machine\": \"$(machine)\", \"runs\": [" > "$RESULTS.tmp"
 first=1
 
-start_maze() {
-  (cd "$WORK/bench_app" && MAZE_PORT=$MAZE_PORT exec "$BENCH_APP" > "$WORK/maze.log" 2>&1) &
-  SERVER=$!
-  wait_for_port $MAZE_PORT
-}
-
 record() { # server clients json
   [ $first = 1 ] || echo "," >> "$RESULTS.tmp"
   first=0
@@ -46,15 +40,15 @@ fanout() { # server port path clients messages [loadgen flags]
 for rep in $(seq "${REPEAT:-3}"); do
 for run in "1000 1000" "10000 100"; do
   set -- $run
-  start_maze; fanout maze $MAZE_PORT bench "$1" "$2"; stop_server
+  start_bench_app $MAZE_PORT; fanout maze $MAZE_PORT bench "$1" "$2"; stop_server
   # Clients asking for recovery, as maze.js does: each frame carries its
   # position in the topic's history. Shows what recovery costs.
-  start_maze; fanout maze-recovering $MAZE_PORT bench "$1" "$2" --recover; stop_server
+  start_bench_app $MAZE_PORT; fanout maze-recovering $MAZE_PORT bench "$1" "$2" --recover; stop_server
   start_bun $BUN_PORT; fanout bun $BUN_PORT "" "$1" "$2"; stop_server
   start_node $NODE_PORT; fanout node-ws $NODE_PORT "" "$1" "$2"; stop_server
 done
 done
-start_maze; idle_memory maze "ws://127.0.0.1:$MAZE_PORT/bench" bench:idle; stop_server
+start_bench_app $MAZE_PORT; idle_memory maze "ws://127.0.0.1:$MAZE_PORT/bench" bench:idle; stop_server
 start_bun $BUN_PORT; idle_memory bun "ws://127.0.0.1:$BUN_PORT/" bench:idle; stop_server
 start_node $NODE_PORT; idle_memory node-ws "ws://127.0.0.1:$NODE_PORT/" bench:idle; stop_server
 

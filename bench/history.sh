@@ -17,9 +17,7 @@ RESULTS="$ROOT/bench/results/history.json"
 
 start_maze() { # history_size
   sed "s/^\[websockets\]$/[websockets]\nhistory_size = $1/" "$WORK/bench_app/maze.toml" > "$WORK/history.toml"
-  (cd "$WORK/bench_app" && MAZE_CONFIG="$WORK/history.toml" MAZE_PORT=$PORT exec "$BENCH_APP" > "$WORK/maze.log" 2>&1) &
-  SERVER=$!
-  wait_for_port $PORT
+  start_bench_app $PORT "$WORK/history.toml"
 }
 
 echo "{\"machine\": \"$(machine)\", \"runs\": [" > "$RESULTS.tmp"

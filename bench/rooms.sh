@@ -38,11 +38,6 @@ cp "$WORK/bench_app/maze.toml" "$NO_HISTORY"
 grep -q '^\[websockets\]' "$NO_HISTORY"
 printf 'history_size = 0\n' >> "$NO_HISTORY"
 
-start_maze() { # [config]
-  (cd "$WORK/bench_app" && MAZE_CONFIG="${1:-maze.toml}" MAZE_PORT=$MAZE_PORT exec "$BENCH_APP" > "$WORK/maze.log" 2>&1) &
-  SERVER=$!
-  wait_for_port $MAZE_PORT
-}
 # CPU seconds (user + system) the processes $SERVER (and $SERVER2) have used.
 cpu_seconds() {
   local ticks=0 pid
@@ -68,8 +63,8 @@ rooms() { # server url [client flags]
 
 # The peers take turns, REPEAT times (default 2): runs differ on a shared machine.
 for rep in $(seq "${REPEAT:-2}"); do
-  start_maze; rooms maze "ws://127.0.0.1:$MAZE_PORT/bench"; stop_server
-  start_maze "$NO_HISTORY"; rooms maze-no-history "ws://127.0.0.1:$MAZE_PORT/bench"; stop_server
+  start_bench_app $MAZE_PORT; rooms maze "ws://127.0.0.1:$MAZE_PORT/bench"; stop_server
+  start_bench_app $MAZE_PORT "$NO_HISTORY"; rooms maze-no-history "ws://127.0.0.1:$MAZE_PORT/bench"; stop_server
   start_bun $BUN_PORT; rooms bun "ws://127.0.0.1:$BUN_PORT/"; stop_server
   start_node $NODE_PORT; rooms node-ws "ws://127.0.0.1:$NODE_PORT/"; stop_server
 done
