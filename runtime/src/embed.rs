@@ -34,6 +34,7 @@
 //! itself (one buffer less per idle connection). BENCHMARKS.md compares the
 //! two.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::socket::Socket;
@@ -44,6 +45,8 @@ use crate::{Config, Error, Hub, Routes};
 /// the sockets' channels read as `ctx.state()`.
 pub struct Sockets<St = ()> {
     routes: Routes<St>,
+    /// Folders served as static files: (URL path, folder).
+    files: Vec<(String, PathBuf)>,
 }
 
 impl<St: Clone + Send + Sync + 'static> Sockets<St> {
@@ -56,7 +59,22 @@ impl<St: Clone + Send + Sync + 'static> Sockets<St> {
     /// # drop(sockets);
     /// ```
     pub fn new(config: &Config, hub: &Hub) -> Sockets<St> {
-        Sockets { routes: Routes::new(Arc::new(config.clone()), hub.clone()) }
+        Sockets { routes: Routes::new(Arc::new(config.clone()), hub.clone()), files: Vec::new() }
+    }
+
+    /// Also serves the files in the folder `dir` under the URL path `path`:
+    /// the scripts `maze g socket` writes, in an app that serves no static
+    /// files of its own (`maze init` serves `public/js` at `/maze/js`).
+    ///
+    /// ```
+    /// # let config = maze::Config::parse("[app]\nname = \"shop\"\n").unwrap();
+    /// let sockets: maze::Sockets = maze::Sockets::new(&config, &maze::Hub::in_memory())
+    ///     .static_files("/maze/js", "public/js");
+    /// # drop(sockets);
+    /// ```
+    pub fn static_files(mut self, path: &str, dir: impl Into<PathBuf>) -> Sockets<St> {
+        self.files.push((path.to_string(), dir.into()));
+        self
     }
 
     /// Serves the socket `S` at `path` (maze JSON) and `path/websocket`
@@ -89,7 +107,10 @@ impl<St: Clone + Send + Sync + 'static> Sockets<St> {
     /// # drop(app);
     /// ```
     pub fn into_router(self) -> Result<axum::Router<St>, Error> {
-        let (router, _no_fallback) = self.routes.into_router()?;
+        let (mut router, _no_fallback) = self.routes.into_router()?;
+        for (path, dir) in self.files {
+            router = router.nest_service(&path, tower_http::services::ServeDir::new(dir));
+        }
         Ok(crate::app::with_client(router))
     }
 }

@@ -108,6 +108,28 @@ impl Hub {
     /// ```
     pub async fn from_config(config: &Config) -> Result<Hub, Error> {
         let pubsub = crate::pubsub::from_config(config).await?;
+        Ok(Hub::with_metrics_of(config, pubsub))
+    }
+
+    /// [`Hub::from_config`] without waiting: Redis (when `[websockets]` asks
+    /// for it) is connected to in the background, and retried as after a
+    /// disconnect; broadcasts meanwhile reach this instance's subscribers
+    /// and go to Redis once it answers. For code that builds its router
+    /// outside an `async fn` (`maze init` apps); a bad setting is still an
+    /// error at once. With Redis, it must be called inside a tokio runtime.
+    ///
+    /// ```
+    /// let config = maze::Config::parse("[app]\nname = \"chat\"\n").unwrap();
+    /// let hub = maze::Hub::from_config_lazy(&config).unwrap();
+    /// # drop(hub);
+    /// ```
+    pub fn from_config_lazy(config: &Config) -> Result<Hub, Error> {
+        let pubsub = crate::pubsub::from_config_lazy(config)?;
+        Ok(Hub::with_metrics_of(config, pubsub))
+    }
+
+    /// A hub around `pubsub`, recording metrics when `config`'s `[metrics]` names a path.
+    fn with_metrics_of(config: &Config, pubsub: PubSub) -> Hub {
         #[cfg(feature = "metrics")]
         let metrics = config
             .metrics
@@ -115,8 +137,11 @@ impl Hub {
             .as_ref()
             .map(|_| metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder());
         #[cfg(not(feature = "metrics"))]
-        let metrics = None::<std::convert::Infallible>;
-        Ok(Hub::build(pubsub, metrics))
+        let metrics = {
+            let _ = config;
+            None::<std::convert::Infallible>
+        };
+        Hub::build(pubsub, metrics)
     }
 
     /// A hub on one instance, with `[websockets]`'s default history.

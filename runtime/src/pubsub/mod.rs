@@ -658,28 +658,67 @@ impl PubSub {
 
 /// Sets up the adapter `[websockets]` asks for: `"memory"` (the default), or
 /// `"redis"` (the default when `redis_url` or `REDIS_URL` is set and the
-/// `redis` feature is on), with the history policy it sets.
+/// `redis` feature is on), with the history policy it sets. Redis is
+/// reached before this returns.
 pub(crate) async fn from_config(config: &Config) -> Result<PubSub, Error> {
+    match chosen(config)? {
+        Chosen::Memory(policy) => Ok(PubSub::with_policy(Arc::default(), Memory, policy)),
+        #[cfg(feature = "redis")]
+        Chosen::Redis { url, policy } => {
+            let registry = Arc::new(Registry::default());
+            let adapter = redis_adapter::RedisAdapter::connect(
+                &url,
+                &config.app.name,
+                registry.clone(),
+                policy.clone(),
+            )
+            .await?;
+            Ok(PubSub::with_policy(registry, adapter, policy))
+        }
+    }
+}
+
+/// [`from_config`] without waiting for Redis, which is reached in the background.
+pub(crate) fn from_config_lazy(config: &Config) -> Result<PubSub, Error> {
+    match chosen(config)? {
+        Chosen::Memory(policy) => Ok(PubSub::with_policy(Arc::default(), Memory, policy)),
+        #[cfg(feature = "redis")]
+        Chosen::Redis { url, policy } => {
+            let registry = Arc::new(Registry::default());
+            let adapter = redis_adapter::RedisAdapter::connect_later(
+                &url,
+                &config.app.name,
+                registry.clone(),
+                policy.clone(),
+            )?;
+            Ok(PubSub::with_policy(registry, adapter, policy))
+        }
+    }
+}
+
+/// The adapter `[websockets]` names, with what it needs.
+enum Chosen {
+    Memory(Arc<Policy>),
+    #[cfg(feature = "redis")]
+    Redis {
+        url: String,
+        policy: Arc<Policy>,
+    },
+}
+
+fn chosen(config: &Config) -> Result<Chosen, Error> {
     let policy = Arc::new(Policy::from_config(config)?);
     let settings = &config.websockets;
     let default = if cfg!(feature = "redis") && settings.redis_url.is_some() { "redis" } else { "memory" };
     match settings.adapter.as_deref().unwrap_or(default) {
-        "memory" => Ok(PubSub::with_policy(Arc::default(), Memory, policy)),
+        "memory" => Ok(Chosen::Memory(policy)),
         "redis" => {
             #[cfg(feature = "redis")]
             {
                 let url = settings.redis_url.as_deref().ok_or_else(|| {
                     Error::config("adapter = \"redis\" needs redis_url in [websockets], or REDIS_URL")
                 })?;
-                let registry = Arc::new(Registry::default());
-                let adapter = redis_adapter::RedisAdapter::connect(
-                    url,
-                    &config.app.name,
-                    registry.clone(),
-                    policy.clone(),
-                )
-                .await?;
-                Ok(PubSub::with_policy(registry, adapter, policy))
+                Ok(Chosen::Redis { url: url.to_string(), policy })
             }
             #[cfg(not(feature = "redis"))]
             Err(Error::config(

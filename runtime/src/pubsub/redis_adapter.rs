@@ -47,7 +47,9 @@ use crate::history::{self, Offset, Policy, Position, Recovery};
 
 /// How long startup waits for Redis before giving up with an error.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Reconnection delays grow to this.
+/// The first reconnection delay, doubled after each failure...
+const RETRY: Duration = Duration::from_millis(100);
+/// ...up to this.
 const MAX_RETRY: Duration = Duration::from_secs(2);
 /// Broadcasts waiting to be published; past this they reach local subscribers only.
 pub(crate) const PUBLISH_QUEUE: usize = 4096;
@@ -212,10 +214,8 @@ impl RedisAdapter {
         registry: Arc<Registry>,
         policy: Arc<Policy>,
     ) -> Result<RedisAdapter, Error> {
-        let client = redis::Client::open(url).map_err(|error| {
-            Error::config(format!("redis_url {url:?} is not a Redis URL")).caused_by(error)
-        })?;
-        let link = match tokio::time::timeout(CONNECT_TIMEOUT, Link::open(&client)).await {
+        let client = client(url)?;
+        let mut link = match tokio::time::timeout(CONNECT_TIMEOUT, Link::open(&client)).await {
             Ok(Ok(link)) => link,
             Ok(Err(error)) => return Err(unreachable(url).caused_by(error)),
             Err(_) => {
@@ -225,29 +225,65 @@ impl RedisAdapter {
                 ));
             }
         };
+        let worker = Worker::new(client, app, registry, policy.clone());
+        worker.refresh_epoch(&mut link).await.map_err(|error| unreachable(url).caused_by(error))?;
+        Ok(RedisAdapter::spawn(worker, Some(link), policy))
+    }
+
+    /// [`RedisAdapter::connect`] without waiting: the worker connects in the
+    /// background (and retries, as after a disconnect); until it has,
+    /// broadcasts reach this instance's subscribers and wait for Redis in
+    /// their queue. Needs a tokio runtime, to start the worker in.
+    pub(crate) fn connect_later(
+        url: &str,
+        app: &str,
+        registry: Arc<Registry>,
+        policy: Arc<Policy>,
+    ) -> Result<RedisAdapter, Error> {
+        let client = client(url)?;
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(Error::config(
+                "the Redis adapter starts in a tokio runtime: make the hub inside one (e.g. in #[tokio::main])",
+            ));
+        }
+        let worker = Worker::new(client, app, registry, policy.clone());
+        Ok(RedisAdapter::spawn(worker, None, policy))
+    }
+
+    /// Starts `worker` on `link` (or, without one, connecting first).
+    fn spawn(worker: Worker, link: Option<Link>, policy: Arc<Policy>) -> RedisAdapter {
         let (publishes, publish_queue) = mpsc::channel(PUBLISH_QUEUE);
         let subscriptions = Arc::new(SubscriptionQueue::new());
         let subscription_queue = subscriptions.clone();
-        let dropped = Arc::new(Dropped::default());
-        let connected = Arc::new(AtomicBool::new(true));
+        let dropped = worker.dropped.clone();
+        let connected = worker.connected.clone();
+        connected.store(link.is_some(), Ordering::Relaxed);
         // The worker's telemetry is its hub's (the registry's, once it has one).
-        let scope = registry.clone();
-        let worker = Worker {
+        let scope = worker.registry.clone();
+        tokio::spawn(crate::hub::InHubOf::new(scope, worker.run(link, publish_queue, subscription_queue)));
+        RedisAdapter { publishes, connected, subscriptions, dropped, policy }
+    }
+}
+
+fn client(url: &str) -> Result<redis::Client, Error> {
+    redis::Client::open(url)
+        .map_err(|error| Error::config(format!("redis_url {url:?} is not a Redis URL")).caused_by(error))
+}
+
+impl Worker {
+    fn new(client: redis::Client, app: &str, registry: Arc<Registry>, policy: Arc<Policy>) -> Worker {
+        Worker {
             client,
             prefix: format!("maze:{app}:"),
             instance: instance_id(),
             registry,
             live: HashSet::new(),
-            dropped: dropped.clone(),
-            connected: connected.clone(),
+            dropped: Arc::new(Dropped::default()),
+            connected: Arc::new(AtomicBool::new(false)),
             epoch: RwLock::new("".into()),
             backlog: Default::default(),
-            policy: policy.clone(),
-        };
-        let mut link = link;
-        worker.refresh_epoch(&mut link).await.map_err(|error| unreachable(url).caused_by(error))?;
-        tokio::spawn(crate::hub::InHubOf::new(scope, worker.run(link, publish_queue, subscription_queue)));
-        Ok(RedisAdapter { publishes, connected, subscriptions, dropped, policy })
+            policy,
+        }
     }
 }
 
@@ -397,13 +433,13 @@ struct Queues {
 impl Worker {
     async fn run(
         mut self,
-        link: Link,
+        mut link: Option<Link>,
         publishes: mpsc::Receiver<Publish>,
         subscriptions: Arc<SubscriptionQueue>,
     ) {
         let mut queues = Queues { publishes, subscriptions };
-        let mut link = Some(link);
-        let mut retry = Duration::from_millis(100);
+        // Started without a connection (`connect_later`), the first attempt is at once.
+        let mut retry = if link.is_some() { RETRY } else { Duration::ZERO };
         loop {
             link = match link {
                 Some(connected) => match self.serve(connected, &mut queues).await {
@@ -440,11 +476,11 @@ impl Worker {
                         Ok(link) => {
                             self.connected.store(true, Ordering::Relaxed);
                             crate::telemetry::redis_reconnected(self.live.len());
-                            retry = Duration::from_millis(100);
+                            retry = RETRY;
                             Some(link)
                         }
                         Err(_) => {
-                            retry = (retry * 2).min(MAX_RETRY);
+                            retry = (retry * 2).clamp(RETRY, MAX_RETRY);
                             None
                         }
                     }
