@@ -44,6 +44,11 @@ pub enum Command {
     /// Check the app: its maze dependency resolves (with --maze-path, repoint it).
     #[command(after_help = "Examples:\n  maze doctor\n  maze doctor --maze-path ~/src/maze/runtime")]
     Doctor(DoctorArgs),
+    /// Add maze to an existing axum app: sockets, channels and their scripts, merged into its router.
+    #[command(
+        after_help = "Examples:\n  maze init\n  maze init --router src/main.rs:14 --dry-run\n  maze d init   # undoes it"
+    )]
+    Init(InitArgs),
     /// Create a new app in the folder NAME.
     #[command(after_help = "Examples:\n  maze new chat && cd chat && cargo run\n  maze new chat --redis")]
     New(NewArgs),
@@ -101,6 +106,8 @@ pub enum Generate {
     /// A controller with the seven REST actions (index, show, new, create, edit, update, destroy).
     #[command(after_help = "Example:\n  maze g resource Orders")]
     Resource(ResourceArgs),
+    /// maze in an existing axum app (`maze init`; `maze d init` undoes it).
+    Init(InitArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -165,6 +172,22 @@ pub struct NewArgs {
     /// Broadcast through Redis, so several instances of the app share their subscribers.
     #[arg(long)]
     pub redis: bool,
+    #[command(flatten)]
+    pub write: WriteOptions,
+}
+
+#[derive(ClapArgs, Debug)]
+pub struct InitArgs {
+    /// The line where the app's router starts (`Router::new()`), when maze cannot
+    /// find the only one under src/ by itself: src/main.rs:14.
+    #[arg(long, value_name = "FILE:LINE")]
+    pub router: Option<String>,
+    /// The maze runtime to depend on (default: the runtime/ folder beside this CLI's source; env MAZE_PATH).
+    #[arg(long, env = "MAZE_PATH", value_name = "DIR")]
+    pub maze_path: Option<PathBuf>,
+    /// Depend on the published maze crate at this version instead of a runtime folder.
+    #[arg(long, value_name = "VERSION")]
+    pub maze_version: Option<String>,
     #[command(flatten)]
     pub write: WriteOptions,
 }
@@ -241,6 +264,7 @@ impl Generate {
             Generate::Channel(args) => args.write,
             Generate::Controller(args) => args.write,
             Generate::Resource(args) => args.write,
+            Generate::Init(args) => args.write,
         }
     }
 }

@@ -63,6 +63,10 @@ fn run(args: Args) -> anyhow::Result<()> {
     let quiet = args.quiet;
     match args.command {
         Command::New(new) => finish(generators::new::plan(&cwd, &new)?, new.write.settings(quiet)),
+        Command::Init(init) => {
+            let settings = init.write.settings(quiet);
+            finish(generators::init::plan(&cwd, &init, Mode::Generate)?, settings)
+        }
         Command::Generate { what } => generate(&cwd, what, Mode::Generate, quiet),
         Command::Destroy { what } => generate(&cwd, what, Mode::Destroy, quiet),
         Command::Doctor(options) => doctor::run(&project::Project::discover(&cwd)?, &options),
@@ -76,8 +80,12 @@ fn run(args: Args) -> anyhow::Result<()> {
 }
 
 fn generate(cwd: &std::path::Path, what: Generate, mode: Mode, quiet: bool) -> anyhow::Result<()> {
-    let project = project::Project::discover(cwd)?;
     let settings = what.write_options().settings(quiet);
+    if let Generate::Init(args) = &what {
+        // Before there is a maze.toml to find the app by.
+        return finish(generators::init::plan(cwd, args, mode)?, settings);
+    }
+    let project = project::Project::discover(cwd)?;
     let outcome = match &what {
         Generate::Socket(args) => generators::socket::plan(&project, args, mode)?,
         Generate::Channel(args) => generators::channel::plan(&project, args, mode)?,
@@ -88,6 +96,7 @@ fn generate(cwd: &std::path::Path, what: Generate, mode: Mode, quiet: bool) -> a
             let actions = generators::controller::RESOURCE_ACTIONS.map(String::from);
             generators::controller::plan(&project, &args.name, &actions, mode)?
         }
+        Generate::Init(_) => unreachable!("planned above"),
     };
     finish(outcome, settings)
 }
@@ -97,6 +106,9 @@ fn finish(outcome: Outcome, settings: plan::Settings) -> anyhow::Result<()> {
     // A dry run asks nothing: it reports conflicts as they are.
     let asks = settings.on_conflict == plan::OnConflict::Ask && !settings.dry_run;
     let mut terminal = if asks { prompt::TerminalPrompt::if_interactive() } else { None };
+    if let Some(preview) = outcome.preview.as_ref().filter(|_| settings.report) {
+        println!("{preview}");
+    }
     outcome.plan.apply(settings, terminal.as_mut().map(|t| t as &mut dyn prompt::ConflictPrompt))?;
     if let Some(next) = outcome.next.filter(|_| !settings.dry_run && settings.report) {
         println!("\n{next}");

@@ -3,6 +3,9 @@
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 
+/// Where an app `maze init` set up declares and serves its sockets.
+pub const SOCKETS_MODULE: &str = "src/sockets/mod.rs";
+
 pub struct Project {
     /// The folder holding `maze.toml`.
     pub root: PathBuf,
@@ -20,6 +23,14 @@ impl Project {
              Create an app with `maze new NAME`, or point at one with `maze -C DIR ...`",
             start.display()
         )
+    }
+
+    /// Whether this is an axum app `maze init` set up rather than a `maze
+    /// new` one: its `src/sockets/mod.rs` serves the sockets (the
+    /// `// maze:sockets` marker is there, not in `src/routes.rs`).
+    pub fn is_embedded(&self) -> bool {
+        std::fs::read_to_string(self.root.join(SOCKETS_MODULE))
+            .is_ok_and(|module| module.lines().any(|line| line.trim() == "// maze:sockets"))
     }
 
     /// The app's crate name, as its tests `use` it: `[package].name` of its

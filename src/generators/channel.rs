@@ -34,7 +34,7 @@ pub fn plan(project: &Project, args: &ChannelArgs, mode: Mode) -> Result<Outcome
             channel.type_name, channel.type_name
         )
     });
-    Ok(Outcome { plan, next })
+    Ok(Outcome { plan, next, preview: None })
 }
 
 /// Refuses a channel that `socket` would never route to: one of its

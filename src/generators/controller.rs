@@ -107,5 +107,5 @@ pub fn plan(project: &Project, name: &str, inputs: &[String], mode: Mode) -> Res
             None => "Next: `cargo test` runs its tests; `maze routes` lists its routes.".to_string(),
         }
     });
-    Ok(Outcome { plan, next })
+    Ok(Outcome { plan, next, preview: None })
 }

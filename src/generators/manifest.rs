@@ -36,6 +36,9 @@ pub struct Injection {
     /// Only when this variable is set and not false.
     #[serde(default)]
     pub when: Option<String>,
+    /// Only when this variable is unset or false.
+    #[serde(default)]
+    pub unless: Option<String>,
     /// Once per element of this list variable, available as `item`.
     #[serde(default)]
     pub for_each: Option<String>,
@@ -57,6 +60,9 @@ pub struct TomlEdit {
     /// undoes it only when none of them is left.
     #[serde(default)]
     pub shared_by: Vec<String>,
+    /// Only when this variable is unset or false.
+    #[serde(default)]
+    pub unless: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -85,7 +91,13 @@ impl TomlEdit {
             }
             None => None,
         };
-        Ok(TomlEdit { file: self.file.clone(), edit: self.edit, value, shared_by: self.shared_by.clone() })
+        Ok(TomlEdit {
+            file: self.file.clone(),
+            edit: self.edit,
+            value,
+            shared_by: self.shared_by.clone(),
+            unless: self.unless.clone(),
+        })
     }
 
     fn value(&self) -> Result<&str> {

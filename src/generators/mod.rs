@@ -6,6 +6,7 @@
 
 pub mod channel;
 pub mod controller;
+pub mod init;
 mod manifest;
 pub mod new;
 pub mod socket;
@@ -33,6 +34,8 @@ pub enum Mode {
 pub struct Outcome {
     pub plan: Plan,
     pub next: Option<String>,
+    /// Shown before the plan's report: the diff of a change to the app's own code.
+    pub preview: Option<String>,
 }
 
 /// One generator: its templates (built-in or overridden) and its manifest.
@@ -82,9 +85,9 @@ impl Generator {
         }
         let manifest_name = format!("templates/{}/{MANIFEST}", self.name);
         for injection in &self.manifest.inject {
-            if let Some(variable) = &injection.when
-                && !is_set(context, variable)
-            {
+            let wanted = injection.when.as_ref().is_none_or(|variable| is_set(context, variable))
+                && injection.unless.as_ref().is_none_or(|variable| !is_set(context, variable));
+            if !wanted {
                 continue;
             }
             for item_context in each_item(context, injection.for_each.as_deref(), &manifest_name)? {
@@ -129,7 +132,11 @@ impl Generator {
         only: Option<&str>,
     ) -> Result<()> {
         let manifest_name = format!("templates/{}/{MANIFEST}", self.name);
-        for edit in self.manifest.toml.iter().filter(|edit| only.is_none_or(|file| edit.file == file)) {
+        let wanted = |edit: &&manifest::TomlEdit| {
+            only.is_none_or(|file| edit.file == file)
+                && edit.unless.as_ref().is_none_or(|variable| !is_set(context, variable))
+        };
+        for edit in self.manifest.toml.iter().filter(wanted) {
             let edit = edit.rendered(&manifest_name, context)?;
             match mode {
                 Mode::Generate => plan.edit_toml(&edit.file, |doc| edit.apply(doc))?,
@@ -211,7 +218,7 @@ pub(crate) fn refuse_routed(
             wanted.iter().find(|(wanted_verb, path)| wanted_verb == verb && served.contains(path))
         {
             bail!(
-                "{path} is already routed: `{} {}` ({}) in src/routes.rs. Nothing was written; {hint}",
+                "{path} is already routed: `{} {}` ({}). Nothing was written; {hint}",
                 route.verb,
                 route.path,
                 route.handler,

@@ -54,5 +54,5 @@ pub fn plan(cwd: &Path, args: &NewArgs) -> Result<Outcome> {
             runtime.path.display()
         ));
     }
-    Ok(Outcome { plan, next: Some(next) })
+    Ok(Outcome { plan, next: Some(next), preview: None })
 }

@@ -61,7 +61,15 @@ pub fn plan(project: &Project, args: &SocketArgs, mode: Mode) -> Result<Outcome>
         channel_generator.edit_toml(&mut plan, mode, channel_context, None)?;
     }
     socket_generator.edit_toml(&mut plan, mode, &context, None)?;
+    let embedded = project.is_embedded();
     let next = (mode == Mode::Generate).then(|| match channels.first() {
+        Some(channel) if embedded => format!(
+            "{} is served at {path} (and {path}/websocket for the phoenix client). Next: `cargo run`,\n\
+             then add to a page of the app\n\
+             \x20 <script type=\"module\" src=\"/maze/js/app.js\"></script> <div id=\"maze-channels\"></div>\n\
+             and open it in two tabs: it joins {}:123. `cargo test` runs its tests.",
+            socket.type_name, channel.base
+        ),
         Some(channel) => format!(
             "{} is served at {path}. Next: `cargo run`, then open http://127.0.0.1:3000 in two tabs;\n\
              the page joins {}:123, and every visit broadcasts to it. `cargo test` runs its tests.",
@@ -73,5 +81,5 @@ pub fn plan(project: &Project, args: &SocketArgs, mode: Mode) -> Result<Outcome>
             socket.type_name, socket.type_name
         ),
     });
-    Ok(Outcome { plan, next })
+    Ok(Outcome { plan, next, preview: None })
 }

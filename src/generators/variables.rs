@@ -8,10 +8,16 @@ use crate::names::Name;
 use crate::project::Project;
 
 /// What every generator run inside an app knows of it: `app_crate`, the
-/// crate its generated tests import.
+/// crate its generated tests import; `embedded`, whether it is an axum app
+/// `maze init` set up (its sockets' routes are in `src/sockets/mod.rs`, it
+/// has no home page of maze's); `app_state`, where the state type its
+/// sockets and channels see is, from the crate's root.
 pub fn app(project: &Project) -> anyhow::Result<Context> {
     let mut context = Context::new();
     context.insert("app_crate", &project.crate_name()?);
+    let embedded = project.is_embedded();
+    context.insert("embedded", &embedded);
+    context.insert("app_state", if embedded { "sockets::AppState" } else { "AppState" });
     Ok(context)
 }
 

@@ -100,6 +100,43 @@ pub fn remove_table(doc: &mut DocumentMut, snippet: &str) -> Result<()> {
     Ok(())
 }
 
+/// Adds `[table].name = value` (an inline table, as `cargo add` writes
+/// one) unless the table has `name` already; the table is made if missing.
+pub fn ensure_dependency(doc: &mut DocumentMut, table: &str, name: &str, value: InlineTable) -> Result<()> {
+    if !doc.contains_key(table) {
+        doc.insert(table, Item::Table(toml_edit::Table::new()));
+    }
+    let Some(dependencies) = doc.get_mut(table).and_then(Item::as_table_like_mut) else {
+        bail!("[{table}] is not a table");
+    };
+    if dependencies.get(name).is_none() {
+        let mut value = value;
+        value.fmt();
+        dependencies.insert(name, Item::Value(Value::InlineTable(value)));
+    }
+    Ok(())
+}
+
+/// The reverse of [`ensure_dependency`]: removes `[table].name` if it is
+/// still `value` (a dependency the user changed stays), and the table if
+/// that emptied it.
+pub fn remove_dependency(doc: &mut DocumentMut, table: &str, name: &str, value: InlineTable) -> Result<()> {
+    let Some(dependencies) = doc.get_mut(table).and_then(Item::as_table_like_mut) else { return Ok(()) };
+    let mut value = value;
+    value.fmt();
+    let same = dependencies
+        .get(name)
+        .and_then(Item::as_inline_table)
+        .is_some_and(|current| current.to_string().trim() == value.to_string().trim());
+    if same {
+        dependencies.remove(name);
+    }
+    if dependencies.is_empty() {
+        doc.remove(table);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -380,6 +380,27 @@ impl Plan {
         Ok(())
     }
 
+    /// Edits the text of `path`, a file the app owns, with `edit`: `None`
+    /// changes nothing (reported `unchanged`), else it is reported `status`.
+    pub fn edit_text(
+        &mut self,
+        path: impl Into<PathBuf>,
+        status: Status,
+        edit: impl FnOnce(&str) -> Result<Option<String>>,
+    ) -> Result<()> {
+        let path = path.into();
+        let file = self.current(&path)?;
+        let status = match edit(&file.contents)? {
+            Some(edited) => {
+                file.contents = edited;
+                status
+            }
+            None => Status::Unchanged,
+        };
+        self.rows.push((Some(status), path));
+        Ok(())
+    }
+
     /// Edits the TOML file `path` with `edit`, keeping its formatting.
     pub fn edit_toml(
         &mut self,

@@ -17,10 +17,7 @@ pub use route_table::{ChannelInfo, RouteInfo};
 
 /// Every route of the app, sockets with the channels their files map.
 pub fn collect(project: &Project) -> Result<Vec<RouteInfo>> {
-    let router = project.root.join("src/routes.rs");
-    let source = std::fs::read_to_string(&router)
-        .with_context(|| format!("cannot read the router file {}", router.display()))?;
-    let mut routes = parse::routes(&source);
+    let mut routes = if project.is_embedded() { embedded_routes(project)? } else { app_routes(project)? };
     for route in routes.iter_mut().filter(|r| r.verb == "WS") {
         route.handler = defining_path(project, "sockets", &route.handler);
         let file = project.root.join(format!("src/{}.rs", module_of(&route.handler)));
@@ -41,6 +38,31 @@ pub fn collect(project: &Project) -> Result<Vec<RouteInfo>> {
             }
         }
     }
+    Ok(routes)
+}
+
+/// A maze app's routes: its router, `src/routes.rs`.
+fn app_routes(project: &Project) -> Result<Vec<RouteInfo>> {
+    let router = project.root.join("src/routes.rs");
+    let source = std::fs::read_to_string(&router)
+        .with_context(|| format!("cannot read the router file {}", router.display()))?;
+    Ok(parse::routes(&source))
+}
+
+/// An axum app's routes (`maze init`): the `.route(...)` calls of its Rust
+/// files, then the sockets `src/sockets/mod.rs` serves.
+fn embedded_routes(project: &Project) -> Result<Vec<RouteInfo>> {
+    let mut routes = Vec::new();
+    for file in crate::generators::init::rust_files(&project.root)? {
+        let path = project.root.join(&file);
+        let source =
+            std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        routes.extend(parse::axum_routes(&source));
+    }
+    let sockets = project.root.join(crate::project::SOCKETS_MODULE);
+    let source =
+        std::fs::read_to_string(&sockets).with_context(|| format!("cannot read {}", sockets.display()))?;
+    routes.extend(parse::routes(&source).into_iter().filter(|route| route.verb == "WS"));
     Ok(routes)
 }
 

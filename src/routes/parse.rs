@@ -38,6 +38,47 @@ pub fn routes(source: &str) -> Vec<RouteInfo> {
     found
 }
 
+/// An axum app's own routes: `.route("/users/{id}", get(show).delete(remove))`,
+/// one row per method (`any(h)` is `ANY`), wherever they are in `source`.
+pub fn axum_routes(source: &str) -> Vec<RouteInfo> {
+    let tokens = code_tokens(source, Lang::Rust);
+    let mut found = Vec::new();
+    for at in 0..tokens.len() {
+        let Some(call) = method_call(source, &tokens, at) else { continue };
+        if call.method != "route" || call.args.len() != 2 {
+            continue;
+        }
+        let path = literal_or_expr(source, call.args[0]);
+        let methods = call.args[1];
+        let mut depth = 0i32;
+        for (i, token) in methods.iter().enumerate() {
+            match token.punct {
+                '(' | '[' | '{' => depth += 1,
+                ')' | ']' | '}' => depth -= 1,
+                _ => {}
+            }
+            let name = token.text(source);
+            let is_method = depth == 0
+                && token.kind == TokenKind::Ident
+                && (VERBS.contains(&name) || ["any", "head", "options", "trace"].contains(&name));
+            if !is_method || !methods.get(i + 1).is_some_and(|t| t.is_punct('(')) {
+                continue;
+            }
+            let Some(close) = matching(methods, i + 1, '(', ')') else { continue };
+            // A path names the handler; a closure shows as written.
+            let handler = text_of(source, &methods[i + 2..close]);
+            let is_path = handler.chars().all(|c| c.is_alphanumeric() || "_:".contains(c));
+            found.push(RouteInfo {
+                verb: name.to_uppercase(),
+                path: path.clone(),
+                handler: if is_path { tidy(&handler) } else { handler },
+                channels: None,
+            });
+        }
+    }
+    found
+}
+
 /// `channels.add::<crate::channels::ChatRoomChannel>("chat_room:*")` lines of a socket file.
 pub fn channels(source: &str) -> Vec<ChannelInfo> {
     let tokens = code_tokens(source, Lang::Rust);
@@ -178,6 +219,29 @@ pub fn routes(routes: &mut Routes) {
                 ("GET", "/", "controllers::home::index"),
                 ("POST", "/messages", "controllers::messages::create"),
                 ("WS", "/chat", "sockets::ChatSocket"),
+            ]
+        );
+    }
+
+    #[test]
+    fn reads_an_axum_apps_routes() {
+        let source = r#"
+    let app = Router::new()
+        .route("/", get(root))
+        .route("/users/{id}", axum::routing::get(users::show).delete(users::remove))
+        // .route("/old", get(old))
+        .route("/hook", any(|| async { "ok" }))
+        .merge(app::sockets::router());
+"#;
+        let rows: Vec<_> =
+            axum_routes(source).into_iter().map(|r| format!("{} {} {}", r.verb, r.path, r.handler)).collect();
+        assert_eq!(
+            rows,
+            [
+                "GET / root",
+                "GET /users/{id} users::show",
+                "DELETE /users/{id} users::remove",
+                "ANY /hook || async { \"ok\" }"
             ]
         );
     }
