@@ -32,14 +32,14 @@ pub fn plan(cwd: &Path, args: &InitArgs, mode: Mode) -> Result<Outcome> {
     let root = cargo_root(cwd)?;
     let manifest = read_manifest(&root)?;
     let crate_name = package_name(&manifest)?.replace('-', "_");
-    check_axum(&manifest)?;
     let project = Project { root: root.clone() };
-    if root.join("maze.toml").is_file() && !project.is_embedded() && mode == Mode::Generate {
+    if root.join("maze.toml").is_file() && !project.is_embedded() {
         bail!(
             "{} is a maze app already (maze new made it): `maze g socket` works in it as it is",
             root.display()
         );
     }
+    check_axum(&manifest)?;
     if mode == Mode::Destroy {
         refuse_while_sockets_remain(&root)?;
     }

@@ -15,6 +15,20 @@ pub struct Chain {
     /// The indentation of the chain's last call when it starts a line of its
     /// own (a chain written one call per line), else `None`.
     pub call_indent: Option<String>,
+    /// The statement `let [mut] name = CHAIN;` when the chain is all of its
+    /// value: a call can then go in a statement of its own after it.
+    pub binding: Option<Binding>,
+}
+
+/// `let [mut] name = ...;` around a chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binding {
+    pub name: String,
+    pub mutable: bool,
+    /// The indentation of the `let` line.
+    pub indent: String,
+    /// Byte offset just past the statement's `;`.
+    pub end: usize,
 }
 
 /// Every router chain in `source`, in order.
@@ -29,38 +43,54 @@ pub fn chains(source: &str) -> Vec<Chain> {
     found
 }
 
-/// `source` with `call` (`.merge(x)`) added at the end of `chain`: on a line
-/// of its own, indented as the chain's calls, when they are one per line;
-/// else right after the last call.
+/// `source` with `call` (`.merge(x)`) added to `chain`: on a line of its
+/// own, indented as the chain's calls, when they are one per line; for a
+/// chain on one line that is a `let` statement's value, as a statement of
+/// its own after it (`let app = app.merge(x);`), so the chain's line stays
+/// as it was and as rustfmt wants it; else right after the last call.
 pub fn append_call(source: &str, chain: &Chain, call: &str) -> String {
-    format!("{}{}{}", &source[..chain.end], inserted_text(source, chain, call), &source[chain.end..])
-}
-
-/// What [`append_call`] inserts.
-pub fn inserted_text(source: &str, chain: &Chain, call: &str) -> String {
     let newline = if source.contains("\r\n") { "\r\n" } else { "\n" };
-    match &chain.call_indent {
-        Some(indent) => format!("{newline}{indent}{call}"),
-        None => call.to_string(),
-    }
+    let (at, text) = match (&chain.call_indent, &chain.binding) {
+        (Some(indent), _) => (chain.end, format!("{newline}{indent}{call}")),
+        (None, Some(binding)) => (binding.end, format!("{newline}{}", statement(binding, call))),
+        (None, None) => (chain.end, call.to_string()),
+    };
+    format!("{}{text}{}", &source[..at], &source[at..])
 }
 
-/// The reverse of [`append_call`]: `source` without `call` wherever a chain
-/// ends with it (and the line break before it, when it has one of its own);
-/// `None` when no chain does.
+/// `let app = app.merge(x);`, indented.
+fn statement(binding: &Binding, call: &str) -> String {
+    let Binding { name, mutable, indent, .. } = binding;
+    let mutable = if *mutable { "mut " } else { "" };
+    format!("{indent}let {mutable}{name} = {name}{call};")
+}
+
+/// The reverse of [`append_call`]: `source` without `call` where it added
+/// it; `None` when it is nowhere.
 pub fn remove_call(source: &str, call: &str) -> Option<String> {
-    chains(source).into_iter().find_map(|chain| {
-        let before = &source[..chain.end];
-        let call_start = before.strip_suffix(call).map(str::len)?;
-        // Its own line: take the line break and indentation too.
-        let own_line = source[..call_start].trim_end_matches([' ', '\t']);
-        let start = if own_line.ends_with('\n') {
-            own_line.trim_end_matches('\n').trim_end_matches('\r').len()
-        } else {
-            call_start
-        };
-        Some(format!("{}{}", &source[..start], &source[chain.end..]))
+    let found = chains(source);
+    found.iter().find_map(|chain| remove_from_chain(source, chain, call)).or_else(|| {
+        found.iter().filter_map(|chain| chain.binding.as_ref()).find_map(|binding| {
+            let newline = if source.contains("\r\n") { "\r\n" } else { "\n" };
+            let added = format!("{newline}{}", statement(binding, call));
+            source[binding.end..].starts_with(&added).then(|| {
+                format!("{}{}", &source[..binding.end], &source[binding.end + added.len()..])
+            })
+        })
     })
+}
+
+/// `source` without `call` at the end of `chain` (and the line break before
+/// it, when it has a line of its own).
+fn remove_from_chain(source: &str, chain: &Chain, call: &str) -> Option<String> {
+    let call_start = source[..chain.end].strip_suffix(call).map(str::len)?;
+    let own_line = source[..call_start].trim_end_matches([' ', '\t']);
+    let start = if own_line.ends_with('\n') {
+        own_line.trim_end_matches('\n').trim_end_matches('\r').len()
+    } else {
+        call_start
+    };
+    Some(format!("{}{}", &source[..start], &source[chain.end..]))
 }
 
 /// Whether `tokens[at..]` starts `Router::new()`, `Router::<S>::new()` (after
@@ -141,7 +171,38 @@ fn chain_from(source: &str, tokens: &[Token], start: usize, after_new: usize) ->
         let indent = &source[line_start..tokens[dot].start];
         indent.chars().all(|c| c == ' ' || c == '\t').then(|| indent.to_string())
     });
-    Chain { line: tokens[start].line, end, call_indent }
+    let binding = binding(source, tokens, start, at);
+    Chain { line: tokens[start].line, end, call_indent, binding }
+}
+
+/// The `let [mut] name [: T] =` before the chain starting at `start`, when
+/// a `;` follows its end (`after`, a token index).
+fn binding(source: &str, tokens: &[Token], start: usize, after: usize) -> Option<Binding> {
+    let semicolon = tokens.get(after).filter(|t| t.is_punct(';'))?;
+    // Back from the `=` before `Router` to `let`, within one statement.
+    let mut start = start;
+    if start >= 3 && tokens[start - 1].is_punct(':') && tokens[start - 3].text(source) == "axum" {
+        start -= 3;
+    }
+    if !tokens.get(start.checked_sub(1)?).is_some_and(|t| t.is_punct('=')) {
+        return None;
+    }
+    let is_let = |t: &Token| t.kind == TokenKind::Ident && t.text(source) == "let";
+    let stop = |t: &Token| t.is_punct(';') || t.is_punct('{') || t.is_punct('}');
+    let let_at = (0..start - 1).rev().take_while(|&i| !stop(&tokens[i])).find(|&i| is_let(&tokens[i]))?;
+    let mutable = tokens.get(let_at + 1).is_some_and(|t| t.text(source) == "mut");
+    let name = tokens.get(let_at + 1 + usize::from(mutable)).filter(|t| t.kind == TokenKind::Ident)?;
+    let line_start = source[..tokens[let_at].start].rfind('\n').map_or(0, |i| i + 1);
+    let indent = &source[line_start..tokens[let_at].start];
+    if !indent.chars().all(|c| c == ' ' || c == '\t') {
+        return None;
+    }
+    Some(Binding {
+        name: name.text(source).to_string(),
+        mutable,
+        indent: indent.to_string(),
+        end: semicolon.end,
+    })
 }
 
 /// The index of the token closing the group opened at `open`.
@@ -175,10 +236,22 @@ mod tests {
     }
 
     #[test]
-    fn a_one_line_chain_gets_the_call_at_its_end() {
+    fn a_one_line_chain_bound_by_let_gets_a_statement_after_it() {
         round_trip(
-            "let app = Router::new().route(\"/\", get(root));\n",
-            "let app = Router::new().route(\"/\", get(root)).merge(app::sockets::router());\n",
+            "    let app = Router::new().route(\"/\", get(root));\n    serve(app);\n",
+            "    let app = Router::new().route(\"/\", get(root));\n    let app = app.merge(app::sockets::router());\n    serve(app);\n",
+        );
+        round_trip(
+            "let mut app: Router = axum::Router::new();\n",
+            "let mut app: Router = axum::Router::new();\nlet mut app = app.merge(app::sockets::router());\n",
+        );
+    }
+
+    #[test]
+    fn a_one_line_chain_elsewhere_gets_the_call_at_its_end() {
+        round_trip(
+            "serve(listener, Router::new().route(\"/\", get(root))).await;\n",
+            "serve(listener, Router::new().route(\"/\", get(root)).merge(app::sockets::router())).await;\n",
         );
     }
 

@@ -131,9 +131,14 @@ fn uses(source: &str, path: &Path, provided: &Provided) -> Option<String> {
     let parent = provided.module.len().checked_sub(2).map(|at| provided.module[at].as_str());
     let sibling_mod = path.file_name().is_some_and(|name| name == "mod.rs" || name == "lib.rs")
         && path.parent() == provided.file.parent();
+    // A type of the same name defined here is this file's own (an axum app's `AppState`).
+    let own_types: Vec<&str> = (1..tokens.len())
+        .filter(|&at| ident(at - 1).is_some_and(|kw| ["struct", "enum", "trait", "type"].contains(&kw)))
+        .filter_map(ident)
+        .collect();
     for at in 0..tokens.len() {
         let Some(word) = ident(at) else { continue };
-        if provided.types.iter().any(|t| t == word) {
+        if provided.types.iter().any(|t| t == word) && !own_types.contains(&word) {
             return Some(format!("`{word}` (defined in {})", provided.file.display()));
         }
         let names_module = match parent {
