@@ -82,7 +82,13 @@ fn chat_works(server: &Server) {
 
     let js = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js");
     let mut phoenix = Command::new("node")
-        .args(["phoenix_chat.mjs", &server.port.to_string(), "chat_room:123", "from phoenix", "from chromium"])
+        .args([
+            "phoenix_chat.mjs",
+            &server.port.to_string(),
+            "chat_room:123",
+            "from phoenix",
+            "from chromium",
+        ])
         .current_dir(&js)
         .stdout(Stdio::piped())
         .spawn()
@@ -158,7 +164,10 @@ fn an_app_with_state_keeps_it() {
     let (_dir, root) = fixture("state");
     init_with_chat(&root, &[]);
     let main = std::fs::read_to_string(root.join("src/main.rs")).unwrap();
-    assert!(main.contains("        .with_state(state)\n        .merge(state_app::sockets::router());"), "{main}");
+    assert!(
+        main.contains("        .with_state(state)\n        .merge(state_app::sockets::router());"),
+        "{main}"
+    );
     let app = build(&root, "state-app");
     let server = serve(&app);
     assert_eq!(server.get("/"), "visit 1");
@@ -171,7 +180,12 @@ fn a_router_built_in_a_library_module_merges_from_its_crate() {
     let (_dir, root) = fixture("module");
     init_with_chat(&root, &[]);
     let routes = std::fs::read_to_string(root.join("src/routes.rs")).unwrap();
-    assert!(routes.contains("        .route(\"/users/{id}\", get(user))\n        .merge(crate::sockets::router())\n}"), "{routes}");
+    assert!(
+        routes.contains(
+            "        .route(\"/users/{id}\", get(user))\n        .merge(crate::sockets::router())\n}"
+        ),
+        "{routes}"
+    );
     let lib = std::fs::read_to_string(root.join("src/lib.rs")).unwrap();
     assert!(lib.ends_with("pub mod routes;\n\npub mod channels;\npub mod sockets;\n"), "{lib}");
     let app = build(&root, "module-app");
@@ -203,18 +217,28 @@ fn two_routers_are_refused_until_one_is_named() {
     assert_eq!(refused.status.code(), Some(1));
     let error = stderr(&refused);
     assert!(error.contains("src/main.rs:8") && error.contains("src/main.rs:9"), "{error}");
-    assert!(error.contains("--router FILE:LINE") && error.contains(".merge(CRATE::sockets::router())"), "{error}");
+    assert!(
+        error.contains("--router FILE:LINE") && error.contains(".merge(CRATE::sockets::router())"),
+        "{error}"
+    );
     assert_eq!(tree(&root), before, "a refused init wrote something");
 
     // A line without a router is refused too, with nothing written.
     let nowhere = maze(&root).args(["init", "--router", "src/main.rs:3"]).output().unwrap();
     assert_eq!(nowhere.status.code(), Some(1));
-    assert!(stderr(&nowhere).contains("line 3 of src/main.rs has no `Router::new()`"), "{}", stderr(&nowhere));
+    assert!(
+        stderr(&nowhere).contains("line 3 of src/main.rs has no `Router::new()`"),
+        "{}",
+        stderr(&nowhere)
+    );
     assert_eq!(tree(&root), before);
 
     init_with_chat(&root, &["--router", "src/main.rs:9"]);
     let main = std::fs::read_to_string(root.join("src/main.rs")).unwrap();
-    assert!(main.contains(".nest(\"/api\", api)\n        .merge(ambiguous_app::sockets::router());"), "{main}");
+    assert!(
+        main.contains(".nest(\"/api\", api)\n        .merge(ambiguous_app::sockets::router());"),
+        "{main}"
+    );
     let app = build(&root, "ambiguous-app");
     let server = serve(&app);
     assert_eq!(server.get("/"), "ambiguous app");
@@ -232,7 +256,11 @@ fn init_is_idempotent_and_destroy_undoes_it_byte_for_byte() {
         let again = maze(&root).arg("init").output().unwrap();
         assert!(again.status.success());
         assert_eq!(tree(&root), initialised, "{name}: a second init changed the app");
-        assert!(!stdout(&again).contains("create") && !stdout(&again).contains("insert"), "{}", stdout(&again));
+        assert!(
+            !stdout(&again).contains("create") && !stdout(&again).contains("insert"),
+            "{}",
+            stdout(&again)
+        );
 
         maze(&root).args(["g", "socket", "ChatSocket", "chat_room"]).assert().success();
         // The socket's files are init's modules' users: undoing init first is refused.

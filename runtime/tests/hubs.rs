@@ -38,7 +38,10 @@ struct Redis {
 
 impl Redis {
     fn start() -> Redis {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        Redis::start_on(std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port())
+    }
+
+    fn start_on(port: u16) -> Redis {
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .stdout(Stdio::null())
@@ -116,6 +119,31 @@ fn two_apps_in_one_process_deliver_only_their_own_broadcasts() {
     assert_eq!(receive(&mut on_memory)["subject"], "from_memory");
     redis_hub.broadcast("room:1", "end", json!({}));
     assert_eq!(receive(&mut on_redis)["subject"], "end", "the memory app's broadcast reached the Redis app");
+}
+
+#[test]
+fn a_lazy_hub_made_before_redis_answers_reaches_it_once_it_does() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let config = format!(
+        "[app]\nname = \"lazy\"\n[websockets]\nadapter = \"redis\"\nredis_url = \"redis://127.0.0.1:{port}\"\n"
+    );
+    // Made in a runtime, with nothing listening on the port: no error, no wait.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let lazy = {
+        let _entered = runtime.enter();
+        Hub::from_config_lazy(&maze::Config::parse(&config).unwrap()).unwrap()
+    };
+
+    // Redis starts; another instance of the app, on it, has a client on room:1.
+    let _redis = Redis::start_on(port);
+    let (other_port, other_hub) = common::serve(App::new(routes), &config);
+    let mut client = common::connect(other_port, "/socket").unwrap();
+    join(&mut client, "room:1", json!(null));
+    wait_for_subscriber(&other_hub, "room:1");
+
+    // The lazy hub's broadcast reaches it through Redis, once its worker has connected.
+    lazy.broadcast("room:1", "from_the_lazy_hub", json!({}));
+    assert_eq!(receive(&mut client)["subject"], "from_the_lazy_hub");
 }
 
 #[test]

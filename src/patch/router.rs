@@ -73,9 +73,9 @@ pub fn remove_call(source: &str, call: &str) -> Option<String> {
         found.iter().filter_map(|chain| chain.binding.as_ref()).find_map(|binding| {
             let newline = if source.contains("\r\n") { "\r\n" } else { "\n" };
             let added = format!("{newline}{}", statement(binding, call));
-            source[binding.end..].starts_with(&added).then(|| {
-                format!("{}{}", &source[..binding.end], &source[binding.end + added.len()..])
-            })
+            source[binding.end..]
+                .starts_with(&added)
+                .then(|| format!("{}{}", &source[..binding.end], &source[binding.end + added.len()..]))
         })
     })
 }
