@@ -137,6 +137,15 @@ fn raw_get(port: u16, path: &str) -> String {
 fn axums_hello_world_gets_a_socket_and_keeps_its_route() {
     let (_dir, root) = fixture("hello");
     let said = init_with_chat(&root, &[]);
+    // More channels, as in a maze app; a controller is the app's own business.
+    maze(&root).args(["g", "channel", "Lobby"]).assert().success();
+    let controller = maze(&root).args(["g", "controller", "Posts"]).output().unwrap();
+    assert_eq!(controller.status.code(), Some(1));
+    assert!(
+        stderr(&controller).contains("add `.route(\"/posts\", get(handler))`"),
+        "{}",
+        stderr(&controller)
+    );
     // The diff of the app's own code is shown.
     // The diff of the app's own code is shown: the chain's line stays as it
     // was (and as rustfmt wants it); the merge is a statement after it.
@@ -153,6 +162,7 @@ fn axums_hello_world_gets_a_socket_and_keeps_its_route() {
     assert!(routes.contains("GET    /      || async { \"Hello, World!\" }"), "{routes}");
     assert!(routes.contains("WS     /chat  sockets::chat_socket::ChatSocket"), "{routes}");
     assert!(routes.contains("chat_room:*  channels::chat_room_channel::ChatRoomChannel"), "{routes}");
+    assert!(routes.contains("lobby:*      channels::lobby_channel::LobbyChannel"), "{routes}");
 
     let server = serve(&app);
     assert_eq!(server.get("/"), "Hello, World!");
@@ -218,10 +228,23 @@ fn two_routers_are_refused_until_one_is_named() {
     let error = stderr(&refused);
     assert!(error.contains("src/main.rs:8") && error.contains("src/main.rs:9"), "{error}");
     assert!(
-        error.contains("--router FILE:LINE") && error.contains(".merge(CRATE::sockets::router())"),
+        error.contains("--router FILE:LINE") && error.contains(".merge(ambiguous_app::sockets::router())"),
         "{error}"
     );
     assert_eq!(tree(&root), before, "a refused init wrote something");
+
+    // The call added by hand, init writes the rest around it.
+    let (_dir, by_hand) = fixture("ambiguous");
+    let main = by_hand.join("src/main.rs");
+    let source = std::fs::read_to_string(&main).unwrap();
+    let merged = source.replace(
+        ".nest(\"/api\", api);",
+        ".nest(\"/api\", api)\n        .merge(ambiguous_app::sockets::router());",
+    );
+    std::fs::write(&main, &merged).unwrap();
+    maze(&by_hand).arg("init").assert().success();
+    assert_eq!(std::fs::read_to_string(&main).unwrap(), merged);
+    assert!(by_hand.join("src/sockets/mod.rs").is_file());
 
     // A line without a router is refused too, with nothing written.
     let nowhere = maze(&root).args(["init", "--router", "src/main.rs:3"]).output().unwrap();

@@ -38,22 +38,62 @@ struct Redis {
 
 impl Redis {
     fn start() -> Redis {
-        Redis::start_on(std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port())
+        loop {
+            if let Some(redis) = Redis::start_on(free_port()) {
+                return redis;
+            }
+        }
     }
 
-    fn start_on(port: u16) -> Redis {
-        let child = Command::new("redis-server")
+    /// A redis-server of its own on `port`, or `None` when another process
+    /// (another test's server) has the port.
+    fn start_on(port: u16) -> Option<Redis> {
+        let mut child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .stdout(Stdio::null())
             .spawn()
             .expect("redis-server is not installed: .ci/run installs it (apt-get install -y redis-server)");
         let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        loop {
             assert!(Instant::now() < deadline, "redis-server did not start on port {port}");
-            std::thread::sleep(Duration::from_millis(20));
+            if child.try_wait().unwrap().is_some() {
+                return None; // it could not bind the port
+            }
+            // The server answering must be this one, not another test's on the same port.
+            match answering_pid(port) {
+                Some(pid) if pid == child.id() => return Some(Redis { child, port }),
+                Some(_) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return None;
+                }
+                None => std::thread::sleep(Duration::from_millis(20)),
+            }
         }
-        Redis { child, port }
     }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The process id of the redis-server listening on `port`, if one answers.
+fn answering_pid(port: u16) -> Option<u32> {
+    use std::io::{Read, Write};
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    stream.write_all(b"INFO server\r\n").ok()?;
+    let mut reply = Vec::new();
+    let mut buffer = [0; 4096];
+    while !String::from_utf8_lossy(&reply).contains("process_id:") || !reply.ends_with(b"\r\n\r\n") {
+        let read = stream.read(&mut buffer).ok()?;
+        if read == 0 {
+            break;
+        }
+        reply.extend_from_slice(&buffer[..read]);
+    }
+    let reply = String::from_utf8_lossy(&reply);
+    reply.lines().find_map(|line| line.strip_prefix("process_id:")).and_then(|pid| pid.trim().parse().ok())
 }
 
 impl Drop for Redis {
@@ -123,19 +163,25 @@ fn two_apps_in_one_process_deliver_only_their_own_broadcasts() {
 
 #[test]
 fn a_lazy_hub_made_before_redis_answers_reaches_it_once_it_does() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let config = format!(
-        "[app]\nname = \"lazy\"\n[websockets]\nadapter = \"redis\"\nredis_url = \"redis://127.0.0.1:{port}\"\n"
-    );
-    // Made in a runtime, with nothing listening on the port: no error, no wait.
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let lazy = {
-        let _entered = runtime.enter();
-        Hub::from_config_lazy(&maze::Config::parse(&config).unwrap()).unwrap()
+    // A port nothing listens on, which Redis then takes (another port if
+    // another test's server took it meanwhile).
+    let (lazy, _redis, config) = loop {
+        let port = free_port();
+        let config = format!(
+            "[app]\nname = \"lazy\"\n[websockets]\nadapter = \"redis\"\nredis_url = \"redis://127.0.0.1:{port}\"\n"
+        );
+        // Made in a runtime, with nothing listening on the port: no error, no wait.
+        let lazy = {
+            let _entered = runtime.enter();
+            Hub::from_config_lazy(&maze::Config::parse(&config).unwrap()).unwrap()
+        };
+        if let Some(redis) = Redis::start_on(port) {
+            break (lazy, redis, config);
+        }
     };
 
-    // Redis starts; another instance of the app, on it, has a client on room:1.
-    let _redis = Redis::start_on(port);
+    // Another instance of the app, on that Redis, has a client on room:1.
     let (other_port, other_hub) = common::serve(App::new(routes), &config);
     let mut client = common::connect(other_port, "/socket").unwrap();
     join(&mut client, "room:1", json!(null));

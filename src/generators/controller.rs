@@ -68,6 +68,13 @@ impl Action {
 
 pub fn plan(project: &Project, name: &str, inputs: &[String], mode: Mode) -> Result<Outcome> {
     let controller = Name::parse(name, Kind::Controller)?;
+    if project.is_embedded() {
+        bail!(
+            "controllers are generated into maze apps' own router (src/routes.rs); this is an axum app \
+             `maze init` set up, whose routes are yours: add `.route(\"/{}\", get(handler))` to its router",
+            controller.base
+        );
+    }
     let base_path = format!("/{}", controller.base);
     // No action named: `index`; a controller serves something.
     let inputs = if inputs.is_empty() { vec!["index".to_string()] } else { inputs.to_vec() };

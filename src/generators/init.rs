@@ -79,14 +79,13 @@ pub fn plan(cwd: &Path, args: &InitArgs, mode: Mode) -> Result<Outcome> {
 
     let mut preview = None;
     match mode {
+        Mode::Generate if merged_already(&root, &crate_name)? => {}
         Mode::Generate => {
-            let (file, chain, source) = locate_router(&root, args.router.as_deref())?;
+            let (file, chain, source) = locate_router(&root, args.router.as_deref(), &crate_name)?;
             let call = merge_call(&root, &file, &crate_name)?;
-            if !source.contains(&call) {
-                let edited = patch::router::append_call(&source, &chain, &call);
-                preview = Some(diff(&file, &source, &edited));
-                plan.edit_text(&file, Status::Insert, move |_| Ok(Some(edited)))?;
-            }
+            let edited = patch::router::append_call(&source, &chain, &call);
+            preview = Some(diff(&file, &source, &edited));
+            plan.edit_text(&file, Status::Insert, move |_| Ok(Some(edited)))?;
         }
         Mode::Destroy => {
             for file in rust_files(&root)? {
@@ -307,9 +306,29 @@ fn read(root: &Path, file: &Path) -> Result<String> {
     std::fs::read_to_string(root.join(file)).with_context(|| format!("cannot read {}", file.display()))
 }
 
+/// Whether a file of the app merges maze's router already (a second
+/// `maze init`, or the call added by hand).
+fn merged_already(root: &Path, crate_name: &str) -> Result<bool> {
+    for file in rust_files(root)? {
+        let call = merge_call(root, &file, crate_name)?;
+        let source = read(root, &file)?;
+        let code = tokenize(&source, Lang::Rust).into_iter().filter(|t| !t.is_comment());
+        let text: String = code.map(|t| t.text(&source).to_string()).collect();
+        if text.contains(&call) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// The router chain to merge maze's routes into: the one on `--router
 /// FILE:LINE`, else the only `Router::new()` under `src/`.
-fn locate_router(root: &Path, chosen: Option<&str>) -> Result<(PathBuf, Chain, String)> {
+fn locate_router(root: &Path, chosen: Option<&str>, crate_name: &str) -> Result<(PathBuf, Chain, String)> {
+    let by_hand = format!(
+        "\n\n    .merge({crate_name}::sockets::router())\n\n\
+         (`crate::sockets::router()` where the router is in the app's library), \
+         then run `maze init` again to write the rest"
+    );
     if let Some(chosen) = chosen {
         let (file, line) = chosen
             .rsplit_once(':')
@@ -341,8 +360,7 @@ fn locate_router(root: &Path, chosen: Option<&str>) -> Result<(PathBuf, Chain, S
         0 => bail!(
             "no `Router::new()` under src/, so maze cannot tell where the app's router is. \
              Name the line that starts it with --router FILE:LINE, or add this at the end of \
-             the router by hand:\n\n    .merge(CRATE::sockets::router())\n\n\
-             (CRATE: the app's crate name, or `crate` where the router is in its library)"
+             the router's chain by hand:{by_hand}"
         ),
         _ => {
             let places: Vec<String> =
@@ -350,7 +368,7 @@ fn locate_router(root: &Path, chosen: Option<&str>) -> Result<(PathBuf, Chain, S
             bail!(
                 "{} routers under src/, and maze will not guess which one the app serves:\n{}\n\
                  Name it with --router FILE:LINE (e.g. --router {}:{}), or add this at the end of \
-                 its chain by hand:\n\n    .merge(CRATE::sockets::router())\n",
+                 its chain by hand:{by_hand}",
                 found.len(),
                 places.join("\n"),
                 found[0].0.display(),
