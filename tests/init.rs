@@ -162,7 +162,7 @@ fn axums_hello_world_gets_a_socket_and_keeps_its_route() {
     assert!(routes.contains("GET    /      || async { \"Hello, World!\" }"), "{routes}");
     assert!(routes.contains("WS     /chat  sockets::chat_socket::ChatSocket"), "{routes}");
     assert!(routes.contains("chat_room:*  channels::chat_room_channel::ChatRoomChannel"), "{routes}");
-    assert!(routes.contains("lobby:*      channels::lobby_channel::LobbyChannel"), "{routes}");
+    assert!(routes.contains("lobby:*  channels::lobby_channel::LobbyChannel"), "{routes}");
 
     let server = serve(&app);
     assert_eq!(server.get("/"), "Hello, World!");
