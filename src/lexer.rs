@@ -60,6 +60,23 @@ impl Token {
     }
 }
 
+/// The index of the token closing the group opened at `tokens[open]`
+/// (`(`, `[`, `{` or `<`), nested groups of the same kind skipped.
+pub fn matching(tokens: &[Token], open: usize, opener: char, closer: char) -> Option<usize> {
+    let mut depth = 0usize;
+    for (i, token) in tokens.iter().enumerate().skip(open) {
+        if token.is_punct(opener) {
+            depth += 1;
+        } else if token.is_punct(closer) {
+            depth -= 1;
+            if depth == 0 {
+                return Some(i);
+            }
+        }
+    }
+    None
+}
+
 /// Splits `source` into tokens. Never fails: an unterminated string or
 /// comment runs to the end of the source.
 pub fn tokenize(source: &str, lang: Lang) -> Vec<Token> {

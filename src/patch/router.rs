@@ -2,7 +2,7 @@
 //! `Router::new()` and the method calls chained on it, so that one more call
 //! can go at the chain's end (`maze init`'s `.merge(...)`), and come out again.
 
-use crate::lexer::{Lang, Token, TokenKind, tokenize};
+use crate::lexer::{Lang, Token, TokenKind, matching, tokenize};
 
 /// `Router::new()` (or `axum::Router::new()`, `Router::<S>::new()`) and
 /// the calls chained on it: `.route(...)`, `.layer(...)`, `.with_state(...)`.
@@ -203,22 +203,6 @@ fn binding(source: &str, tokens: &[Token], start: usize, after: usize) -> Option
         indent: indent.to_string(),
         end: semicolon.end,
     })
-}
-
-/// The index of the token closing the group opened at `open`.
-fn matching(tokens: &[Token], open: usize, opener: char, closer: char) -> Option<usize> {
-    let mut depth = 0usize;
-    for (i, token) in tokens.iter().enumerate().skip(open) {
-        if token.is_punct(opener) {
-            depth += 1;
-        } else if token.is_punct(closer) {
-            depth -= 1;
-            if depth == 0 {
-                return Some(i);
-            }
-        }
-    }
-    None
 }
 
 #[cfg(test)]

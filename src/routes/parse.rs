@@ -2,7 +2,7 @@
 //! files, as text: tokens, not regexes, so comments and strings never yield a route.
 
 use super::{ChannelInfo, RouteInfo};
-use crate::lexer::{Lang, Token, TokenKind, tokenize};
+use crate::lexer::{Lang, Token, TokenKind, matching, tokenize};
 
 const VERBS: &[&str] = &["get", "post", "put", "patch", "delete"];
 
@@ -129,22 +129,6 @@ fn method_call<'t>(source: &str, tokens: &'t [Token], at: usize) -> Option<Metho
         generics,
         args: split_args(&tokens[next + 1..close]),
     })
-}
-
-/// The index of the token closing the group opened at `open`.
-fn matching(tokens: &[Token], open: usize, opener: char, closer: char) -> Option<usize> {
-    let mut depth = 0usize;
-    for (i, token) in tokens.iter().enumerate().skip(open) {
-        if token.is_punct(opener) {
-            depth += 1;
-        } else if token.is_punct(closer) {
-            depth -= 1;
-            if depth == 0 {
-                return Some(i);
-            }
-        }
-    }
-    None
 }
 
 /// Splits call arguments at top-level commas; a trailing comma adds nothing.
