@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use crate::Config;
 use crate::pubsub::{Broadcast, Registry};
-use crate::topic_pattern::TopicPattern;
+use maze_routing::TopicPattern;
 
 /// An offset within an epoch: `(n, 0)` in memory, a Redis stream id `ms-seq`
 /// with Redis; written `a-b`, ordered by both numbers.

@@ -28,7 +28,6 @@ pub mod config;
 mod error;
 #[cfg(feature = "metrics")]
 mod metrics_endpoint;
-mod route_table;
 mod router;
 mod server;
 pub mod session;
@@ -51,8 +50,6 @@ pub mod presence;
 pub mod pubsub;
 #[cfg(feature = "websockets")]
 pub mod socket;
-#[cfg(feature = "websockets")]
-mod topic_pattern;
 
 pub use app::App;
 pub use config::Config;
@@ -61,7 +58,7 @@ pub use embed::Sockets;
 pub use error::{Error, ErrorKind};
 #[cfg(feature = "websockets")]
 pub use hub::Hub;
-pub use route_table::{ChannelInfo, RouteInfo};
+pub use maze_routing::{ChannelInfo, RouteInfo};
 pub use router::Routes;
 pub use server::{Serve, serve};
 pub use session::{Cookies, Session, SessionSnapshot};

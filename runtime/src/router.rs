@@ -6,7 +6,7 @@ use axum::routing::{self, MethodRouter};
 use std::sync::Arc;
 
 use crate::Config;
-use crate::route_table::RouteInfo;
+use maze_routing::RouteInfo;
 
 /// `chat::controllers::home::index` → `controllers::home::index`: paths as
 /// written inside the app's crate.

@@ -2,12 +2,12 @@
 
 use anyhow::{Result, anyhow, bail};
 
-use super::topic_pattern::TopicPattern;
 use super::{Generator, Mode, Outcome, validate_topic, variables};
 use crate::args::ChannelArgs;
 use crate::names::{Kind, Name};
 use crate::plan::Plan;
 use crate::project::Project;
+use maze_routing::TopicPattern;
 
 pub fn plan(project: &Project, args: &ChannelArgs, mode: Mode) -> Result<Outcome> {
     let channel = Name::parse(&args.name, Kind::Channel)?;

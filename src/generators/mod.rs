@@ -289,16 +289,11 @@ pub(crate) fn refuse_bound_elsewhere(
     Ok(())
 }
 
-/// The runtime's topic-pattern grammar, included rather than depended on.
-#[path = "../../runtime/src/topic_pattern.rs"]
-#[allow(dead_code)] // the CLI parses and compares; the runtime also matches
-pub(crate) mod topic_pattern;
-
 /// A topic pattern: `lobby`, `chat_room:*`. The runtime's grammar decides;
 /// on top of it, maze writes the pattern into Rust and JavaScript string
 /// literals and doc comments, so it refuses what would need escaping there.
 pub(crate) fn validate_topic(pattern: &str) -> Result<()> {
-    topic_pattern::TopicPattern::parse(pattern).map_err(|reason| anyhow!("{reason}"))?;
+    maze_routing::TopicPattern::parse(pattern).map_err(|reason| anyhow!("{reason}"))?;
     if let Some(c) = pattern.chars().find(|c| c.is_whitespace() || "\"'`\\".contains(*c)) {
         bail!(
             "topic pattern {pattern:?}: maze writes it into source code, where {c:?} would need escaping; \

@@ -1,10 +1,6 @@
 //! `maze routes`: the app's routes and sockets, read from its source as text.
 
 mod parse;
-// The runtime's definition of the route table, so both print the same JSON:
-// the CLI does not depend on the runtime (it would build axum and tokio).
-#[path = "../../runtime/src/route_table.rs"]
-mod route_table;
 
 use anyhow::{Context, Result};
 use heck::ToSnakeCase;
@@ -13,7 +9,8 @@ use std::io::Write;
 use crate::args::RoutesArgs;
 use crate::project::Project;
 pub use parse::channels as channels_of;
-pub use route_table::{ChannelInfo, RouteInfo};
+// The runtime's definition of the route table, so both print the same JSON.
+pub use maze_routing::{ChannelInfo, RouteInfo};
 
 /// Every route of the app, sockets with the channels their files map.
 pub fn collect(project: &Project) -> Result<Vec<RouteInfo>> {

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use super::{Channel, Context, Message, Socket};
-use crate::topic_pattern::TopicPattern;
+use maze_routing::TopicPattern;
 
 /// A socket's topic patterns, tried in the order they were added.
 ///

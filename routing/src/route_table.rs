@@ -1,18 +1,17 @@
 //! The route table's schema and text form: what `APP routes [--json]`
-//! prints and what `maze routes [--json]` prints, read from the app's
-//! source. The one definition of both: the CLI includes this file with `#[path]` (it has no
-//! dependency on the runtime). Keep it free of dependencies but serde.
+//! prints (the runtime's `App::route_table`) and what `maze routes [--json]`
+//! prints, read from the app's source.
 
 /// One line of the app's route table, as `maze routes --json` lists it.
 ///
 /// ```
-/// # async fn index() {}
-/// # fn routes(routes: &mut maze::Routes) { routes.get("/", index); }
-/// # let config = maze::Config::parse("[app]\nname = \"blog\"\n").unwrap();
-/// let table: Vec<maze::RouteInfo> = maze::App::new(routes).route_table(config);
-/// for route in &table {
-///     println!("{} {} -> {}", route.verb, route.path, route.handler);
-/// }
+/// let route = maze_routing::RouteInfo {
+///     verb: "GET".into(),
+///     path: "/".into(),
+///     handler: "controllers::home::index".into(),
+///     channels: None,
+/// };
+/// println!("{} {} -> {}", route.verb, route.path, route.handler);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RouteInfo {
@@ -30,13 +29,11 @@ pub struct RouteInfo {
 /// A topic pattern of a socket and the channel type it leads to.
 ///
 /// ```
-/// # fn routes(_: &mut maze::Routes) {}
-/// # let config = maze::Config::parse("[app]\nname = \"blog\"\n").unwrap();
-/// for route in maze::App::new(routes).route_table(config) {
-///     for channel in route.channels.unwrap_or_default() {
-///         println!("{} {}: {} -> {}", route.verb, route.path, channel.topic, channel.channel);
-///     }
-/// }
+/// let channel = maze_routing::ChannelInfo {
+///     topic: "chat_room:*".into(),
+///     channel: "channels::chat_room_channel::ChatRoomChannel".into(),
+/// };
+/// println!("{} -> {}", channel.topic, channel.channel);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ChannelInfo {
@@ -51,12 +48,9 @@ impl RouteInfo {
     /// handler columns, each socket's topics on the lines under it.
     ///
     /// ```
-    /// # async fn index() {}
-    /// # fn routes(routes: &mut maze::Routes) { routes.get("/", index); }
-    /// # let config = maze::Config::parse("[app]\nname = \"blog\"\n").unwrap();
-    /// let table = maze::App::new(routes).route_table(config);
-    /// let text = maze::RouteInfo::format_table(&table);
-    /// assert!(text.starts_with("Verb   Path  Handler\nGET    /     "), "{text}");
+    /// use maze_routing::RouteInfo;
+    /// let table = [RouteInfo { verb: "GET".into(), path: "/".into(), handler: "index".into(), channels: None }];
+    /// assert_eq!(RouteInfo::format_table(&table), "Verb   Path  Handler\nGET    /     index\n");
     /// ```
     pub fn format_table(routes: &[RouteInfo]) -> String {
         let path_width = routes.iter().map(|r| r.path.len()).max().unwrap_or(0).max(4);

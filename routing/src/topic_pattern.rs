@@ -1,8 +1,6 @@
 //! The topic-pattern grammar: `chat_room:*` (a prefix) or `lobby` (one
-//! topic). The one definition of it: the runtime routes joins with it, and
-//! the CLI (which includes this file with `#[path]`, having no dependency on
-//! the runtime) checks the patterns it writes into a socket with it. Keep it
-//! free of dependencies.
+//! topic). The runtime routes joins with it; the CLI checks the patterns it
+//! writes into a socket with it.
 
 /// A socket's topic pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]
