@@ -37,6 +37,7 @@ mod shutdown;
 mod telemetry;
 pub mod testing;
 pub mod token;
+mod type_names;
 
 #[cfg(feature = "websockets")]
 mod embed;
@@ -47,9 +48,13 @@ pub mod hub;
 #[cfg(feature = "websockets")]
 pub mod presence;
 #[cfg(feature = "websockets")]
+mod protocol;
+#[cfg(feature = "websockets")]
 pub mod pubsub;
 #[cfg(feature = "websockets")]
 pub mod socket;
+#[cfg(feature = "websockets")]
+mod websocket;
 
 pub use app::App;
 pub use config::Config;

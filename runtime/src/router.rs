@@ -8,12 +8,6 @@ use std::sync::Arc;
 use crate::Config;
 use maze_routing::RouteInfo;
 
-/// `chat::controllers::home::index` → `controllers::home::index`: paths as
-/// written inside the app's crate.
-pub(crate) fn in_crate(type_name: &str) -> String {
-    type_name.split_once("::").map_or(type_name, |(_, rest)| rest).to_string()
-}
-
 /// The app's HTTP routes and sockets. `St` is the app's state
 /// (`App::with_state`): handlers take it as axum's `State<St>`, next to any
 /// other axum extractor (`Path`, `Query`, `Json`, `Form`...).
@@ -87,7 +81,7 @@ macro_rules! verb {
             H: Handler<T, St>,
             T: 'static,
         {
-            self.add($verb, path, &in_crate(std::any::type_name::<H>()), routing::$name(handler))
+            self.add($verb, path, crate::type_names::in_crate(std::any::type_name::<H>()), routing::$name(handler))
         }
     )*};
 }
@@ -364,7 +358,7 @@ impl<St: Clone + Send + Sync + 'static> Routes<St> {
     /// ```
     #[cfg(feature = "websockets")]
     pub fn socket<S: crate::socket::Socket<St>>(&mut self, path: &str) -> &mut Self {
-        let socket_type = in_crate(std::any::type_name::<S>());
+        let socket_type = crate::type_names::in_crate(std::any::type_name::<S>());
         let endpoint = match crate::socket::Endpoint::<S, St>::new(&self.config, self.hub.clone()) {
             Ok(endpoint) => endpoint,
             Err(error) => {

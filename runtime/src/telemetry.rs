@@ -26,11 +26,6 @@ fn record(metric: impl FnOnce()) {
     });
 }
 
-/// `chat::sockets::chat_socket::ChatSocket` → `sockets::chat_socket::ChatSocket`.
-pub(crate) fn short(type_name: &'static str) -> &'static str {
-    type_name.split_once("::").map_or(type_name, |(_, rest)| rest)
-}
-
 pub(crate) fn connect_accepted(socket: &'static str) {
     tracing::info!(target: "maze", socket, "connect accepted");
     count!("maze_connects_total", "socket" => socket);

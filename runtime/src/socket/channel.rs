@@ -6,8 +6,8 @@ use std::fmt;
 use std::future::Future;
 use std::sync::{Arc, Weak};
 
-use super::serializer::Outbound;
 use super::{Connect, Params, Socket};
+use crate::protocol::Outbound;
 use crate::pubsub::{Broadcast, Outgoing, Subscriber};
 use crate::{Cookies, Hub, SessionSnapshot};
 

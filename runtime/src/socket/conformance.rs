@@ -3,7 +3,7 @@
 //! (`tests/autobahn.sh`, through `runtime/examples/autobahn_echo.rs`). Not
 //! part of the API.
 
-use super::websocket::{self, Frame, Incoming, ReadError};
+use crate::websocket::{self, Frame, Incoming, ReadError};
 
 /// Echoes every message at `/`; answers pings; closes as RFC 6455 says.
 pub fn echo_router() -> axum::Router {

@@ -31,14 +31,14 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, interval_at};
 
-use super::serializer::{DecodeError, Inbound, InboundKind, Outbound, Serializer};
 use super::topics::DynChannel;
-use super::websocket::{self, Frame, FrameReader, FrameWriter, Incoming, ReadError};
 use super::{Connect, Context, DISCONNECT, Endpoint, Limits, Message, Socket, identity_topic};
 use crate::history::Recovery;
+use crate::protocol::{DecodeError, Inbound, InboundKind, Outbound, Protocol};
 use crate::pubsub::mailbox::{self, Drained};
 use crate::pubsub::{self, Broadcast, Outgoing, Subscriber};
 use crate::telemetry;
+use crate::websocket::{self, Frame, FrameReader, FrameWriter, Incoming, ReadError};
 
 /// A batch of at least this many items is a burst: the writer keeps its
 /// buffers for the next one rather than allocate them again.
@@ -113,14 +113,14 @@ async fn run_callback<F: Future>(
 
 /// The socket type `S`, as telemetry labels it.
 fn socket_type<S>() -> &'static str {
-    telemetry::short(std::any::type_name::<S>())
+    crate::type_names::in_crate(std::any::type_name::<S>())
 }
 
 pub(crate) fn run<S: Socket<St>, St: Clone + Send + Sync + 'static>(
     connection: websocket::Connection,
     connect: Connect<St>,
     endpoint: Endpoint<S, St>,
-    serializer: Serializer,
+    serializer: Protocol,
 ) -> impl Future<Output = ()> + Send {
     // Boxed: `on_connect` and what opening needs are gone from the task once
     // the connection runs, which is most of its life.
@@ -148,7 +148,7 @@ async fn open<S: Socket<St>, St: Clone + Send + Sync + 'static>(
     connection: websocket::Connection,
     connect: Connect<St>,
     endpoint: Endpoint<S, St>,
-    serializer: Serializer,
+    serializer: Protocol,
 ) -> Option<Opened<S, St>> {
     let tracked = endpoint.shutdown.track();
     let websocket::Connection { reader, writer: mut sink } = connection;
@@ -335,7 +335,7 @@ pub(crate) fn serve_in_process<S: Socket<St>, St: Clone + Send + Sync + 'static>
     sink: impl tokio::io::AsyncWrite + Send + Unpin + 'static,
 ) -> JoinHandle<()> {
     let (hub, limits, tracked) = (endpoint.hub.clone(), endpoint.limits.clone(), endpoint.shutdown.track());
-    let serializer = Serializer::Maze;
+    let serializer = Protocol::Maze;
     let (reader, outgoing) = Reader::new(socket, connect, endpoint, serializer);
     let writer =
         Writer::new(FrameWriter::to(sink), serializer, outgoing, limits, socket_type::<S>(), tracked);
@@ -361,7 +361,7 @@ fn read_error(error: ReadError) -> Closing {
 /// A connection's writing half, and what decides when the connection ends.
 struct Writer {
     sink: FrameWriter,
-    serializer: Serializer,
+    serializer: Protocol,
     outgoing: mailbox::Receiver<Outgoing>,
     /// How many joined topics the client asked to recover (a join that
     /// asks holds the topic first, see [`Outgoing::Hold`]): broadcast
@@ -432,7 +432,7 @@ impl Written {
     }
 
     /// What is written, frame by frame.
-    fn bytes(&self, serializer: Serializer, positions: bool) -> impl Iterator<Item = &[u8]> {
+    fn bytes(&self, serializer: Protocol, positions: bool) -> impl Iterator<Item = &[u8]> {
         let (own, broadcasts): (Option<&[u8]>, &[Arc<Broadcast>]) = match self {
             Written::Own(frame) => (Some(frame.as_bytes()), &[]),
             Written::Broadcast(broadcast) => (None, std::slice::from_ref(broadcast)),
@@ -447,7 +447,7 @@ impl Written {
 impl Writer {
     fn new(
         sink: FrameWriter,
-        serializer: Serializer,
+        serializer: Protocol,
         outgoing: mailbox::Receiver<Outgoing>,
         limits: Arc<Limits>,
         socket_type: &'static str,
@@ -543,7 +543,7 @@ impl Writer {
         self.frames = Vec::new();
         self.outgoing.release_memory();
         let ping = Frame::ping();
-        let amber = (self.serializer == Serializer::Maze).then(|| Frame::text("ping"));
+        let amber = (self.serializer == Protocol::Maze).then(|| Frame::text("ping"));
         self.sink.write([Some(&ping), amber.as_ref()].into_iter().flatten().map(Frame::as_bytes)).await
     }
 
@@ -742,7 +742,7 @@ struct Conn<S, St> {
     socket: S,
     connect: Connect<St>,
     endpoint: Endpoint<S, St>,
-    serializer: Serializer,
+    serializer: Protocol,
     /// This connection's queue to the writer, and its id in the pub/sub.
     link: Subscriber,
 }
@@ -753,7 +753,7 @@ impl<S: Socket<St>, St: Clone + Send + Sync + 'static> Reader<S, St> {
         socket: S,
         connect: Connect<St>,
         endpoint: Endpoint<S, St>,
-        serializer: Serializer,
+        serializer: Protocol,
     ) -> (Reader<S, St>, mailbox::Receiver<Outgoing>) {
         let (queue, outgoing) = mailbox::bounded(endpoint.limits.outbound_queue);
         let link = Subscriber::connection(next_id(), queue);
@@ -841,7 +841,7 @@ impl<S: Socket<St>, St: Clone + Send + Sync + 'static> Reader<S, St> {
     /// connection must close.
     async fn handle(&mut self, text: &str) -> Result<(), Panicked> {
         // Amber's client answers the server's keep-alive; nothing to do.
-        if self.conn.serializer == Serializer::Maze && (text == "pong" || text == "ping") {
+        if self.conn.serializer == Protocol::Maze && (text == "pong" || text == "ping") {
             return Ok(());
         }
         telemetry::message_in();
@@ -944,7 +944,7 @@ impl<S: Socket<St>, St: Clone + Send + Sync + 'static> Reader<S, St> {
                 self.conn.send(Outbound::error(inbound, &reason)).await;
                 Ok(())
             }
-            Err(Panicked) if self.conn.serializer == Serializer::PhoenixV2 => {
+            Err(Panicked) if self.conn.serializer == Protocol::PhoenixV2 => {
                 self.conn.hub().presence_tracker().release(self.conn.link.id, topic);
                 self.conn.send(Outbound::error(inbound, "join crashed")).await;
                 Ok(())
@@ -1070,7 +1070,7 @@ impl<S: Socket<St>, St: Clone + Send + Sync + 'static> Conn<S, St> {
 
     /// Phoenix clients always get a reply; maze clients when they sent a ref.
     fn wants_reply(&self, inbound: &Inbound) -> bool {
-        self.serializer == Serializer::PhoenixV2 || inbound.reference.is_some()
+        self.serializer == Protocol::PhoenixV2 || inbound.reference.is_some()
     }
 
     /// After a panic in a joined channel's callback (the channel is already
@@ -1078,11 +1078,11 @@ impl<S: Socket<St>, St: Clone + Send + Sync + 'static> Conn<S, St> {
     /// maze JSON clients the connection closes.
     async fn crashed(&self, topic: &str, join_ref: Option<Value>) -> Result<(), Panicked> {
         match self.serializer {
-            Serializer::PhoenixV2 => {
+            Protocol::PhoenixV2 => {
                 self.send(Outbound::Crashed { join_ref, topic: topic.to_string() }).await;
                 Ok(())
             }
-            Serializer::Maze => Err(Panicked),
+            Protocol::Maze => Err(Panicked),
         }
     }
 
@@ -1142,7 +1142,7 @@ mod tests {
     }
 
     impl Harness {
-        fn new(serializer: Serializer) -> Harness {
+        fn new(serializer: Protocol) -> Harness {
             let config = Config::parse("[app]\nname = \"t\"\n").unwrap();
             let (queue, outgoing) = mailbox::bounded(64);
             let endpoint = Endpoint::new(&config, crate::Hub::in_memory()).expect("valid patterns");
@@ -1232,19 +1232,19 @@ mod tests {
     proptest! {
         #[test]
         fn decoders_never_panic(text in frame()) {
-            let _ = Serializer::Maze.decode(&text);
-            let _ = Serializer::PhoenixV2.decode(&text);
+            let _ = Protocol::Maze.decode(&text);
+            let _ = Protocol::PhoenixV2.decode(&text);
         }
 
         #[test]
         fn every_malformed_frame_gets_an_error_reply(text in frame()) {
-            for serializer in [Serializer::Maze, Serializer::PhoenixV2] {
+            for serializer in [Protocol::Maze, Protocol::PhoenixV2] {
                 if serializer.decode(&text).is_err() && text != "ping" && text != "pong" {
                     let replies = Harness::new(serializer).handle(&text);
                     prop_assert_eq!(replies.len(), 1, "{:?}", text);
                     let status = match serializer {
-                        Serializer::Maze => replies[0]["payload"]["status"].clone(),
-                        Serializer::PhoenixV2 => replies[0][4]["status"].clone(),
+                        Protocol::Maze => replies[0]["payload"]["status"].clone(),
+                        Protocol::PhoenixV2 => replies[0][4]["status"].clone(),
                     };
                     prop_assert_eq!(status, "error");
                 }
@@ -1253,8 +1253,8 @@ mod tests {
 
         #[test]
         fn garbage_never_wedges_a_connection(garbage in prop::collection::vec(frame(), 0..12)) {
-            let mut maze = Harness::new(Serializer::Maze);
-            let mut phoenix = Harness::new(Serializer::PhoenixV2);
+            let mut maze = Harness::new(Protocol::Maze);
+            let mut phoenix = Harness::new(Protocol::PhoenixV2);
             for text in &garbage {
                 maze.handle(text);
                 phoenix.handle(text);
@@ -1326,7 +1326,7 @@ mod tests {
         let tracked = endpoint.hub.shutdown().track();
         let mut writer = Writer::new(
             FrameWriter::to(tokio::io::sink()),
-            Serializer::Maze,
+            Protocol::Maze,
             outgoing,
             endpoint.limits.clone(),
             "T",
@@ -1356,7 +1356,7 @@ mod tests {
             state: (),
         };
         let limits = endpoint.limits.clone();
-        let (reader, outgoing) = Reader::new(TestSocket, connect, endpoint, Serializer::Maze);
+        let (reader, outgoing) = Reader::new(TestSocket, connect, endpoint, Protocol::Maze);
         let answered = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let sink = Flooding {
             link: reader.conn.link.clone(),
@@ -1366,7 +1366,7 @@ mod tests {
         };
         let writer = Writer::new(
             FrameWriter::to(sink),
-            Serializer::Maze,
+            Protocol::Maze,
             outgoing,
             limits,
             "TestSocket",

@@ -65,9 +65,7 @@ mod channel;
 #[doc(hidden)]
 pub mod conformance;
 pub(crate) mod connection;
-pub(crate) mod serializer;
 mod topics;
-pub(crate) mod websocket;
 
 pub use channel::{Channel, Client, ClientGone, Context, Message};
 pub use topics::Channels;
@@ -82,10 +80,11 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::protocol::Protocol;
 use crate::pubsub::Broadcast;
 use crate::shutdown::Shutdown;
+use crate::websocket;
 use crate::{Config, Cookies, Hub, Session, SessionSnapshot};
-use serializer::Serializer;
 
 /// The JavaScript client, served at `/maze.js`.
 pub const MAZE_JS: &str = include_str!("../../js/maze.js");
@@ -565,18 +564,18 @@ impl<S: Socket<St>, St: Clone + Send + Sync + 'static> Endpoint<S, St> {
                   cookies: Cookies| async move {
                 if !origin_allowed(&headers, &self.limits.allowed_origins) {
                     crate::telemetry::connect_refused(
-                        crate::telemetry::short(std::any::type_name::<S>()),
+                        crate::type_names::in_crate(std::any::type_name::<S>()),
                         "origin",
                     );
                     return (StatusCode::FORBIDDEN, "this page's origin may not open the socket")
                         .into_response();
                 }
                 let serializer = match requested_version(&uri) {
-                    None => Serializer::Maze,
-                    Some("2.0.0") => Serializer::PhoenixV2,
+                    None => Protocol::Maze,
+                    Some("2.0.0") => Protocol::PhoenixV2,
                     Some(other) => {
                         crate::telemetry::connect_refused(
-                            crate::telemetry::short(std::any::type_name::<S>()),
+                            crate::type_names::in_crate(std::any::type_name::<S>()),
                             "version",
                         );
                         return unsupported_version(other);

@@ -50,7 +50,7 @@ impl<S, St> ChannelRoute<S, St> {
 
     /// The channel's type, as telemetry labels it.
     pub(crate) fn channel_type(&self) -> &'static str {
-        crate::telemetry::short(self.channel_type)
+        crate::type_names::in_crate(self.channel_type)
     }
 }
 
@@ -120,7 +120,7 @@ impl<S: Socket<St>, St: Clone + Send + Sync + 'static> Channels<S, St> {
         let pattern = match TopicPattern::parse(pattern) {
             Ok(pattern) => pattern,
             Err(error) => {
-                self.errors.push(format!("{} in {}", error, crate::router::in_crate(channel_type)));
+                self.errors.push(format!("{} in {}", error, crate::type_names::in_crate(channel_type)));
                 return self;
             }
         };
@@ -128,8 +128,8 @@ impl<S: Socket<St>, St: Clone + Send + Sync + 'static> Channels<S, St> {
             self.errors.push(format!(
                 "topic pattern {:?} of {} is already routed to {} by {:?}: it would never be reached",
                 pattern.source(),
-                crate::router::in_crate(channel_type),
-                crate::router::in_crate(earlier.channel_type),
+                crate::type_names::in_crate(channel_type),
+                crate::type_names::in_crate(earlier.channel_type),
                 earlier.pattern.source(),
             ));
             return self;
@@ -156,7 +156,7 @@ impl<S, St> Channels<S, St> {
             .iter()
             .map(|route| crate::ChannelInfo {
                 topic: route.pattern.source(),
-                channel: crate::router::in_crate(route.channel_type),
+                channel: crate::type_names::in_crate(route.channel_type).to_string(),
             })
             .collect()
     }

@@ -15,8 +15,8 @@ use super::DEFAULT_TIMEOUT;
 use crate::pubsub::{Broadcast, Outgoing, Subscriber, mailbox};
 use crate::session::{Cookies, Session};
 use crate::socket::connection;
-use crate::socket::websocket::Incoming;
 use crate::socket::{Connect, Endpoint, Params, Socket};
+use crate::websocket::Incoming;
 use crate::{Config, Hub};
 
 /// Starts connecting to socket `S` as a client would; `.await` it, after

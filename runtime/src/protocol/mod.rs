@@ -12,16 +12,19 @@
 //! `phx_reply`, `phx_close` and the `phoenix`/`heartbeat` keep-alive. The
 //! seed's `subject` is Phoenix's `event`.
 
-use super::websocket::Frame;
+mod broadcast;
+mod position;
+
+pub use broadcast::Broadcast;
+pub use position::{Offset, Position};
+
+use crate::websocket::Frame;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::history::Position;
-use crate::pubsub::Broadcast;
-
 /// Which protocol a connection speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Serializer {
+pub(crate) enum Protocol {
     Maze = 0,
     PhoenixV2 = 1,
 }
@@ -154,15 +157,15 @@ enum MazeEvent {
     Leave,
 }
 
-impl Serializer {
+impl Protocol {
     /// How many protocols there are: a broadcast caches one frame per protocol.
     pub const COUNT: usize = 2;
 
     /// Reads one text frame.
     pub fn decode(self, text: &str) -> Result<Inbound, DecodeError> {
         match self {
-            Serializer::Maze => decode_maze(text),
-            Serializer::PhoenixV2 => decode_phoenix(text),
+            Protocol::Maze => decode_maze(text),
+            Protocol::PhoenixV2 => decode_phoenix(text),
         }
     }
 
@@ -172,7 +175,7 @@ impl Serializer {
             (_, Outbound::Message { topic, subject, payload }) => {
                 return Some(self.encode_message(topic, subject, payload));
             }
-            (Serializer::Maze, Outbound::Reply { reference, topic, ok, response, .. }) => {
+            (Protocol::Maze, Outbound::Reply { reference, topic, ok, response, .. }) => {
                 let mut reply = json!({"event": "reply", "topic": topic, "payload": status(*ok, response)});
                 if let Some(reference) = reference {
                     reply["ref"] = reference.clone();
@@ -180,14 +183,14 @@ impl Serializer {
                 reply
             }
             // maze.js learns of both from the connection's close.
-            (Serializer::Maze, Outbound::Close { .. } | Outbound::Crashed { .. }) => return None,
-            (Serializer::PhoenixV2, Outbound::Reply { join_ref, reference, topic, ok, response }) => {
+            (Protocol::Maze, Outbound::Close { .. } | Outbound::Crashed { .. }) => return None,
+            (Protocol::PhoenixV2, Outbound::Reply { join_ref, reference, topic, ok, response }) => {
                 json!([join_ref, reference, topic, "phx_reply", status(*ok, response)])
             }
-            (Serializer::PhoenixV2, Outbound::Close { join_ref, topic }) => {
+            (Protocol::PhoenixV2, Outbound::Close { join_ref, topic }) => {
                 json!([join_ref, join_ref, topic, "phx_close", {}])
             }
-            (Serializer::PhoenixV2, Outbound::Crashed { join_ref, topic }) => {
+            (Protocol::PhoenixV2, Outbound::Crashed { join_ref, topic }) => {
                 json!([join_ref, join_ref, topic, "phx_error", {}])
             }
         };
@@ -213,7 +216,7 @@ impl Serializer {
         position: Option<&Position>,
     ) -> String {
         match self {
-            Serializer::Maze => {
+            Protocol::Maze => {
                 let mut frame =
                     json!({"event": "message", "topic": topic, "subject": subject, "payload": payload});
                 if let Some(position) = position {
@@ -221,7 +224,7 @@ impl Serializer {
                 }
                 frame
             }
-            Serializer::PhoenixV2 => {
+            Protocol::PhoenixV2 => {
                 let reference = position.map(|position| position.offset.to_string());
                 json!([null, reference, topic, subject, payload])
             }
@@ -304,10 +307,10 @@ mod tests {
 
     #[test]
     fn decodes_amber_frames() {
-        let join = Serializer::Maze.decode(r#"{"event":"join","topic":"chat_room:123"}"#).unwrap();
+        let join = Protocol::Maze.decode(r#"{"event":"join","topic":"chat_room:123"}"#).unwrap();
         assert_eq!(join.topic, "chat_room:123");
         assert_eq!(join.kind, InboundKind::Join { payload: Value::Null, recover: None });
-        let message = Serializer::Maze
+        let message = Protocol::Maze
             .decode(r#"{"event":"message","topic":"chat_room:123","subject":"message_new","payload":{"message":"hi"},"ref":"7"}"#)
             .unwrap();
         assert_eq!(
@@ -320,9 +323,9 @@ mod tests {
     #[test]
     fn refuses_malformed_maze_frames() {
         for text in ["", "ping!", "{}", r#"{"event":"shout","topic":"t"}"#, r#"{"event":"join"}"#, "[1]"] {
-            assert!(Serializer::Maze.decode(text).is_err(), "{text:?} should be refused");
+            assert!(Protocol::Maze.decode(text).is_err(), "{text:?} should be refused");
         }
-        let error = Serializer::Maze.decode(r#"{"event":"message","topic":"t","ref":1}"#).unwrap_err();
+        let error = Protocol::Maze.decode(r#"{"event":"message","topic":"t","ref":1}"#).unwrap_err();
         assert_eq!((error.topic.as_str(), error.reference), ("t", Some(json!(1))));
     }
 
@@ -335,7 +338,7 @@ mod tests {
             kind: InboundKind::Leave,
         };
         let reply: Value = serde_json::from_str(
-            &Serializer::Maze.encode(&Outbound::error(&inbound, "unmatched topic")).unwrap(),
+            &Protocol::Maze.encode(&Outbound::error(&inbound, "unmatched topic")).unwrap(),
         )
         .unwrap();
         assert_eq!(
@@ -344,27 +347,26 @@ mod tests {
         );
         let no_ref = Inbound { reference: None, ..inbound };
         let reply: Value =
-            serde_json::from_str(&Serializer::Maze.encode(&Outbound::ok(&no_ref)).unwrap()).unwrap();
+            serde_json::from_str(&Protocol::Maze.encode(&Outbound::ok(&no_ref)).unwrap()).unwrap();
         assert!(reply.get("ref").is_none());
     }
 
     #[test]
     fn phoenix_frames_round_trip() {
-        let join =
-            Serializer::PhoenixV2.decode(r#"["1","1","room:lobby","phx_join",{"token":"t"}]"#).unwrap();
+        let join = Protocol::PhoenixV2.decode(r#"["1","1","room:lobby","phx_join",{"token":"t"}]"#).unwrap();
         assert_eq!(join.kind, InboundKind::Join { payload: json!({"token": "t"}), recover: None });
-        let reply = Serializer::PhoenixV2.encode(&Outbound::ok(&join)).unwrap();
+        let reply = Protocol::PhoenixV2.encode(&Outbound::ok(&join)).unwrap();
         assert_eq!(reply, r#"["1","1","room:lobby","phx_reply",{"response":{},"status":"ok"}]"#);
-        let beat = Serializer::PhoenixV2.decode(r#"[null,"5","phoenix","heartbeat",{}]"#).unwrap();
+        let beat = Protocol::PhoenixV2.decode(r#"[null,"5","phoenix","heartbeat",{}]"#).unwrap();
         assert_eq!(beat.kind, InboundKind::Heartbeat);
-        let push = Serializer::PhoenixV2.decode(r#"["1","6","room:lobby","new_msg",{"body":"hi"}]"#).unwrap();
+        let push = Protocol::PhoenixV2.decode(r#"["1","6","room:lobby","new_msg",{"body":"hi"}]"#).unwrap();
         assert_eq!(
             push.kind,
             InboundKind::Message { subject: "new_msg".into(), payload: json!({"body": "hi"}) }
         );
         let broadcast = Broadcast::new("room:lobby", "new_msg", json!({"body": "hi"}));
         assert_eq!(
-            Serializer::PhoenixV2.broadcast(&broadcast, false).text_payload(),
+            Protocol::PhoenixV2.broadcast(&broadcast, false).text_payload(),
             r#"[null,null,"room:lobby","new_msg",{"body":"hi"}]"#
         );
     }
@@ -372,8 +374,8 @@ mod tests {
     #[test]
     fn encodes_a_broadcast_once_per_protocol() {
         let broadcast = Broadcast::new("t:1", "s", json!({"a": 1}));
-        let first = Serializer::Maze.broadcast(&broadcast, true);
-        let again = Serializer::Maze.broadcast(&broadcast, true);
+        let first = Protocol::Maze.broadcast(&broadcast, true);
+        let again = Protocol::Maze.broadcast(&broadcast, true);
         assert_eq!(first.as_bytes().as_ptr(), again.as_bytes().as_ptr(), "the same bytes, not a copy");
         let frame: Value = serde_json::from_str(first.text_payload()).unwrap();
         assert_eq!(frame, json!({"event": "message", "topic": "t:1", "subject": "s", "payload": {"a": 1}}));
@@ -384,7 +386,7 @@ mod tests {
         for text in
             ["", "{}", "[]", r#"[null,null,"t"]"#, r#"[1,2,3,4,5]"#, r#"[null,"1","t","phx_reply",{}]"#]
         {
-            assert!(Serializer::PhoenixV2.decode(text).is_err(), "{text:?} should be refused");
+            assert!(Protocol::PhoenixV2.decode(text).is_err(), "{text:?} should be refused");
         }
     }
 }
