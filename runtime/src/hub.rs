@@ -252,7 +252,7 @@ impl Hub {
     /// hub.disconnect("user:42");
     /// ```
     pub fn disconnect(&self, id: &str) {
-        self.pubsub().publish(crate::socket::disconnect_broadcast(id));
+        self.pubsub().publish(Broadcast::new(&identity_topic(id), DISCONNECT, Value::Null));
     }
 
     /// The presences on `topic`, from every instance (see [`crate::presence`]).
@@ -505,6 +505,16 @@ impl<F: Future> Future for InHubOf<F> {
         poll_in(&mut this.registry.hub(), || this.task.poll(cx))
     }
 }
+
+/// The internal topic the connections of a socket with an id (`Socket::id`)
+/// listen on, for [`Hub::disconnect`]. It starts with a control character,
+/// which no topic a client may join holds.
+pub(crate) fn identity_topic(id: &str) -> String {
+    format!("\u{1}socket:{id}")
+}
+
+/// The subject of the broadcast that closes the connections of an id.
+pub(crate) const DISCONNECT: &str = "disconnect";
 
 /// The layer of [`Hub::layer`].
 #[derive(Clone)]

@@ -170,7 +170,7 @@ impl Tracker {
             pubsub.unsubscribe(REPLICATION_TOPIC, stale.subscriber);
         }
         let (queue, received) = mailbox::bounded(4096);
-        let subscriber = crate::socket::connection::next_id();
+        let subscriber = crate::pubsub::next_id();
         pubsub.subscribe(REPLICATION_TOPIC, Subscriber::new(subscriber, queue));
         let spawned = tokio::spawn(run(hub.downgrade(), received));
         *task = Some(Running { task: spawned.abort_handle(), subscriber });

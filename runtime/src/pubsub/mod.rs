@@ -34,6 +34,12 @@ use crate::{Config, Error};
 
 pub use crate::protocol::Broadcast;
 
+/// A subscriber id (a connection's, the presence tracker's), unique within this process.
+pub(crate) fn next_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 /// What a connection's outbound queue carries.
 #[derive(Debug)]
 pub(crate) enum Outgoing {

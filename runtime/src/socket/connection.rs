@@ -25,15 +25,15 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Poll, ready};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, interval_at};
 
 use super::topics::DynChannel;
-use super::{Connect, Context, DISCONNECT, Endpoint, Limits, Message, Socket, identity_topic};
+use super::{Connect, Context, Endpoint, Limits, Message, Socket};
 use crate::history::Recovery;
+use crate::hub::{DISCONNECT, identity_topic};
 use crate::protocol::{DecodeError, Inbound, InboundKind, Outbound, Protocol};
 use crate::pubsub::mailbox::{self, Drained};
 use crate::pubsub::{self, Broadcast, Outgoing, Subscriber};
@@ -83,8 +83,6 @@ const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 /// The subject of the message that tells a client asking for history where
 /// the topic stands, and whether what it missed was recovered.
 pub(crate) const RECOVERY: &str = "maze_recovery";
-
-static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
 
 /// A user callback panicked (the panic hook has logged it).
 #[derive(Debug)]
@@ -341,11 +339,6 @@ pub(crate) fn serve_in_process<S: Socket<St>, St: Clone + Send + Sync + 'static>
         Writer::new(FrameWriter::to(sink), serializer, outgoing, limits, socket_type::<S>(), tracked);
     let opened = Opened { reader, frames: ClientFrames::InProcess(frames), writer };
     tokio::spawn(pubsub::cork::Corked::new(hub, opened.serve()))
-}
-
-/// A connection id, unique within this process.
-pub(crate) fn next_id() -> u64 {
-    NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed)
 }
 
 /// Why reading failed, as the close frame to send.
@@ -756,7 +749,7 @@ impl<S: Socket<St>, St: Clone + Send + Sync + 'static> Reader<S, St> {
         serializer: Protocol,
     ) -> (Reader<S, St>, mailbox::Receiver<Outgoing>) {
         let (queue, outgoing) = mailbox::bounded(endpoint.limits.outbound_queue);
-        let link = Subscriber::connection(next_id(), queue);
+        let link = Subscriber::connection(pubsub::next_id(), queue);
         let reader = Reader {
             conn: Conn { socket, connect, endpoint, serializer, link },
             joined: JoinedTopics::default(),
@@ -1116,6 +1109,7 @@ mod tests {
     use crate::Config;
     use crate::socket::{Channels, Connect};
     use proptest::prelude::*;
+    use std::sync::atomic::Ordering;
 
     #[derive(Default)]
     struct Echo;
@@ -1152,7 +1146,7 @@ mod tests {
                 params: Default::default(),
                 state: (),
             };
-            let link = Subscriber::new(NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed), queue);
+            let link = Subscriber::new(pubsub::next_id(), queue);
             let conn = Conn { socket: TestSocket, connect, endpoint, serializer, link };
             let reader = Reader {
                 conn,

@@ -81,7 +81,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::protocol::Protocol;
-use crate::pubsub::Broadcast;
 use crate::shutdown::Shutdown;
 use crate::websocket;
 use crate::{Config, Cookies, Hub, Session, SessionSnapshot};
@@ -268,20 +267,6 @@ pub fn broadcast(topic: &str, subject: &str, payload: Value) {
 pub fn disconnect(id: &str) {
     Hub::current().disconnect(id);
 }
-
-/// The broadcast that closes the connections of `id`.
-pub(crate) fn disconnect_broadcast(id: &str) -> Broadcast {
-    Broadcast::new(&identity_topic(id), DISCONNECT, Value::Null)
-}
-
-/// The internal topic a connection with an id listens on. It starts with a
-/// control character, which no topic a client may join holds.
-fn identity_topic(id: &str) -> String {
-    format!("\u{1}socket:{id}")
-}
-
-/// The subject of the broadcast that closes the connections of an id.
-pub(crate) const DISCONNECT: &str = "disconnect";
 
 tokio::task_local! {
     /// Why `on_connect` refused, while it runs (see [`Connect::refuse`]):

@@ -218,7 +218,7 @@ impl<S: Socket<St>, St: Clone + Send + Sync + 'static> ConnectTest<S, St> {
             from_server: read_server_frames(client_side),
             connection: Some(connection),
             closed: None,
-            observer: Subscriber::new(connection::next_id(), observer_queue),
+            observer: Subscriber::new(crate::pubsub::next_id(), observer_queue),
             observed,
             observed_topics: Vec::new(),
             received: VecDeque::new(),
