@@ -367,7 +367,7 @@ impl<St: Clone + Send + Sync + 'static> Routes<St> {
             }
         };
         let channels = endpoint.topics();
-        self.add("WS", path, &socket_type, endpoint.into_method_router());
+        self.add("WS", path, socket_type, endpoint.into_method_router());
         if let Some(route) = self.table.last_mut() {
             route.channels = Some(channels);
         }
