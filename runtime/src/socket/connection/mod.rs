@@ -19,6 +19,18 @@
 //! every subscription released. The in-process test client
 //! (`crate::testing`) runs the same two halves over an in-memory stream.
 
+use futures_util::FutureExt;
+use futures_util::future::OptionFuture;
+use serde_json::Value;
+use std::collections::VecDeque;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::task::{Poll, ready};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, interval_at};
+
 mod dispatch;
 mod reader;
 #[cfg(test)]
