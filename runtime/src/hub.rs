@@ -41,7 +41,7 @@ use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
-use crate::presence::Tracker;
+use crate::presence_tracker::{Home, Tracker};
 use crate::pubsub::{Broadcast, Memory, PubSub};
 use crate::shutdown::Shutdown;
 use crate::{Config, Error};
@@ -178,6 +178,16 @@ impl Hub {
             metrics,
             sweeper: OnceLock::new(),
         };
+        #[cfg(feature = "metrics")]
+        crate::telemetry::CURRENT_RECORDER.get_or_init(|| {
+            |record| {
+                with_current(|hub| {
+                    if let Some(recorder) = hub.and_then(Hub::metrics) {
+                        record(recorder);
+                    }
+                })
+            }
+        });
         let hub = Hub { inner: Arc::new(inner) };
         hub.pubsub().registry().attach(hub.downgrade());
         hub.start_sweeping();
@@ -277,7 +287,7 @@ impl Hub {
 
     /// Presence's tracker, its background task running.
     pub(crate) fn presence(&self) -> &Tracker {
-        self.inner.presence.ensure_running(self);
+        self.inner.presence.ensure_running(self.pubsub(), self.downgrade());
         &self.inner.presence
     }
 
@@ -503,6 +513,16 @@ impl<F: Future> Future for InHubOf<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
         poll_in(&mut this.registry.hub(), || this.task.poll(cx))
+    }
+}
+
+impl Home for WeakHub {
+    fn visit(&self, work: &mut dyn FnMut(&Tracker, &PubSub)) -> bool {
+        let Some(hub) = self.upgrade() else { return false };
+        // What the tracker delivers is counted in the hub's metrics.
+        let _current = hub.enter();
+        work(hub.presence_tracker(), hub.pubsub());
+        true
     }
 }
 

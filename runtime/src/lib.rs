@@ -48,6 +48,8 @@ pub mod hub;
 #[cfg(feature = "websockets")]
 pub mod presence;
 #[cfg(feature = "websockets")]
+mod presence_tracker;
+#[cfg(feature = "websockets")]
 mod protocol;
 #[cfg(feature = "websockets")]
 pub mod pubsub;

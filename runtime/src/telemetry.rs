@@ -19,12 +19,23 @@ macro_rules! count {
 /// if it keeps metrics: each app's are its own, and none is global.
 #[cfg(feature = "metrics")]
 fn record(metric: impl FnOnce()) {
-    crate::hub::with_current(|hub| {
-        if let Some(recorder) = hub.and_then(crate::Hub::metrics) {
+    let Some(current_recorder) = CURRENT_RECORDER.get() else { return };
+    let mut metric = Some(metric);
+    current_recorder(&mut |recorder| {
+        if let Some(metric) = metric.take() {
             metrics::with_local_recorder(recorder, metric);
         }
     });
 }
+
+/// How telemetry finds the current hub's recorder: given by the hub module,
+/// which knows what is current, when the first hub is made (telemetry sits
+/// below the hub and does not name it).
+#[cfg(feature = "metrics")]
+pub(crate) type RecorderLookup = fn(&mut dyn FnMut(&metrics_exporter_prometheus::PrometheusRecorder));
+
+#[cfg(feature = "metrics")]
+pub(crate) static CURRENT_RECORDER: std::sync::OnceLock<RecorderLookup> = std::sync::OnceLock::new();
 
 pub(crate) fn connect_accepted(socket: &'static str) {
     tracing::info!(target: "maze", socket, "connect accepted");
