@@ -65,7 +65,7 @@ pub struct Hub {
 }
 
 struct Inner {
-    pubsub: PubSub,
+    pubsub: Arc<PubSub>,
     presence: Tracker,
     /// The hub's open connections, which [`Hub::close_sockets`] closes.
     shutdown: Arc<Shutdown>,
@@ -171,7 +171,7 @@ impl Hub {
         #[cfg(not(feature = "metrics"))] _metrics: Option<std::convert::Infallible>,
     ) -> Hub {
         let inner = Inner {
-            pubsub,
+            pubsub: Arc::new(pubsub),
             presence: Tracker::new(),
             shutdown: Shutdown::new(),
             #[cfg(feature = "metrics")]
@@ -189,7 +189,7 @@ impl Hub {
             }
         });
         let hub = Hub { inner: Arc::new(inner) };
-        hub.pubsub().registry().attach(hub.downgrade());
+        hub.pubsub().registry().attach(Box::new(hub.downgrade()));
         hub.start_sweeping();
         hub
     }
@@ -283,6 +283,11 @@ impl Hub {
     /// ```
     pub fn pubsub(&self) -> &PubSub {
         &self.inner.pubsub
+    }
+
+    /// The hub's pub/sub, shared: what a connection's cork delivers through.
+    pub(crate) fn pubsub_handle(&self) -> Arc<PubSub> {
+        self.inner.pubsub.clone()
     }
 
     /// Presence's tracker, its background task running.
@@ -416,7 +421,8 @@ pub(crate) fn set_thread_default(slot: Arc<OnceLock<Hub>>) {
 }
 
 /// Runs `with` on the hub current on this thread, if any, without cloning it.
-pub(crate) fn with_current<R>(with: impl FnOnce(Option<&Hub>) -> R) -> R {
+#[cfg(feature = "metrics")]
+fn with_current<R>(with: impl FnOnce(Option<&Hub>) -> R) -> R {
     CURRENT.with(|current| with(current.borrow().as_ref()))
 }
 
@@ -489,30 +495,9 @@ impl<F: Future> Future for Scoped<F> {
     }
 }
 
-pin_project_lite::pin_project! {
-    /// A task of a registry's adapter (the Redis worker), run in the hub the
-    /// registry belongs to, once it has one: its telemetry is that hub's. It
-    /// holds the hub only while it is polled, so it never keeps it alive.
-    pub(crate) struct InHubOf<F> {
-        registry: Arc<crate::pubsub::Registry>,
-        #[pin]
-        task: F,
-    }
-}
-
-impl<F> InHubOf<F> {
-    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // The Redis worker's.
-    pub(crate) fn new(registry: Arc<crate::pubsub::Registry>, task: F) -> InHubOf<F> {
-        InHubOf { registry, task }
-    }
-}
-
-impl<F: Future> Future for InHubOf<F> {
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let this = self.project();
-        poll_in(&mut this.registry.hub(), || this.task.poll(cx))
+impl crate::pubsub::Owner for WeakHub {
+    fn run_in(&self, work: &mut dyn FnMut()) {
+        poll_in(&mut self.upgrade(), work)
     }
 }
 

@@ -21,93 +21,77 @@
 //! what gets batched.
 
 use std::cell::RefCell;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use super::{Broadcast, PubSub};
-use crate::hub::{self, Hub};
 
 /// At most this many broadcasts are held: a task that never waits (a
 /// client streaming faster than it is read) still delivers every so often.
 const MOST_HELD: usize = 64;
 
 thread_local! {
-    /// What the task being polled on this thread published, when it is corked.
-    static HELD: RefCell<Option<Vec<Arc<Broadcast>>>> = const { RefCell::new(None) };
+    /// The cork of the task being polled on this thread, if it is corked.
+    static HELD: RefCell<Option<Held>> = const { RefCell::new(None) };
 }
 
-pin_project_lite::pin_project! {
-    /// `task`, run with its app's hub current; what it broadcasts through
-    /// that hub is held while it is polled and delivered when its poll returns.
-    pub(crate) struct Corked<F> {
-        hub: Option<Hub>,
-        #[pin]
-        task: F,
-    }
+/// What a corked task published on `pubsub` (its hub's), not yet delivered.
+struct Held {
+    pubsub: Arc<PubSub>,
+    broadcasts: Vec<Arc<Broadcast>>,
 }
 
-impl<F> Corked<F> {
-    pub(crate) fn new(hub: Hub, task: F) -> Corked<F> {
-        Corked { hub: Some(hub), task }
-    }
+/// Runs `poll` corked on the pub/sub in `slot`: what it publishes there is
+/// held, and delivered when `poll` returns (or panics). The pub/sub moves
+/// from the slot into this thread's cork and back, so no reference count
+/// is touched on this hot path. An empty slot runs `poll` as it is.
+pub(crate) fn corked<T>(slot: &mut Option<Arc<PubSub>>, poll: impl FnOnce() -> T) -> T {
+    let Some(pubsub) = slot.take() else { return poll() };
+    let previous = HELD.with(|held| held.borrow_mut().replace(Held { pubsub, broadcasts: Vec::new() }));
+    let _uncork = Uncork { previous: Some(previous), slot };
+    poll()
 }
 
-impl<F: Future> Future for Corked<F> {
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let this = self.project();
-        hub::poll_in(this.hub, || {
-            // Delivered even if the task panics (the guard's drop), while the hub is still current.
-            let _delivering = Uncork(HELD.with(|held| held.borrow_mut().replace(Vec::new())));
-            this.task.poll(cx)
-        })
-    }
+/// Delivers what was held, puts back the cork that was there before (none,
+/// unless a corked task polls another corked future), and the pub/sub back
+/// in its slot.
+struct Uncork<'s> {
+    previous: Option<Option<Held>>,
+    slot: &'s mut Option<Arc<PubSub>>,
 }
 
-/// Delivers what was held, and puts back the cork that was there before
-/// (none, unless a corked task polls another corked future).
-struct Uncork(Option<Vec<Arc<Broadcast>>>);
-
-impl Drop for Uncork {
+impl Drop for Uncork<'_> {
     fn drop(&mut self) {
-        let held = HELD.with(|held| std::mem::replace(&mut *held.borrow_mut(), self.0.take()));
-        deliver(held);
-    }
-}
-
-/// Publishes `held` through the current hub (the corked task's).
-fn deliver(held: Option<Vec<Arc<Broadcast>>>) {
-    if let Some(held) = held.filter(|held| !held.is_empty()) {
-        hub::with_current(|hub| {
-            if let Some(hub) = hub {
-                hub.pubsub().publish_all(held);
+        let previous = self.previous.take().flatten();
+        let ours = HELD.with(|held| std::mem::replace(&mut *held.borrow_mut(), previous));
+        if let Some(Held { pubsub, broadcasts }) = ours {
+            if !broadcasts.is_empty() {
+                pubsub.publish_all(broadcasts);
             }
-        });
+            *self.slot = Some(pubsub);
+        }
     }
 }
 
 /// Delivers what the task being polled holds, now: before it queues
 /// anything for its own client, which must come after.
 pub(crate) fn flush() {
-    deliver(HELD.with(|held| held.borrow_mut().as_mut().map(std::mem::take)));
+    let Some(mut held) = HELD.with(|held| held.borrow_mut().take()) else { return };
+    let broadcasts = std::mem::take(&mut held.broadcasts);
+    if !broadcasts.is_empty() {
+        held.pubsub.publish_all(broadcasts);
+    }
+    HELD.with(|slot| *slot.borrow_mut() = Some(held));
 }
 
-/// Holds `broadcast` when the task being polled is corked and `pubsub` is
-/// its hub's; gives it back when not (it is to be published at once).
+/// Holds `broadcast` when the task being polled is corked on `pubsub`;
+/// gives it back when not (it is to be published at once).
 pub(super) fn hold(pubsub: &PubSub, broadcast: Arc<Broadcast>) -> Result<(), Arc<Broadcast>> {
-    let corked_here = hub::with_current(|hub| hub.is_some_and(|hub| std::ptr::eq(hub.pubsub(), pubsub)));
-    if !corked_here {
-        return Err(broadcast);
-    }
     let full = HELD.with(|held| match held.borrow_mut().as_mut() {
-        Some(held) => {
-            held.push(broadcast);
-            Ok((held.len() >= MOST_HELD).then(|| std::mem::take(held)))
+        Some(held) if std::ptr::eq(Arc::as_ptr(&held.pubsub), pubsub) => {
+            held.broadcasts.push(broadcast);
+            Ok((held.broadcasts.len() >= MOST_HELD).then(|| std::mem::take(&mut held.broadcasts)))
         }
-        None => Err(broadcast),
+        _ => Err(broadcast),
     })?;
     if let Some(held) = full {
         pubsub.publish_all(held);

@@ -34,6 +34,44 @@ use crate::{Config, Error};
 
 pub use crate::protocol::Broadcast;
 
+/// What a registry belongs to (its hub), as pub/sub sees it: something to
+/// run its adapter's work in, so that the work's telemetry is the hub's.
+/// Held weakly: it never keeps the hub alive.
+pub(crate) trait Owner: Send + Sync {
+    /// Runs `work` in the owner, or as it is once the owner is gone.
+    fn run_in(&self, work: &mut dyn FnMut());
+}
+
+pin_project_lite::pin_project! {
+    /// A task of a registry's adapter (the Redis worker), run in the hub the
+    /// registry belongs to, once it has one.
+    pub(crate) struct InOwner<F> {
+        registry: Arc<Registry>,
+        #[pin]
+        task: F,
+    }
+}
+
+impl<F> InOwner<F> {
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // The Redis worker's.
+    pub(crate) fn new(registry: Arc<Registry>, task: F) -> InOwner<F> {
+        InOwner { registry, task }
+    }
+}
+
+impl<F: Future> Future for InOwner<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<F::Output> {
+        let this = self.project();
+        let mut task = this.task;
+        let Some(owner) = this.registry.owner.get() else { return task.poll(cx) };
+        let mut polled = None;
+        owner.run_in(&mut || polled = Some(task.as_mut().poll(cx)));
+        polled.expect("run_in runs the work")
+    }
+}
+
 /// A subscriber id (a connection's, the presence tracker's), unique within this process.
 pub(crate) fn next_id() -> u64 {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -162,8 +200,8 @@ pub struct Registry {
     /// Picks a topic's shard.
     hasher: std::collections::hash_map::RandomState,
     /// The hub this registry belongs to, once it has one: the tasks of its
-    /// adapter run in it (see [`crate::hub::InHubOf`]).
-    hub: OnceLock<crate::hub::WeakHub>,
+    /// adapter run in it (see [`InOwner`]).
+    owner: OnceLock<Box<dyn Owner>>,
 }
 
 /// A shard of the registry: topics and their subscribers, by connection id.
@@ -177,7 +215,7 @@ impl Default for Registry {
         Registry {
             shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
             hasher: Default::default(),
-            hub: OnceLock::new(),
+            owner: OnceLock::new(),
         }
     }
 }
@@ -188,14 +226,9 @@ impl Registry {
         &self.shards[(self.hasher.hash_one(topic) % SHARDS as u64) as usize]
     }
 
-    /// Makes `hub` this registry's: set once, by [`crate::Hub::new`].
-    pub(crate) fn attach(&self, hub: crate::hub::WeakHub) {
-        let _ = self.hub.set(hub);
-    }
-
-    /// The hub this registry belongs to, while it lives.
-    pub(crate) fn hub(&self) -> Option<crate::Hub> {
-        self.hub.get().and_then(crate::hub::WeakHub::upgrade)
+    /// Makes `owner` (its hub) this registry's: set once, by [`crate::Hub::new`].
+    pub(crate) fn attach(&self, owner: Box<dyn Owner>) {
+        let _ = self.owner.set(owner);
     }
 
     /// Adds `subscriber` to `topic`; true when it is the topic's first local subscriber.

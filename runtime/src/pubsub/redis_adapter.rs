@@ -260,7 +260,7 @@ impl RedisAdapter {
         connected.store(link.is_some(), Ordering::Relaxed);
         // The worker's telemetry is its hub's (the registry's, once it has one).
         let scope = worker.registry.clone();
-        tokio::spawn(crate::hub::InHubOf::new(scope, worker.run(link, publish_queue, subscription_queue)));
+        tokio::spawn(super::InOwner::new(scope, worker.run(link, publish_queue, subscription_queue)));
         RedisAdapter { publishes, connected, subscriptions, dropped, policy }
     }
 }

@@ -31,6 +31,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, interval_at};
 
+mod corked;
 mod dispatch;
 mod reader;
 #[cfg(test)]
@@ -134,7 +135,7 @@ pub(crate) fn run<S: Socket<St>, St: Clone + Send + Sync + 'static>(
     // the connection runs, which is most of its life.
     // (A combinator, not an async block: that would hold the connection twice.)
     // Corked: what its callbacks broadcast is delivered when the task waits.
-    pubsub::cork::Corked::new(
+    corked::Corked::new(
         endpoint.hub.clone(),
         Box::pin(open(connection, connect, endpoint, serializer))
             .then(|opened| OptionFuture::from(opened.map(Opened::serve)))
@@ -348,7 +349,7 @@ pub(crate) fn serve_in_process<S: Socket<St>, St: Clone + Send + Sync + 'static>
     let writer =
         Writer::new(FrameWriter::to(sink), serializer, outgoing, limits, socket_type::<S>(), tracked);
     let opened = Opened { reader, frames: ClientFrames::InProcess(frames), writer };
-    tokio::spawn(pubsub::cork::Corked::new(hub, opened.serve()))
+    tokio::spawn(corked::Corked::new(hub, opened.serve()))
 }
 
 /// Why reading failed, as the close frame to send.
