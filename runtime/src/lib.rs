@@ -35,6 +35,7 @@ pub mod session;
 mod shutdown;
 #[cfg_attr(not(feature = "websockets"), allow(dead_code))]
 mod telemetry;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod token;
 mod type_names;

@@ -151,10 +151,20 @@ pub(crate) fn redis_publish_dropped() {
 /// Installs a tracing subscriber printing to stderr, unless the app
 /// installed one of its own: what `RUST_LOG` asks for, else maze's warnings
 /// (Redis lost, slow consumers, a missing session secret).
+/// `RUST_LOG` takes `target=level` directives and bare levels, comma-separated
+/// (`maze=debug,tower_http=info`); not env-filter's span and field filters.
 pub(crate) fn init_from_env() {
-    let filter = match std::env::var_os("RUST_LOG") {
-        Some(_) => tracing_subscriber::EnvFilter::from_default_env(),
-        None => tracing_subscriber::EnvFilter::new("maze=warn"),
+    use tracing_subscriber::layer::SubscriberExt;
+    let default: tracing_subscriber::filter::Targets = "maze=warn".parse().expect("a valid filter");
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(directives) => directives.parse().unwrap_or_else(|error| {
+            eprintln!("maze: RUST_LOG={directives:?} is not understood ({error}): showing maze's warnings");
+            default
+        }),
+        Err(_) => default,
     };
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(filter);
+    let _ = tracing::subscriber::set_global_default(subscriber);
 }

@@ -19,7 +19,7 @@ use crate::lexer::{Lang, TokenKind, tokenize};
 use crate::patch::{self, router::Chain};
 use crate::plan::{Plan, Status};
 use crate::project::Project;
-use crate::runtime_dep;
+use crate::runtime_dependency;
 
 /// The library root `maze init` writes when the app has none.
 const LIB: &str = "src/lib.rs";
@@ -181,11 +181,11 @@ fn maze_dependency(args: &InitArgs) -> Result<InlineTable> {
     let mut table = InlineTable::new();
     match &args.maze_version {
         Some(version) => {
-            runtime_dep::check_version(version)?;
+            runtime_dependency::check_version(version)?;
             table.insert("version", version.as_str().into());
         }
         None => {
-            let runtime = runtime_dep::runtime_at(args.maze_path.as_deref())?;
+            let runtime = runtime_dependency::runtime_at(args.maze_path.as_deref())?;
             table.insert("version", runtime.version.as_str().into());
             table.insert("path", runtime.path.to_string_lossy().as_ref().into());
         }
@@ -196,9 +196,15 @@ fn maze_dependency(args: &InitArgs) -> Result<InlineTable> {
     Ok(table)
 }
 
-/// `(table, name, value)` for each dependency init adds.
+/// `(table, name, value)` for each dependency init adds: maze, maze with
+/// `testing` for the tests, `tokio`'s test macros when the app lacks them.
 fn cargo_edits(maze: InlineTable, tests_need_tokio: bool) -> Vec<(&'static str, &'static str, InlineTable)> {
-    let mut edits = vec![("dependencies", "maze", maze)];
+    // The tests' maze::testing, compiled for tests only.
+    let mut for_tests = maze.clone();
+    let mut testing = toml_edit::Array::new();
+    testing.push("testing");
+    for_tests.insert("features", testing.into());
+    let mut edits = vec![("dependencies", "maze", maze), ("dev-dependencies", "maze", for_tests)];
     if tests_need_tokio {
         let mut tokio = InlineTable::new();
         tokio.insert("version", "1".into());

@@ -6,8 +6,8 @@
 
 pub mod channel;
 pub mod controller;
+mod generator_toml;
 pub mod init;
-mod manifest;
 pub mod new;
 pub mod socket;
 mod variables;
@@ -21,7 +21,7 @@ use crate::names::{Kind, Name};
 use crate::plan::{Need, Plan};
 use crate::project::Project;
 use crate::templates::{self, MANIFEST, Template};
-use manifest::Manifest;
+use generator_toml::Manifest;
 
 /// Forwards (generate) or backwards (destroy).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,7 +132,7 @@ impl Generator {
         only: Option<&str>,
     ) -> Result<()> {
         let manifest_name = format!("templates/{}/{MANIFEST}", self.name);
-        let wanted = |edit: &&manifest::TomlEdit| {
+        let wanted = |edit: &&generator_toml::TomlEdit| {
             only.is_none_or(|file| edit.file == file)
                 && edit.unless.as_ref().is_none_or(|variable| !is_set(context, variable))
         };

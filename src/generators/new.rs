@@ -8,7 +8,7 @@ use super::{Generator, Mode, Outcome};
 use crate::args::NewArgs;
 use crate::names;
 use crate::plan::Plan;
-use crate::runtime_dep;
+use crate::runtime_dependency;
 
 pub fn plan(cwd: &Path, args: &NewArgs) -> Result<Outcome> {
     let name = names::app_name(&args.name)?;
@@ -18,12 +18,12 @@ pub fn plan(cwd: &Path, args: &NewArgs) -> Result<Outcome> {
     // A registry dependency, or the version and path of a runtime folder.
     let runtime = match &args.maze_version {
         Some(version) => {
-            runtime_dep::check_version(version)?;
+            runtime_dependency::check_version(version)?;
             context.insert("maze_version", version);
             None
         }
         None => {
-            let runtime = runtime_dep::runtime_at(args.maze_path.as_deref())?;
+            let runtime = runtime_dependency::runtime_at(args.maze_path.as_deref())?;
             context.insert("maze_version", &runtime.version);
             let path = toml_edit::Value::from(runtime.path.to_string_lossy().as_ref()).to_string();
             context.insert("maze_path", &path);

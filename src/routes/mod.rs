@@ -4,9 +4,7 @@ mod parse;
 
 use anyhow::{Context, Result};
 use heck::ToSnakeCase;
-use std::io::Write;
 
-use crate::args::RoutesArgs;
 use crate::project::Project;
 pub use parse::channels as channels_of;
 // The runtime's definition of the route table, so both print the same JSON.
@@ -84,27 +82,4 @@ fn module_of(path: &str) -> String {
         [folder, module, _type] => format!("{folder}/{module}"),
         segments => format!("sockets/{}", segments.last().copied().unwrap_or_default().to_snake_case()),
     }
-}
-
-pub fn run(project: &Project, args: &RoutesArgs) -> Result<()> {
-    let mut routes = collect(project)?;
-    routes.retain(|route| {
-        (!args.sockets || route.verb == "WS") && args.grep.as_deref().is_none_or(|p| matches(route, p))
-    });
-    // Buffered: a large table is one write, not one per line.
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    if args.json {
-        serde_json::to_writer_pretty(&mut out, &routes)?;
-        writeln!(out)?;
-    } else {
-        write!(out, "{}", RouteInfo::format_table(&routes))?;
-    }
-    out.flush()?;
-    Ok(())
-}
-
-/// Whether `pattern` is in the route's verb, path, handler or a channel's topic or type.
-fn matches(route: &RouteInfo, pattern: &str) -> bool {
-    [&route.verb, &route.path, &route.handler].iter().any(|field| field.contains(pattern))
-        || route.channels.iter().flatten().any(|c| c.topic.contains(pattern) || c.channel.contains(pattern))
 }

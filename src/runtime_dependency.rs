@@ -65,11 +65,21 @@ pub fn read(doc: &DocumentMut) -> Option<Dependency> {
 }
 
 /// Points the `maze` dependency at `runtime` (path and version), keeping its
-/// features and the file's formatting.
+/// features and the file's formatting; the dev-dependency too (the tests'
+/// `maze::testing`), when there is one.
 pub fn repoint(doc: &mut DocumentMut, runtime: &Runtime) -> Result<()> {
-    let Some(maze) = doc.get_mut("dependencies").and_then(|deps| deps.get_mut("maze")) else {
+    if doc.get("dependencies").and_then(|deps| deps.get("maze")).is_none() {
         bail!("Cargo.toml has no `maze` dependency under [dependencies]");
-    };
+    }
+    for table in ["dependencies", "dev-dependencies"] {
+        if let Some(maze) = doc.get_mut(table).and_then(|deps| deps.get_mut("maze")) {
+            repoint_one(maze, runtime)?;
+        }
+    }
+    Ok(())
+}
+
+fn repoint_one(maze: &mut Item, runtime: &Runtime) -> Result<()> {
     if let Some(version) = maze.as_str().map(str::to_owned) {
         let mut table = toml_edit::InlineTable::new();
         table.insert("version", Value::from(version));

@@ -8,13 +8,13 @@ use std::path::Path;
 use crate::args::DoctorArgs;
 use crate::plan::{OnConflict, Plan, Settings};
 use crate::project::Project;
-use crate::runtime_dep::{self, Dependency};
+use crate::runtime_dependency::{self, Dependency};
 
 pub fn run(project: &Project, args: &DoctorArgs) -> Result<()> {
     if let Some(dir) = &args.maze_path {
-        let runtime = runtime_dep::runtime_at(Some(dir))?;
+        let runtime = runtime_dependency::runtime_at(Some(dir))?;
         let mut plan = Plan::new(&project.root);
-        plan.edit_toml("Cargo.toml", |doc| runtime_dep::repoint(doc, &runtime))?;
+        plan.edit_toml("Cargo.toml", |doc| runtime_dependency::repoint(doc, &runtime))?;
         plan.apply(Settings { on_conflict: OnConflict::Ask, dry_run: false, report: true }, None)?;
     }
 
@@ -24,7 +24,7 @@ pub fn run(project: &Project, args: &DoctorArgs) -> Result<()> {
     let doc: toml_edit::DocumentMut =
         text.parse().with_context(|| format!("{} is not valid TOML", manifest.display()))?;
 
-    let Some(dependency) = runtime_dep::read(&doc) else {
+    let Some(dependency) = runtime_dependency::read(&doc) else {
         bail!(
             "Cargo.toml has no `maze` dependency under [dependencies]: add `maze = \"0.1\"` (or run `maze new`)"
         );
@@ -45,7 +45,7 @@ fn check_dependency(root: &Path, dependency: &Dependency) -> Result<()> {
     if !root.join(path).is_dir() {
         bail!("the maze dependency's path {path} does not exist (the app or the runtime moved):\n{fix}");
     }
-    let runtime = runtime_dep::runtime_at(Some(&root.join(path))).map_err(|error| {
+    let runtime = runtime_dependency::runtime_at(Some(&root.join(path))).map_err(|error| {
         anyhow::anyhow!("the maze dependency's path {path} is not the runtime: {error:#}\n{fix}")
     })?;
     if let Some(version) = &dependency.version {
