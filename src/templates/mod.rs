@@ -9,6 +9,8 @@
 //! path under `.maze/templates/<generator>/`; `maze templates eject` copies
 //! the built-ins there to start from.
 
+mod fast;
+
 use anyhow::{Context as _, Result, anyhow, bail};
 use include_dir::{Dir, File, include_dir};
 use std::path::{Path, PathBuf};
@@ -147,7 +149,7 @@ pub fn render_files(generator: &str, templates: &[Template], context: &Context) 
 /// output is code. Errors say which file and, where Tera knows or the
 /// variable can be found, which line.
 pub fn render_str(name: &str, template: &str, context: &Context) -> Result<String> {
-    if let Some(rendered) = substitute_plain(template, context) {
+    if let Some(rendered) = fast::render(template, context) {
         return Ok(rendered);
     }
     let mut tera = Tera::default();
@@ -163,43 +165,6 @@ pub fn render_str(name: &str, template: &str, context: &Context) -> Result<Strin
             None => anyhow!("template {name} does not render: {chain}"),
         }
     })
-}
-
-/// The fast path for the many small templates (file paths, manifest lines)
-/// that only substitute variables: `{{ name }}`, `{{ socket.socket_type }}`.
-/// Parsing each with Tera costs more than everything else a generator does;
-/// anything else (tags, filters, a missing variable) returns `None` and goes
-/// to Tera, which renders it the same way or reports the error.
-fn substitute_plain(template: &str, context: &Context) -> Option<String> {
-    if template.contains("{%") || template.contains("{#") {
-        return None;
-    }
-    let mut out = String::with_capacity(template.len());
-    let mut rest = template;
-    while let Some(open) = rest.find("{{") {
-        out.push_str(&rest[..open]);
-        let after = &rest[open + 2..];
-        let close = after.find("}}")?;
-        let mut path = after[..close].trim().split('.');
-        let first = path.next().filter(|p| is_identifier(p))?;
-        let mut value = context.get(first)?;
-        for segment in path {
-            value = value.get(segment).filter(|_| is_identifier(segment))?;
-        }
-        match value {
-            serde_json::Value::String(text) => out.push_str(text),
-            serde_json::Value::Number(number) => out.push_str(&number.to_string()),
-            serde_json::Value::Bool(flag) => out.push_str(if *flag { "true" } else { "false" }),
-            _ => return None,
-        }
-        rest = &after[close + 2..];
-    }
-    out.push_str(rest);
-    Some(out)
-}
-
-fn is_identifier(text: &str) -> bool {
-    !text.is_empty() && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// Tera puts the useful part (which variable, which line) in the error's sources.
@@ -264,10 +229,7 @@ mod tests {
             let tera = Tera::one_off(template, &context, false).unwrap();
             assert_eq!(render_str("t", template, &context).unwrap(), tera, "{template}");
         }
-        assert!(
-            substitute_plain("{{ missing }}", &context).is_none(),
-            "missing variables go to Tera's error"
-        );
+        assert!(fast::render("{{ missing }}", &context).is_none(), "missing variables go to Tera's error");
         assert!(render_str("t", "{{ missing }}", &context).is_err());
     }
 
