@@ -23,6 +23,9 @@ use std::time::{Duration, Instant};
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::{Message, WebSocket};
 
+/// What the app's `[metrics]` take as a token (the dashboard's too).
+const DASHBOARD_TOKEN: &str = "let-me-see";
+
 /// The app every test here uses, generated and built once.
 fn app() -> &'static BuiltApp {
     static APP: OnceLock<BuiltApp> = OnceLock::new();
@@ -67,7 +70,12 @@ fn app() -> &'static BuiltApp {
         // Ping every second, so a test can watch the keep-alive.
         let config = root.join("maze.toml");
         let settings = std::fs::read_to_string(&config).unwrap();
-        std::fs::write(&config, settings.replace("ping_interval = 30", "ping_interval = 1")).unwrap();
+        let settings = settings.replace("ping_interval = 30", "ping_interval = 1");
+        // The live dashboard, for loopback and for whoever shows the token.
+        let settings = format!(
+            "{settings}\n[dashboard]\npath = \"/maze/dashboard\"\n\n[metrics]\ntrust_loopback = true\ntoken = \"{DASHBOARD_TOKEN}\"\n"
+        );
+        std::fs::write(&config, settings).unwrap();
 
         cargo(&root, &["build", "--quiet"]);
         BuiltApp { binary: apps_target_dir().join("debug/chat"), root }
@@ -582,4 +590,104 @@ fn in_headless_chromium_maze_js_settles_held_pushes_with_a_refused_join_and_send
     assert_eq!(outcome["join"], "error: unmatched topic");
     assert_eq!(outcome["held"], "error: unmatched topic", "the held push settles with the join's refusal");
     assert!(outcome["url"].as_str().unwrap().ends_with("/chat?token=t+1"), "{outcome}");
+}
+
+/// A GET's status code, with `headers` (`Name: value\r\n` lines).
+fn status_of(port: u16, path: &str, headers: &str) -> u16 {
+    use std::io::{Read, Write};
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}Connection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response.split(' ').nth(1).and_then(|code| code.parse().ok()).unwrap_or(0)
+}
+
+#[test]
+fn the_dashboard_is_for_allowed_peers_only() {
+    let app = app();
+    let server = Server::start(app);
+    // From loopback, trusted here; a wrong token is refused from anywhere.
+    assert_eq!(status_of(server.port, "/maze/dashboard", ""), 200);
+    assert_eq!(status_of(server.port, "/maze/dashboard?token=wrong", ""), 401);
+    assert_eq!(status_of(server.port, "/maze/dashboard", "Authorization: Bearer wrong\r\n"), 401);
+    assert_eq!(status_of(server.port, &format!("/maze/dashboard?token={DASHBOARD_TOKEN}"), ""), 200);
+
+    // With loopback not trusted, only the token opens it.
+    let dir = temp_dir();
+    let settings = std::fs::read_to_string(app.root.join("maze.toml")).unwrap();
+    let untrusted = dir.path().join("maze.toml");
+    std::fs::write(&untrusted, settings.replace("trust_loopback = true", "trust_loopback = false")).unwrap();
+    let strict = Server::start_with(app, 0, &[("MAZE_CONFIG", untrusted.to_str().unwrap())]);
+    assert_eq!(status_of(strict.port, "/maze/dashboard", ""), 401);
+    assert_eq!(status_of(strict.port, &format!("/maze/dashboard?token={DASHBOARD_TOKEN}"), ""), 200);
+
+    // Its socket refuses a client without the page's token.
+    let refused = tungstenite::connect(format!("ws://127.0.0.1:{}/maze/dashboard/socket", server.port));
+    let mut ws = refused.expect("the upgrade itself is accepted").0;
+    match ws.read() {
+        Ok(Message::Close(Some(frame))) => assert_eq!(frame.code, CloseCode::Policy),
+        other => panic!("expected a 1008 close, got {other:?}"),
+    }
+}
+
+#[test]
+fn in_headless_chromium_the_dashboard_shows_a_chat_live() {
+    let server = Server::start(app());
+    let mut browser = Browser::launch();
+    browser.call("Page.navigate", json!({"url": format!("http://127.0.0.1:{}/maze/dashboard", server.port)}));
+    browser.wait_for(r#"document.getElementById("state")?.textContent ?? null"#, json!("live"));
+
+    // Two visitors chat on room:123 (a channel with presence).
+    let page = format!("http://127.0.0.1:{}/", server.port);
+    let joined = r#"document.querySelector('[data-topic="room:123"]')?.dataset.state ?? null"#;
+    let mut tabs: Vec<_> = (0..2).map(|_| browser.open_tab(&page)).collect();
+    for tab in &mut tabs {
+        tab.wait_for(joined, json!("joined"));
+    }
+
+    // The dashboard shows the room's two subscribers and the guest present
+    // in both tabs (one browser: one guest)...
+    let cell = |table: &str, topic: &str, column: usize| {
+        format!(
+            r#"(() => {{
+                const row = [...document.querySelectorAll('[data-table="{table}"] tr')]
+                    .find(tr => tr.cells[0]?.textContent === "{topic}");
+                return row ? row.cells[{column}].textContent : null;
+            }})()"#
+        )
+    };
+    browser.wait_for(&cell("topics", "room:123", 1), json!("2"));
+    let present = format!(r"/^guest:guest-\d+ \(2\)$/.test({} ?? '')", cell("presences", "room:123", 1));
+    browser.wait_for(&present, json!(true));
+    let connections =
+        r#"Number(document.querySelector('[data-number="connections"] b')?.textContent ?? 0) >= 2"#;
+    browser.wait_for(connections, json!(true));
+
+    // ...and the messages in, after the visitors talk.
+    for text in ["hello", "hi there", "how are you"] {
+        tabs[0].say("room:123", text);
+    }
+    let rate_rose =
+        "(window.mazeDashboard?.instances ?? []).some(i => i.series.some(p => p.in > 0 && p.out > 0))";
+    browser.wait_for(rate_rose, json!(true));
+
+    // A screenshot for the README: `MAZE_SCREENSHOT=docs/dashboard.png cargo test ...`
+    // writes it there; otherwise it goes to target/ and is checked for content.
+    // Five seconds of samples in the charts, the whole page in view.
+    let samples = "Math.min(...(window.mazeDashboard?.instances ?? []).map(i => i.series.length)) >= 5";
+    browser.wait_for(samples, json!(true));
+    let size = json!({"width": 1000, "height": 600, "deviceScaleFactor": 1, "mobile": false});
+    browser.call("Emulation.setDeviceMetricsOverride", size);
+    let shot = browser.call("Page.captureScreenshot", json!({"format": "png"}));
+    use base64::Engine;
+    let png = base64::engine::general_purpose::STANDARD.decode(shot["data"].as_str().unwrap()).unwrap();
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "an empty screenshot: {} bytes", png.len());
+    let target = std::env::var_os("MAZE_SCREENSHOT")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/dashboard.png"));
+    std::fs::write(target, png).unwrap();
+    for tab in tabs {
+        browser.close_tab(tab);
+    }
 }

@@ -71,6 +71,11 @@ pub async fn kick(Query(query): Query<HashMap<String, i64>>) -> &'static str {
         .unwrap();
         // A history short enough to overflow in a test.
         edit(&root, "maze.toml", "ping_interval = 30\n", "ping_interval = 30\nhistory_size = 30\n");
+        // The live dashboard, from loopback: it shows every instance.
+        let config = root.join("maze.toml");
+        let settings = std::fs::read_to_string(&config).unwrap();
+        let dashboard = "\n[dashboard]\npath = \"/maze/dashboard\"\n\n[metrics]\ntrust_loopback = true\n";
+        std::fs::write(&config, settings + dashboard).unwrap();
         cargo(&root, &["build", "--quiet"]);
         BuiltApp { binary: apps_target_dir().join("debug/chat_redis"), root }
     })
@@ -501,6 +506,26 @@ impl Present {
 
 fn within(seconds: u64) -> Instant {
     Instant::now() + Duration::from_secs(seconds)
+}
+
+#[test]
+fn the_dashboard_shows_every_instance_on_redis() {
+    let redis = Redis::start();
+    let (first, _second) = (instance(&redis), instance(&redis));
+    let page = first.get("/maze/dashboard");
+    let token =
+        page.split("data-token=\"").nth(1).and_then(|rest| rest.split('"').next()).expect("the page's token");
+    let mut ws = first.connect(&format!("/maze/dashboard/socket?token={token}"));
+    join(&mut ws, "maze:dashboard");
+    let deadline = within(15);
+    loop {
+        let view = try_receive(&mut ws, Duration::from_secs(2)).unwrap_or(Value::Null);
+        let instances = view["payload"]["instances"].as_array().map_or(0, Vec::len);
+        if view["subject"] == "view" && instances == 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no view with both instances; the last: {view}");
+    }
 }
 
 #[test]

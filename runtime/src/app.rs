@@ -318,11 +318,16 @@ impl<St: Clone + Send + Sync + 'static> App<St> {
             hub.clone(),
         );
         (self.routes)(&mut routes);
-        if let Some(route) =
-            routes.table().iter().find(|route| Some(&route.path) == config.metrics.path.as_ref())
-        {
+        if let Some(route) = routes.table().iter().find(|route| {
+            Some(&route.path) == config.metrics.path.as_ref()
+                || config
+                    .dashboard
+                    .path
+                    .as_ref()
+                    .is_some_and(|dashboard| route.path.starts_with(dashboard.as_str()))
+        }) {
             return Err(Error::config(format!(
-                "[metrics] path {} is already routed to {}: choose another",
+                "[metrics] or [dashboard] path {} is already routed to {}: choose another",
                 route.path, route.handler
             )));
         }
@@ -335,6 +340,14 @@ impl<St: Clone + Send + Sync + 'static> App<St> {
             #[cfg(feature = "websockets")]
             &hub,
         )?);
+        let router = match dashboard(
+            &config,
+            #[cfg(feature = "websockets")]
+            &hub,
+        )? {
+            Some(dashboard) => router.merge(dashboard),
+            None => router,
+        };
         let router = match fallback {
             Some(fallback) => router.fallback_service(
                 static_files.call_fallback_on_method_not_allowed(true).fallback(fallback.with_state(state)),
@@ -347,6 +360,22 @@ impl<St: Clone + Send + Sync + 'static> App<St> {
         let router =
             router.layer(axum::middleware::from_fn_with_state(Arc::new(session), crate::session::middleware));
         Ok((router, shutdown))
+    }
+}
+
+/// The `[dashboard]` routes, when maze.toml names a path.
+fn dashboard(
+    config: &Config,
+    #[cfg(feature = "websockets")] hub: &crate::Hub,
+) -> Result<Option<axum::Router>, Error> {
+    #[cfg(feature = "websockets")]
+    return crate::dashboard::router(config, hub);
+    #[cfg(not(feature = "websockets"))]
+    match &config.dashboard.path {
+        Some(path) => Err(Error::config(format!(
+            "[dashboard] path = {path:?} needs the maze dependency's \"websockets\" feature (the page is live over a socket)"
+        ))),
+        None => Ok(None),
     }
 }
 

@@ -39,6 +39,27 @@ pub struct Config {
     /// `[metrics]`: the Prometheus endpoint, off unless it names a path.
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// `[dashboard]`: the live dashboard, off unless it names a path.
+    #[serde(default)]
+    pub dashboard: DashboardConfig,
+}
+
+/// `[dashboard]` of `maze.toml`: a page showing what the app's sockets are
+/// doing, live (connections, topics, presences, message rates, recent
+/// refusals and panics), served at `path`. Off unless a path is given. Who
+/// may open it is decided as for the metrics: `[metrics]`'s `allow`,
+/// `trust_loopback` and `token` (sent as a bearer token or `?token=`).
+///
+/// ```
+/// let config = maze::Config::parse("[app]\nname = \"chat\"\n[dashboard]\npath = \"/maze/dashboard\"\n").unwrap();
+/// assert_eq!(config.dashboard.path.as_deref(), Some("/maze/dashboard"));
+/// ```
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DashboardConfig {
+    /// Where the page is, e.g. `"/maze/dashboard"`; none: no dashboard.
+    #[serde(default)]
+    pub path: Option<String>,
 }
 
 /// `[metrics]` of `maze.toml` (the `metrics` feature of the maze

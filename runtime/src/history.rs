@@ -251,6 +251,11 @@ impl MemoryHistory {
         (topics, shards.iter().flat_map(|topics| topics.values()).map(|ring| ring.entries.len()).sum())
     }
 
+    /// How many broadcasts `topic`'s ring holds.
+    pub(crate) fn len(&self, topic: &str) -> usize {
+        self.lock(self.shard_of(topic)).get(topic).map_or(0, |ring| ring.entries.len())
+    }
+
     /// What a client at `from` missed on `topic` (see [`Recovery`]). Asking
     /// keeps nothing: a topic with no history yet has none made for it.
     pub(crate) fn recover(&self, policy: &Policy, topic: &str, from: Option<&Position>) -> Recovery {

@@ -44,6 +44,7 @@ use std::task::{Context, Poll};
 use crate::presence_tracker::{Home, Tracker};
 use crate::pubsub::{Broadcast, Memory, PubSub};
 use crate::shutdown::Shutdown;
+use crate::telemetry::Stats;
 use crate::{Config, Error};
 
 /// What an app's sockets share: its pub/sub (in memory, or through Redis),
@@ -74,6 +75,8 @@ struct Inner {
     metrics: Option<metrics_exporter_prometheus::PrometheusRecorder>,
     /// The task that applies the history's TTL to idle topics.
     sweeper: OnceLock<tokio::task::AbortHandle>,
+    /// What the dashboard shows, counted when the app has one.
+    stats: OnceLock<Arc<Stats>>,
 }
 
 impl Drop for Inner {
@@ -108,7 +111,7 @@ impl Hub {
     /// ```
     pub async fn from_config(config: &Config) -> Result<Hub, Error> {
         let pubsub = crate::pubsub::from_config(config).await?;
-        Ok(Hub::with_metrics_of(config, pubsub))
+        Ok(Hub::with_metrics_of(config, pubsub).with_stats_of(config))
     }
 
     /// [`Hub::from_config`] without waiting: Redis (when `[websockets]` asks
@@ -125,7 +128,7 @@ impl Hub {
     /// ```
     pub fn from_config_lazy(config: &Config) -> Result<Hub, Error> {
         let pubsub = crate::pubsub::from_config_lazy(config)?;
-        Ok(Hub::with_metrics_of(config, pubsub))
+        Ok(Hub::with_metrics_of(config, pubsub).with_stats_of(config))
     }
 
     /// A hub around `pubsub`, recording metrics when `config`'s `[metrics]` names a path.
@@ -142,6 +145,28 @@ impl Hub {
             None::<std::convert::Infallible>
         };
         Hub::build(pubsub, metrics)
+    }
+
+    /// Counts what the dashboard shows when `config` has a `[dashboard]`.
+    fn with_stats_of(self, config: &Config) -> Hub {
+        if config.dashboard.path.is_some() {
+            let _ = self.inner.stats.set(Arc::default());
+            crate::telemetry::CURRENT_STATS.get_or_init(|| {
+                |count| {
+                    with_current(|hub| {
+                        if let Some(stats) = hub.and_then(Hub::stats) {
+                            count(stats);
+                        }
+                    })
+                }
+            });
+        }
+        self
+    }
+
+    /// What the dashboard shows, when the app has one.
+    pub(crate) fn stats(&self) -> Option<&Arc<Stats>> {
+        self.inner.stats.get()
     }
 
     /// A hub on one instance, with `[websockets]`'s default history.
@@ -177,6 +202,7 @@ impl Hub {
             #[cfg(feature = "metrics")]
             metrics,
             sweeper: OnceLock::new(),
+            stats: OnceLock::new(),
         };
         #[cfg(feature = "metrics")]
         crate::telemetry::CURRENT_RECORDER.get_or_init(|| {
@@ -421,7 +447,6 @@ pub(crate) fn set_thread_default(slot: Arc<OnceLock<Hub>>) {
 }
 
 /// Runs `with` on the hub current on this thread, if any, without cloning it.
-#[cfg(feature = "metrics")]
 fn with_current<R>(with: impl FnOnce(Option<&Hub>) -> R) -> R {
     CURRENT.with(|current| with(current.borrow().as_ref()))
 }

@@ -41,6 +41,8 @@ pub mod token;
 mod type_names;
 
 #[cfg(feature = "websockets")]
+mod dashboard;
+#[cfg(feature = "websockets")]
 mod embed;
 #[cfg(feature = "websockets")]
 pub mod history;

@@ -137,6 +137,25 @@ impl Tracker {
         }
     }
 
+    /// Each topic with presences, from every instance, with its keys and
+    /// how many metas (a user's tabs) each has.
+    pub(crate) fn keys_by_topic(&self) -> Vec<(String, Vec<(String, usize)>)> {
+        let state = self.state();
+        let mut topics: std::collections::BTreeMap<String, std::collections::BTreeMap<String, usize>> =
+            Default::default();
+        let sources =
+            std::iter::once(&state.local).chain(state.remotes.values().map(|remote| &remote.topics));
+        for source in sources {
+            for (topic, keys) in source {
+                let counted = topics.entry(topic.clone()).or_default();
+                for (key, metas) in keys {
+                    *counted.entry(key.clone()).or_default() += metas.len();
+                }
+            }
+        }
+        topics.into_iter().map(|(topic, keys)| (topic, keys.into_iter().collect())).collect()
+    }
+
     /// The presences on `topic`, from every instance.
     pub(crate) fn list(&self, topic: &str) -> Value {
         self.state().list(topic)

@@ -531,6 +531,7 @@ pub(crate) struct FrameWriter {
 impl FrameWriter {
     /// A writer to `sink`: the in-process test client's, and tests of what
     /// is written and when.
+    #[cfg_attr(not(any(test, feature = "testing")), allow(dead_code))] // maze::testing's
     pub(crate) fn to(sink: impl AsyncWrite + Send + Unpin + 'static) -> FrameWriter {
         FrameWriter { sink: Box::new(sink) }
     }

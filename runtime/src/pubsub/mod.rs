@@ -300,6 +300,16 @@ impl Registry {
         let shards = self.shards.iter().map(|shard| shard.read().unwrap_or_else(|e| e.into_inner()));
         shards.flat_map(|topics| topics.keys().cloned().collect::<Vec<_>>()).collect()
     }
+
+    /// Each topic with its number of subscribers on this instance.
+    pub(crate) fn subscriber_counts(&self) -> Vec<(String, usize)> {
+        let shards = self.shards.iter().map(|shard| shard.read().unwrap_or_else(|e| e.into_inner()));
+        shards
+            .flat_map(|topics| {
+                topics.iter().map(|(topic, subs)| (topic.clone(), subs.len())).collect::<Vec<_>>()
+            })
+            .collect()
+    }
 }
 
 /// Offers `run` (broadcasts of one topic, in order) to the topic's
@@ -400,6 +410,17 @@ pub trait Adapter: Send + Sync + 'static {
     /// ```
     fn dropped(&self) -> u64 {
         0
+    }
+
+    /// Whether the broker is reachable now (`None`: there is none, as in
+    /// memory). The dashboard shows it.
+    ///
+    /// ```
+    /// # use maze::pubsub::{Adapter, Memory};
+    /// assert_eq!(Memory.connected(), None);
+    /// ```
+    fn connected(&self) -> Option<bool> {
+        None
     }
 
     /// Whether the adapter keeps topics' history itself, shared by the
@@ -595,6 +616,17 @@ impl PubSub {
     /// ```
     pub fn dropped(&self) -> u64 {
         self.adapter.dropped()
+    }
+
+    /// Whether the adapter's broker is reachable (`None`: in memory).
+    pub(crate) fn connected(&self) -> Option<bool> {
+        self.adapter.connected()
+    }
+
+    /// How many broadcasts this instance keeps for `topic`: `None` when the
+    /// adapter keeps the history (Redis).
+    pub(crate) fn history_len(&self, topic: &str) -> Option<usize> {
+        (!self.adapter.keeps_history()).then(|| self.history.len(topic))
     }
 
     /// This instance's subscribers.

@@ -353,6 +353,10 @@ impl Adapter for RedisAdapter {
         self.dropped.total.load(Ordering::Relaxed)
     }
 
+    fn connected(&self) -> Option<bool> {
+        Some(self.connected.load(Ordering::Relaxed))
+    }
+
     fn keeps_history(&self) -> bool {
         true
     }

@@ -298,6 +298,7 @@ pub struct Connect<St = ()> {
 }
 
 impl<St> Connect<St> {
+    #[cfg_attr(not(any(test, feature = "testing")), allow(dead_code))] // maze::testing's
     pub(crate) fn new(session: SessionSnapshot, cookies: Cookies, params: Params, state: St) -> Connect<St> {
         Connect { session, cookies, params, state }
     }
@@ -466,6 +467,7 @@ impl Params {
         self.0.get(name).map(String::as_str)
     }
 
+    #[cfg_attr(not(any(test, feature = "testing")), allow(dead_code))] // maze::testing's
     pub(crate) fn from_map(params: HashMap<String, String>) -> Params {
         Params(params)
     }

@@ -321,6 +321,7 @@ enum ClientFrames {
     /// A client over the network.
     WebSocket(FrameReader),
     /// The in-process test client (`crate::testing`).
+    #[cfg_attr(not(any(test, feature = "testing")), allow(dead_code))] // maze::testing's
     InProcess(mpsc::UnboundedReceiver<Incoming>),
 }
 
@@ -336,6 +337,7 @@ impl ClientFrames {
 /// Serves an accepted connection in process (`crate::testing`): the same
 /// reader and writer, in one task, as a WebSocket client's, reading the
 /// client's messages from `frames` and writing maze JSON frames to `sink`.
+#[cfg_attr(not(any(test, feature = "testing")), allow(dead_code))] // maze::testing's
 pub(crate) fn serve_in_process<S: Socket<St>, St: Clone + Send + Sync + 'static>(
     socket: S,
     connect: Connect<St>,
