@@ -23,6 +23,8 @@
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "websockets")]
+mod access;
 mod app;
 pub mod config;
 mod error;

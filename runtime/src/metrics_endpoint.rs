@@ -1,13 +1,11 @@
 //! `[metrics]`: the app's metrics (its hub's) in Prometheus's text format, at the
-//! path maze.toml names, for loopback and `allow`ed addresses or a bearer
-//! token. (The metric names are defined in `telemetry.rs`.)
+//! path maze.toml names, for whom `access.rs` allows (loopback and `allow`ed
+//! addresses, or the token). (The metric names are defined in `telemetry.rs`.)
 
-use axum::extract::ConnectInfo;
 use axum::extract::Request;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::PrometheusHandle;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::Error;
@@ -30,23 +28,7 @@ pub(crate) fn router(
 }
 
 fn scrape(handle: &PrometheusHandle, access: &MetricsConfig, request: &Request) -> Response {
-    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
-    let from_allowed_address = peer.is_some_and(|ip| {
-        (ip.is_loopback() && access.trust_loopback)
-            || access.allow.iter().any(|allowed| allowed.parse().ok() == Some(ip))
-    });
-    let bearer = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "));
-    let token_ok = match (&access.token, bearer) {
-        (Some(token), Some(given)) => same(token.as_bytes(), given.as_bytes()),
-        _ => false,
-    };
-    // A request that shows a token must show the right one, from anywhere.
-    let allowed = if bearer.is_some() { token_ok } else { from_allowed_address };
-    if !allowed {
+    if !crate::access::allowed(access, request) {
         return (
             StatusCode::UNAUTHORIZED,
             "metrics: not from an allowed address, and no valid bearer token\n",
@@ -55,9 +37,4 @@ fn scrape(handle: &PrometheusHandle, access: &MetricsConfig, request: &Request) 
     }
     handle.run_upkeep();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render()).into_response()
-}
-
-/// Equality in time independent of where the bytes differ.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
 }

@@ -11,12 +11,11 @@
 //! topic, so with Redis every instance's page sees every instance.
 //! Nothing is counted, sampled or served when the dashboard is off.
 
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::Request;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::{Value, json};
 use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -91,40 +90,13 @@ pub(crate) fn router(config: &Config, hub: &Hub) -> Result<Option<axum::Router>,
 
 /// The page, with its token, for an allowed peer; 401 for anyone else.
 fn page(access: &MetricsConfig, request: &Request, secret: &str, socket: &str, script: &str) -> Response {
-    if !allowed(access, request) {
+    if !crate::access::allowed(access, request) {
         return (StatusCode::UNAUTHORIZED, "dashboard: not from an allowed address, and no valid token\n")
             .into_response();
     }
     let token = crate::token::sign(secret, PURPOSE, &"viewer");
     let page = PAGE.replace("{{socket}}", socket).replace("{{script}}", script).replace("{{token}}", &token);
     ([(header::CACHE_CONTROL, "no-store")], Html(page)).into_response()
-}
-
-/// Who may open the page: as for `[metrics]`. A request that shows a token
-/// (bearer, or `?token=`) must show the right one, from anywhere.
-fn allowed(access: &MetricsConfig, request: &Request) -> bool {
-    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
-    let from_allowed_address = peer.is_some_and(|ip| {
-        (ip.is_loopback() && access.trust_loopback)
-            || access.allow.iter().any(|allowed| allowed.parse().ok() == Some(ip))
-    });
-    let bearer = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "));
-    let query = request.uri().query().unwrap_or_default();
-    let in_query = query.split('&').find_map(|pair| pair.strip_prefix("token="));
-    match (bearer.or(in_query), &access.token) {
-        (Some(given), Some(token)) => same(token.as_bytes(), given.as_bytes()),
-        (Some(_), None) => false,
-        (None, _) => from_allowed_address,
-    }
-}
-
-/// Equality in time independent of where the bytes differ.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
 }
 
 /// What the dashboard's socket and channel share.
