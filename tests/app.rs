@@ -691,3 +691,31 @@ fn in_headless_chromium_the_dashboard_shows_a_chat_live() {
         browser.close_tab(tab);
     }
 }
+
+#[test]
+fn the_dashboard_lists_refusals_with_their_reasons_and_nothing_of_the_client() {
+    let server = Server::start(app());
+    let page = server.get("/maze/dashboard");
+    let token = page.split("data-token=\"").nth(1).and_then(|rest| rest.split('"').next()).unwrap();
+    let mut viewer = server.connect(&format!("/maze/dashboard/socket?token={token}"));
+    send(&mut viewer, json!({"event": "join", "topic": "maze:dashboard", "ref": "1"}));
+    assert_eq!(receive(&mut viewer)["payload"]["status"], "ok");
+
+    // A guest refused by the locked socket, with a param that must not show.
+    let mut refused = server.connect("/locked?secret_param=do-not-show");
+    assert!(matches!(refused.read(), Ok(Message::Close(Some(_)))));
+
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let recent = loop {
+        let view = receive(&mut viewer);
+        let recent = view["payload"]["instances"][0]["recent"].clone();
+        if recent.as_array().is_some_and(|recent| !recent.is_empty()) {
+            break recent;
+        }
+        assert!(Instant::now() < deadline, "no refusal listed: {view}");
+    };
+    assert_eq!(recent[0]["what"], "connect refused", "{recent}");
+    let detail = recent[0]["detail"].as_str().unwrap();
+    assert!(detail.starts_with("sockets::locked_socket::LockedSocket: "), "{detail}");
+    assert!(!recent.to_string().contains("do-not-show"), "a param reached the dashboard: {recent}");
+}
