@@ -46,3 +46,24 @@ fn maze_js_implements_what_maze_d_ts_declares() {
 fn the_typescript_declarations_describe_maze_js() {
     tsc(&["--strict", "--moduleResolution", "bundler", "types_check.ts"]);
 }
+
+/// After a drop, maze.js tries again fast (many times within a 2 s outage),
+/// with jitter (ten sockets do not retry in step); tests/js/reconnect.mjs.
+#[test]
+fn maze_js_reconnects_fast_and_with_jitter() {
+    let js = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js");
+    let output = Command::new("node").arg("reconnect.mjs").current_dir(&js).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    let report: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    for tries in report["tries_in_2s"].as_array().unwrap() {
+        // 50–100 ms, then 1.5x: at least 6 tries start within 2 s (the old 500 ms doubling made 3).
+        assert!(tries.as_u64().unwrap() >= 6, "{report}");
+    }
+    let first: Vec<u64> =
+        report["first_retry_ms"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap()).collect();
+    assert!(
+        first.iter().all(|&d| d <= 150),
+        "the first retry waits at most 100 ms (and a little for the failed try): {report}"
+    );
+}

@@ -8,7 +8,7 @@ export interface SocketOptions {
   silenceMs?: number;
   /** How long a join, push or leave waits for its reply (default 10000 ms). */
   timeoutMs?: number;
-  /** First reconnect delay; doubles per attempt, with jitter (default 500 ms). */
+  /** First reconnect delay (half of it fixed, half random); 1.5x per attempt (default 100 ms). */
   backoffBaseMs?: number;
   /** Longest reconnect delay (default 30000 ms). */
   backoffCapMs?: number;
