@@ -48,6 +48,36 @@ impl Project {
         Ok(name.replace('-', "_"))
     }
 
+    /// The app's own Rust files under `src/` (not maze's `src/sockets/` and
+    /// `src/channels/`), relative to its root, with their text, in order.
+    pub fn own_sources(&self) -> Result<Vec<(PathBuf, String)>> {
+        let mut files = Vec::new();
+        let mut folders = vec![PathBuf::from("src")];
+        while let Some(folder) = folders.pop() {
+            let Ok(entries) = std::fs::read_dir(self.root.join(&folder)) else { continue };
+            for entry in entries {
+                let entry = entry?;
+                let path = folder.join(entry.file_name());
+                if entry.file_type()?.is_dir() {
+                    if path != Path::new("src/sockets") && path != Path::new("src/channels") {
+                        folders.push(path);
+                    }
+                } else if path.extension().is_some_and(|ext| ext == "rs") {
+                    files.push(path);
+                }
+            }
+        }
+        files.sort();
+        files
+            .into_iter()
+            .map(|file| {
+                let text = std::fs::read_to_string(self.root.join(&file))
+                    .with_context(|| format!("cannot read {}", file.display()))?;
+                Ok((file, text))
+            })
+            .collect()
+    }
+
     /// The socket types the app has, from the files in `src/sockets/`.
     pub fn sockets(&self) -> Result<Vec<String>> {
         let dir = self.root.join("src/sockets");

@@ -78,22 +78,22 @@ pub fn plan(cwd: &Path, args: &InitArgs, mode: Mode) -> Result<Outcome> {
     }
 
     let mut preview = None;
+    let sources = project.own_sources()?;
+    let calls = MergeCall::new(&root, &crate_name);
     match mode {
-        Mode::Generate if merged_already(&root, &crate_name)? => {}
+        Mode::Generate if merged_already(&sources, &calls) => {}
         Mode::Generate => {
-            let (file, chain, source) = locate_router(&root, args.router.as_deref(), &crate_name)?;
-            let call = merge_call(&root, &file, &crate_name)?;
+            let (file, chain, source) = locate_router(&root, args.router.as_deref(), &sources, &crate_name)?;
+            let call = calls.for_file(&file);
             let edited = patch::router::append_call(&source, &chain, &call);
             preview = Some(diff(&file, &source, &edited));
             plan.edit_text(&file, Status::Insert, move |_| Ok(Some(edited)))?;
         }
         Mode::Destroy => {
-            for file in rust_files(&root)? {
-                let source = read(&root, &file)?;
-                let call = merge_call(&root, &file, &crate_name)?;
-                if let Some(edited) = patch::router::remove_call(&source, &call) {
-                    preview = Some(diff(&file, &source, &edited));
-                    plan.edit_text(&file, Status::Subtract, move |_| Ok(Some(edited)))?;
+            for (file, source) in &sources {
+                if let Some(edited) = patch::router::remove_call(source, &calls.for_file(file)) {
+                    preview = Some(diff(file, source, &edited));
+                    plan.edit_text(file, Status::Subtract, move |_| Ok(Some(edited)))?;
                 }
             }
         }
@@ -286,50 +286,28 @@ fn refuse_while_sockets_remain(root: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The app's Rust files under `src/`, but maze's own folders, in order.
-pub fn rust_files(root: &Path) -> Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
-    let mut folders = vec![PathBuf::from("src")];
-    while let Some(folder) = folders.pop() {
-        let Ok(entries) = std::fs::read_dir(root.join(&folder)) else { continue };
-        for entry in entries {
-            let entry = entry?;
-            let path = folder.join(entry.file_name());
-            if entry.file_type()?.is_dir() {
-                if path != Path::new("src/sockets") && path != Path::new("src/channels") {
-                    folders.push(path);
-                }
-            } else if path.extension().is_some_and(|ext| ext == "rs") {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
-    Ok(files)
-}
-
 fn read(root: &Path, file: &Path) -> Result<String> {
     std::fs::read_to_string(root.join(file)).with_context(|| format!("cannot read {}", file.display()))
 }
 
 /// Whether a file of the app merges maze's router already (a second
 /// `maze init`, or the call added by hand).
-fn merged_already(root: &Path, crate_name: &str) -> Result<bool> {
-    for file in rust_files(root)? {
-        let call = merge_call(root, &file, crate_name)?;
-        let source = read(root, &file)?;
-        let code = tokenize(&source, Lang::Rust).into_iter().filter(|t| !t.is_comment());
-        let text: String = code.map(|t| t.text(&source).to_string()).collect();
-        if text.contains(&call) {
-            return Ok(true);
-        }
-    }
-    Ok(false)
+fn merged_already(sources: &[(PathBuf, String)], calls: &MergeCall) -> bool {
+    sources.iter().any(|(file, source)| {
+        let code = tokenize(source, Lang::Rust).into_iter().filter(|t| !t.is_comment());
+        let text: String = code.map(|t| t.text(source)).collect();
+        text.contains(&calls.for_file(file))
+    })
 }
 
 /// The router chain to merge maze's routes into: the one on `--router
 /// FILE:LINE`, else the only `Router::new()` under `src/`.
-fn locate_router(root: &Path, chosen: Option<&str>, crate_name: &str) -> Result<(PathBuf, Chain, String)> {
+fn locate_router(
+    root: &Path,
+    chosen: Option<&str>,
+    sources: &[(PathBuf, String)],
+    crate_name: &str,
+) -> Result<(PathBuf, Chain, String)> {
     let by_hand = format!(
         "\n\n    .merge({crate_name}::sockets::router())\n\n\
          (`crate::sockets::router()` where the router is in the app's library), \
@@ -355,9 +333,8 @@ fn locate_router(root: &Path, chosen: Option<&str>, crate_name: &str) -> Result<
         };
     }
     let mut found = Vec::new();
-    for file in rust_files(root)? {
-        let source = read(root, &file)?;
-        for chain in patch::router::chains(&source) {
+    for (file, source) in sources {
+        for chain in patch::router::chains(source) {
             found.push((file.clone(), chain, source.clone()));
         }
     }
@@ -384,23 +361,33 @@ fn locate_router(root: &Path, chosen: Option<&str>, crate_name: &str) -> Result<
     }
 }
 
-/// `.merge(crate::sockets::router())` where the router is in the app's
-/// library (a module `src/lib.rs` declares), `.merge(<crate>::sockets::router())`
-/// in its binary.
-fn merge_call(root: &Path, file: &Path, crate_name: &str) -> Result<String> {
-    let in_library = match file.strip_prefix("src").ok().and_then(|f| f.components().next()) {
-        _ if file == Path::new(LIB) => true,
-        _ if file == Path::new("src/main.rs") || file.starts_with("src/bin") => false,
-        Some(first) => {
-            let module =
-                Path::new(first.as_os_str()).file_stem().unwrap_or_default().to_string_lossy().to_string();
-            let lib = std::fs::read_to_string(root.join(LIB)).unwrap_or_default();
-            declares_module(&lib, &module)
-        }
-        None => false,
-    };
-    let path = if in_library { "crate" } else { crate_name };
-    Ok(format!(".merge({path}::sockets::router())"))
+/// The call that merges maze's router, as a file of the app writes it:
+/// `.merge(crate::sockets::router())` in the app's library (a module
+/// `src/lib.rs` declares), `.merge(<crate>::sockets::router())` in its binary.
+struct MergeCall<'a> {
+    crate_name: &'a str,
+    /// `src/lib.rs`, read once (empty when there is none).
+    library: String,
+}
+
+impl<'a> MergeCall<'a> {
+    fn new(root: &Path, crate_name: &'a str) -> MergeCall<'a> {
+        MergeCall { crate_name, library: std::fs::read_to_string(root.join(LIB)).unwrap_or_default() }
+    }
+
+    fn for_file(&self, file: &Path) -> String {
+        let in_library = match file.strip_prefix("src").ok().and_then(|f| f.components().next()) {
+            _ if file == Path::new(LIB) => true,
+            _ if file == Path::new("src/main.rs") || file.starts_with("src/bin") => false,
+            Some(first) => {
+                let module = Path::new(first.as_os_str()).file_stem().unwrap_or_default().to_string_lossy();
+                declares_module(&self.library, &module)
+            }
+            None => false,
+        };
+        let path = if in_library { "crate" } else { self.crate_name };
+        format!(".merge({path}::sockets::router())")
+    }
 }
 
 /// Whether `source` has `mod name` in its code.

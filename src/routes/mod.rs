@@ -48,10 +48,7 @@ fn app_routes(project: &Project) -> Result<Vec<RouteInfo>> {
 /// files, then the sockets `src/sockets/mod.rs` serves.
 fn embedded_routes(project: &Project) -> Result<Vec<RouteInfo>> {
     let mut routes = Vec::new();
-    for file in crate::generators::init::rust_files(&project.root)? {
-        let path = project.root.join(&file);
-        let source =
-            std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    for (_, source) in project.own_sources()? {
         routes.extend(parse::axum_routes(&source));
     }
     let sockets = project.root.join(crate::project::SOCKETS_MODULE);
