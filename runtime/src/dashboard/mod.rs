@@ -70,12 +70,11 @@ pub(crate) fn router(config: &Config, hub: &Hub) -> Result<Option<axum::Router>,
     let access = Arc::new(config.metrics.clone());
     let socket_path = format!("{path}/socket");
     let script_path = format!("{path}/dashboard.js");
-    let page = {
-        let script_path = script_path.clone();
-        move |request: Request| {
-            let response = page(&access, &request, &secret, &socket_path, &script_path);
-            async move { response }
-        }
+    // The page with its paths in place, once; each request adds a fresh token.
+    let html: Arc<str> = PAGE.replace("{{socket}}", &socket_path).replace("{{script}}", &script_path).into();
+    let page = move |request: Request| {
+        let response = page(&access, &request, &secret, &html);
+        async move { response }
     };
     let router = sockets
         .route(&path, axum::routing::get(page))
@@ -89,13 +88,13 @@ pub(crate) fn router(config: &Config, hub: &Hub) -> Result<Option<axum::Router>,
 }
 
 /// The page, with its token, for an allowed peer; 401 for anyone else.
-fn page(access: &MetricsConfig, request: &Request, secret: &str, socket: &str, script: &str) -> Response {
+fn page(access: &MetricsConfig, request: &Request, secret: &str, html: &str) -> Response {
     if !crate::access::allowed(access, request) {
         return (StatusCode::UNAUTHORIZED, "dashboard: not from an allowed address, and no valid token\n")
             .into_response();
     }
     let token = crate::token::sign(secret, PURPOSE, &"viewer");
-    let page = PAGE.replace("{{socket}}", socket).replace("{{script}}", script).replace("{{token}}", &token);
+    let page = html.replace("{{token}}", &token);
     ([(header::CACHE_CONTROL, "no-store")], Html(page)).into_response()
 }
 
