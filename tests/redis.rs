@@ -7,7 +7,9 @@
 mod common;
 
 use common::browser::Browser;
-use common::running::{BuiltApp, Server, apps_target_dir, cargo, phoenix_presence, receive, send};
+use common::running::{
+    BuiltApp, Server, apps_target_dir, cargo, http_request, phoenix_presence, receive, send,
+};
 use common::{maze, temp_dir};
 use serde_json::{Value, json};
 use std::net::{TcpListener, TcpStream};
@@ -71,6 +73,8 @@ pub async fn kick(Query(query): Query<HashMap<String, i64>>) -> &'static str {
         .unwrap();
         // A history short enough to overflow in a test.
         edit(&root, "maze.toml", "ping_interval = 30\n", "ping_interval = 30\nhistory_size = 30\n");
+        // Long-poll sessions that end soon after their client stops polling.
+        edit(&root, "maze.toml", "history_size = 30\n", "history_size = 30\nlongpoll_timeout = 2\n");
         // The live dashboard, from loopback: it shows every instance.
         let config = root.join("maze.toml");
         let settings = std::fs::read_to_string(&config).unwrap();
@@ -693,4 +697,81 @@ fn a_recovery_redis_does_not_answer_is_told_failed_rather_than_awaited() {
         (Some("maze_recovery"), Some(false)),
         "{told}"
     );
+}
+
+/// A long-poll request to `/chat/longpoll` (maze JSON): the answer's JSON.
+fn long_poll(port: u16, method: &str, token: Option<&str>, lines: &[Value]) -> Value {
+    let path = match token {
+        Some(token) => format!("/chat/longpoll?token={token}"),
+        None => "/chat/longpoll".to_string(),
+    };
+    let body: Vec<String> = lines.iter().map(Value::to_string).collect();
+    let (head, body) =
+        http_request(port, method, &path, &[("Content-Type", "application/x-ndjson")], &body.join("\n"));
+    assert!(head.starts_with("HTTP/1.1 200"), "{method} {path}: {head}");
+    serde_json::from_str(&body).unwrap_or_else(|_| panic!("{method} {path}: not JSON: {body}"))
+}
+
+/// Polls session `token` on `port` until a message satisfies `wanted`.
+fn poll_until(port: u16, token: &str, wanted: impl Fn(&Value) -> bool) -> Value {
+    let deadline = within(10);
+    loop {
+        let answer = long_poll(port, "GET", Some(token), &[]);
+        assert!([200, 204].contains(&answer["status"].as_i64().unwrap()), "{answer}");
+        for message in answer["messages"].as_array().unwrap() {
+            let message: Value = serde_json::from_str(message.as_str().unwrap()).unwrap();
+            if wanted(&message) {
+                return message;
+            }
+        }
+        assert!(Instant::now() < deadline, "not received in time");
+    }
+}
+
+#[test]
+fn the_phoenix_long_poll_client_chats_across_two_instances_with_requests_alternating() {
+    let redis = Redis::start();
+    let (one, two) = (instance(&redis), instance(&redis));
+    let js = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js");
+    let output = Command::new("node")
+        .args(["phoenix_longpoll.mjs", &one.port.to_string(), &two.port.to_string()])
+        .current_dir(&js)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    let checks: serde_json::Map<String, Value> = stdout
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .map(|line| (line["check"].as_str().unwrap().to_string(), line["value"].clone()))
+        .collect();
+    assert_eq!(checks["presence"], "guest:ada,guest:bob");
+    assert_eq!(checks["bob heard ada"], "hi from ada");
+    assert_eq!(checks["ada heard bob"], "hi from bob");
+    let served: Vec<u64> = serde_json::from_value(checks["served"].clone()).unwrap();
+    assert!(served.iter().all(|&requests| requests >= 5), "both instances served requests: {served:?}");
+}
+
+#[test]
+fn a_long_poll_session_whose_client_stops_polling_ends_and_releases_its_subscriptions() {
+    let redis = Redis::start();
+    let (one, two) = (instance(&redis), instance(&redis));
+    let opened = long_poll(one.port, "GET", None, &[]);
+    assert_eq!(opened["status"], 410, "{opened}");
+    let token = opened["token"].as_str().unwrap().to_string();
+    // Joined through the other instance, which forwards to the session's.
+    let join = json!({"event": "join", "topic": "chat_room:lp", "ref": "j"});
+    assert_eq!(long_poll(two.port, "POST", Some(&token), &[join])["status"], 200);
+    let reply = poll_until(two.port, &token, |message| message["ref"] == "j");
+    assert_eq!(reply["payload"]["status"], "ok", "{reply}");
+    redis.wait_for_subscribers("chat_room:lp", 1);
+    let session_topic = format!("\u{1}longpoll:{token}");
+    assert_eq!(redis.subscribers(&session_topic), 1, "the session's own topic, on its instance");
+
+    // Silent: no poll for longpoll_timeout (2 s), and the session ends.
+    redis.wait_for_subscribers("chat_room:lp", 0);
+    redis.wait_for_subscribers(&session_topic, 0);
+    for server in [&one, &two] {
+        assert_eq!(long_poll(server.port, "GET", Some(&token), &[])["status"], 410);
+    }
 }

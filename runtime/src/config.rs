@@ -196,6 +196,17 @@ pub struct WebSocketsConfig {
     /// cannot grow the server without bound.
     #[serde(default = "default_history_topics")]
     pub history_topics: usize,
+    /// Whether each socket also serves Phoenix's long-poll transport at
+    /// `<path>/longpoll`, for clients whose WebSocket cannot open (maze.js
+    /// and the Phoenix client fall back to it).
+    #[serde(default = "default_true")]
+    pub longpoll: bool,
+    /// Seconds without a request from a long-poll client after which its
+    /// session ends, as a silent WebSocket does (`idle_timeout`): channels
+    /// left, `on_disconnect` run, subscriptions released. A poll is held
+    /// open for at most half of it.
+    #[serde(default = "default_longpoll_timeout")]
+    pub longpoll_timeout: u64,
 }
 
 fn default_host() -> String {
@@ -240,6 +251,9 @@ fn default_cookie() -> String {
 fn default_ping_interval() -> u64 {
     30
 }
+fn default_longpoll_timeout() -> u64 {
+    20
+}
 
 impl Default for MetricsConfig {
     fn default() -> Self {
@@ -268,6 +282,8 @@ impl Default for WebSocketsConfig {
             history_ttl: default_history_ttl(),
             history_topics: default_history_topics(),
             history_exclude: Vec::new(),
+            longpoll: true,
+            longpoll_timeout: default_longpoll_timeout(),
         }
     }
 }

@@ -367,6 +367,13 @@ impl<St: Clone + Send + Sync + 'static> Routes<St> {
             }
         };
         let channels = endpoint.topics();
+        if self.config.websockets.longpoll {
+            // Beside the socket, for clients whose WebSocket cannot open.
+            let longpoll = endpoint.clone().into_longpoll_router(&self.config);
+            if let Err(error) = self.route_verb("LONGPOLL", &longpoll_path(path), longpoll) {
+                self.errors.push(format!("WS {path} ({socket_type}) long-poll: {error}"));
+            }
+        }
         self.add("WS", path, socket_type, endpoint.into_method_router());
         if let Some(route) = self.table.last_mut() {
             route.channels = Some(channels);
@@ -409,6 +416,12 @@ fn unpanicked<T>(build: impl FnOnce() -> T) -> Result<T, String> {
             .or_else(|| panic.downcast_ref::<&str>().map(|text| text.to_string()))
             .unwrap_or_else(|| "cannot be routed".into())
     })
+}
+
+/// Where long-poll clients reach a socket at `path`.
+#[cfg(feature = "websockets")]
+fn longpoll_path(path: &str) -> String {
+    format!("{}/longpoll", path.trim_end_matches('/'))
 }
 
 /// Where Phoenix clients connect to a socket at `path`.

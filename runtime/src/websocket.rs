@@ -557,6 +557,39 @@ impl FrameWriter {
     }
 }
 
+/// A frame the server wrote, as a client reads it.
+#[derive(Debug)]
+pub(crate) enum ServerFrame {
+    Text(String),
+    /// The close frame: its code and reason (`None`: it had none).
+    Close(Option<(u16, String)>),
+}
+
+/// The first whole server frame in `bytes` (server frames are unmasked and,
+/// from maze, never fragmented), and how many bytes it took; `None` inside
+/// for frames a client does not show (pings, Amber's text keep-alive). For
+/// the clients that read what a connection writes in process: the test
+/// client, and long-poll sessions.
+pub(crate) fn parse_server_frame(bytes: &[u8]) -> Option<(Option<ServerFrame>, usize)> {
+    let (&first, &second) = (bytes.first()?, bytes.get(1)?);
+    let (length, header) = match second & 0x7F {
+        126 => (u16::from_be_bytes(bytes.get(2..4)?.try_into().ok()?) as usize, 4),
+        127 => (u64::from_be_bytes(bytes.get(2..10)?.try_into().ok()?) as usize, 10),
+        short => (short as usize, 2),
+    };
+    let payload = bytes.get(header..header + length)?;
+    let frame = match first & 0x0F {
+        opcode::TEXT => Some(String::from_utf8_lossy(payload).into_owned())
+            .filter(|text| text != "ping")
+            .map(ServerFrame::Text),
+        opcode::CLOSE => Some(ServerFrame::Close(payload.get(..2).map(|code| {
+            (u16::from_be_bytes([code[0], code[1]]), String::from_utf8_lossy(&payload[2..]).into_owned())
+        }))),
+        _ => None,
+    };
+    Some((frame, header + length))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -162,9 +162,27 @@ impl Drop for Server {
 /// A GET over a plain TCP stream; reads the body by its Content-Length, as
 /// Chromium's DevTools server keeps the connection open.
 pub fn http_get(port: u16, path: &str) -> String {
+    let (head, body) = http_request(port, "GET", path, &[], "");
+    assert!(head.starts_with("HTTP/1.1 200"), "GET {path}: {head}");
+    body
+}
+
+/// A request over a plain TCP stream: the response's head and body.
+pub fn http_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (String, String) {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n").unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    stream.write_all(request.as_bytes()).unwrap();
     let mut reader = BufReader::new(stream);
     let mut head = String::new();
     let mut content_length = None;
@@ -181,7 +199,6 @@ pub fn http_get(port: u16, path: &str) -> String {
             break;
         }
     }
-    assert!(head.starts_with("HTTP/1.1 200"), "GET {path}: {head}");
     let mut body = Vec::new();
     match content_length {
         Some(length) => {
@@ -192,7 +209,7 @@ pub fn http_get(port: u16, path: &str) -> String {
             reader.read_to_end(&mut body).unwrap();
         }
     }
-    String::from_utf8(body).unwrap()
+    (head, String::from_utf8(body).unwrap())
 }
 
 pub fn connect(url: &str) -> WebSocket<TcpStream> {

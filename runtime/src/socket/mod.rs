@@ -65,6 +65,7 @@ mod channel;
 #[doc(hidden)]
 pub mod conformance;
 pub(crate) mod connection;
+mod longpoll;
 mod topics;
 
 pub use channel::{Channel, Client, ClientGone, Context, Message};
@@ -501,6 +502,7 @@ impl<S, St> Clone for Endpoint<S, St> {
 }
 
 /// `[websockets]` settings, as a connection uses them.
+#[derive(Clone)]
 pub(crate) struct Limits {
     ping_interval: Duration,
     idle_timeout: Duration,
@@ -532,6 +534,11 @@ impl<S: Socket<St>, St: Clone + Send + Sync + 'static> Endpoint<S, St> {
             shutdown: hub.shutdown().clone(),
             hub,
         })
+    }
+
+    /// The limits every connection of this endpoint has.
+    pub(crate) fn limits(&self) -> &Arc<Limits> {
+        &self.limits
     }
 
     pub(crate) fn topics(&self) -> Vec<crate::ChannelInfo> {
@@ -578,7 +585,7 @@ impl<S: Socket<St>, St: Clone + Send + Sync + 'static> Endpoint<S, St> {
     }
 }
 
-fn unsupported_version(version: &str) -> Response {
+pub(crate) fn unsupported_version(version: &str) -> Response {
     let message =
         format!("vsn={version} is not supported: use vsn=2.0.0 (Phoenix V2), or no vsn for maze JSON");
     (StatusCode::BAD_REQUEST, message).into_response()

@@ -12,11 +12,12 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::DEFAULT_TIMEOUT;
+use crate::protocol::Protocol;
 use crate::pubsub::{Broadcast, Outgoing, Subscriber, mailbox};
 use crate::session::{Cookies, Session};
 use crate::socket::connection;
 use crate::socket::{Connect, Endpoint, Params, Socket};
-use crate::websocket::Incoming;
+use crate::websocket::{Incoming, ServerFrame, parse_server_frame};
 use crate::{Config, Hub};
 
 /// Starts connecting to socket `S` as a client would; `.await` it, after
@@ -210,7 +211,17 @@ impl<S: Socket<St>, St: Clone + Send + Sync + 'static> ConnectTest<S, St> {
             connection::accept::<S, St>(&connect).await.map_err(|(code, reason)| Refused { code, reason })?;
         let (frames, inbound) = mpsc::unbounded_channel::<Incoming>();
         let (server_side, client_side) = tokio::io::duplex(64 * 1024);
-        let connection = connection::serve_in_process(socket, connect, endpoint, inbound, server_side);
+        let limits = endpoint.limits().clone();
+        let frames_in = connection::ClientFrames::InProcess(inbound);
+        let connection = connection::serve_in_process(
+            socket,
+            connect,
+            endpoint,
+            Protocol::Maze,
+            limits,
+            frames_in,
+            server_side,
+        );
         let (observer_queue, observed) = mailbox::bounded(1024);
         Ok(TestClient {
             hub,
@@ -265,14 +276,6 @@ struct Received {
     payload: Value,
 }
 
-/// A frame the connection wrote to the client.
-#[derive(Debug)]
-enum ServerFrame {
-    Text(String),
-    /// The close frame: its code and reason (`None`: it had none).
-    Close(Option<(u16, String)>),
-}
-
 /// Reads what the connection writes to `stream` (WebSocket frames, as a
 /// client reads them) on a task of its own, so that the connection is
 /// never held up by a test that does not assert: what it wrote waits here.
@@ -298,29 +301,6 @@ fn read_server_frames(mut stream: tokio::io::DuplexStream) -> mpsc::UnboundedRec
         }
     });
     received
-}
-
-/// The first whole server frame in `bytes` (server frames are unmasked and,
-/// from maze, never fragmented), and how many bytes it took; `None` inside
-/// for frames a client does not show (pings, Amber's text keep-alive).
-fn parse_server_frame(bytes: &[u8]) -> Option<(Option<ServerFrame>, usize)> {
-    let (&first, &second) = (bytes.first()?, bytes.get(1)?);
-    let (length, header) = match second & 0x7F {
-        126 => (u16::from_be_bytes(bytes.get(2..4)?.try_into().ok()?) as usize, 4),
-        127 => (u64::from_be_bytes(bytes.get(2..10)?.try_into().ok()?) as usize, 10),
-        short => (short as usize, 2),
-    };
-    let payload = bytes.get(header..header + length)?;
-    let frame = match first & 0x0F {
-        0x1 => Some(String::from_utf8_lossy(payload).into_owned())
-            .filter(|text| text != "ping")
-            .map(ServerFrame::Text),
-        0x8 => Some(ServerFrame::Close(payload.get(..2).map(|code| {
-            (u16::from_be_bytes([code[0], code[1]]), String::from_utf8_lossy(&payload[2..]).into_owned())
-        }))),
-        _ => None,
-    };
-    Some((frame, header + length))
 }
 
 /// One connected client. Dropping it disconnects it.

@@ -121,7 +121,7 @@ async fn run_callback<F: Future>(
 }
 
 /// The socket type `S`, as telemetry labels it.
-fn socket_type<S>() -> &'static str {
+pub(crate) fn socket_type<S>() -> &'static str {
     crate::type_names::in_crate(std::any::type_name::<S>())
 }
 
@@ -317,12 +317,16 @@ pub(crate) async fn accept<S: Socket<St>, St: Clone + Send + Sync + 'static>(
 }
 
 /// Where a connection's reader gets the client's messages.
-enum ClientFrames {
+pub(crate) enum ClientFrames {
     /// A client over the network.
     WebSocket(FrameReader),
     /// The in-process test client (`crate::testing`).
     #[cfg_attr(not(any(test, feature = "testing")), allow(dead_code))] // maze::testing's
     InProcess(mpsc::UnboundedReceiver<Incoming>),
+    /// A long-poll session (`super::longpoll`): what its POSTs carried, and
+    /// a `Pong` per poll (polls are its heartbeats). Bounded: a POST waits
+    /// while the reader is behind.
+    LongPoll(mpsc::Receiver<Incoming>),
 }
 
 impl ClientFrames {
@@ -330,27 +334,30 @@ impl ClientFrames {
         match self {
             ClientFrames::WebSocket(reader) => reader.poll_next(cx),
             ClientFrames::InProcess(frames) => frames.poll_recv(cx).map(|frame| frame.map(Ok)),
+            ClientFrames::LongPoll(frames) => frames.poll_recv(cx).map(|frame| frame.map(Ok)),
         }
     }
 }
 
-/// Serves an accepted connection in process (`crate::testing`): the same
-/// reader and writer, in one task, as a WebSocket client's, reading the
-/// client's messages from `frames` and writing maze JSON frames to `sink`.
-#[cfg_attr(not(any(test, feature = "testing")), allow(dead_code))] // maze::testing's
+/// Serves an accepted connection in process: the same reader and writer,
+/// in one task, as a WebSocket client's, reading the client's messages from
+/// `frames` and writing WebSocket frames to `sink`, for the in-process test
+/// client (`crate::testing`, maze JSON) and long-poll sessions. `limits`
+/// are the endpoint's, or a long-poll session's (its own idle timeout).
 pub(crate) fn serve_in_process<S: Socket<St>, St: Clone + Send + Sync + 'static>(
     socket: S,
     connect: Connect<St>,
     endpoint: Endpoint<S, St>,
-    frames: mpsc::UnboundedReceiver<Incoming>,
+    serializer: Protocol,
+    limits: Arc<Limits>,
+    frames: ClientFrames,
     sink: impl tokio::io::AsyncWrite + Send + Unpin + 'static,
 ) -> JoinHandle<()> {
-    let (hub, limits, tracked) = (endpoint.hub.clone(), endpoint.limits.clone(), endpoint.shutdown.track());
-    let serializer = Protocol::Maze;
+    let (hub, tracked) = (endpoint.hub.clone(), endpoint.shutdown.track());
     let (reader, outgoing) = Reader::new(socket, connect, endpoint, serializer);
     let writer =
         Writer::new(FrameWriter::to(sink), serializer, outgoing, limits, socket_type::<S>(), tracked);
-    let opened = Opened { reader, frames: ClientFrames::InProcess(frames), writer };
+    let opened = Opened { reader, frames, writer };
     tokio::spawn(corked::Corked::new(hub, opened.serve()))
 }
 
