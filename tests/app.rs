@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::browser::Browser;
+use common::browser::{Browser, Tab};
 use common::running::{
     BuiltApp, Server, apps_target_dir, cargo, cargo_output, phoenix_presence, receive, send,
 };
@@ -283,6 +283,84 @@ fn in_headless_chromium_two_tabs_chat() {
     second.say("lobby:123", "tab two here");
     first.wait_for(said, json!("tab one here|tab two here"));
     second.wait_for(said, json!("tab one here|tab two here"));
+}
+
+/// Makes the page's WebSockets fail as a proxy that drops upgrades does:
+/// `"fail"` closes each one before it opens, `"hang"` never opens it.
+fn without_websockets(tab: &mut Tab, how: &str) {
+    let source = format!(
+        r#"window.webSocketTries = 0;
+        window.WebSocket = class extends EventTarget {{
+          constructor(url) {{
+            super();
+            window.webSocketTries++;
+            this.readyState = 0;
+            if ("{how}" === "fail") setTimeout(() => {{
+              this.readyState = 3;
+              if (this.onerror) this.onerror(new Event("error"));
+              if (this.onclose) this.onclose({{ code: 1006, reason: "", wasClean: false }});
+            }}, 50);
+          }}
+          send() {{ throw new Error("not open"); }}
+          close() {{ this.readyState = 3; }}
+        }};"#
+    );
+    tab.call("Page.enable", json!({}));
+    tab.call("Page.addScriptToEvaluateOnNewDocument", json!({"source": source}));
+}
+
+#[test]
+fn in_headless_chromium_pages_without_websockets_chat_and_see_presence_over_long_poll() {
+    let server = Server::start(app());
+    let url = format!("http://127.0.0.1:{}/", server.port);
+    let (mut blocked, mut open) = (Browser::launch(), Browser::launch());
+    // Two tabs whose WebSockets never work (one fails at once, one never
+    // opens: the fallback waits fallbackMs), and a page on WebSocket.
+    without_websockets(&mut blocked, "fail");
+    blocked.call("Page.navigate", json!({"url": url}));
+    let mut hanging = blocked.open_tab("about:blank");
+    without_websockets(&mut hanging, "hang");
+    hanging.call("Page.navigate", json!({"url": url}));
+    open.call("Page.navigate", json!({"url": url}));
+    let joined =
+        |topic: &str| format!(r#"document.querySelector('[data-topic="{topic}"]')?.dataset.state ?? null"#);
+    let long_polls =
+        r#"performance.getEntriesByType("resource").some(entry => entry.name.includes("/chat/longpoll"))"#;
+    for tab in [&mut *blocked, &mut hanging, &mut *open] {
+        tab.wait_for(&joined("lobby:123"), json!("joined"));
+        tab.wait_for(&joined("room:123"), json!("joined"));
+    }
+    for tab in [&mut *blocked, &mut hanging] {
+        assert_eq!(tab.eval(long_polls), json!(true));
+        assert_eq!(tab.eval("window.webSocketTries >= 1"), json!(true));
+        assert_eq!(
+            tab.eval(r#"sessionStorage.getItem("maze:longpoll")"#),
+            json!("1"),
+            "remembered for the session"
+        );
+    }
+    assert_eq!(open.eval(long_polls), json!(false), "the WebSocket page does not long-poll");
+
+    // Long-poll tab to long-poll tab and to WebSocket, and back.
+    let said = r#"[...document.querySelectorAll('[data-topic="lobby:123"] li')].map(li => li.textContent).filter(t => t.startsWith("over")).join("|")"#;
+    blocked.say("lobby:123", "over long-poll");
+    hanging.wait_for(said, json!("over long-poll"));
+    open.wait_for(said, json!("over long-poll"));
+    open.say("lobby:123", "over WebSocket");
+    for tab in [&mut *blocked, &mut hanging, &mut *open] {
+        tab.wait_for(said, json!("over long-poll|over WebSocket"));
+    }
+
+    // Presence: each sees the other guest, the long-poll one in two tabs.
+    let name =
+        |tab: &mut Tab| tab.eval(r#"localStorage.getItem("maze-guest")"#).as_str().unwrap().to_string();
+    let (polling, websocket) = (name(&mut blocked), name(&mut open));
+    let mut both = [format!("{polling} (2 tabs)"), websocket];
+    both.sort();
+    let online = r#"[...document.querySelectorAll('[data-topic="room:123"] .online li')].map(li => li.textContent).sort().join("|")"#;
+    for tab in [&mut *blocked, &mut hanging, &mut *open] {
+        tab.wait_for(online, json!(both.join("|")));
+    }
 }
 
 #[test]

@@ -12,6 +12,13 @@ export interface SocketOptions {
   backoffBaseMs?: number;
   /** Longest reconnect delay (default 30000 ms). */
   backoffCapMs?: number;
+  /**
+   * When the WebSocket has not opened this long after connect(), or failed before opening, use long-poll
+   * (`<path>/longpoll`) instead, remembered for the tab's session (default 2500 ms; null: never).
+   */
+  fallbackMs?: number | null;
+  /** "websocket" (default, with the fallback) or "longpoll" from the start. */
+  transport?: "websocket" | "longpoll";
 }
 
 /** The server's answer to a join, push or leave. Awaitable: resolves with the response. */
@@ -39,6 +46,16 @@ export class Socket {
   onOpen(hook: () => void): void;
   onClose(hook: (event: CloseEvent) => void): void;
   onError(hook: (event: Event) => void): void;
+  /** The transport of the current or last connection. */
+  readonly transport: "websocket" | "longpoll" | undefined;
+}
+
+/** The long-poll transport, shaped as a WebSocket (Socket uses it by itself). */
+export class LongPoll {
+  constructor(url: string);
+  readonly readyState: number;
+  send(frame: string): void;
+  close(code?: number, reason?: string): void;
 }
 
 /** One topic on a socket. */

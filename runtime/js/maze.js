@@ -19,7 +19,32 @@ const DEFAULTS = {
   // delay 1.5x the one before (a 2 s outage is over by the 7th try), up to 30 s.
   backoffBaseMs: 100,
   backoffCapMs: 30_000,
+  // When the WebSocket has not opened this long after connect(), or failed
+  // before opening (a proxy that drops upgrades), use long-poll instead, and
+  // stay on it for the tab's session. null: never fall back.
+  fallbackMs: 2_500,
+  // "websocket" (with the fallback above) or "longpoll" (from the start).
+  transport: "websocket",
 };
+
+// Where a tab remembers that WebSockets do not get through (sessionStorage).
+const FALLBACK_KEY = "maze:longpoll";
+
+function rememberedFallback() {
+  try {
+    return sessionStorage.getItem(FALLBACK_KEY) === "1";
+  } catch {
+    return false; // no sessionStorage (Node, storage blocked)
+  }
+}
+
+function rememberFallback() {
+  try {
+    sessionStorage.setItem(FALLBACK_KEY, "1");
+  } catch {
+    // Not remembered: the next page load tries the WebSocket again.
+  }
+}
 
 /**
  * Backoff growing 1.5x per attempt, capped, with jitter (half fixed, half
@@ -82,8 +107,10 @@ export class Socket {
     this.channels = new Map();
     this.pending = new Map();
     this.nextRef = 1;
-    /** @type {WebSocket | null} */
+    /** @type {WebSocket | LongPoll | null} */
     this.ws = null;
+    /** @type {"websocket" | "longpoll" | undefined} */
+    this.transport = undefined;
     /** Settles when the current connection opens. @type {Promise<Socket>} */
     this.opened = new Promise(() => {});
     this.wanted = false;
@@ -103,8 +130,11 @@ export class Socket {
     }
   }
 
-  /** The WebSocket URL, relative paths resolved against the page's host. */
-  url() {
+  /**
+   * The WebSocket URL, relative paths resolved against the page's host; or
+   * the long-poll one (http(s), `<path>/longpoll`).
+   */
+  url(transport = "websocket") {
     let url = this.path;
     if (!/^wss?:\/\//.test(url)) {
       const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
@@ -112,7 +142,12 @@ export class Socket {
     }
     const params = typeof this.options.params === "function" ? this.options.params() : this.options.params;
     const query = new URLSearchParams(params || {}).toString();
-    return query ? `${url}${url.includes("?") ? "&" : "?"}${query}` : url;
+    url = query ? `${url}${url.includes("?") ? "&" : "?"}${query}` : url;
+    if (transport !== "longpoll") return url;
+    const longPoll = new URL(url);
+    longPoll.protocol = longPoll.protocol === "wss:" ? "https:" : "http:";
+    longPoll.pathname = `${longPoll.pathname.replace(/\/$/, "")}/longpoll`;
+    return longPoll.toString();
   }
 
   /**
@@ -123,22 +158,51 @@ export class Socket {
     this.wanted = true;
     if (this.ws) return this.opened;
     clearTimeout(this.reconnectTimer);
-    const ws = new WebSocket(this.url());
+    this.opened = new Promise((resolve) => (this.markOpened = resolve));
+    this.open(this.options.transport === "longpoll" || rememberedFallback());
+    return this.opened;
+  }
+
+  /** Opens a WebSocket (falling back to long-poll if allowed) or a long-poll session. */
+  open(longPoll) {
+    const ws = longPoll ? new LongPoll(this.url("longpoll")) : new WebSocket(this.url());
     this.ws = ws;
-    this.opened = new Promise((resolve) => {
-      ws.onopen = () => {
-        this.attempts = 0;
-        this.lastHeard = Date.now();
-        this.startWatchdog();
-        this.hooks.open.forEach((hook) => hook());
-        for (const channel of this.channels.values()) channel.rejoin();
-        resolve(this);
-      };
-    });
+    this.transport = longPoll ? "longpoll" : "websocket";
+    let isOpen = false;
+    // Only while no WebSocket of this socket has ever opened: after one has,
+    // a failure is the server going away, not the network refusing WebSockets.
+    const mayFallBack =
+      !longPoll && this.options.fallbackMs != null && !this.websocketWorked && typeof fetch === "function";
+    const fallBack = () => {
+      if (this.ws !== ws || isOpen) return;
+      ws.onopen = ws.onmessage = ws.onerror = ws.onclose = null;
+      try {
+        ws.close();
+      } catch {
+        // Still connecting in some browsers: dropped all the same.
+      }
+      this.fellBack = true;
+      this.open(true);
+    };
+    const fallbackTimer = mayFallBack ? setTimeout(fallBack, this.options.fallbackMs) : null;
+    ws.onopen = () => {
+      isOpen = true;
+      clearTimeout(fallbackTimer);
+      if (!longPoll) this.websocketWorked = true;
+      else if (this.fellBack) rememberFallback();
+      this.attempts = 0;
+      this.lastHeard = Date.now();
+      this.startWatchdog();
+      this.hooks.open.forEach((hook) => hook());
+      for (const channel of this.channels.values()) channel.rejoin();
+      this.markOpened(this);
+    };
     ws.onmessage = (event) => this.receive(event.data);
     ws.onerror = (error) => this.hooks.error.forEach((hook) => hook(error));
     ws.onclose = (event) => {
       if (this.ws !== ws) return;
+      clearTimeout(fallbackTimer);
+      if (!isOpen && mayFallBack) return fallBack();
       this.ws = null;
       this.stopWatchdog();
       for (const channel of this.channels.values()) channel.connectionLost();
@@ -147,7 +211,6 @@ export class Socket {
       this.hooks.close.forEach((hook) => hook(event));
       if (this.wanted) this.scheduleReconnect();
     };
-    return this.opened;
   }
 
   /** Closes the connection for good (until connect() is called again). */
@@ -176,7 +239,7 @@ export class Socket {
   }
 
   isConnected() {
-    return !!this.ws && this.ws.readyState === WebSocket.OPEN;
+    return !!this.ws && this.ws.readyState === OPEN;
   }
 
   /** Sends `frame` with a fresh ref; returns the Push its reply settles. */
@@ -238,6 +301,107 @@ export class Socket {
 
   stopWatchdog() {
     clearInterval(this.watchdog);
+  }
+}
+
+// readyState of an open WebSocket, and of an open LongPoll.
+const OPEN = 1;
+
+/**
+ * The long-poll transport (Phoenix's, which maze serves at `<path>/longpoll`),
+ * shaped as a WebSocket for Socket: `onopen`, `onmessage`, `onclose`, `send`,
+ * `close`. A GET without a token opens a session (`{"status": 410, "token"}`);
+ * each GET with it answers the frames the server wrote since the last one
+ * (`{"status": 200, "messages"}`, or 204 after a quiet while); a POST carries
+ * the frames queued meanwhile, one per line (ndjson). 410 later: the session
+ * is gone (the socket reconnects and rejoins).
+ */
+export class LongPoll {
+  constructor(url) {
+    this.url = url;
+    this.token = null;
+    this.readyState = 0;
+    this.outbox = [];
+    this.posting = false;
+    this.aborter = new AbortController();
+    this.onopen = this.onmessage = this.onerror = this.onclose = null;
+    // Once the caller has set its handlers.
+    setTimeout(() => this.poll(), 0);
+  }
+
+  request(method, body) {
+    const headers = { Accept: "application/json" };
+    if (this.token) headers["X-Phoenix-LongPoll-Token"] = this.token;
+    if (body != null) headers["Content-Type"] = "application/x-ndjson";
+    const signal = method === "DELETE" ? undefined : this.aborter.signal;
+    return fetch(this.url, { method, headers, body, signal, cache: "no-store", keepalive: method === "DELETE" }).then(
+      (response) => response.json(),
+    );
+  }
+
+  async poll() {
+    while (this.readyState < 2) {
+      let answer;
+      try {
+        answer = await this.request("GET");
+      } catch (error) {
+        if (this.onerror) this.onerror(error);
+        return this.ended(1006, "unreachable");
+      }
+      if (this.readyState >= 2) return;
+      if (answer.status === 410 && this.token === null && answer.token) {
+        this.token = answer.token;
+        this.readyState = OPEN;
+        if (this.onopen) this.onopen({});
+      } else if (answer.status === 200) {
+        for (const data of answer.messages) if (this.readyState === OPEN && this.onmessage) this.onmessage({ data });
+      } else if (answer.status === 204) {
+        // Nothing to say, but the server is there.
+        if (this.onmessage) this.onmessage({ data: "ping" });
+      } else {
+        const [code, reason] = answer.close || (answer.status === 410 ? [3410, "session gone"] : [1011, "unexpected answer"]);
+        return this.ended(code, reason);
+      }
+    }
+  }
+
+  send(frame) {
+    this.outbox.push(frame);
+    if (!this.posting) this.flush();
+  }
+
+  /** POSTs what is queued, in order, one request at a time. */
+  async flush() {
+    this.posting = true;
+    while (this.outbox.length > 0 && this.readyState === OPEN) {
+      const batch = this.outbox.splice(0, 100);
+      let answer = null;
+      try {
+        answer = await this.request("POST", batch.join("\n"));
+      } catch {
+        // Unreachable: closed below.
+      }
+      if (this.readyState !== OPEN) break;
+      if (!answer || answer.status !== 200) {
+        const [code, reason] = (answer && answer.close) || [1006, "send failed"];
+        this.ended(code, reason);
+      }
+    }
+    this.posting = false;
+  }
+
+  close(code = 1000, reason = "") {
+    if (this.readyState >= 2) return;
+    // The server ends the session now rather than at its timeout.
+    if (this.token) this.request("DELETE").catch(() => {});
+    this.ended(code, reason, true);
+  }
+
+  ended(code, reason, wasClean = false) {
+    if (this.readyState === 3) return;
+    this.readyState = 3;
+    this.aborter.abort();
+    if (this.onclose) this.onclose({ code, reason, wasClean });
   }
 }
 
