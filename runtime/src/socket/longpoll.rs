@@ -701,6 +701,50 @@ mod tests {
         assert_eq!(session_token(&header, &uri).as_deref(), Some("lp_def"));
     }
 
+    fn session() -> Arc<Session> {
+        Arc::new(Session {
+            id: new_token(),
+            to_connection: Mutex::new(None),
+            outbox: Mutex::default(),
+            arrived: Notify::new(),
+            taken: Mutex::default(),
+        })
+    }
+
+    #[tokio::test]
+    async fn the_sink_holds_outbound_queue_frames_until_a_poll_takes_them() {
+        use crate::websocket::Frame;
+        use tokio::io::AsyncWrite;
+        let session = session();
+        let mut sink =
+            SessionSink { session: session.clone(), bytes: Vec::new(), capacity: 2, longpoll: Weak::new() };
+        let mut write = |frame: Frame| {
+            let mut sink = Pin::new(&mut sink);
+            let waker = futures_util::task::noop_waker();
+            sink.as_mut().poll_write(&mut std::task::Context::from_waker(&waker), frame.as_bytes())
+        };
+        assert!(write(Frame::text("one")).is_ready());
+        assert!(write(Frame::text("two")).is_ready());
+        assert!(write(Frame::text("three")).is_pending(), "full: the writer waits");
+        let Polled::Messages(messages) = session.poll(Duration::from_secs(1)).await else {
+            panic!("messages")
+        };
+        assert_eq!(messages, ["one", "two"]);
+        assert!(write(Frame::text("three")).is_ready(), "a poll made room");
+    }
+
+    #[tokio::test]
+    async fn a_poll_answers_what_comes_within_its_window_or_nothing() {
+        let session = session();
+        assert!(matches!(session.poll(Duration::from_millis(50)).await, Polled::Nothing));
+        let writer = session.clone();
+        let poll = tokio::spawn(async move { session.poll(Duration::from_secs(60)).await });
+        lock(&writer.outbox).messages.push_back("late".into());
+        writer.arrived.notify_waiters();
+        let Polled::Messages(messages) = poll.await.unwrap() else { panic!("messages") };
+        assert_eq!(messages, ["late"]);
+    }
+
     #[test]
     fn session_tokens_are_new_each_time() {
         let (a, b) = (new_token(), new_token());
