@@ -5,9 +5,10 @@
 # delivery rate, duplicates, messages out of order, and how late the messages
 # sent during a client's outage reached it (p50/p95/p99/max).
 #
-#   bash bench/jitter.sh            # CLIENTS=1000 SECONDS=45
+#   bash bench/jitter.sh                      # CLIENTS=1000 SECONDS=45
+#   TRANSPORT=longpoll bash bench/jitter.sh   # the clients on long-poll
 #
-# Writes bench/results/jitter.json.
+# Writes bench/results/jitter.json (jitter-longpoll.json).
 source "$(dirname "$0")/common.sh"
 ulimit -n "$(ulimit -Hn)"
 
@@ -16,7 +17,10 @@ install_node_peers
 
 PORT=3240
 start_bench_app $PORT
-result=$(node "$ROOT/bench/node/jitter.mjs" "ws://127.0.0.1:$PORT/bench" "${CLIENTS:-1000}" "${SECONDS_MEASURED:-45}")
+TRANSPORT=${TRANSPORT:-websocket}
+result=$(node "$ROOT/bench/node/jitter.mjs" "ws://127.0.0.1:$PORT/bench" "${CLIENTS:-1000}" "${SECONDS_MEASURED:-45}" "$TRANSPORT")
 stop_server
-echo "{\"machine\": \"$(machine)\", \"result\": $result}" > "$ROOT/bench/results/jitter.json"
+out="$ROOT/bench/results/jitter.json"
+[ "$TRANSPORT" = longpoll ] && out="$ROOT/bench/results/jitter-longpoll.json"
+echo "{\"machine\": \"$(machine)\", \"result\": $result}" > "$out"
 echo "$result"

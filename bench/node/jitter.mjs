@@ -7,10 +7,15 @@
 // of order, and how late the messages sent while a client was cut off
 // arrived (their delay minus nothing: from their send to their arrival).
 //
-// Usage: node jitter.mjs URL [CLIENTS=1000] [SECONDS=45]
+// With TRANSPORT=longpoll, the clients (not the publisher) use maze.js's
+// long-poll transport; a cut aborts the client's requests in flight (its
+// TCP connections gone) and its requests fail at once for 2 s.
+//
+// Usage: node jitter.mjs URL [CLIENTS=1000] [SECONDS=45] [TRANSPORT=websocket]
 import WebSocket from "ws";
 
-const [url, clientsArg, secondsArg] = process.argv.slice(2);
+const [url, clientsArg, secondsArg, transportArg] = process.argv.slice(2);
+const LONGPOLL = transportArg === "longpoll";
 const CLIENTS = Number(clientsArg || 1000);
 const SECONDS = Number(secondsArg || 45);
 const CUT_EVERY_MS = 15_000;
@@ -28,18 +33,40 @@ function cuttable(state) {
   };
 }
 
-// maze.js reads the global WebSocket when it connects: each client's is set
-// just before its connect and reconnects through a per-client constructor.
+/** Each long-poll client's own fetch: a cut aborts what it has in flight,
+ *  and while "unreachable" a request fails at once. */
+const realFetch = globalThis.fetch;
+function cuttableFetch(state) {
+  state.inFlight = new Set();
+  state.abortAll = () => state.inFlight.forEach((controller) => controller.abort());
+  return (target, options = {}) => {
+    if (Date.now() < state.blockedUntil) return Promise.reject(new TypeError("fetch failed: unreachable"));
+    const controller = new AbortController();
+    const abort = () => controller.abort();
+    if (options.signal) options.signal.addEventListener("abort", abort);
+    state.inFlight.add(controller);
+    return realFetch(target, { ...options, signal: controller.signal }).finally(() => {
+      state.inFlight.delete(controller);
+      if (options.signal) options.signal.removeEventListener("abort", abort);
+    });
+  };
+}
+
+// maze.js reads the global WebSocket (and its long-poll transport the global
+// fetch) when it connects: each client's is set just before its connect and
+// reconnects, through a per-client constructor.
 const { Socket } = await import("../../runtime/js/maze.js");
 
 function client(index) {
   const state = { blockedUntil: 0, current: null, outages: [], got: new Map(), order: 0, duplicates: 0 };
   const Cuttable = cuttable(state);
-  const socket = new Socket(url);
-  // Each reconnect builds its WebSocket through this client's class.
+  const fetchOf = cuttableFetch(state);
+  const socket = new Socket(url, LONGPOLL ? { transport: "longpoll" } : {});
+  // Each reconnect builds its transport through this client's class or fetch.
   const connect = socket.connect.bind(socket);
   socket.connect = () => {
     globalThis.WebSocket = Cuttable;
+    globalThis.fetch = fetchOf;
     return connect();
   };
   const channel = socket.channel(TOPIC);
@@ -59,6 +86,7 @@ function client(index) {
     state.blockedUntil = Date.now() + UNREACHABLE_MS;
     state.outages.push([Date.now(), state.blockedUntil]);
     if (state.current && state.current._socket) state.current._socket.destroy();
+    state.abortAll();
   };
   const phase = Math.random() * CUT_EVERY_MS;
   state.start = () => {
@@ -82,8 +110,9 @@ await Promise.all(
   }),
 );
 
-// The publisher: never cut.
+// The publisher: never cut, on WebSocket.
 globalThis.WebSocket = WebSocket;
+globalThis.fetch = realFetch;
 const publisher = new Socket(url);
 publisher.connect();
 const pub = publisher.channel(TOPIC);
@@ -134,6 +163,7 @@ const outages = clients.reduce((n, c) => n + c.outages.length, 0);
 console.log(
   JSON.stringify({
     clients: CLIENTS,
+    transport: LONGPOLL ? "longpoll" : "websocket",
     seconds: SECONDS,
     messages: seq,
     expected,

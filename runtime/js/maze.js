@@ -324,6 +324,10 @@ export class LongPoll {
     this.outbox = [];
     this.posting = false;
     this.aborter = new AbortController();
+    // The fetch of the moment the transport was made (a test or benchmark
+    // may give each client its own).
+    const fetchNow = fetch;
+    this.fetch = (...args) => fetchNow(...args);
     this.onopen = this.onmessage = this.onerror = this.onclose = null;
     // Once the caller has set its handlers.
     setTimeout(() => this.poll(), 0);
@@ -334,7 +338,7 @@ export class LongPoll {
     if (this.token) headers["X-Phoenix-LongPoll-Token"] = this.token;
     if (body != null) headers["Content-Type"] = "application/x-ndjson";
     const signal = method === "DELETE" ? undefined : this.aborter.signal;
-    return fetch(this.url, { method, headers, body, signal, cache: "no-store", keepalive: method === "DELETE" }).then(
+    return this.fetch(this.url, { method, headers, body, signal, cache: "no-store", keepalive: method === "DELETE" }).then(
       (response) => response.json(),
     );
   }
