@@ -327,7 +327,8 @@ export class LongPoll {
     // The fetch of the moment the transport was made (a test or benchmark
     // may give each client its own).
     const fetchNow = fetch;
-    this.fetch = (...args) => fetchNow(...args);
+    /** @type {typeof fetch} */
+    this.fetch = (input, init) => fetchNow(input, init);
     this.onopen = this.onmessage = this.onerror = this.onclose = null;
     // Once the caller has set its handlers.
     setTimeout(() => this.poll(), 0);
