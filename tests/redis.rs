@@ -701,13 +701,25 @@ fn a_recovery_redis_does_not_answer_is_told_failed_rather_than_awaited() {
 
 /// A long-poll request to `/chat/longpoll` (maze JSON): the answer's JSON.
 fn long_poll(port: u16, method: &str, token: Option<&str>, lines: &[Value]) -> Value {
+    long_poll_with(port, method, token, lines, &[])
+}
+
+/// [`long_poll`] with more headers (a cookie, an origin).
+fn long_poll_with(
+    port: u16,
+    method: &str,
+    token: Option<&str>,
+    lines: &[Value],
+    headers: &[(&str, &str)],
+) -> Value {
     let path = match token {
         Some(token) => format!("/chat/longpoll?token={token}"),
         None => "/chat/longpoll".to_string(),
     };
     let body: Vec<String> = lines.iter().map(Value::to_string).collect();
-    let (head, body) =
-        http_request(port, method, &path, &[("Content-Type", "application/x-ndjson")], &body.join("\n"));
+    let mut headers = headers.to_vec();
+    headers.push(("Content-Type", "application/x-ndjson"));
+    let (head, body) = http_request(port, method, &path, &headers, &body.join("\n"));
     assert!(head.starts_with("HTTP/1.1 200"), "{method} {path}: {head}");
     serde_json::from_str(&body).unwrap_or_else(|_| panic!("{method} {path}: not JSON: {body}"))
 }
@@ -718,6 +730,7 @@ fn poll_until(port: u16, token: &str, wanted: impl Fn(&Value) -> bool) -> Value 
     loop {
         let answer = long_poll(port, "GET", Some(token), &[]);
         assert!([200, 204].contains(&answer["status"].as_i64().unwrap()), "{answer}");
+        assert!(answer["token"] == token, "{answer}");
         for message in answer["messages"].as_array().unwrap() {
             let message: Value = serde_json::from_str(message.as_str().unwrap()).unwrap();
             if wanted(&message) {
@@ -774,4 +787,45 @@ fn a_long_poll_session_whose_client_stops_polling_ends_and_releases_its_subscrip
     for server in [&one, &two] {
         assert_eq!(long_poll(server.port, "GET", Some(&token), &[])["status"], 410);
     }
+}
+
+#[test]
+fn a_long_poll_session_has_the_visitors_session_and_is_disconnected_by_id_from_any_instance() {
+    let redis = Redis::start();
+    let (one, two) = (instance(&redis), instance(&redis));
+    let cookie = one.session_cookie("/auth/sign_in?id=42");
+    let opened = long_poll_with(one.port, "GET", None, &[], &[("Cookie", &cookie)]);
+    let token = opened["token"].as_str().unwrap().to_string();
+    let join = json!({"event": "join", "topic": "chat_room:lp-ids", "ref": "j"});
+    let say =
+        json!({"event": "message", "topic": "chat_room:lp-ids", "subject": "s", "payload": {}, "ref": "m"});
+    assert_eq!(long_poll(one.port, "POST", Some(&token), &[join, say])["status"], 200);
+    // Its messages carry the signed-in user: on_connect read the session.
+    let said = poll_until(one.port, &token, |message| message["event"] == "message");
+    assert_eq!(said["payload"], json!({"user_id": 42}));
+
+    // Kicked from the other instance: the session ends, and the client is told why.
+    assert_eq!(two.get("/auth/kick?id=42"), "kicked");
+    let deadline = within(10);
+    let ended = loop {
+        let answer = long_poll(two.port, "GET", Some(&token), &[]);
+        if answer["status"] == 410 {
+            break answer;
+        }
+        assert!(Instant::now() < deadline, "the session was not ended: {answer}");
+    };
+    assert_eq!(ended["close"], json!([1000, "disconnected by the server"]));
+    assert_eq!(long_poll(one.port, "POST", Some(&token), &[json!({})])["status"], 410, "ended for good");
+}
+
+#[test]
+fn a_page_of_another_origin_cannot_open_a_long_poll_session() {
+    let redis = Redis::start();
+    let server = instance(&redis);
+    let refused = long_poll_with(server.port, "GET", None, &[], &[("Origin", "http://evil.example")]);
+    assert_eq!(refused["status"], 403, "{refused}");
+    assert!(refused.get("token").is_none());
+    let own = format!("http://127.0.0.1:{}", server.port);
+    let opened = long_poll_with(server.port, "GET", None, &[], &[("Origin", &own)]);
+    assert_eq!(opened["status"], 410, "{opened}");
 }

@@ -413,28 +413,20 @@ impl tokio::io::AsyncWrite for SessionSink {
         Poll::Ready(Ok(()))
     }
 
-    /// The connection has ended: polls answer what is left, then 410.
+    /// The connection has ended: polls answer what is left, then 410 with
+    /// the close frame's code and reason, for one more window; then the
+    /// session is forgotten (410 without them).
     fn poll_shutdown(self: Pin<&mut Self>, _: &mut std::task::Context<'_>) -> Poll<std::io::Result<()>> {
         let session = &self.session;
-        let unread = {
-            let mut outbox = lock(&session.outbox);
-            outbox.ended.get_or_insert(None);
-            !outbox.messages.is_empty()
-        };
+        lock(&session.outbox).ended.get_or_insert(None);
         session.leave();
         session.arrived.notify_waiters();
         if let Some(longpoll) = self.longpoll.upgrade() {
-            if unread {
-                // Kept for one more poll, which takes what is left.
-                let id = session.id.clone();
-                let window = longpoll.window;
-                tokio::spawn(async move {
-                    tokio::time::sleep(window).await;
-                    longpoll.forget(&id);
-                });
-            } else {
-                longpoll.forget(&session.id);
-            }
+            let id = session.id.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(longpoll.window).await;
+                longpoll.forget(&id);
+            });
         }
         Poll::Ready(Ok(()))
     }
