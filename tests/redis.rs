@@ -819,7 +819,7 @@ fn a_long_poll_session_has_the_visitors_session_and_is_disconnected_by_id_from_a
 }
 
 #[test]
-fn a_page_of_another_origin_cannot_open_a_long_poll_session() {
+fn long_poll_sessions_have_the_websockets_origin_check_and_limits() {
     let redis = Redis::start();
     let server = instance(&redis);
     let refused = long_poll_with(server.port, "GET", None, &[], &[("Origin", "http://evil.example")]);
@@ -828,4 +828,14 @@ fn a_page_of_another_origin_cannot_open_a_long_poll_session() {
     let own = format!("http://127.0.0.1:{}", server.port);
     let opened = long_poll_with(server.port, "GET", None, &[], &[("Origin", &own)]);
     assert_eq!(opened["status"], 410, "{opened}");
+
+    // The WebSocket's limits hold: a message over max_message_size (64 KiB) ends the session.
+    let token = opened["token"].as_str().unwrap();
+    let big = json!({"event": "message", "topic": "chat_room:big", "payload": {"text": "x".repeat(70_000)}});
+    let refused = long_poll(server.port, "POST", Some(token), &[big]);
+    assert_eq!(refused, json!({"status": 413, "close": [1009, "message too big"]}));
+    let deadline = within(10);
+    while long_poll(server.port, "GET", Some(token), &[])["status"] != 410 {
+        assert!(Instant::now() < deadline, "the session did not end");
+    }
 }
