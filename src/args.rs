@@ -50,7 +50,9 @@ pub enum Command {
     )]
     Init(InitArgs),
     /// Create a new app in the folder NAME.
-    #[command(after_help = "Examples:\n  maze new chat && cd chat && cargo run\n  maze new chat --redis")]
+    #[command(
+        after_help = "Examples:\n  maze new chat && cd chat && cargo run\n  maze new chat --redis\n  maze new chat --redis-cluster"
+    )]
     New(NewArgs),
     /// Generate code into the current app.
     #[command(visible_alias = "g")]
@@ -172,6 +174,9 @@ pub struct NewArgs {
     /// Broadcast through Redis, so several instances of the app share their subscribers.
     #[arg(long)]
     pub redis: bool,
+    /// Broadcast through a Redis Cluster, with sharded pub/sub (past what one Redis carries).
+    #[arg(long, conflicts_with = "redis")]
+    pub redis_cluster: bool,
     #[command(flatten)]
     pub write: WriteOptions,
 }

@@ -70,12 +70,20 @@ fn generate_channel_without_a_socket() {
 
 #[test]
 fn maze_new_with_redis_then_a_socket() {
+    for (flag, snapshot) in
+        [("--redis", "new_redis_then_socket"), ("--redis-cluster", "new_redis_cluster_then_socket")]
+    {
+        new_with_then_a_socket(flag, snapshot);
+    }
+}
+
+fn new_with_then_a_socket(flag: &str, snapshot: &str) {
     let dir = common::temp_dir();
-    maze(dir.path()).args(["new", "chat", "--redis"]).assert().success();
+    maze(dir.path()).args(["new", "chat", flag]).assert().success();
     let root = dir.path().join("chat");
     let plain = common::temp_dir();
     maze(plain.path()).args(["new", "chat"]).assert().success();
-    // Only what --redis changes: Cargo.toml and maze.toml.
+    // Only what the flag changes: Cargo.toml and maze.toml.
     let mut before = tree(&plain.path().join("chat"));
     before.retain(|path, _| path != "Cargo.toml" && path != "maze.toml");
     maze(&root).args(["g", "socket", "ChatSocket", "chat_room"]).assert().success();
@@ -85,7 +93,7 @@ fn maze_new_with_redis_then_a_socket() {
         .filter(|part| part.starts_with("Cargo.toml") || part.starts_with("maze.toml"))
         .map(|part| format!("=== {part}"))
         .collect();
-    insta::assert_snapshot!("new_redis_then_socket", configs);
+    insta::assert_snapshot!(snapshot, configs);
 }
 
 #[test]

@@ -439,7 +439,7 @@ fn usage() -> String {
          {program} routes         print the route table: verbs, paths, handlers, sockets' topics\n  \
          {program} routes --json  the same, as JSON\n  \
          {program} --help         print this\n\n\
-         Environment: MAZE_HOST, MAZE_PORT (or PORT), MAZE_SECRET_KEY, MAZE_METRICS_TOKEN, REDIS_URL\n\
+         Environment: MAZE_HOST, MAZE_PORT (or PORT), MAZE_SECRET_KEY, MAZE_METRICS_TOKEN, REDIS_URL, REDIS_URLS\n\
          override maze.toml; RUST_LOG=maze=debug logs more.\n"
     )
 }

@@ -163,6 +163,11 @@ pub struct WebSocketsConfig {
     /// The Redis server of the `"redis"` adapter; `REDIS_URL` overrides it.
     #[serde(default)]
     pub redis_url: Option<String>,
+    /// Nodes of the Redis Cluster of the `"redis-cluster"` adapter (any of
+    /// them: the others are found from these); `REDIS_URLS` (comma-separated)
+    /// overrides them.
+    #[serde(default)]
+    pub redis_urls: Vec<String>,
     /// The largest message a client may send, in bytes; larger ones close
     /// the connection with code 1009.
     #[serde(default = "default_max_message_size")]
@@ -273,6 +278,7 @@ impl Default for WebSocketsConfig {
             ping_interval: default_ping_interval(),
             adapter: None,
             redis_url: None,
+            redis_urls: Vec::new(),
             max_message_size: default_max_message_size(),
             idle_timeout: default_idle_timeout(),
             outbound_queue: default_outbound_queue(),
@@ -397,6 +403,10 @@ impl Config {
         }
         if let Some(token) = var("MAZE_METRICS_TOKEN") {
             self.metrics.token = Some(token);
+        }
+        if let Some(urls) = var("REDIS_URLS") {
+            self.websockets.redis_urls =
+                urls.split(',').map(str::trim).filter(|url| !url.is_empty()).map(String::from).collect();
         }
         if let Some(url) = var("REDIS_URL") {
             self.websockets.redis_url = Some(url);

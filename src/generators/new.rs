@@ -31,11 +31,12 @@ pub fn plan(cwd: &Path, args: &NewArgs) -> Result<Outcome> {
         }
     };
     context.insert("redis", &args.redis);
+    context.insert("redis_cluster", &args.redis_cluster);
 
     let mut plan = Plan::new(&root);
     // A new app has no overrides of its own yet.
     Generator::load("new", None)?.apply(&mut plan, Mode::Generate, &context)?;
-    if args.redis {
+    if args.redis || args.redis_cluster {
         // The [websockets] table as `maze g socket` writes it, for Redis.
         Generator::load("socket", None)?.edit_toml(&mut plan, Mode::Generate, &context, Some("maze.toml"))?;
     }

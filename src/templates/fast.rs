@@ -210,7 +210,7 @@ mod tests {
     /// Every variable a built-in template uses, with each flag both ways.
     fn contexts() -> Vec<Context> {
         let mut contexts = Vec::new();
-        for flags in 0..32u32 {
+        for flags in 0..64u32 {
             let flag = |bit: u32| flags & (1 << bit) != 0;
             let mut context = Context::new();
             for name in [
@@ -240,6 +240,9 @@ mod tests {
             }
             if flag(3) {
                 context.insert("maze_path", "\"/runtime\"");
+            }
+            if flag(5) {
+                context.insert("redis_cluster", &true);
             }
             let socket =
                 json!({"socket_type": "ChatSocket", "socket_file": "chat_socket", "socket_js": "chatSocket"});

@@ -641,18 +641,19 @@ impl PubSub {
     }
 }
 
-/// Sets up the adapter `[websockets]` asks for: `"memory"` (the default), or
+/// Sets up the adapter `[websockets]` asks for: `"memory"` (the default),
 /// `"redis"` (the default when `redis_url` or `REDIS_URL` is set and the
-/// `redis` feature is on), with the history policy it sets. Redis is
+/// `redis` feature is on) or `"redis-cluster"` (`redis_urls`, `REDIS_URLS`;
+/// the `redis-cluster` feature), with the history policy it sets. Redis is
 /// reached before this returns.
 pub(crate) async fn from_config(config: &Config) -> Result<PubSub, Error> {
     match chosen(config)? {
         Chosen::Memory(policy) => Ok(PubSub::with_policy(Arc::default(), Memory, policy)),
         #[cfg(feature = "redis")]
-        Chosen::Redis { url, policy } => {
+        Chosen::Redis { target, policy } => {
             let registry = Arc::new(Registry::default());
             let adapter = redis_adapter::RedisAdapter::connect(
-                &url,
+                target,
                 &config.app.name,
                 registry.clone(),
                 policy.clone(),
@@ -668,10 +669,10 @@ pub(crate) fn from_config_lazy(config: &Config) -> Result<PubSub, Error> {
     match chosen(config)? {
         Chosen::Memory(policy) => Ok(PubSub::with_policy(Arc::default(), Memory, policy)),
         #[cfg(feature = "redis")]
-        Chosen::Redis { url, policy } => {
+        Chosen::Redis { target, policy } => {
             let registry = Arc::new(Registry::default());
             let adapter = redis_adapter::RedisAdapter::connect_later(
-                &url,
+                target,
                 &config.app.name,
                 registry.clone(),
                 policy.clone(),
@@ -686,7 +687,7 @@ enum Chosen {
     Memory(Arc<Policy>),
     #[cfg(feature = "redis")]
     Redis {
-        url: String,
+        target: redis_adapter::Target,
         policy: Arc<Policy>,
     },
 }
@@ -703,7 +704,7 @@ fn chosen(config: &Config) -> Result<Chosen, Error> {
                 let url = settings.redis_url.as_deref().ok_or_else(|| {
                     Error::config("adapter = \"redis\" needs redis_url in [websockets], or REDIS_URL")
                 })?;
-                Ok(Chosen::Redis { url: url.to_string(), policy })
+                Ok(Chosen::Redis { target: redis_adapter::Target::server(url)?, policy })
             }
             #[cfg(not(feature = "redis"))]
             Err(Error::config(
@@ -711,8 +712,19 @@ fn chosen(config: &Config) -> Result<Chosen, Error> {
                  features = [\"websockets\", \"redis\"] on the maze dependency in Cargo.toml",
             ))
         }
+        "redis-cluster" => {
+            #[cfg(feature = "redis-cluster")]
+            {
+                Ok(Chosen::Redis { target: redis_adapter::Target::cluster(&settings.redis_urls)?, policy })
+            }
+            #[cfg(not(feature = "redis-cluster"))]
+            Err(Error::config(
+                "adapter = \"redis-cluster\" needs the runtime's redis-cluster feature: \
+                 features = [\"websockets\", \"redis-cluster\"] on the maze dependency in Cargo.toml",
+            ))
+        }
         other => Err(Error::config(format!(
-            "[websockets] adapter {other:?} is unknown: use \"memory\" or \"redis\""
+            "[websockets] adapter {other:?} is unknown: use \"memory\", \"redis\" or \"redis-cluster\""
         ))),
     }
 }

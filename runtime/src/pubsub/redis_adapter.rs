@@ -209,15 +209,15 @@ impl RedisAdapter {
     /// Connects to `url` (failing clearly if it is not a Redis URL or Redis
     /// cannot be reached) and starts the task that owns the connections.
     pub(crate) async fn connect(
-        url: &str,
+        target: Target,
         app: &str,
         registry: Arc<Registry>,
         policy: Arc<Policy>,
     ) -> Result<RedisAdapter, Error> {
-        let client = client(url)?;
-        let mut link = match tokio::time::timeout(CONNECT_TIMEOUT, Link::open(&client)).await {
+        let url = target.describe();
+        let mut link = match tokio::time::timeout(CONNECT_TIMEOUT, Link::open(&target)).await {
             Ok(Ok(link)) => link,
-            Ok(Err(error)) => return Err(unreachable(url).caused_by(error)),
+            Ok(Err(error)) => return Err(unreachable(&url).caused_by(error)),
             Err(_) => {
                 return Err(Error::new(
                     ErrorKind::Redis,
@@ -225,8 +225,8 @@ impl RedisAdapter {
                 ));
             }
         };
-        let worker = Worker::new(client, app, registry, policy.clone());
-        worker.refresh_epoch(&mut link).await.map_err(|error| unreachable(url).caused_by(error))?;
+        let worker = Worker::new(target, app, registry, policy.clone());
+        worker.refresh_epoch(&mut link).await.map_err(|error| unreachable(&url).caused_by(error))?;
         Ok(RedisAdapter::spawn(worker, Some(link), policy))
     }
 
@@ -235,18 +235,17 @@ impl RedisAdapter {
     /// broadcasts reach this instance's subscribers and wait for Redis in
     /// their queue. Needs a tokio runtime, to start the worker in.
     pub(crate) fn connect_later(
-        url: &str,
+        target: Target,
         app: &str,
         registry: Arc<Registry>,
         policy: Arc<Policy>,
     ) -> Result<RedisAdapter, Error> {
-        let client = client(url)?;
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(Error::config(
                 "the Redis adapter starts in a tokio runtime: make the hub inside one (e.g. in #[tokio::main])",
             ));
         }
-        let worker = Worker::new(client, app, registry, policy.clone());
+        let worker = Worker::new(target, app, registry, policy.clone());
         Ok(RedisAdapter::spawn(worker, None, policy))
     }
 
@@ -265,15 +264,60 @@ impl RedisAdapter {
     }
 }
 
-fn client(url: &str) -> Result<redis::Client, Error> {
-    redis::Client::open(url)
-        .map_err(|error| Error::config(format!("redis_url {url:?} is not a Redis URL")).caused_by(error))
+/// Where Redis is: one server, or a Redis Cluster (its seed nodes).
+#[derive(Clone)]
+pub(crate) enum Target {
+    Server(redis::Client),
+    #[cfg(feature = "redis-cluster")]
+    Cluster(Vec<String>),
+}
+
+impl Target {
+    /// One server at `url`, or why `url` is not a Redis URL.
+    pub(crate) fn server(url: &str) -> Result<Target, Error> {
+        redis::Client::open(url)
+            .map(Target::Server)
+            .map_err(|error| Error::config(format!("redis_url {url:?} is not a Redis URL")).caused_by(error))
+    }
+
+    /// A cluster reached through `urls` (any of its nodes), or why one is not a Redis URL.
+    #[cfg(feature = "redis-cluster")]
+    pub(crate) fn cluster(urls: &[String]) -> Result<Target, Error> {
+        if urls.is_empty() {
+            return Err(Error::config(
+                "adapter = \"redis-cluster\" needs redis_urls in [websockets], or REDIS_URLS",
+            ));
+        }
+        for url in urls {
+            redis::Client::open(url.as_str()).map_err(|error| {
+                Error::config(format!("redis_urls: {url:?} is not a Redis URL")).caused_by(error)
+            })?;
+        }
+        Ok(Target::Cluster(urls.to_vec()))
+    }
+
+    /// Where it is, for errors.
+    fn describe(&self) -> String {
+        match self {
+            Target::Server(client) => client.get_connection_info().addr().to_string(),
+            #[cfg(feature = "redis-cluster")]
+            Target::Cluster(urls) => format!("the cluster of {}", urls.join(", ")),
+        }
+    }
+
+    /// Whether keys and channels are a cluster's: a topic's stream and
+    /// channel then share a hash tag (the topic), so that they live in one
+    /// slot, on one shard.
+    fn is_cluster(&self) -> bool {
+        !matches!(self, Target::Server(_))
+    }
 }
 
 impl Worker {
-    fn new(client: redis::Client, app: &str, registry: Arc<Registry>, policy: Arc<Policy>) -> Worker {
+    fn new(target: Target, app: &str, registry: Arc<Registry>, policy: Arc<Policy>) -> Worker {
         Worker {
-            client,
+            cluster: target.is_cluster(),
+            target,
             prefix: format!("maze:{app}:"),
             instance: instance_id(),
             registry,
@@ -383,7 +427,7 @@ const PUBLISH_WITH_HISTORY: &str = r"
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], '*', 'm', ARGV[2])
 redis.call('XTRIM', KEYS[1], 'MINID', ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
-redis.call('PUBLISH', KEYS[2], id .. ' ' .. ARGV[2])
+redis.call(ARGV[5], KEYS[2], id .. ' ' .. ARGV[2])
 return id
 ";
 
@@ -396,23 +440,154 @@ fn instance_id() -> u64 {
     hasher.finish()
 }
 
-/// The connections to Redis: one for subscriptions, one for publishing.
-struct Link {
-    sink: PubSubSink,
-    stream: PubSubStream,
-    publisher: MultiplexedConnection,
+/// The connections to Redis. One server: one connection for subscriptions,
+/// one for commands. A cluster: one cluster connection (a connection per
+/// node, following slot moves and failovers, resubscribing by itself) whose
+/// messages arrive as RESP3 pushes.
+enum Link {
+    Server {
+        sink: PubSubSink,
+        stream: PubSubStream,
+        publisher: MultiplexedConnection,
+    },
+    #[cfg(feature = "redis-cluster")]
+    Cluster {
+        connection: redis::cluster_async::ClusterConnection,
+        pushes: mpsc::UnboundedReceiver<redis::PushInfo>,
+    },
+}
+
+/// A message from a subscribed channel.
+enum Message {
+    Server(redis::Msg),
+    #[cfg(feature = "redis-cluster")]
+    Cluster(redis::PushInfo),
+}
+
+impl Message {
+    /// What was published; `None` for what is not a message (a
+    /// subscription's confirmation).
+    fn payload(&self) -> Option<&[u8]> {
+        match self {
+            Message::Server(message) => Some(message.get_payload_bytes()),
+            #[cfg(feature = "redis-cluster")]
+            Message::Cluster(push) => match (&push.kind, push.data.get(1)) {
+                (
+                    redis::PushKind::SMessage | redis::PushKind::Message,
+                    Some(redis::Value::BulkString(bytes)),
+                ) => Some(bytes),
+                _ => None,
+            },
+        }
+    }
+}
+
+impl Message {
+    /// The sharded channel the server unsubscribed this connection from:
+    /// its slot moved away (a failover demoted its master, or resharding
+    /// gave it to another one). Our own unsubscribes are confirmed so too.
+    fn unsubscribed(&self) -> Option<&[u8]> {
+        match self {
+            Message::Server(_) => None,
+            #[cfg(feature = "redis-cluster")]
+            Message::Cluster(push) => match (&push.kind, push.data.first()) {
+                (redis::PushKind::SUnsubscribe, Some(redis::Value::BulkString(channel))) => Some(channel),
+                _ => None,
+            },
+        }
+    }
 }
 
 impl Link {
-    async fn open(client: &redis::Client) -> redis::RedisResult<Link> {
-        let (sink, stream) = client.get_async_pubsub().await?.split();
-        let publisher = client.get_multiplexed_async_connection().await?;
-        Ok(Link { sink, stream, publisher })
+    async fn open(target: &Target) -> redis::RedisResult<Link> {
+        match target {
+            Target::Server(client) => {
+                let (sink, stream) = client.get_async_pubsub().await?.split();
+                let publisher = client.get_multiplexed_async_connection().await?;
+                Ok(Link::Server { sink, stream, publisher })
+            }
+            #[cfg(feature = "redis-cluster")]
+            Target::Cluster(urls) => {
+                let (sender, pushes) = mpsc::unbounded_channel();
+                let client = redis::cluster::ClusterClientBuilder::new(urls.clone())
+                    .use_protocol(redis::ProtocolVersion::RESP3)
+                    .push_sender(sender)
+                    .build()?;
+                let connection = client.get_async_connection().await?;
+                Ok(Link::Cluster { connection, pushes })
+            }
+        }
+    }
+
+    /// Subscribes to `channels`: sharded channels (`SSUBSCRIBE`) on a
+    /// cluster, each on the shard that owns its slot.
+    async fn subscribe(&mut self, channels: Vec<String>) -> redis::RedisResult<()> {
+        match self {
+            Link::Server { sink, .. } => sink.subscribe(channels).await,
+            #[cfg(feature = "redis-cluster")]
+            Link::Cluster { connection, .. } => {
+                for channel in channels {
+                    connection.ssubscribe(channel).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    async fn unsubscribe(&mut self, channel: String) -> redis::RedisResult<()> {
+        match self {
+            Link::Server { sink, .. } => sink.unsubscribe(channel).await,
+            #[cfg(feature = "redis-cluster")]
+            Link::Cluster { connection, .. } => connection.sunsubscribe(channel).await,
+        }
+    }
+
+    /// The next message; `None` once the connection is gone.
+    async fn next_message(&mut self) -> Option<Message> {
+        match self {
+            Link::Server { stream, .. } => stream.next().await.map(Message::Server),
+            #[cfg(feature = "redis-cluster")]
+            Link::Cluster { pushes, .. } => pushes.recv().await.map(Message::Cluster),
+        }
+    }
+
+    async fn query<T: redis::FromRedisValue>(&mut self, command: &redis::Cmd) -> redis::RedisResult<T> {
+        match self {
+            Link::Server { publisher, .. } => command.query_async(publisher).await,
+            #[cfg(feature = "redis-cluster")]
+            Link::Cluster { connection, .. } => command.query_async(connection).await,
+        }
+    }
+
+    /// Runs `commands` in order, each answer in its place. One server: one
+    /// pipeline (one round trip). A cluster: each command to its shard, all
+    /// sent before any answer is awaited (a pipeline cannot span slots);
+    /// those of one topic go to one shard on one connection, in order.
+    async fn query_all(&mut self, commands: Vec<redis::Cmd>) -> redis::RedisResult<Vec<redis::Value>> {
+        match self {
+            Link::Server { publisher, .. } => {
+                let mut pipeline = redis::pipe();
+                for command in commands {
+                    pipeline.add_command(command);
+                }
+                pipeline.query_async(publisher).await
+            }
+            #[cfg(feature = "redis-cluster")]
+            Link::Cluster { connection, .. } => {
+                let answers = commands.iter().map(|command| {
+                    let mut connection = connection.clone();
+                    async move { command.query_async::<redis::Value>(&mut connection).await }
+                });
+                futures_util::future::join_all(answers).await.into_iter().collect()
+            }
+        }
     }
 }
 
 struct Worker {
-    client: redis::Client,
+    target: Target,
+    /// Keys and channels named for a cluster (see [`Target::is_cluster`]).
+    cluster: bool,
     prefix: String,
     instance: u64,
     registry: Arc<Registry>,
@@ -494,12 +669,12 @@ impl Worker {
     }
 
     async fn reopen(&self) -> redis::RedisResult<Link> {
-        let mut link = Link::open(&self.client).await?;
+        let mut link = Link::open(&self.target).await?;
         // Redis may have restarted, without the epoch: a new one begins.
         self.refresh_epoch(&mut link).await?;
         if !self.live.is_empty() {
             let channels: Vec<String> = self.live.iter().map(|topic| self.channel(topic)).collect();
-            link.sink.subscribe(channels).await?;
+            link.subscribe(channels).await?;
         }
         Ok(link)
     }
@@ -522,13 +697,8 @@ impl Worker {
     /// Reads the epoch, creating it when Redis has none.
     async fn refresh_epoch(&self, link: &mut Link) -> redis::RedisResult<()> {
         let key = format!("{}epoch", self.prefix);
-        redis::cmd("SET")
-            .arg(&key)
-            .arg(&*history::new_epoch())
-            .arg("NX")
-            .query_async::<()>(&mut link.publisher)
-            .await?;
-        let epoch: String = redis::cmd("GET").arg(&key).query_async(&mut link.publisher).await?;
+        link.query::<()>(redis::cmd("SET").arg(&key).arg(&*history::new_epoch()).arg("NX")).await?;
+        let epoch: String = link.query(redis::cmd("GET").arg(&key)).await?;
         *self.epoch.write().unwrap_or_else(|e| e.into_inner()) = epoch.into();
         Ok(())
     }
@@ -537,8 +707,14 @@ impl Worker {
         self.epoch.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// A topic's history stream: `maze:<app>:history:<topic>`, or on a
+    /// cluster `maze:<app>:history:{<topic>}` (the channel's slot).
     fn stream(&self, topic: &str) -> String {
-        format!("{}history:{topic}", self.prefix)
+        if self.cluster {
+            format!("{}history:{{{topic}}}", self.prefix)
+        } else {
+            format!("{}history:{topic}", self.prefix)
+        }
     }
 
     /// Publishes `batch` in one round trip: a pipeline, which Redis runs in
@@ -552,24 +728,32 @@ impl Worker {
             .unwrap_or_default()
             .as_millis();
         let ttl_ms = policy.ttl.as_millis();
-        let mut pipeline = redis::pipe();
-        for Publish { broadcast, .. } in &batch {
-            if policy.keeps(&broadcast.topic) {
-                pipeline
-                    .cmd("EVAL")
-                    .arg(PUBLISH_WITH_HISTORY)
-                    .arg(2)
-                    .arg(self.stream(&broadcast.topic))
-                    .arg(self.channel(&broadcast.topic))
-                    .arg(policy.size)
-                    .arg(self.encode(broadcast))
-                    .arg(format!("{}-0", now_ms.saturating_sub(ttl_ms)))
-                    .arg(ttl_ms as u64);
-            } else {
-                pipeline.cmd("PUBLISH").arg(self.channel(&broadcast.topic)).arg(self.encode(broadcast));
-            }
-        }
-        let replies: redis::RedisResult<Vec<redis::Value>> = pipeline.query_async(&mut link.publisher).await;
+        // Sharded on a cluster: the message goes to the channel's shard only.
+        let publish = if self.cluster { "SPUBLISH" } else { "PUBLISH" };
+        let commands = batch
+            .iter()
+            .map(|Publish { broadcast, .. }| {
+                let mut command;
+                if policy.keeps(&broadcast.topic) {
+                    command = redis::cmd("EVAL");
+                    command
+                        .arg(PUBLISH_WITH_HISTORY)
+                        .arg(2)
+                        .arg(self.stream(&broadcast.topic))
+                        .arg(self.channel(&broadcast.topic))
+                        .arg(policy.size)
+                        .arg(self.encode(broadcast))
+                        .arg(format!("{}-0", now_ms.saturating_sub(ttl_ms)))
+                        .arg(ttl_ms as u64)
+                        .arg(publish);
+                } else {
+                    command = redis::cmd(publish);
+                    command.arg(self.channel(&broadcast.topic)).arg(self.encode(broadcast));
+                }
+                command
+            })
+            .collect();
+        let replies = link.query_all(commands).await;
         match &replies {
             Ok(replies) => {
                 let epoch = self.epoch();
@@ -599,14 +783,8 @@ impl Worker {
     ) -> redis::RedisResult<Recovery> {
         let stream = self.stream(topic);
         let epoch = self.epoch();
-        let last: Vec<(String, Vec<(String, String)>)> = redis::cmd("XREVRANGE")
-            .arg(&stream)
-            .arg("+")
-            .arg("-")
-            .arg("COUNT")
-            .arg(1)
-            .query_async(&mut link.publisher)
-            .await?;
+        let last: Vec<(String, Vec<(String, String)>)> =
+            link.query(redis::cmd("XREVRANGE").arg(&stream).arg("+").arg("-").arg("COUNT").arg(1)).await?;
         let top = last.first().and_then(|(id, _)| Offset::parse(id)).unwrap_or(Offset(0, 0));
         let position = Some(Position { epoch: epoch.clone(), offset: top });
         let Some(from) = from else { return Ok(Recovery { missed: Vec::new(), position, recovered: None }) };
@@ -626,33 +804,23 @@ impl Worker {
         // made again afterwards has lost nothing of its own.)
         let recoverable = if from.offset == Offset(0, 0) {
             let info: std::collections::HashMap<String, redis::Value> =
-                redis::cmd("XINFO").arg("STREAM").arg(&stream).query_async(&mut link.publisher).await?;
+                link.query(redis::cmd("XINFO").arg("STREAM").arg(&stream)).await?;
             let max_deleted = info
                 .get("max-deleted-entry-id")
                 .and_then(|id| redis::from_redis_value::<String>(id.clone()).ok())
                 .and_then(|id| Offset::parse(&id));
             max_deleted == Some(Offset(0, 0))
         } else {
-            let first: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
-                .arg(&stream)
-                .arg("-")
-                .arg("+")
-                .arg("COUNT")
-                .arg(1)
-                .query_async(&mut link.publisher)
-                .await?;
+            let first: Vec<(String, Vec<(String, String)>)> =
+                link.query(redis::cmd("XRANGE").arg(&stream).arg("-").arg("+").arg("COUNT").arg(1)).await?;
             let first = first.first().and_then(|(id, _)| Offset::parse(id));
             first.is_some_and(|first| first <= from.offset)
         };
         if !recoverable {
             return failed;
         }
-        let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
-            .arg(&stream)
-            .arg(format!("({}", from.offset))
-            .arg("+")
-            .query_async(&mut link.publisher)
-            .await?;
+        let entries: Vec<(String, Vec<(String, String)>)> =
+            link.query(redis::cmd("XRANGE").arg(&stream).arg(format!("({}", from.offset)).arg("+")).await?;
         let missed = entries
             .into_iter()
             .filter_map(|(id, fields)| {
@@ -668,8 +836,10 @@ impl Worker {
         Ok(Recovery { missed, position, recovered: Some(true) })
     }
 
+    /// A topic's channel: `maze:<app>:<topic>`, or on a cluster
+    /// `maze:<app>:{<topic>}`: its hash tag is the topic, as its stream's is.
     fn channel(&self, topic: &str) -> String {
-        format!("{}{topic}", self.prefix)
+        if self.cluster { format!("{}{{{topic}}}", self.prefix) } else { format!("{}{topic}", self.prefix) }
     }
 
     /// Publishes, follows subscriptions and delivers Redis messages until the link fails.
@@ -691,11 +861,11 @@ impl Worker {
                     match subscription {
                         Subscription::Subscribe(topic) => {
                             self.live.insert(topic.clone());
-                            link.sink.subscribe(self.channel(&topic)).await
+                            link.subscribe(vec![self.channel(&topic)]).await
                         }
                         Subscription::Unsubscribe(topic) => {
                             self.live.remove(&topic);
-                            link.sink.unsubscribe(self.channel(&topic)).await
+                            link.unsubscribe(self.channel(&topic)).await
                         }
                         Subscription::Recover { topic, from, reply } => {
                             let failed = Recovery { recovered: from.as_ref().map(|_| false), ..Recovery::default() };
@@ -706,14 +876,18 @@ impl Worker {
                         }
                     }
                 }
-                message = link.stream.next() => {
+                message = link.next_message() => {
                     let Some(message) = message else { return Served::Lost("connection closed".into()) };
                     // With what else has arrived: delivered together (see `cork`).
-                    let mut received: Vec<Arc<Broadcast>> = self.receive(message.get_payload_bytes()).into_iter().collect();
+                    let mut received: Vec<Arc<Broadcast>> = message.payload().and_then(|payload| self.receive(payload)).into_iter().collect();
+                    let mut moved: Vec<String> = self.still_wanted(&message).into_iter().collect();
                     let mut ended = false;
                     while received.len() < RECEIVE_BATCH {
-                        match link.stream.next().now_or_never() {
-                            Some(Some(message)) => received.extend(self.receive(message.get_payload_bytes())),
+                        match link.next_message().now_or_never() {
+                            Some(Some(message)) => {
+                                received.extend(message.payload().and_then(|payload| self.receive(payload)));
+                                moved.extend(self.still_wanted(&message));
+                            }
                             Some(None) => {
                                 ended = true;
                                 break;
@@ -725,7 +899,15 @@ impl Worker {
                     if ended {
                         return Served::Lost("connection closed".into());
                     }
-                    Ok(())
+                    // A slot of ours moved (a failover, resharding): the link is
+                    // opened again, which finds the cluster as it is now and
+                    // subscribes every live topic where its slot is. (Subscribing
+                    // again on this link races the connection's own view of the
+                    // cluster, which may still be the old one.)
+                    match moved.first() {
+                        None => Ok(()),
+                        Some(channel) => return Served::Lost(format!("the slot of {channel} moved")),
+                    }
                 }
                 publish = queues.publishes.recv() => {
                     let Some(publish) = publish else { return Served::Finished };
@@ -751,6 +933,13 @@ impl Worker {
                 return Served::Lost(error.to_string());
             }
         }
+    }
+
+    /// The channel the cluster unsubscribed this instance from when its topic
+    /// still has local subscribers (its slot moved): to subscribe to again.
+    fn still_wanted(&self, message: &Message) -> Option<String> {
+        let channel = std::str::from_utf8(message.unsubscribed()?).ok()?;
+        self.live.iter().map(|topic| self.channel(topic)).find(|live| live == channel)
     }
 
     fn encode(&self, broadcast: &Broadcast) -> String {

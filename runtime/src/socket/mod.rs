@@ -537,6 +537,7 @@ impl<S: Socket<St>, St: Clone + Send + Sync + 'static> Endpoint<S, St> {
     }
 
     /// The limits every connection of this endpoint has.
+    #[cfg_attr(not(any(test, feature = "testing")), allow(dead_code))] // maze::testing's
     pub(crate) fn limits(&self) -> &Arc<Limits> {
         &self.limits
     }
