@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::running::{BuiltApp, Server, apps_target_dir, cargo, receive, send};
+use common::running::{BuiltApp, Server, apps_target_dir, cargo, phoenix_presence, receive, send};
 use common::{maze, temp_dir};
 use serde_json::{Value, json};
 use std::net::{TcpListener, TcpStream};
@@ -15,7 +15,10 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use tungstenite::WebSocket;
 
-/// `maze new chat_cluster --redis-cluster` + `maze g socket ChatSocket chat_room`, built once.
+/// `maze new chat_cluster --redis-cluster` + `maze g socket ChatSocket chat_room`
+/// + `maze g channel Room --presence` + `maze g controller Auth sign_in kick`,
+/// built once: the socket's id is its signed-in user (`user:ID`),
+/// `/auth/sign_in?id=ID` signs in and `/auth/kick?id=ID` disconnects that user.
 fn app() -> &'static BuiltApp {
     static APP: OnceLock<BuiltApp> = OnceLock::new();
     APP.get_or_init(|| {
@@ -23,6 +26,31 @@ fn app() -> &'static BuiltApp {
         maze(&dir).args(["new", "chat_cluster", "--redis-cluster"]).assert().success();
         let root = dir.join("chat_cluster");
         maze(&root).args(["g", "socket", "ChatSocket", "chat_room"]).assert().success();
+        maze(&root).args(["g", "channel", "Room", "--presence"]).assert().success();
+        maze(&root).args(["g", "controller", "Auth", "sign_in", "kick"]).assert().success();
+        let socket = root.join("src/sockets/chat_socket.rs");
+        let source = std::fs::read_to_string(&socket).unwrap();
+        let with_id = "        true\n    }\n\n    fn id(&self) -> Option<String> {\n        self.user_id.map(|id| format!(\"user:{id}\"))\n    }\n}";
+        assert!(source.contains("        true\n    }\n}"), "update this test's edit of {}", socket.display());
+        std::fs::write(&socket, source.replacen("        true\n    }\n}", with_id, 1)).unwrap();
+        std::fs::write(
+            root.join("src/controllers/auth.rs"),
+            r#"use maze::axum::extract::Query;
+use maze::prelude::*;
+use std::collections::HashMap;
+
+pub async fn sign_in(session: Session, Query(query): Query<HashMap<String, i64>>) -> &'static str {
+    session.insert("user_id", query["id"]);
+    "signed in"
+}
+
+pub async fn kick(Query(query): Query<HashMap<String, i64>>) -> &'static str {
+    maze::disconnect(&format!("user:{}", query["id"]));
+    "kicked"
+}
+"#,
+        )
+        .unwrap();
         cargo(&root, &["build", "--quiet"]);
         BuiltApp { binary: apps_target_dir().join("debug/chat_cluster"), root }
     })
@@ -313,6 +341,8 @@ fn a_client_of_a_killed_instance_recovers_what_it_missed_on_the_other() {
     for n in 0..3 {
         say(&mut sender, topic, &format!("missed {n}"));
     }
+    // Back to its sender: placed in the topic's stream.
+    hears(&mut sender, "missed 2");
     // Its stream is in the topic's slot: the other instance reads it there.
     let mut back = two.connect("/chat");
     let position = json!({"epoch": seen["epoch"], "offset": seen["offset"]});
@@ -413,4 +443,33 @@ fn a_failover_and_a_slot_moving_to_another_master_lose_no_subscription() {
     until_heard(&mut bob, &mut alice, topic);
     say(&mut bob, topic, "after the move");
     hears(&mut alice, "after the move");
+}
+
+#[test]
+fn presence_and_disconnect_by_id_work_across_the_cluster() {
+    let cluster = Cluster::start();
+    let (one, two) = (instance(&cluster), instance(&cluster));
+    // The official phoenix client's Presence: ada on one instance, bob on the other.
+    let checks = phoenix_presence(one.port, two.port);
+    assert_eq!(checks["both"], json!(["guest:ada", "guest:bob"]));
+    assert_eq!(checks["bob_left"], json!(["guest:ada"]));
+
+    // A user signed in on both instances, kicked from one: both connections close.
+    let cookie = one.session_cookie("/auth/sign_in?id=42");
+    let mut on_one = one.connect_with_cookie("/chat", &cookie);
+    let mut on_two = two.connect_with_cookie("/chat", &cookie);
+    join(&mut on_one, "chat_room:ids");
+    join(&mut on_two, "chat_room:ids");
+    cluster.wait_for_shard_subscribers(&channel("\u{1}socket:user:42"), 2);
+    assert_eq!(one.get("/auth/kick?id=42"), "kicked");
+    for ws in [&mut on_one, &mut on_two] {
+        let closed = loop {
+            match ws.read() {
+                Ok(tungstenite::Message::Close(frame)) => break frame.map(|frame| u16::from(frame.code)),
+                Ok(_) => {}
+                Err(error) => panic!("no close frame: {error}"),
+            }
+        };
+        assert_eq!(closed, Some(1000));
+    }
 }
