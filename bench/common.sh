@@ -51,6 +51,16 @@ build_redis_bench_app() {
   REDIS_BENCH_APP="$ROOT/target/bench/release/bench_redis"
 }
 
+build_redis_cluster_bench_app() {
+  build_maze
+  rm -rf "$WORK/bench_cluster"
+  (cd "$WORK" && "$MAZE" -q new bench_cluster --redis-cluster && cd bench_cluster && "$MAZE" -q g socket Bench bench)
+  cp "$ROOT/Cargo.lock" "$WORK/bench_cluster/Cargo.lock"
+  (cd "$WORK/bench_cluster" && cargo update --workspace --offline --quiet &&
+    CARGO_TARGET_DIR="$ROOT/target/bench" cargo build --release --quiet --locked)
+  CLUSTER_BENCH_APP="$ROOT/target/bench/release/bench_cluster"
+}
+
 build_loadgen() {
   (cd "$ROOT/bench/loadgen" && cargo build --release --quiet --locked)
   LOADGEN="$ROOT/bench/loadgen/target/release/maze-loadgen"
