@@ -870,3 +870,36 @@ mod tests {
         assert!(pubsub.registry().topics().is_empty());
     }
 }
+
+#[cfg(test)]
+mod adapter_choice {
+    use super::*;
+
+    fn chosen_for(websockets: &str) -> Result<Chosen, Error> {
+        chosen(&Config::parse(&format!("[app]\nname = \"t\"\n[websockets]\n{websockets}")).unwrap())
+    }
+
+    #[test]
+    fn a_cluster_needs_its_urls_and_each_must_be_a_redis_url() {
+        let message = |websockets: &str| chosen_for(websockets).err().map(|error| error.to_string());
+        #[cfg(feature = "redis-cluster")]
+        {
+            assert!(matches!(
+                chosen_for("adapter = \"redis-cluster\"\nredis_urls = [\"redis://127.0.0.1:7000\"]"),
+                Ok(Chosen::Redis { .. })
+            ));
+            let none = message("adapter = \"redis-cluster\"").unwrap();
+            assert!(none.contains("needs redis_urls in [websockets], or REDIS_URLS"), "{none}");
+            let bad = message("adapter = \"redis-cluster\"\nredis_urls = [\"redis://a:7000\", \"http://b\"]")
+                .unwrap();
+            assert!(bad.contains("\"http://b\" is not a Redis URL"), "{bad}");
+        }
+        #[cfg(not(feature = "redis-cluster"))]
+        {
+            let off = message("adapter = \"redis-cluster\"").unwrap();
+            assert!(off.contains("needs the runtime's redis-cluster feature"), "{off}");
+        }
+        let unknown = message("adapter = \"etcd\"").unwrap();
+        assert!(unknown.contains("use \"memory\", \"redis\" or \"redis-cluster\""), "{unknown}");
+    }
+}
