@@ -15,8 +15,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use tungstenite::WebSocket;
 
-/// `maze new chat_cluster --redis-cluster` + `maze g socket ChatSocket chat_room`
-/// + `maze g channel Room --presence` + `maze g controller Auth sign_in kick`,
+/// `maze new chat_cluster --redis-cluster`, `maze g socket ChatSocket chat_room`,
+/// `maze g channel Room --presence` and `maze g controller Auth sign_in kick`,
 /// built once: the socket's id is its signed-in user (`user:ID`),
 /// `/auth/sign_in?id=ID` signs in and `/auth/kick?id=ID` disconnects that user.
 fn app() -> &'static BuiltApp {
