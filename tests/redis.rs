@@ -10,7 +10,7 @@ use common::browser::Browser;
 use common::running::{
     BuiltApp, Server, apps_target_dir, cargo, http_request, phoenix_presence, receive, send,
 };
-use common::{maze, temp_dir};
+use common::{add_sign_in_and_kick, edit, maze, temp_dir};
 use serde_json::{Value, json};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
@@ -18,14 +18,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use tungstenite::WebSocket;
-
-/// Replaces `from` (which must be there) with `to` in the app's file `path`.
-fn edit(root: &Path, path: &str, from: &str, to: &str) {
-    let file = root.join(path);
-    let source = std::fs::read_to_string(&file).unwrap();
-    assert!(source.contains(from), "{path} no longer holds {from:?}: update this test's edit");
-    std::fs::write(&file, source.replacen(from, to, 1)).unwrap();
-}
 
 /// `maze new chat_redis --redis` + `maze g socket ChatSocket chat_room` +
 /// `maze g controller Auth sign_in kick` + `maze g channel Room --presence`
@@ -41,36 +33,12 @@ fn app() -> &'static BuiltApp {
         maze(&dir).args(["new", "chat_redis", "--redis"]).assert().success();
         let root = dir.join("chat_redis");
         maze(&root).args(["g", "socket", "ChatSocket", "chat_room"]).assert().success();
-        maze(&root).args(["g", "controller", "Auth", "sign_in", "kick"]).assert().success();
+        add_sign_in_and_kick(&root);
         maze(&root).args(["g", "channel", "Room", "--presence"]).assert().success();
-        edit(
-            &root,
-            "src/sockets/chat_socket.rs",
-            "        true\n    }\n}",
-            "        true\n    }\n\n    fn id(&self) -> Option<String> {\n        self.user_id.map(|id| format!(\"user:{id}\"))\n    }\n}",
-        );
         let channel = "src/channels/chat_room_channel.rs";
         edit(&root, channel, "        let _ = (ctx, payload);", "        assert!(payload.get(\"panic\").is_none(), \"join panics\");\n        let _ = ctx;");
         edit(&root, channel, "        let mut payload = message.payload;", "        assert_ne!(message.subject, \"panic\", \"message panics\");\n        let mut payload = message.payload;");
         edit(&root, channel, "        let _ = ctx;\n    }\n}", "        assert!(!ctx.topic().ends_with(\":leave\"), \"leave panics\");\n    }\n}");
-        std::fs::write(
-            root.join("src/controllers/auth.rs"),
-            r#"use maze::axum::extract::Query;
-use maze::prelude::*;
-use std::collections::HashMap;
-
-pub async fn sign_in(session: Session, Query(query): Query<HashMap<String, i64>>) -> &'static str {
-    session.insert("user_id", query["id"]);
-    "signed in"
-}
-
-pub async fn kick(Query(query): Query<HashMap<String, i64>>) -> &'static str {
-    maze::disconnect(&format!("user:{}", query["id"]));
-    "kicked"
-}
-"#,
-        )
-        .unwrap();
         // A history short enough to overflow in a test.
         edit(&root, "maze.toml", "ping_interval = 30\n", "ping_interval = 30\nhistory_size = 30\n");
         // Long-poll sessions that end soon after their client stops polling.
@@ -814,7 +782,7 @@ fn a_long_poll_session_has_the_visitors_session_and_is_disconnected_by_id_from_a
         }
         assert!(Instant::now() < deadline, "the session was not ended: {answer}");
     };
-    assert_eq!(ended["close"], json!([1000, "disconnected by the server"]));
+    assert_eq!(ended["close"], json!([1000, "disconnected by the server"]), "{ended}");
     assert_eq!(long_poll(one.port, "POST", Some(&token), &[json!({})])["status"], 410, "ended for good");
 }
 

@@ -7,7 +7,7 @@
 mod common;
 
 use common::running::{BuiltApp, Server, apps_target_dir, cargo, phoenix_presence, receive, send};
-use common::{maze, temp_dir};
+use common::{add_sign_in_and_kick, maze, temp_dir};
 use serde_json::{Value, json};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -27,30 +27,7 @@ fn app() -> &'static BuiltApp {
         let root = dir.join("chat_cluster");
         maze(&root).args(["g", "socket", "ChatSocket", "chat_room"]).assert().success();
         maze(&root).args(["g", "channel", "Room", "--presence"]).assert().success();
-        maze(&root).args(["g", "controller", "Auth", "sign_in", "kick"]).assert().success();
-        let socket = root.join("src/sockets/chat_socket.rs");
-        let source = std::fs::read_to_string(&socket).unwrap();
-        let with_id = "        true\n    }\n\n    fn id(&self) -> Option<String> {\n        self.user_id.map(|id| format!(\"user:{id}\"))\n    }\n}";
-        assert!(source.contains("        true\n    }\n}"), "update this test's edit of {}", socket.display());
-        std::fs::write(&socket, source.replacen("        true\n    }\n}", with_id, 1)).unwrap();
-        std::fs::write(
-            root.join("src/controllers/auth.rs"),
-            r#"use maze::axum::extract::Query;
-use maze::prelude::*;
-use std::collections::HashMap;
-
-pub async fn sign_in(session: Session, Query(query): Query<HashMap<String, i64>>) -> &'static str {
-    session.insert("user_id", query["id"]);
-    "signed in"
-}
-
-pub async fn kick(Query(query): Query<HashMap<String, i64>>) -> &'static str {
-    maze::disconnect(&format!("user:{}", query["id"]));
-    "kicked"
-}
-"#,
-        )
-        .unwrap();
+        add_sign_in_and_kick(&root);
         cargo(&root, &["build", "--quiet"]);
         BuiltApp { binary: apps_target_dir().join("debug/chat_cluster"), root }
     })

@@ -60,3 +60,43 @@ pub fn stdout(output: &std::process::Output) -> String {
 pub fn stderr(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).to_string()
 }
+
+/// Replaces `from` (which must be there) with `to` in the app's file `path`.
+pub fn edit(root: &Path, path: &str, from: &str, to: &str) {
+    let file = root.join(path);
+    let source = std::fs::read_to_string(&file).unwrap();
+    assert!(source.contains(from), "{path} no longer holds {from:?}: update this test's edit");
+    std::fs::write(&file, source.replacen(from, to, 1)).unwrap();
+}
+
+/// Signing in and kicking out, in an app with `ChatSocket`: `maze g
+/// controller Auth sign_in kick`, written so that `/auth/sign_in?id=ID`
+/// signs in and `/auth/kick?id=ID` disconnects that user everywhere; the
+/// socket's id becomes its signed-in user (`user:ID`).
+pub fn add_sign_in_and_kick(root: &Path) {
+    maze(root).args(["g", "controller", "Auth", "sign_in", "kick"]).assert().success();
+    edit(
+        root,
+        "src/sockets/chat_socket.rs",
+        "        true\n    }\n}",
+        "        true\n    }\n\n    fn id(&self) -> Option<String> {\n        self.user_id.map(|id| format!(\"user:{id}\"))\n    }\n}",
+    );
+    std::fs::write(
+        root.join("src/controllers/auth.rs"),
+        r#"use maze::axum::extract::Query;
+use maze::prelude::*;
+use std::collections::HashMap;
+
+pub async fn sign_in(session: Session, Query(query): Query<HashMap<String, i64>>) -> &'static str {
+    session.insert("user_id", query["id"]);
+    "signed in"
+}
+
+pub async fn kick(Query(query): Query<HashMap<String, i64>>) -> &'static str {
+    maze::disconnect(&format!("user:{}", query["id"]));
+    "kicked"
+}
+"#,
+    )
+    .unwrap();
+}

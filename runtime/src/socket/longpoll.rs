@@ -62,8 +62,10 @@ const BATCH: usize = 100;
 const WINDOW: Duration = Duration::from_secs(10);
 
 /// How long a forwarded request waits for the instance holding its session
-/// to take it; then the session is deemed gone.
-const RELAY_TIMEOUT: Duration = Duration::from_secs(2);
+/// to take it; then the session is deemed gone. Generous: a session made a
+/// moment ago is subscribed on the broker only once its instance's adapter
+/// has got to it, which a busy instance or broker delays.
+const RELAY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How often a forwarded request is sent again while not taken (a session
 /// made a moment ago may not be subscribed on the broker yet).
@@ -88,6 +90,9 @@ pub(crate) struct LongPoll {
     limits: Arc<Limits>,
     /// How long a poll waits for something to answer.
     window: Duration,
+    /// How long an ended session still answers (what is left, then its
+    /// close reason): the session timeout, within which a live client polls.
+    kept: Duration,
     hub: Hub,
     /// Forwarding between instances, started on first use.
     relay: OnceLock<Arc<Relay>>,
@@ -103,8 +108,9 @@ struct Session {
     /// Wakes the polls waiting when the outbox gains messages or ends.
     arrived: Notify,
     /// Forwarded requests already taken (asking instance's topic and id),
-    /// so that one sent again is not handled twice.
-    taken: Mutex<VecDeque<(String, u64)>>,
+    /// with their answer once there is one: one sent again is not handled
+    /// twice, but answered again.
+    taken: Mutex<VecDeque<((String, u64), Option<Value>)>>,
 }
 
 /// What the connection wrote, until a poll takes it.
@@ -136,6 +142,7 @@ impl LongPoll {
             sessions: Mutex::default(),
             limits,
             window: WINDOW.min(timeout / 2),
+            kept: timeout,
             hub,
             relay: OnceLock::new(),
         })
@@ -414,8 +421,8 @@ impl tokio::io::AsyncWrite for SessionSink {
     }
 
     /// The connection has ended: polls answer what is left, then 410 with
-    /// the close frame's code and reason, for one more window; then the
-    /// session is forgotten (410 without them).
+    /// the close frame's code and reason, for `longpoll_timeout` more; then
+    /// the session is forgotten (410 without them).
     fn poll_shutdown(self: Pin<&mut Self>, _: &mut std::task::Context<'_>) -> Poll<std::io::Result<()>> {
         let session = &self.session;
         lock(&session.outbox).ended.get_or_insert(None);
@@ -424,7 +431,7 @@ impl tokio::io::AsyncWrite for SessionSink {
         if let Some(longpoll) = self.longpoll.upgrade() {
             let id = session.id.clone();
             tokio::spawn(async move {
-                tokio::time::sleep(longpoll.window).await;
+                tokio::time::sleep(longpoll.kept).await;
                 longpoll.forget(&id);
             });
         }
@@ -519,23 +526,33 @@ impl Relay {
         else {
             return;
         };
-        {
-            let mut taken = lock(&session.taken);
-            let key = (answers.to_string(), number);
-            if taken.contains(&key) {
-                return;
-            }
-            if taken.len() == 64 {
-                taken.pop_front();
-            }
-            taken.push_back(key);
-        }
         let reply = |answer: Value| {
             let payload = json!({"id": number, "answer": answer});
             self.hub.pubsub().publish(Broadcast::new(answers, "answer", payload));
         };
+        let key = (answers.to_string(), number);
+        {
+            // Sent again: the asking instance has not heard from here (its
+            // topic for answers may not have been subscribed on the broker
+            // when the first answers went). Answered again, handled once.
+            let mut taken = lock(&session.taken);
+            if let Some((_, answered)) = taken.iter().find(|(taken, _)| *taken == key) {
+                reply(answered.clone().unwrap_or_else(|| json!({"taken": true})));
+                return;
+            }
+            // A client's requests come one at a time (a poll, a POST): the
+            // last few are all that can come again.
+            if taken.len() == 16 {
+                taken.pop_front();
+            }
+            taken.push_back((key.clone(), None));
+        }
         reply(json!({"taken": true}));
-        reply(longpoll.answer(session, request).await);
+        let answer = longpoll.answer(session, request).await;
+        if let Some((_, answered)) = lock(&session.taken).iter_mut().find(|(taken, _)| *taken == key) {
+            *answered = Some(answer.clone());
+        }
+        reply(answer);
     }
 }
 
@@ -735,6 +752,46 @@ mod tests {
         writer.arrived.notify_waiters();
         let Polled::Messages(messages) = poll.await.unwrap() else { panic!("messages") };
         assert_eq!(messages, ["late"]);
+    }
+
+    #[tokio::test]
+    async fn a_forwarded_request_sent_again_is_answered_again_and_handled_once() {
+        let hub = Hub::in_memory();
+        let config = Config::parse("[app]\nname = \"t\"\n").unwrap();
+        let limits = Limits {
+            ping_interval: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
+            max_message_size: 1024,
+            outbound_queue: 16,
+            max_channels: 10,
+            allowed_origins: Vec::new(),
+        };
+        let longpoll = LongPoll::new(&config, &limits, hub.clone());
+        let relay = longpoll.relay().clone();
+        let session = session();
+        let (to_connection, mut frames) = mpsc::channel(16);
+        *lock(&session.to_connection) = Some(to_connection);
+        // Where the asking instance hears the answers.
+        let (queue, mut answers) = mailbox::bounded(16);
+        hub.pubsub().subscribe("asker", Subscriber::new(crate::pubsub::next_id(), queue));
+
+        let request = json!({"kind": "post", "lines": ["{\"n\":1}"], "id": 7, "answer": "asker"});
+        relay.take(&longpoll, &session, &request).await;
+        relay.take(&longpoll, &session, &request).await;
+        let mut heard = Vec::new();
+        while let Some(Outgoing::Broadcast(answer)) = answers.try_recv() {
+            heard.push(answer.payload.clone());
+        }
+        let answer = |answer: Value| json!({"id": 7, "answer": answer});
+        assert_eq!(
+            heard,
+            [answer(json!({"taken": true})), answer(json!({"status": 200})), answer(json!({"status": 200}))]
+        );
+        let mut posted = Vec::new();
+        while let Ok(frame) = frames.try_recv() {
+            posted.push(frame);
+        }
+        assert_eq!(posted, [Incoming::Pong, Incoming::Text("{\"n\":1}".into())], "handled once");
     }
 
     #[test]
