@@ -110,8 +110,11 @@ struct Session {
     /// Forwarded requests already taken (asking instance's topic and id),
     /// with their answer once there is one: one sent again is not handled
     /// twice, but answered again.
-    taken: Mutex<VecDeque<((String, u64), Option<Value>)>>,
+    taken: Mutex<VecDeque<(Forwarded, Option<Value>)>>,
 }
+
+/// A forwarded request: the asking instance's topic for answers, and its number there.
+type Forwarded = (String, u64);
 
 /// What the connection wrote, until a poll takes it.
 #[derive(Default)]
