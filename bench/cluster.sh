@@ -103,21 +103,20 @@ measure() { # setup test redis-ports command...
 
 SINGLE_URL="redis://127.0.0.1:$SINGLE"
 CLUSTER_URLS=$(for port in $NODES; do printf 'redis://127.0.0.1:%s,' "$port"; done | sed 's/,$//')
+# Two instances of BINARY (in DIR, with the environment ENV) on Redis at
+# PORTS: the rooms run, then the fan-out.
+setup() { # name binary dir ports env
+  start_app "$2" "$3" 3601 "$5"
+  start_app "$2" "$3" 3602 "$5"
+  measure "$1" rooms "$4" \
+    "$ROOMS_CLIENT" ws://127.0.0.1:3601/bench,ws://127.0.0.1:3602/bench bench "$ROOMS" "$PER_ROOM" "$PERIOD_MS" "$SECONDS_MEASURED"
+  measure "$1" fanout-1000 "$4" \
+    "$LOADGEN" ws://127.0.0.1:3601/bench,ws://127.0.0.1:3602/bench bench:1 1000 1000
+  stop_apps
+}
 for rep in $(seq "${REPEAT:-2}"); do
-  start_app "$REDIS_BENCH_APP" "$WORK/bench_redis" 3601 REDIS_URL=$SINGLE_URL
-  start_app "$REDIS_BENCH_APP" "$WORK/bench_redis" 3602 REDIS_URL=$SINGLE_URL
-  measure "one redis" rooms "$SINGLE" \
-    "$ROOMS_CLIENT" ws://127.0.0.1:3601/bench,ws://127.0.0.1:3602/bench bench "$ROOMS" "$PER_ROOM" "$PERIOD_MS" "$SECONDS_MEASURED"
-  measure "one redis" fanout-1000 "$SINGLE" \
-    "$LOADGEN" ws://127.0.0.1:3601/bench,ws://127.0.0.1:3602/bench bench:1 1000 1000
-  stop_apps
-  start_app "$CLUSTER_BENCH_APP" "$WORK/bench_cluster" 3601 REDIS_URLS=$CLUSTER_URLS
-  start_app "$CLUSTER_BENCH_APP" "$WORK/bench_cluster" 3602 REDIS_URLS=$CLUSTER_URLS
-  measure "cluster of 3" rooms "$NODES" \
-    "$ROOMS_CLIENT" ws://127.0.0.1:3601/bench,ws://127.0.0.1:3602/bench bench "$ROOMS" "$PER_ROOM" "$PERIOD_MS" "$SECONDS_MEASURED"
-  measure "cluster of 3" fanout-1000 "$NODES" \
-    "$LOADGEN" ws://127.0.0.1:3601/bench,ws://127.0.0.1:3602/bench bench:1 1000 1000
-  stop_apps
+  setup "one redis" "$REDIS_BENCH_APP" "$WORK/bench_redis" "$SINGLE" "REDIS_URL=$SINGLE_URL"
+  setup "cluster of 3" "$CLUSTER_BENCH_APP" "$WORK/bench_cluster" "$NODES" "REDIS_URLS=$CLUSTER_URLS"
 done
 echo "]}" >> "$RESULTS.tmp"
 mv "$RESULTS.tmp" "$RESULTS"
