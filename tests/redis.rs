@@ -8,12 +8,11 @@ mod common;
 
 use common::browser::Browser;
 use common::running::{
-    BuiltApp, Server, apps_target_dir, cargo, http_request, phoenix_presence, receive, send,
+    BuiltApp, Server, apps_target_dir, cargo, http_request, phoenix_longpoll, phoenix_presence, receive, send,
 };
 use common::{add_sign_in_and_kick, edit, maze, temp_dir};
 use serde_json::{Value, json};
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -713,19 +712,7 @@ fn poll_until(port: u16, token: &str, wanted: impl Fn(&Value) -> bool) -> Value 
 fn the_phoenix_long_poll_client_chats_across_two_instances_with_requests_alternating() {
     let redis = Redis::start();
     let (one, two) = (instance(&redis), instance(&redis));
-    let js = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js");
-    let output = Command::new("node")
-        .args(["phoenix_longpoll.mjs", &one.port.to_string(), &two.port.to_string()])
-        .current_dir(&js)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    let checks: serde_json::Map<String, Value> = stdout
-        .lines()
-        .map(|line| serde_json::from_str::<Value>(line).unwrap())
-        .map(|line| (line["check"].as_str().unwrap().to_string(), line["value"].clone()))
-        .collect();
+    let checks = phoenix_longpoll(&[one.port, two.port]);
     assert_eq!(checks["presence"], "guest:ada,guest:bob");
     assert_eq!(checks["bob heard ada"], "hi from ada");
     assert_eq!(checks["ada heard bob"], "hi from bob");

@@ -6,7 +6,9 @@
 
 mod common;
 
-use common::running::{BuiltApp, Server, apps_target_dir, cargo, phoenix_presence, receive, send};
+use common::running::{
+    BuiltApp, Server, apps_target_dir, cargo, phoenix_longpoll, phoenix_presence, receive, send,
+};
 use common::{add_sign_in_and_kick, maze, temp_dir};
 use serde_json::{Value, json};
 use std::net::{TcpListener, TcpStream};
@@ -449,4 +451,13 @@ fn presence_and_disconnect_by_id_work_across_the_cluster() {
         };
         assert_eq!(closed, Some(1000));
     }
+}
+
+#[test]
+fn long_poll_requests_are_forwarded_between_instances_over_the_cluster() {
+    let cluster = Cluster::start();
+    let (one, two) = (instance(&cluster), instance(&cluster));
+    let checks = phoenix_longpoll(&[one.port, two.port]);
+    assert_eq!(checks["presence"], "guest:ada,guest:bob");
+    assert_eq!(checks["ada heard bob"], "hi from bob");
 }

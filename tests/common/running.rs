@@ -249,15 +249,12 @@ pub fn receive_positioned(ws: &mut WebSocket<TcpStream>) -> Value {
     }
 }
 
-/// Runs tests/js/phoenix_presence.mjs (the official client's Presence) with
-/// ada on `ada_port` and bob on `bob_port`; returns its checks by name.
-pub fn phoenix_presence(ada_port: u16, bob_port: u16) -> Value {
+/// Runs the node script `script` of tests/js with `args`; returns its
+/// checks (one JSON line each, `{"check", "value"}`) by name. Fails the test
+/// if the script does.
+pub fn node_checks(script: &str, args: &[String]) -> Value {
     let js = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js");
-    let output = Command::new("node")
-        .args(["phoenix_presence.mjs", &ada_port.to_string(), &bob_port.to_string()])
-        .current_dir(&js)
-        .output()
-        .unwrap();
+    let output = Command::new("node").arg(script).args(args).current_dir(&js).output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     stdout
@@ -266,4 +263,17 @@ pub fn phoenix_presence(ada_port: u16, bob_port: u16) -> Value {
         .map(|line| (line["check"].as_str().unwrap().to_string(), line["value"].clone()))
         .collect::<serde_json::Map<_, _>>()
         .into()
+}
+
+/// Runs tests/js/phoenix_presence.mjs (the official client's Presence) with
+/// ada on `ada_port` and bob on `bob_port`; returns its checks by name.
+pub fn phoenix_presence(ada_port: u16, bob_port: u16) -> Value {
+    node_checks("phoenix_presence.mjs", &[ada_port.to_string(), bob_port.to_string()])
+}
+
+/// Runs tests/js/phoenix_longpoll.mjs (the official client on `LongPoll`,
+/// its requests dealt to the instances on `ports` in turn); returns its checks by name.
+pub fn phoenix_longpoll(ports: &[u16]) -> Value {
+    let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
+    node_checks("phoenix_longpoll.mjs", &ports)
 }
