@@ -692,7 +692,7 @@ fn long_poll_with(
 }
 
 /// Polls session `token` on `port` until a message satisfies `wanted`.
-fn poll_until(port: u16, token: &str, wanted: impl Fn(&Value) -> bool) -> Value {
+fn poll_until(port: u16, token: &str, mut wanted: impl FnMut(&Value) -> bool) -> Value {
     let deadline = within(10);
     loop {
         let answer = long_poll(port, "GET", Some(token), &[]);
@@ -793,4 +793,38 @@ fn long_poll_sessions_have_the_websockets_origin_check_and_limits() {
     while long_poll(server.port, "GET", Some(token), &[])["status"] != 410 {
         assert!(Instant::now() < deadline, "the session did not end");
     }
+}
+
+#[test]
+fn a_long_poll_client_recovers_what_it_missed_between_two_sessions() {
+    let redis = Redis::start();
+    let (one, two) = (instance(&redis), instance(&redis));
+    let topic = "chat_room:lp-recover";
+    let first = long_poll(one.port, "GET", None, &[])["token"].as_str().unwrap().to_string();
+    let joining = json!({"event": "join", "topic": topic, "recover": {}, "ref": "j"});
+    assert_eq!(long_poll(one.port, "POST", Some(&first), &[joining])["status"], 200);
+    let position = poll_until(one.port, &first, |message| message["subject"] == "maze_recovery");
+    // The client goes (maze.js's disconnect()), and misses three messages.
+    assert_eq!(long_poll(one.port, "DELETE", Some(&first), &[])["status"], 200);
+    let mut sender = two.connect("/chat");
+    join(&mut sender, topic);
+    for n in 0..3 {
+        let message = json!({"event": "message", "topic": topic, "subject": "message_new", "payload": {"message": format!("missed {n}")}, "ref": format!("m{n}")});
+        send(&mut sender, message);
+        while receive(&mut sender)["ref"] != format!("m{n}") {}
+    }
+    // A new session, on the other instance, rejoins from where it was.
+    let second = long_poll(two.port, "GET", None, &[])["token"].as_str().unwrap().to_string();
+    let from = json!({"epoch": position["payload"]["epoch"], "offset": position["payload"]["offset"]});
+    let rejoin = json!({"event": "join", "topic": topic, "recover": from, "ref": "r"});
+    assert_eq!(long_poll(two.port, "POST", Some(&second), &[rejoin])["status"], 200);
+    let mut missed = Vec::new();
+    let told = poll_until(two.port, &second, |message| {
+        if message["subject"] == "message_new" {
+            missed.push(message["payload"]["message"].as_str().unwrap().to_string());
+        }
+        message["subject"] == "maze_recovery"
+    });
+    assert_eq!(missed, ["missed 0", "missed 1", "missed 2"]);
+    assert_eq!(told["payload"]["recovered"], true, "{told}");
 }
