@@ -939,7 +939,10 @@ impl Worker {
     /// still has local subscribers (its slot moved): to subscribe to again.
     fn still_wanted(&self, message: &Message) -> Option<String> {
         let channel = std::str::from_utf8(message.unsubscribed()?).ok()?;
-        self.live.iter().map(|topic| self.channel(topic)).find(|live| live == channel)
+        // `maze:<app>:{<topic>}` (see `channel`): a lookup, not a walk of
+        // every live topic, as each of our own unsubscribes is confirmed so too.
+        let topic = channel.strip_prefix(self.prefix.as_str())?.strip_prefix('{')?.strip_suffix('}')?;
+        self.live.contains(topic).then(|| channel.to_string())
     }
 
     fn encode(&self, broadcast: &Broadcast) -> String {
